@@ -1,0 +1,1 @@
+//! ferrix shim (skeleton).

@@ -1,0 +1,2 @@
+//! ferrix kernel (skeleton).
+#![cfg_attr(not(test), no_std)]

@@ -1,0 +1,1 @@
+//! ferrix command (skeleton).
