@@ -1,11 +1,25 @@
 //! ferrix-shim: the ferrix VMM on KVM.
 //!
-//! Public API used by the `ferrix` command (tools/ferrix-cli). The implementation lives in the
-//! modules below; this file only fixes the contract.
+//! Public API used by the `ferrix` command (tools/ferrix-cli): [`VmConfig`], [`run`],
+//! [`VmOutcome`], [`ShimError`]. The modules below implement it, one concept each.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub mod cpu;
+pub mod error;
+pub mod hypercall;
+pub mod loader;
+pub mod memory;
+pub mod start_info;
+pub mod vcpu;
+pub mod vm;
+
+pub use error::ShimError;
+
+/// Largest number of vCPUs (vCPU id = APIC id = index).
+pub const MAX_CPUS: u32 = 64;
 
 /// What to boot and how.
 #[derive(Clone, Debug)]
@@ -31,28 +45,7 @@ pub enum VmOutcome {
     TimedOut,
 }
 
-/// Errors of the shim. Each displays as one clear line.
-#[derive(Debug)]
-pub enum ShimError {
-    /// Placeholder until the implementation lands.
-    Unavailable(String),
-}
-
-impl std::fmt::Display for ShimError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ShimError::Unavailable(s) => write!(f, "{s}"),
-        }
-    }
-}
-
-impl std::error::Error for ShimError {}
-
 /// Boots `cfg.image`, streams the guest console to `console`, returns how the run ended.
 pub fn run(cfg: &VmConfig, console: Box<dyn Write + Send>) -> Result<VmOutcome, ShimError> {
-    let _ = console;
-    Err(ShimError::Unavailable(format!(
-        "ferrix-shim: cannot run {}: the shim is not built yet",
-        cfg.image.display()
-    )))
+    vm::run(cfg, console)
 }

@@ -1,0 +1,229 @@
+//! Building and running a VM: config checks, image loading, KVM VM and vCPU creation, one host
+//! thread per vCPU, waiting for the first outcome (or the timeout) and stopping every vCPU.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use kvm_bindings::{KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY, kvm_pit_config};
+use kvm_ioctls::{Kvm, VcpuFd, VmFd};
+use vmm_sys_util::signal::Killable;
+
+use crate::error::ShimError;
+use crate::memory::{self, GuestRam};
+use crate::{MAX_CPUS, VmConfig, VmOutcome, cpu, loader, start_info, vcpu};
+
+/// Address KVM uses for its real-mode TSS pages (Intel), far above guest RAM.
+const KVM_TSS_ADDRESS: usize = 0xfffb_d000;
+
+/// Counters of exits the shim ignored.
+#[derive(Default)]
+pub struct Stats {
+    /// Port IO to ports the shim does not serve.
+    pub ignored_pio: AtomicU64,
+    /// MMIO reads and writes (the shim has no MMIO devices).
+    pub ignored_mmio: AtomicU64,
+    /// Hypercalls whose block address was unaligned or outside RAM.
+    pub bad_hypercalls: AtomicU64,
+}
+
+/// State shared by the main thread and the vCPU threads.
+pub struct Shared {
+    /// Guest RAM.
+    pub ram: GuestRam,
+    console: Mutex<Box<dyn Write + Send>>,
+    /// Set once the VM must stop; vCPU threads check it before each `KVM_RUN`.
+    pub stop: AtomicBool,
+    outcome: Mutex<Option<Result<VmOutcome, ShimError>>>,
+    done: Condvar,
+    /// Ignored-exit counters.
+    pub stats: Stats,
+}
+
+fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    /// The guest console (serialised between vCPUs).
+    pub fn console(&self) -> MutexGuard<'_, Box<dyn Write + Send>> {
+        lock(&self.console)
+    }
+
+    /// Records `r` as the outcome unless one was recorded before, and asks every vCPU to stop.
+    pub fn finish(&self, r: Result<VmOutcome, ShimError>) {
+        let mut o = lock(&self.outcome);
+        if o.is_none() {
+            *o = Some(r);
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        self.done.notify_all();
+    }
+
+    /// Waits until an outcome is recorded or `timeout` passes (then records `TimedOut`).
+    fn wait(&self, timeout: Option<Duration>) {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut o = lock(&self.outcome);
+        while o.is_none() {
+            match deadline {
+                None => o = self.done.wait(o).unwrap_or_else(|p| p.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        *o = Some(Ok(VmOutcome::TimedOut));
+                        break;
+                    }
+                    o = self
+                        .done
+                        .wait_timeout(o, d - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+            }
+        }
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    fn take_outcome(&self) -> Result<VmOutcome, ShimError> {
+        lock(&self.outcome).take().unwrap_or_else(|| {
+            Err(ShimError::Host {
+                op: "running the VM",
+                source: std::io::Error::other("all vCPU threads ended without an outcome"),
+            })
+        })
+    }
+}
+
+/// Checks the configuration that does not depend on the image.
+fn check_config(cfg: &VmConfig) -> Result<String, ShimError> {
+    if cfg.cpus == 0 || cfg.cpus > MAX_CPUS {
+        return Err(ShimError::BadCpuCount {
+            cpus: cfg.cpus,
+            max: MAX_CPUS,
+        });
+    }
+    memory::check_size(cfg.mem_bytes)?;
+    start_info::cmdline(&cfg.cmdline, cfg.cpus)
+}
+
+fn open_kvm() -> Result<Kvm, ShimError> {
+    Kvm::new().map_err(|e| ShimError::KvmUnavailable(std::io::Error::from_raw_os_error(e.errno())))
+}
+
+/// Creates the VM with its RAM, interrupt controllers, PIT and configured vCPUs.
+fn build(
+    kvm: &Kvm,
+    ram: &GuestRam,
+    cpus: u32,
+    entry: u64,
+) -> Result<(VmFd, Vec<VcpuFd>), ShimError> {
+    let vm = kvm
+        .create_vm()
+        .map_err(|e| ShimError::kvm("KVM_CREATE_VM", e))?;
+    vm.set_tss_address(KVM_TSS_ADDRESS)
+        .map_err(|e| ShimError::kvm("KVM_SET_TSS_ADDR", e))?;
+    ram.register(&vm)?;
+    vm.create_irq_chip()
+        .map_err(|e| ShimError::kvm("KVM_CREATE_IRQCHIP", e))?;
+    let pit = kvm_pit_config {
+        flags: KVM_PIT_SPEAKER_DUMMY,
+        ..Default::default()
+    };
+    vm.create_pit2(pit)
+        .map_err(|e| ShimError::kvm("KVM_CREATE_PIT2", e))?;
+    let base_cpuid = kvm
+        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+        .map_err(|e| ShimError::kvm("KVM_GET_SUPPORTED_CPUID", e))?;
+    let mut vcpus = Vec::with_capacity(cpus as usize);
+    for id in 0..cpus {
+        let vcpu = vm
+            .create_vcpu(u64::from(id))
+            .map_err(|e| ShimError::kvm("KVM_CREATE_VCPU", e))?;
+        vcpu.set_cpuid2(&cpu::patch_cpuid(&base_cpuid, id))
+            .map_err(|e| ShimError::kvm("KVM_SET_CPUID2", e))?;
+        if id == 0 {
+            cpu::setup_bsp(&vcpu, entry)?;
+        }
+        vcpus.push(vcpu);
+    }
+    Ok((vm, vcpus))
+}
+
+/// Kicks every unfinished vCPU thread until all have ended, then joins them.
+fn stop_all(shared: &Shared, handles: Vec<JoinHandle<()>>) {
+    shared.stop.store(true, Ordering::SeqCst);
+    loop {
+        let mut running = false;
+        for h in handles.iter().filter(|h| !h.is_finished()) {
+            running = true;
+            // A failed kill means the thread is already gone; the loop notices.
+            let _ = h.kill(vcpu::kick_signal());
+        }
+        if !running {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for h in handles {
+        if h.join().is_err() {
+            shared.finish(Err(ShimError::Host {
+                op: "running a vCPU thread",
+                source: std::io::Error::other("the vCPU thread panicked"),
+            }));
+        }
+    }
+}
+
+/// See [`crate::run`].
+pub fn run(cfg: &VmConfig, console: Box<dyn Write + Send>) -> Result<VmOutcome, ShimError> {
+    let cmdline = check_config(cfg)?;
+    let image = loader::read_image(&cfg.image)?;
+    loader::check_elf(&cfg.image, &image, cfg.mem_bytes)?;
+    let kvm = open_kvm()?;
+    let ram = GuestRam::new(cfg.mem_bytes)?;
+    let entry = loader::load(&cfg.image, image, &ram)?;
+    start_info::write(&ram, &cmdline)?;
+    vcpu::install_kick_handler()?;
+    let (vm, vcpus) = build(&kvm, &ram, cfg.cpus, entry)?;
+
+    let shared = Arc::new(Shared {
+        ram,
+        console: Mutex::new(console),
+        stop: AtomicBool::new(false),
+        outcome: Mutex::new(None),
+        done: Condvar::new(),
+        stats: Stats::default(),
+    });
+    let mut handles = Vec::with_capacity(vcpus.len());
+    for (index, fd) in vcpus.into_iter().enumerate() {
+        let s = Arc::clone(&shared);
+        let spawned = std::thread::Builder::new()
+            .name(format!("vcpu{index}"))
+            .spawn(move || vcpu::run_vcpu(fd, index as u32, s));
+        match spawned {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                shared.finish(Err(ShimError::Host {
+                    op: "spawning a vCPU thread",
+                    source: e,
+                }));
+                break;
+            }
+        }
+    }
+    shared.wait(cfg.timeout);
+    stop_all(&shared, handles);
+    drop(vm);
+    let _ = shared.console().flush();
+    if std::env::var_os("FERRIX_SHIM_STATS").is_some() {
+        eprintln!(
+            "ferrix-shim: ignored port IO {}, ignored MMIO {}, bad hypercall blocks {}",
+            shared.stats.ignored_pio.load(Ordering::Relaxed),
+            shared.stats.ignored_mmio.load(Ordering::Relaxed),
+            shared.stats.bad_hypercalls.load(Ordering::Relaxed),
+        );
+    }
+    shared.take_outcome()
+}
