@@ -181,10 +181,10 @@ pub fn run(cfg: &VmConfig, console: Box<dyn Write + Send>) -> Result<VmOutcome, 
     let cmdline = check_config(cfg)?;
     let image = loader::read_image(&cfg.image)?;
     loader::check_elf(&cfg.image, &image, cfg.mem_bytes)?;
-    let kvm = open_kvm()?;
     let ram = GuestRam::new(cfg.mem_bytes)?;
     let entry = loader::load(&cfg.image, image, &ram)?;
     start_info::write(&ram, &cmdline)?;
+    let kvm = open_kvm()?;
     vcpu::install_kick_handler()?;
     let (vm, vcpus) = build(&kvm, &ram, cfg.cpus, entry)?;
 
