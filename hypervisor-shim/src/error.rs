@@ -173,3 +173,47 @@ impl ShimError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kvm_unavailable_message_and_code() {
+        let e = ShimError::KvmUnavailable(std::io::Error::from_raw_os_error(libc::EACCES));
+        let msg = e.to_string();
+        assert!(msg.starts_with("cannot open /dev/kvm: "), "{msg}");
+        assert!(
+            msg.contains("os error 13") && msg.contains("group kvm"),
+            "{msg}"
+        );
+        assert_eq!(e.exit_code(), EXIT_KVM_UNAVAILABLE);
+    }
+
+    #[test]
+    fn one_line_messages() {
+        let p = PathBuf::from("/img");
+        for e in [
+            ShimError::ImageNotFound { path: p.clone() },
+            ShimError::NotElf { path: p.clone() },
+            ShimError::NoPvhNote { path: p.clone() },
+            ShimError::BadCpuCount { cpus: 0, max: 64 },
+            ShimError::CmdlineTooLong {
+                len: 3000,
+                max: 2047,
+            },
+        ] {
+            assert_eq!(e.to_string().lines().count(), 1, "{e}");
+        }
+        let failed = ShimError::VmFailed {
+            vcpu: 1,
+            reason: "guest triple-faulted".into(),
+            regs: "  RIP=0".into(),
+        };
+        assert_eq!(
+            failed.to_string().lines().next(),
+            Some("guest triple-faulted on vCPU 1")
+        );
+        assert_eq!(failed.exit_code(), EXIT_VM_FAILED);
+    }
+}

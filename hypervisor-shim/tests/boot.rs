@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Asm, Console, DATA, LOAD, block, elf, kvm_available, segment, temp_file};
+use common::{Asm, Console, DATA, LOAD, block, elf, elf_with, kvm_available, segment, temp_file};
 use ferrix_abi::{ABI_VERSION, ERR_FAULT, PORT_EXIT, PORT_HYPERCALL, PORT_PROBE, nr};
 use ferrix_shim::{ShimError, VmConfig, VmOutcome, run};
 
@@ -202,4 +202,34 @@ fn library_errors_have_classes() {
         matches!(e, ShimError::ImageTooBig { .. }) && e.exit_code() == 3,
         "{e}"
     );
+}
+
+#[test]
+fn guest_starts_ap_with_init_sipi_sipi() {
+    if !kvm_available() {
+        return;
+    }
+    const ICR_LOW: u32 = 0xfee0_0300;
+    const SVR: u32 = 0xfee0_00f0;
+    // BSP: enable the LAPIC, INIT then SIPI (vector 0x08 -> 0x8000) twice to all but self.
+    let bsp = Asm::default()
+        .store(SVR, 0x1ff)
+        .store(ICR_LOW, 0x000c_4500)
+        .store(ICR_LOW, 0x000c_4608)
+        .store(ICR_LOW, 0x000c_4608)
+        .hang();
+    // AP, real mode at 0800:0000: mov dx, PORT_EXIT; mov eax, 0x42; out dx, eax; jmp $.
+    let [lo, hi] = PORT_EXIT.to_le_bytes();
+    let ap: Vec<u8> = vec![
+        0xba, lo, hi, 0x66, 0xb8, 0x42, 0, 0, 0, 0x66, 0xef, 0xeb, 0xfe,
+    ];
+    let image = elf_with(&[(LOAD, &segment(bsp, &[])), (0x8000, &ap)], true);
+    let cfg = VmConfig {
+        image: temp_file("sipi", &image),
+        cpus: 2,
+        mem_bytes: 32 << 20,
+        cmdline: String::new(),
+        timeout: Some(Duration::from_secs(20)),
+    };
+    assert_eq!(boot(&cfg).0.unwrap(), VmOutcome::Exited(0x42));
 }

@@ -25,7 +25,12 @@ pub fn kvm_available() -> bool {
 /// Builds an ELF64 file with one PT_LOAD segment holding `segment` at [`LOAD`] and, if `pvh`,
 /// a PT_NOTE segment with a Xen PHYS32_ENTRY note pointing at [`LOAD`].
 pub fn elf(segment: &[u8], pvh: bool) -> Vec<u8> {
-    let phnum: u16 = if pvh { 2 } else { 1 };
+    elf_with(&[(LOAD, segment)], pvh)
+}
+
+/// Like [`elf`] with several PT_LOAD segments `(address, bytes)`; the PVH entry is [`LOAD`].
+pub fn elf_with(segments: &[(u32, &[u8])], pvh: bool) -> Vec<u8> {
+    let phnum = segments.len() as u16 + u16::from(pvh);
     let note_off = 64 + 56 * u64::from(phnum);
     let seg_off = 0x200u64;
     let mut f = Vec::new();
@@ -57,8 +62,12 @@ pub fn elf(segment: &[u8], pvh: bool) -> Vec<u8> {
             f.extend_from_slice(&size.to_le_bytes()); // memsz
             f.extend_from_slice(&align.to_le_bytes());
         };
-    let len = segment.len() as u64;
-    phdr(&mut f, 1, 7, seg_off, u64::from(LOAD), len, 0x1000);
+    let mut off = seg_off;
+    for (addr, bytes) in segments {
+        let len = bytes.len() as u64;
+        phdr(&mut f, 1, 7, off, u64::from(*addr), len, 0x1000);
+        off += len;
+    }
     if pvh {
         phdr(&mut f, 4, 4, note_off, 0, 20, 4);
         f.extend_from_slice(&4u32.to_le_bytes()); // namesz
@@ -67,8 +76,11 @@ pub fn elf(segment: &[u8], pvh: bool) -> Vec<u8> {
         f.extend_from_slice(b"Xen\0");
         f.extend_from_slice(&LOAD.to_le_bytes());
     }
+    assert!(f.len() <= seg_off as usize);
     f.resize(seg_off as usize, 0);
-    f.extend_from_slice(segment);
+    for (_, bytes) in segments {
+        f.extend_from_slice(bytes);
+    }
     f
 }
 
@@ -112,6 +124,13 @@ impl Asm {
     /// `ud2`
     pub fn ud2(mut self) -> Self {
         self.0.extend_from_slice(&[0x0f, 0x0b]);
+        self
+    }
+    /// `mov dword [abs32], imm32`
+    pub fn store(mut self, addr: u32, v: u32) -> Self {
+        self.0.extend_from_slice(&[0xc7, 0x05]);
+        self.0.extend_from_slice(&addr.to_le_bytes());
+        self.0.extend_from_slice(&v.to_le_bytes());
         self
     }
     /// `jmp $`
