@@ -49,7 +49,7 @@ pub enum CliError {
         source: std::io::Error,
     },
     /// `cargo build` ran and failed.
-    #[error("building {app} failed: cargo exited with {status} (its output is above)")]
+    #[error("building {app} failed: cargo ended with {status} (its output is above)")]
     BuildFailed {
         /// The crate being built.
         app: String,
