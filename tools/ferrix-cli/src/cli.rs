@@ -11,6 +11,7 @@ use crate::qemu_run::qemu_binary;
 use crate::run::{Accel, RunOptions, Vmm, run};
 use crate::size::parse_size;
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -131,7 +132,8 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
     match cmd {
         Cmd::Build { app, debug } => {
             let image = crate::build::build(&app, !debug)?;
-            println!("{}", image.display());
+            // A closed stdout (`ferrix build hello | true`) is not an error worth a panic.
+            let _ = writeln!(std::io::stdout(), "{}", image.display());
             Ok(0)
         }
         Cmd::Run(a) => {
@@ -169,7 +171,7 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                 qemu: qemu_binary(),
             };
             let rows = bench_boot(&opts, &mut std::io::stderr())?;
-            print!("{}", bench_report::table(&rows));
+            let _ = write!(std::io::stdout(), "{}", bench_report::table(&rows));
             if let Some(path) = json {
                 std::fs::write(&path, bench_report::json(&app, runs, &rows)).map_err(|source| {
                     CliError::Io {
