@@ -1,1 +1,22 @@
-//! ferrix command (skeleton).
+//! The `ferrix` command as a library: build app images, run them under QEMU or the ferrix
+//! shim, benchmark their boot. The binary (`main.rs`) is a thin wrapper over [`cli`]; the
+//! integration tests in `tests/` call [`run`] and [`build`] directly.
+#![forbid(unsafe_code)]
+
+pub mod bench;
+pub mod bench_report;
+pub mod bootstats;
+pub mod build;
+pub mod cli;
+pub mod error;
+pub mod qemu;
+pub mod qemu_run;
+pub mod run;
+pub mod shim;
+pub mod size;
+pub mod workspace;
+
+pub use build::build;
+pub use error::CliError;
+pub use run::{Accel, RunOptions, RunResult, Vmm, run};
+pub use workspace::workspace_root;

@@ -1,0 +1,220 @@
+//! Command-line parsing (clap) and dispatch; turns every outcome into an exit code.
+//!
+//! Errors are printed as one line, `ferrix: ...`, on stderr: ours, and clap's too (its
+//! multi-line usage errors are cut to their first line). `--help` and `--version` print as
+//! usual. Exit codes: the guest's, 124 on timeout, otherwise [`CliError::exit_code`].
+
+use crate::bench::{BenchOptions, bench_boot};
+use crate::bench_report;
+use crate::error::{CliError, EXIT_USAGE};
+use crate::qemu_run::qemu_binary;
+use crate::run::{Accel, RunOptions, Vmm, run};
+use crate::size::parse_size;
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Build, run and benchmark ferrix images.
+#[derive(Debug, Parser)]
+#[command(name = "ferrix", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Build an app into a guest image and print the image's path.
+    Build {
+        /// App name (a crate under apps/) or path to a crate directory.
+        app: String,
+        /// Build without optimizations.
+        #[arg(long)]
+        debug: bool,
+    },
+    /// Boot an image (building the app first if needed); exits with the guest's code.
+    Run(RunArgs),
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCmd,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Image file, app name, or path to a crate directory.
+    target: String,
+    /// The VMM to boot under.
+    #[arg(long, value_enum, default_value = "qemu")]
+    vmm: Vmm,
+    /// Number of vCPUs (1..=64).
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
+    cpus: u32,
+    /// Guest RAM: 64M, 1G, 512K or bytes (16M..=3G).
+    #[arg(long, default_value = "128M")]
+    mem: String,
+    /// Stop the VM after this many seconds (0: never).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    timeout: u64,
+    /// QEMU accelerator.
+    #[arg(long, value_enum, default_value = "tcg")]
+    accel: Accel,
+    /// QEMU machine profile: microvm, q35, microvm-icount, or a file (see qemu/README.md).
+    #[arg(long, value_name = "NAME|FILE")]
+    profile: Option<String>,
+    /// Extra kernel command-line arguments.
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCmd {
+    /// Boot time under each VMM (QEMU TCG wall time, QEMU icount instructions, shim).
+    Boot {
+        /// Boots per configuration.
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+        /// App name, crate directory or image to boot.
+        #[arg(long, default_value = "hello")]
+        app: String,
+        /// Also write the results as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Per-boot timeout in seconds (0: never).
+        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+        timeout: u64,
+    },
+}
+
+fn timeout_of(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs))
+}
+
+/// Runs the command line of this process; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            match e.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+                _ => {
+                    eprintln!("ferrix: {} (see `ferrix --help`)", clap_one_line(&e));
+                    return EXIT_USAGE;
+                }
+            }
+        }
+    };
+    match dispatch(cli.cmd) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ferrix: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// The first line of a clap error, without its `error: ` prefix.
+fn clap_one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments");
+    line.trim_start_matches("error: ").trim().to_string()
+}
+
+fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
+    match cmd {
+        Cmd::Build { app, debug } => {
+            let image = crate::build::build(&app, !debug)?;
+            // A closed stdout (`ferrix build hello | true`) is not an error worth a panic.
+            let _ = writeln!(std::io::stdout(), "{}", image.display());
+            Ok(0)
+        }
+        Cmd::Run(a) => {
+            let mem_bytes =
+                parse_size(&a.mem).map_err(|m| CliError::Usage(format!("--mem: {m}")))?;
+            let opts = RunOptions {
+                target: a.target,
+                vmm: a.vmm,
+                cpus: a.cpus,
+                mem_bytes,
+                timeout: timeout_of(a.timeout),
+                accel: a.accel,
+                profile: a.profile,
+                args: a.args,
+            };
+            let res = run(&opts, Box::new(std::io::stdout()))?;
+            if res.timed_out {
+                eprintln!("ferrix: timeout after {} s: VM stopped", a.timeout);
+            }
+            Ok(res.exit_code)
+        }
+        Cmd::Bench {
+            what:
+                BenchCmd::Boot {
+                    runs,
+                    app,
+                    json,
+                    timeout,
+                },
+        } => {
+            let opts = BenchOptions {
+                app: app.clone(),
+                runs,
+                timeout: timeout_of(timeout),
+                qemu: qemu_binary(),
+            };
+            let rows = bench_boot(&opts, &mut std::io::stderr())?;
+            let _ = write!(std::io::stdout(), "{}", bench_report::table(&rows));
+            if let Some(path) = json {
+                std::fs::write(&path, bench_report::json(&app, runs, &rows)).map_err(|source| {
+                    CliError::Io {
+                        what: format!("writing {}", path.display()),
+                        source,
+                    }
+                })?;
+            }
+            Ok(0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_args_parse() {
+        let cli = Cli::try_parse_from([
+            "ferrix", "run", "hello", "--vmm", "shim", "--cpus", "4", "--mem", "1G", "--", "a=1",
+            "b c",
+        ])
+        .unwrap();
+        let Cmd::Run(a) = cli.cmd else {
+            panic!("not run")
+        };
+        assert_eq!((a.vmm, a.cpus, a.mem.as_str()), (Vmm::Shim, 4, "1G"));
+        assert_eq!(a.args, ["a=1", "b c"]);
+        assert_eq!(timeout_of(a.timeout), Some(Duration::from_secs(60)));
+        assert_eq!(timeout_of(0), None);
+    }
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        let e = Cli::try_parse_from(["ferrix", "run", "x", "--cpus", "-1"]).unwrap_err();
+        let line = clap_one_line(&e);
+        assert!(line.contains("--cpus") && !line.contains('\n'), "{line}");
+    }
+}

@@ -1,0 +1,65 @@
+//! Running an image under the ferrix KVM shim (in process, through `ferrix_shim::run`).
+//!
+//! The shim appends `ferrix.cpus=N` itself, so only the user's arguments are passed. Shim
+//! errors become [`CliError::Shim`] (exit code 125); we do not depend on the shim's own
+//! exit-code mapping.
+
+use crate::error::CliError;
+use crate::run::{RunOptions, RunResult};
+use ferrix_shim::{VmConfig, VmOutcome};
+use std::io::Write;
+use std::path::Path;
+
+/// Boots `image` under the shim with the machine described by `opts`.
+pub fn run_shim(
+    image: &Path,
+    opts: &RunOptions,
+    console: Box<dyn Write + Send>,
+) -> Result<RunResult, CliError> {
+    let cfg = VmConfig {
+        image: image.to_path_buf(),
+        cpus: opts.cpus,
+        mem_bytes: opts.mem_bytes,
+        cmdline: opts.args.join(" "),
+        timeout: opts.timeout,
+    };
+    Ok(outcome_to_result(ferrix_shim::run(&cfg, console)?))
+}
+
+/// Maps the shim's outcome to a run result.
+pub fn outcome_to_result(outcome: VmOutcome) -> RunResult {
+    match outcome {
+        VmOutcome::Exited(code) => RunResult {
+            // Codes above i32::MAX cannot be process exit codes anyway; keep the low bits.
+            exit_code: code as i32,
+            timed_out: false,
+        },
+        VmOutcome::TimedOut => RunResult {
+            exit_code: ferrix_abi::exit::HOST_TIMEOUT as i32,
+            timed_out: true,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_map_to_codes() {
+        assert_eq!(
+            outcome_to_result(VmOutcome::Exited(3)),
+            RunResult {
+                exit_code: 3,
+                timed_out: false
+            }
+        );
+        assert_eq!(
+            outcome_to_result(VmOutcome::TimedOut),
+            RunResult {
+                exit_code: 124,
+                timed_out: true
+            }
+        );
+    }
+}
