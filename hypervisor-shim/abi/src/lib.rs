@@ -116,7 +116,10 @@ mod tests {
     #[test]
     fn block_layout_matches_constants() {
         assert_eq!(core::mem::size_of::<HypercallBlock>(), HypercallBlock::SIZE);
-        assert_eq!(core::mem::offset_of!(HypercallBlock, ret), HypercallBlock::RET_OFFSET);
+        assert_eq!(
+            core::mem::offset_of!(HypercallBlock, ret),
+            HypercallBlock::RET_OFFSET
+        );
     }
 
     #[test]
