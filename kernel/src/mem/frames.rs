@@ -271,7 +271,7 @@ mod tests {
             fa.free_ranges(),
             &[Region {
                 start: MIB,
-                end: 2 * MIB
+                end: MIB + 64 * PAGE_SIZE
             }]
         );
         assert_eq!(fa.leaked_pages, 0);
