@@ -13,6 +13,13 @@ use std::process::{Command, Stdio};
 /// The Rust target guest images are built for.
 pub const GUEST_TARGET: &str = "x86_64-unknown-none";
 
+/// Code-generation flags of every guest image: linked at 1 MiB by the script the `ferrix`
+/// crate's build script puts on the link search path, static, non-PIE, with frame pointers
+/// for backtraces. Passed as `RUSTFLAGS`, which cargo uses *instead of* any config-file
+/// rustflags, so an app outside this repository builds the same way. (apps/.cargo/config.toml
+/// repeats them for plain `cargo build` in apps/.)
+pub const GUEST_RUSTFLAGS: &str = "-C link-arg=-Tferrix.ld -C relocation-model=static -C link-arg=--no-pie -C force-frame-pointers=yes";
+
 /// What to build: a workspace package by name, or a crate directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Crate {
@@ -34,7 +41,8 @@ pub fn build(app: &str, release: bool) -> Result<PathBuf, CliError> {
     }
     let name = match &krate {
         Crate::Named(name) => {
-            cmd.args(["-p", name]).current_dir(&root);
+            // The apps form their own workspace (apps/Cargo.toml).
+            cmd.args(["-p", name]).current_dir(root.join("apps"));
             name.clone()
         }
         Crate::Dir { name, dir } => {
@@ -46,6 +54,8 @@ pub fn build(app: &str, release: bool) -> Result<PathBuf, CliError> {
         }
     };
     cmd.env("CARGO_TARGET_DIR", &target_dir)
+        .env("RUSTFLAGS", GUEST_RUSTFLAGS)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .stdin(Stdio::null())
         .stdout(stderr_stdio())
         .stderr(Stdio::inherit());
