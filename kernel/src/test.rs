@@ -74,12 +74,12 @@ mod tests {
     use super::*;
 
     fn good() -> TestResult {
-        ensure!(1 + 1 == 2);
+        ensure!(core::hint::black_box(2) == 2);
         Ok(())
     }
 
     fn bad() -> TestResult {
-        ensure!(1 + 1 == 3, "arithmetic is {}", "hard");
+        ensure!(core::hint::black_box(2) == 3, "arithmetic is {}", "hard");
         Ok(())
     }
 

@@ -84,7 +84,7 @@ pub fn backtrace(rip: u64, mut rbp: u64) {
         println!("  #0  {rip:#018x}");
     }
     for i in 1..MAX_FRAMES {
-        if rbp == 0 || rbp % 8 != 0 || !crate::mem::kernel::is_mapped(rbp, 16) {
+        if rbp == 0 || !rbp.is_multiple_of(8) || !crate::mem::kernel::is_mapped(rbp, 16) {
             break;
         }
         // SAFETY: [rbp, rbp + 16) is mapped RAM (checked above); a frame record is two words.

@@ -30,6 +30,12 @@ pub struct Tss {
     pub iomap_base: u16,
 }
 
+impl Default for Tss {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Tss {
     pub const fn new() -> Tss {
         Tss {
@@ -49,6 +55,12 @@ impl Tss {
 #[derive(Clone, Copy)]
 pub struct Gdt {
     entries: [u64; 6],
+}
+
+impl Default for Gdt {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Gdt {

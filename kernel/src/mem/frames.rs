@@ -99,7 +99,7 @@ impl FrameAllocator {
 
     /// Returns `pages` frames at `addr` to the allocator.
     pub fn free(&mut self, addr: u64, pages: u64) -> Result<(), FrameError> {
-        if addr % PAGE_SIZE != 0 || pages == 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) || pages == 0 {
             return Err(FrameError::BadFree);
         }
         let end = addr

@@ -108,7 +108,7 @@ impl PageTables {
         while a < end {
             let pdpt = self.next(mem, self.root, index(a, 3), 3)?;
             let pd = self.next(mem, pdpt, index(a, 2), 2)?;
-            if a % SIZE_2M == 0
+            if a.is_multiple_of(SIZE_2M)
                 && end - a >= SIZE_2M
                 && mem.read(pd, index(a, 1)) & (PRESENT | HUGE) != PRESENT
             {
@@ -126,7 +126,7 @@ impl PageTables {
     /// Removes the 4 KiB page at `addr` (splitting its 2 MiB page if needed). The caller
     /// flushes the TLB entry if these tables are live.
     pub fn unmap_4k(&mut self, mem: &mut impl TableMemory, addr: u64) -> Result<(), MapError> {
-        if addr % SIZE_4K != 0 || addr >= 1 << 47 {
+        if !addr.is_multiple_of(SIZE_4K) || addr >= 1 << 47 {
             return Err(MapError::BadAddress(addr));
         }
         let pdpt = self.next(mem, self.root, index(addr, 3), 3)?;
