@@ -27,7 +27,7 @@ pub mod percpu;
 #[cfg(target_os = "none")]
 pub mod selftest;
 #[cfg(target_os = "none")]
-mod start;
+pub mod start;
 
 pub use ferrix_abi::exit as exit_code;
 pub use sdk::Cores;

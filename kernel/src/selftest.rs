@@ -11,6 +11,7 @@ pub const TESTS: &[TestCase] = &[
     test_case!(null_page_unmapped),
     test_case!(kernel_identity_mapped),
     test_case!(boot_stack_guard_unmapped),
+    test_case!(interrupt_stack_guards_unmapped),
     test_case!(heap_alloc_and_free),
     test_case!(dma_alloc_aligned_and_usable),
     test_case!(frames_contiguous),
@@ -59,6 +60,28 @@ fn boot_stack_guard_unmapped() -> TestResult {
         crate::mem::kernel::translate(g + 4096).is_some(),
         "stack above the guard is unmapped"
     );
+    Ok(())
+}
+
+fn interrupt_stack_guards_unmapped() -> TestResult {
+    use crate::arch::gdt::IST_COUNT;
+    use crate::start::IST_STACK_SIZE;
+    for c in 0..crate::cpus() {
+        let ist = crate::percpu::get(c).ok_or("core not up")?.tss.ist;
+        for (i, &top) in ist.iter().take(IST_COUNT).enumerate() {
+            let guard = top - IST_STACK_SIZE as u64 - 4096;
+            ensure!(
+                crate::mem::kernel::translate(top - 8).is_some(),
+                "core {c} IST{} top unmapped",
+                i + 1
+            );
+            ensure!(
+                crate::mem::kernel::translate(guard).is_none(),
+                "core {c} IST{} guard {guard:#x} mapped",
+                i + 1
+            );
+        }
+    }
     Ok(())
 }
 

@@ -11,14 +11,24 @@ use crate::{cmdline, console, mem, println, sdk, time};
 use core::sync::atomic::{AtomicU64, Ordering};
 use ferrix_abi::exit::BOOT_FAILED;
 
-/// Size of each interrupt stack.
-const IST_STACK_SIZE: usize = 16 * 1024;
+/// Size of each interrupt stack (a guard page lies below each).
+pub const IST_STACK_SIZE: usize = 16 * 1024;
 
+/// One boot-CPU interrupt stack with the guard page below it (unmapped by `mem::kernel::init`).
 #[repr(C, align(4096))]
-struct IstStacks([[u8; IST_STACK_SIZE]; IST_COUNT]);
+struct GuardedStack {
+    guard: [u8; 4096],
+    stack: [u8; IST_STACK_SIZE],
+}
 
-/// The boot CPU's interrupt stacks (APs get guarded ones from the frame allocator).
-static mut BSP_IST: IstStacks = IstStacks([[0; IST_STACK_SIZE]; IST_COUNT]);
+/// The boot CPU's interrupt stacks, static so that faults during early boot are reported
+/// (APs get theirs from the frame allocator).
+static mut BSP_IST: [GuardedStack; IST_COUNT] = [const {
+    GuardedStack {
+        guard: [0; 4096],
+        stack: [0; IST_STACK_SIZE],
+    }
+}; IST_COUNT];
 
 /// Interrupt-stack tops for each AP, prepared by the boot CPU before it starts the AP.
 static AP_IST: [[AtomicU64; IST_COUNT]; MAX_CPUS] =
@@ -39,12 +49,17 @@ extern "C" fn ferrix_boot_main(start_info: u64) -> ! {
         console::init_serial();
     }
     let base = core::ptr::addr_of!(BSP_IST) as u64;
-    let ist: [u64; IST_COUNT] = core::array::from_fn(|i| base + ((i + 1) * IST_STACK_SIZE) as u64);
+    let each = core::mem::size_of::<GuardedStack>() as u64;
+    let ist: [u64; IST_COUNT] = core::array::from_fn(|i| base + (i as u64 + 1) * each);
+    let mut guards = [boot::boot_stack_guard(); IST_COUNT + 1];
+    for (i, g) in guards.iter_mut().skip(1).enumerate() {
+        *g = base + i as u64 * each;
+    }
     // SAFETY: first and only per-CPU init of core 0, on core 0.
     unsafe { crate::percpu::init(0, initial_apic_id(), ist) };
     idt::load();
 
-    if let Err(e) = mem::kernel::init(start_info, boot::boot_stack_guard()) {
+    if let Err(e) = mem::kernel::init(start_info, &guards) {
         fail("memory", &e);
     }
     let opts = match cmdline::parse(mem::kernel::cmdline(), MAX_CPUS) {

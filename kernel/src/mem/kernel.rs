@@ -80,8 +80,9 @@ fn read_phys<const N: usize>(paddr: u64) -> [u8; N] {
     b
 }
 
-/// Sets up memory from the PVH start_info at `start_info`. Boot CPU only, once.
-pub fn init(start_info: u64, boot_stack_guard: u64) -> Result<(), MemError> {
+/// Sets up memory from the PVH start_info at `start_info`, leaving the pages in `guards`
+/// (guard pages of the static boot stacks) unmapped. Boot CPU only, once.
+pub fn init(start_info: u64, guards: &[u64]) -> Result<(), MemError> {
     let si = memmap::parse_start_info(&read_phys::<START_INFO_SIZE>(start_info))
         .map_err(MemError::StartInfo)?;
     let mut raw = [0u8; MEMMAP_ENTRY_SIZE * memmap::MAX_REGIONS];
@@ -122,11 +123,11 @@ pub fn init(start_info: u64, boot_stack_guard: u64) -> Result<(), MemError> {
                 WRITABLE | NO_CACHE | WRITE_THROUGH,
             )
             .map_err(MemError::Map)?;
-        // Null guard and the boot stack's guard page.
+        // Null guard and the static stacks' guard pages.
         tables.unmap_4k(&mut lt, 0).map_err(MemError::Map)?;
-        tables
-            .unmap_4k(&mut lt, boot_stack_guard)
-            .map_err(MemError::Map)?;
+        for &g in guards {
+            tables.unmap_4k(&mut lt, g).map_err(MemError::Map)?;
+        }
     }
     // SAFETY: the new tables identity-map all RAM (code, data, this stack) and the APIC window
     // exactly as the boot tables did, so execution continues unchanged.
