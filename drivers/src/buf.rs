@@ -1,0 +1,256 @@
+//! Packet buffers and their pool.
+//!
+//! A pool carves a DMA-able, identity-mapped region into fixed-size slots ([`BUF_SIZE`]). A
+//! [`PacketBuf`] owns one slot exclusively (no reference counts: exactly one owner at any time,
+//! moved between the driver, the stack and the app) and describes the packet as a window
+//! `[start, start + len)` inside it, leaving headroom in front for headers (the virtio-net
+//! header, or headers prepended on transmit).
+
+use alloc::vec::Vec;
+use core::ptr::NonNull;
+
+/// Size of one buffer slot.
+pub const BUF_SIZE: usize = 2048;
+/// Bytes reserved in front of a fresh buffer's data for headers.
+pub const HEADROOM: usize = 64;
+
+/// One packet buffer (exclusively owns its slot).
+pub struct PacketBuf {
+    slot: NonNull<u8>,
+    phys: u64,
+    index: u32,
+    pool: u32,
+    start: u16,
+    len: u16,
+}
+
+// SAFETY: a PacketBuf is the only handle to its slot; moving it to another thread moves that
+// exclusive ownership with it.
+unsafe impl Send for PacketBuf {}
+
+impl core::fmt::Debug for PacketBuf {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PacketBuf")
+            .field("pool", &self.pool)
+            .field("index", &self.index)
+            .field("start", &self.start)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl PacketBuf {
+    /// The packet bytes.
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: the slot is BUF_SIZE bytes owned by this buffer; start + len <= BUF_SIZE is
+        // kept by every mutator.
+        unsafe {
+            core::slice::from_raw_parts(self.slot.as_ptr().add(self.start.into()), self.len.into())
+        }
+    }
+
+    /// The packet bytes, writable.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `data`, and `&mut self` makes the access exclusive.
+        unsafe {
+            core::slice::from_raw_parts_mut(
+                self.slot.as_ptr().add(self.start.into()),
+                self.len.into(),
+            )
+        }
+    }
+
+    /// The whole slot (headroom, data and tailroom), writable.
+    pub fn slot_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the slot is BUF_SIZE bytes owned exclusively by this buffer.
+        unsafe { core::slice::from_raw_parts_mut(self.slot.as_ptr(), BUF_SIZE) }
+    }
+
+    /// Offset of the data inside the slot.
+    pub fn start(&self) -> usize {
+        self.start.into()
+    }
+
+    /// Packet length.
+    pub fn len(&self) -> usize {
+        self.len.into()
+    }
+
+    /// Whether the packet is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes available in front of the data.
+    pub fn headroom(&self) -> usize {
+        self.start.into()
+    }
+
+    /// Bytes available after the data.
+    pub fn tailroom(&self) -> usize {
+        BUF_SIZE - self.start as usize - self.len as usize
+    }
+
+    /// Sets the data window to `[start, start + len)`. Returns false if it does not fit.
+    pub fn set_window(&mut self, start: usize, len: usize) -> bool {
+        match start.checked_add(len) {
+            Some(end) if end <= BUF_SIZE => {
+                self.start = start as u16;
+                self.len = len as u16;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Sets the packet length (the start stays). Returns false if it does not fit.
+    pub fn set_len(&mut self, len: usize) -> bool {
+        self.set_window(self.start(), len)
+    }
+
+    /// Physical (device) address of the slot.
+    pub fn slot_phys(&self) -> u64 {
+        self.phys
+    }
+
+    /// Which pool the buffer belongs to.
+    pub fn pool_id(&self) -> u32 {
+        self.pool
+    }
+}
+
+/// A pool of packet buffers over one region. Not shared: each queue pair owns its pool, so the
+/// fast path takes no lock.
+pub struct BufPool {
+    base: NonNull<u8>,
+    phys: u64,
+    count: u32,
+    id: u32,
+    free: Vec<u32>,
+}
+
+// SAFETY: the pool is the only owner of the free slots of its region.
+unsafe impl Send for BufPool {}
+
+impl core::fmt::Debug for BufPool {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BufPool")
+            .field("id", &self.id)
+            .field("count", &self.count)
+            .field("free", &self.free.len())
+            .finish()
+    }
+}
+
+impl BufPool {
+    /// Number of whole slots a region of `bytes` holds.
+    pub const fn slots_in(bytes: usize) -> usize {
+        bytes / BUF_SIZE
+    }
+
+    /// A pool over `count` slots starting at `base` (device address `phys`), with pool id `id`.
+    ///
+    /// # Safety
+    /// `[base, base + count * BUF_SIZE)` must be valid, writable memory owned by the pool for
+    /// its whole life (never freed, never used otherwise), and `phys` must be the address the
+    /// device uses for `base`.
+    pub unsafe fn new(base: NonNull<u8>, phys: u64, count: usize, id: u32) -> BufPool {
+        let count = count.min(u32::MAX as usize) as u32;
+        BufPool {
+            base,
+            phys,
+            count,
+            id,
+            free: (0..count).rev().collect(),
+        }
+    }
+
+    /// Takes a buffer (data window empty, at [`HEADROOM`]).
+    pub fn alloc(&mut self) -> Option<PacketBuf> {
+        let index = self.free.pop()?;
+        let off = index as usize * BUF_SIZE;
+        // SAFETY: index < count, so the slot lies inside the pool's region.
+        let slot = unsafe { NonNull::new_unchecked(self.base.as_ptr().add(off)) };
+        Some(PacketBuf {
+            slot,
+            phys: self.phys + off as u64,
+            index,
+            pool: self.id,
+            start: HEADROOM as u16,
+            len: 0,
+        })
+    }
+
+    /// Returns a buffer to the pool; a buffer of another pool is handed back unchanged.
+    pub fn free(&mut self, buf: PacketBuf) -> Result<(), PacketBuf> {
+        if buf.pool != self.id || buf.index >= self.count {
+            return Err(buf);
+        }
+        self.free.push(buf.index);
+        Ok(())
+    }
+
+    /// Free buffers.
+    pub fn available(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Total buffers.
+    pub fn capacity(&self) -> usize {
+        self.count as usize
+    }
+
+    /// The pool id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+}
+
+/// A pool over heap memory (never freed), for host tests and software devices such as the
+/// loopback; "physical" addresses equal virtual ones (true in the ferrix guest too).
+pub fn heap_pool(count: usize, id: u32) -> BufPool {
+    let mem: &'static mut [u8] = alloc::vec![0u8; count * BUF_SIZE].leak();
+    let base = NonNull::new(mem.as_mut_ptr()).expect("non-null");
+    // SAFETY: the leaked vector is valid for count * BUF_SIZE bytes forever and used by nothing
+    // else; on the host "physical" = virtual.
+    unsafe { BufPool::new(base, base.as_ptr() as u64, count, id) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alloc_free_cycle() {
+        let mut p = heap_pool(4, 7);
+        let mut bufs: Vec<_> = (0..4).map(|_| p.alloc().unwrap()).collect();
+        assert!(p.alloc().is_none());
+        let b = &mut bufs[0];
+        assert_eq!(b.headroom(), HEADROOM);
+        assert!(b.set_len(100));
+        b.data_mut().fill(0xab);
+        assert!(b.data().iter().all(|&x| x == 0xab));
+        assert_eq!(b.tailroom(), BUF_SIZE - HEADROOM - 100);
+        assert!(!b.set_window(BUF_SIZE - 10, 11));
+        assert!(b.set_window(0, BUF_SIZE));
+        // Distinct slots.
+        let mut phys: Vec<u64> = bufs.iter().map(PacketBuf::slot_phys).collect();
+        phys.sort();
+        phys.dedup();
+        assert_eq!(phys.len(), 4);
+        for b in bufs {
+            p.free(b).unwrap();
+        }
+        assert_eq!(p.available(), 4);
+    }
+
+    #[test]
+    fn foreign_buffers_are_refused() {
+        let mut a = heap_pool(1, 1);
+        let mut b = heap_pool(1, 2);
+        let x = a.alloc().unwrap();
+        let x = b.free(x).unwrap_err();
+        assert_eq!(b.available(), 1);
+        a.free(x).unwrap();
+    }
+}

@@ -1,0 +1,15 @@
+//! ferrix NIC drivers behind one multi-queue trait ([`nic::Nic`], [`nic::QueuePair`]):
+//! virtio-net (MMIO and PCI transports through `virtio-drivers`), a loopback device and a fake
+//! device for host tests; plus the packet buffers ([`buf::PacketBuf`]) they all move.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod buf;
+pub mod fake;
+pub mod loopback;
+pub mod nic;
+pub mod virtio_net;
+
+pub use buf::{BUF_SIZE, BufPool, HEADROOM, PacketBuf};
+pub use nic::{Nic, NicInfo, Offloads, QueuePair, QueueStats};

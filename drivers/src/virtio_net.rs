@@ -1,0 +1,381 @@
+//! virtio-net on top of the `virtio-drivers` transports (MMIO or PCI) and split virtqueues:
+//! multi-queue (VIRTIO_NET_F_MQ, one RX/TX pair per core, enabled through the control queue)
+//! with one packet per descriptor chain and the 12-byte `virtio_net_hdr_v1` in front of every
+//! frame. The device steers flows to queues (RSS or its own steering); without MQ there is
+//! one queue pair and the caller steers in software.
+//!
+//! Buffers: each queue pair owns a [`BufPool`]; RX buffers are posted with the device writing
+//! the header at `HEADROOM - 12` so the frame lands at [`HEADROOM`]; TX writes the header in the
+//! packet's headroom. No copies.
+
+use crate::buf::{BUF_SIZE, BufPool, HEADROOM, PacketBuf};
+use crate::nic::{Nic, NicInfo, Offloads, QueuePair, QueueStats};
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::ptr::NonNull;
+use virtio_drivers::Hal;
+use virtio_drivers::queue::VirtQueue;
+use virtio_drivers::transport::{DeviceStatus, DeviceType, Transport};
+
+/// Descriptors per virtqueue.
+pub const QUEUE_SIZE: usize = 256;
+/// `virtio_net_hdr_v1` length (VIRTIO_F_VERSION_1: num_buffers is always present).
+pub const NET_HDR_LEN: usize = 12;
+/// Buffers per queue pair (RX ring + TX in flight + spare for the app).
+pub const BUFFERS_PER_PAIR: usize = 2 * QUEUE_SIZE + 128;
+/// Largest queue pair count ferrix asks for.
+pub const MAX_PAIRS: usize = 64;
+
+/// Feature bits (virtio 1.x, 5.1.3).
+pub mod feature {
+    pub const MAC: u64 = 1 << 5;
+    pub const STATUS: u64 = 1 << 16;
+    pub const CTRL_VQ: u64 = 1 << 17;
+    pub const MQ: u64 = 1 << 22;
+    pub const RSS: u64 = 1 << 60;
+    pub const VERSION_1: u64 = 1 << 32;
+}
+
+/// Control queue: class MQ, command VQ_PAIRS_SET (5.1.6.5.5).
+const CTRL_CLASS_MQ: u8 = 4;
+const CTRL_MQ_VQ_PAIRS_SET: u8 = 0;
+const CTRL_OK: u8 = 0;
+/// Config space offsets.
+const CFG_MAC: usize = 0;
+const CFG_STATUS: usize = 6;
+const CFG_MAX_PAIRS: usize = 8;
+const STATUS_LINK_UP: u16 = 1;
+
+/// Why the device could not be brought up.
+#[derive(Debug)]
+pub enum VirtioNetError {
+    /// Not a network device.
+    WrongDevice(DeviceType),
+    /// The device refused our features or lacks VERSION_1.
+    Features(u64),
+    /// A virtqueue could not be created.
+    Queue(virtio_drivers::Error),
+    /// The config space could not be read.
+    Config(virtio_drivers::Error),
+    /// The device refused VQ_PAIRS_SET.
+    MqRefused(u8),
+    /// No memory for packet buffers.
+    NoBufferMemory,
+}
+
+/// The virtio-net device, before its queues are handed out.
+pub struct VirtioNet {
+    info: NicInfo,
+    queues: Vec<Box<dyn QueuePair>>,
+}
+
+impl VirtioNet {
+    /// Initialises the device behind `transport` with up to `want_pairs` queue pairs.
+    /// `buffer_memory(bytes)` returns DMA-able memory (pointer and device address) for each
+    /// pair's buffer pool.
+    pub fn new<H, T>(
+        mut transport: T,
+        want_pairs: usize,
+        mut buffer_memory: impl FnMut(usize) -> Option<(NonNull<u8>, u64)>,
+    ) -> Result<VirtioNet, VirtioNetError>
+    where
+        H: Hal + 'static,
+        T: Transport + Send + 'static,
+    {
+        if transport.device_type() != DeviceType::Network {
+            return Err(VirtioNetError::WrongDevice(transport.device_type()));
+        }
+        transport.set_status(DeviceStatus::empty());
+        transport.set_status(DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER);
+        let offered = transport.read_device_features();
+        let wanted =
+            feature::VERSION_1 | feature::MAC | feature::STATUS | feature::CTRL_VQ | feature::MQ;
+        let mut features = offered & wanted;
+        if features & feature::CTRL_VQ == 0 {
+            features &= !feature::MQ; // MQ requires the control queue
+        }
+        if features & feature::VERSION_1 == 0 {
+            return Err(VirtioNetError::Features(offered));
+        }
+        transport.write_driver_features(features);
+        transport.set_status(
+            DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER | DeviceStatus::FEATURES_OK,
+        );
+        if !transport.get_status().contains(DeviceStatus::FEATURES_OK) {
+            return Err(VirtioNetError::Features(offered));
+        }
+
+        let mac: [u8; 6] = if features & feature::MAC != 0 {
+            transport
+                .read_config_space(CFG_MAC)
+                .map_err(VirtioNetError::Config)?
+        } else {
+            [0x02, 0, 0, 0, 0, 1]
+        };
+        let link_up = features & feature::STATUS == 0
+            || transport
+                .read_config_space::<u16>(CFG_STATUS)
+                .map_err(VirtioNetError::Config)?
+                & STATUS_LINK_UP
+                != 0;
+        let max_pairs = if features & feature::MQ != 0 {
+            usize::from(
+                transport
+                    .read_config_space::<u16>(CFG_MAX_PAIRS)
+                    .map_err(VirtioNetError::Config)?,
+            )
+            .max(1)
+        } else {
+            1
+        };
+        let pairs = want_pairs.clamp(1, max_pairs.min(MAX_PAIRS));
+
+        let mut rings = Vec::with_capacity(pairs);
+        for i in 0..pairs {
+            let rx = VirtQueue::<H, QUEUE_SIZE>::new(&mut transport, (2 * i) as u16, false, false)
+                .map_err(VirtioNetError::Queue)?;
+            let tx =
+                VirtQueue::<H, QUEUE_SIZE>::new(&mut transport, (2 * i + 1) as u16, false, false)
+                    .map_err(VirtioNetError::Queue)?;
+            rings.push((rx, tx));
+        }
+        let mut ctrl = if features & feature::CTRL_VQ != 0 {
+            Some(
+                VirtQueue::<H, 16>::new(&mut transport, (2 * max_pairs) as u16, false, false)
+                    .map_err(VirtioNetError::Queue)?,
+            )
+        } else {
+            None
+        };
+        transport.finish_init();
+
+        if pairs > 1
+            && let Some(ctrl) = ctrl.as_mut()
+        {
+            let hdr = [CTRL_CLASS_MQ, CTRL_MQ_VQ_PAIRS_SET];
+            let data = (pairs as u16).to_le_bytes();
+            let mut ack = [0xffu8];
+            ctrl.add_notify_wait_pop(&[&hdr, &data], &mut [&mut ack], &mut transport)
+                .map_err(VirtioNetError::Queue)?;
+            if ack[0] != CTRL_OK {
+                return Err(VirtioNetError::MqRefused(ack[0]));
+            }
+        }
+
+        let transport = Arc::new(spin::Mutex::new(transport));
+        let mut queues: Vec<Box<dyn QueuePair>> = Vec::with_capacity(pairs);
+        for (i, (rx, tx)) in rings.into_iter().enumerate() {
+            let bytes = BUFFERS_PER_PAIR * BUF_SIZE;
+            let (base, phys) = buffer_memory(bytes).ok_or(VirtioNetError::NoBufferMemory)?;
+            // SAFETY: buffer_memory hands out fresh DMA memory of `bytes` bytes for this pool only.
+            let pool = unsafe { BufPool::new(base, phys, BUFFERS_PER_PAIR, i as u32) };
+            let mut q = VirtioQueuePair::<H, T> {
+                index: i,
+                transport: transport.clone(),
+                rx,
+                tx,
+                rx_bufs: (0..QUEUE_SIZE).map(|_| None).collect(),
+                tx_bufs: (0..QUEUE_SIZE).map(|_| None).collect(),
+                pool,
+                stats: QueueStats::default(),
+            };
+            q.refill();
+            queues.push(Box::new(q));
+        }
+        let offloads = Offloads {
+            rss: features & feature::MQ != 0 && pairs > 1,
+            ..Offloads::default()
+        };
+        Ok(VirtioNet {
+            info: NicInfo {
+                mac,
+                link_up,
+                queue_pairs: pairs,
+                offloads,
+                max_frame: 1514,
+            },
+            queues,
+        })
+    }
+}
+
+impl Nic for VirtioNet {
+    fn info(&self) -> NicInfo {
+        self.info
+    }
+    fn take_queues(&mut self) -> Vec<Box<dyn QueuePair>> {
+        core::mem::take(&mut self.queues)
+    }
+}
+
+struct VirtioQueuePair<H: Hal, T: Transport> {
+    index: usize,
+    transport: Arc<spin::Mutex<T>>,
+    rx: VirtQueue<H, QUEUE_SIZE>,
+    tx: VirtQueue<H, QUEUE_SIZE>,
+    /// Buffer posted under each RX token (descriptor head).
+    rx_bufs: Vec<Option<PacketBuf>>,
+    /// Buffer in flight under each TX token.
+    tx_bufs: Vec<Option<PacketBuf>>,
+    pool: BufPool,
+    stats: QueueStats,
+}
+
+// SAFETY: a queue pair is used by one core at a time (it is moved, never shared); the
+// virtqueues' memory belongs to it alone and the shared transport is behind a lock.
+unsafe impl<H: Hal, T: Transport + Send> Send for VirtioQueuePair<H, T> {}
+
+/// The part of a buffer's slot given to the device on receive: header + frame.
+fn rx_window(buf: &mut PacketBuf) -> &mut [u8] {
+    &mut buf.slot_mut()[HEADROOM - NET_HDR_LEN..]
+}
+
+/// The part of a buffer's slot given to the device on transmit: header + frame (the header
+/// lives in the headroom); None if the headroom is too small.
+fn tx_window(buf: &mut PacketBuf) -> Option<&mut [u8]> {
+    let (start, len) = (buf.start(), buf.len());
+    let hdr = start.checked_sub(NET_HDR_LEN)?;
+    Some(&mut buf.slot_mut()[hdr..start + len])
+}
+
+impl<H: Hal, T: Transport> VirtioQueuePair<H, T> {
+    fn notify(&self, queue: u16) {
+        self.transport.lock().notify(queue);
+    }
+
+    /// Posts free buffers to the RX ring.
+    fn refill(&mut self) {
+        let mut posted = false;
+        while self.rx.available_desc() > 0 {
+            let Some(mut buf) = self.pool.alloc() else {
+                break;
+            };
+            let win = rx_window(&mut buf);
+            // SAFETY: the window lives in the buffer's slot, which stays untouched (owned by
+            // rx_bufs) until pop_used returns this token.
+            match unsafe { self.rx.add(&[], &mut [win]) } {
+                Ok(token) => {
+                    self.rx_bufs[usize::from(token)] = Some(buf);
+                    posted = true;
+                }
+                Err(_) => {
+                    let _ = self.pool.free(buf);
+                    break;
+                }
+            }
+        }
+        if posted && self.rx.should_notify() {
+            self.notify((2 * self.index) as u16);
+        }
+    }
+
+    /// Frees the buffers of completed transmissions.
+    fn reclaim_tx(&mut self) {
+        while let Some(token) = self.tx.peek_used() {
+            let Some(mut buf) = self
+                .tx_bufs
+                .get_mut(usize::from(token))
+                .and_then(Option::take)
+            else {
+                break;
+            };
+            if let Some(win) = tx_window(&mut buf) {
+                // SAFETY: same window as given to `add` for this token.
+                let _ = unsafe { self.tx.pop_used(token, &[win], &mut []) };
+            }
+            if self.pool.free(buf).is_err() {
+                self.stats.foreign_buffers += 1; // its pool is not ours to reach: leaked
+            }
+        }
+    }
+}
+
+impl<H: Hal, T: Transport + Send> QueuePair for VirtioQueuePair<H, T> {
+    fn rx_burst(&mut self, out: &mut Vec<PacketBuf>, max: usize) -> usize {
+        let mut n = 0;
+        while n < max {
+            let Some(token) = self.rx.peek_used() else {
+                break;
+            };
+            let Some(mut buf) = self
+                .rx_bufs
+                .get_mut(usize::from(token))
+                .and_then(Option::take)
+            else {
+                break;
+            };
+            // SAFETY: same window as posted under this token in `refill`.
+            let used = unsafe { self.rx.pop_used(token, &[], &mut [rx_window(&mut buf)]) };
+            match used {
+                Ok(len) if len as usize > NET_HDR_LEN => {
+                    buf.set_window(HEADROOM, len as usize - NET_HDR_LEN);
+                    self.stats.rx_packets += 1;
+                    self.stats.rx_bytes += buf.len() as u64;
+                    out.push(buf);
+                    n += 1;
+                }
+                _ => {
+                    self.stats.rx_dropped += 1;
+                    let _ = self.pool.free(buf);
+                }
+            }
+        }
+        self.refill();
+        n
+    }
+
+    fn tx_burst(&mut self, pkts: &mut Vec<PacketBuf>) -> usize {
+        self.reclaim_tx();
+        let mut sent = 0;
+        let room = pkts.len().min(self.tx.available_desc());
+        self.stats.tx_ring_full += (pkts.len() - room) as u64;
+        for mut buf in pkts.drain(..room) {
+            let len = buf.len();
+            let Some(win) = tx_window(&mut buf) else {
+                self.stats.tx_ring_full += 1; // no headroom for the header: cannot send
+                let _ = self.pool.free(buf);
+                continue;
+            };
+            win[..NET_HDR_LEN].fill(0);
+            // SAFETY: the window lives in the buffer's slot, owned by tx_bufs until reclaimed.
+            match unsafe { self.tx.add(&[win], &mut []) } {
+                Ok(token) => {
+                    self.tx_bufs[usize::from(token)] = Some(buf);
+                    self.stats.tx_packets += 1;
+                    self.stats.tx_bytes += len as u64;
+                    sent += 1;
+                }
+                Err(_) => {
+                    self.stats.tx_ring_full += 1;
+                    let _ = self.pool.free(buf);
+                }
+            }
+        }
+        if sent > 0 && self.tx.should_notify() {
+            self.notify((2 * self.index + 1) as u16);
+        }
+        sent
+    }
+
+    fn alloc(&mut self) -> Option<PacketBuf> {
+        if self.pool.available() == 0 {
+            self.reclaim_tx();
+        }
+        self.pool.alloc()
+    }
+
+    fn free(&mut self, buf: PacketBuf) {
+        if self.pool.free(buf).is_err() {
+            self.stats.foreign_buffers += 1;
+        }
+    }
+
+    fn stats(&self) -> QueueStats {
+        self.stats
+    }
+
+    fn index(&self) -> usize {
+        self.index
+    }
+}
