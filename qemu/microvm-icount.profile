@@ -2,7 +2,10 @@
 # advances by one per guest instruction, so TSC differences are instruction counts:
 # deterministic, unlike wall time on a noisy machine. Used by `ferrix bench boot`.
 # The accelerator is always TCG here (icount does not exist under KVM): --accel is ignored.
--M microvm,pit=on,pic=on,rtc=on
+-M microvm,pit=on,pic=on,rtc=on,acpi=off
+# Devices are announced on the kernel command line (virtio_mmio.device=...), not in ACPI,
+# and virtio-mmio speaks the modern (version 2) interface.
+-global virtio-mmio.force-legacy=false
 -accel tcg
 -icount shift=0
 -cpu max

@@ -3,7 +3,10 @@
 #
 # pit/pic/rtc are on so the kernel has the legacy timers to calibrate against (QEMU 7.2's
 # microvm defaults them to "auto", which means off when the in-kernel irqchip is used).
--M microvm,pit=on,pic=on,rtc=on
+-M microvm,pit=on,pic=on,rtc=on,acpi=off
+# Devices are announced on the kernel command line (virtio_mmio.device=...), not in ACPI,
+# and virtio-mmio speaks the modern (version 2) interface.
+-global virtio-mmio.force-legacy=false
 -accel {accel}
 -cpu max
 -smp {cpus}

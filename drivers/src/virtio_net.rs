@@ -1,7 +1,7 @@
 //! virtio-net on top of the `virtio-drivers` transports (MMIO or PCI) and split virtqueues:
 //! multi-queue (VIRTIO_NET_F_MQ, one RX/TX pair per core, enabled through the control queue)
-//! with one packet per descriptor chain and the 12-byte `virtio_net_hdr_v1` in front of every
-//! frame. The device steers flows to queues (RSS or its own steering); without MQ there is
+//! with one packet per descriptor chain and the 12-byte `virtio_net_hdr_v1` (10 bytes on legacy
+//! devices) in front of every frame. The device steers flows to queues (RSS or its own steering); without MQ there is
 //! one queue pair and the caller steers in software.
 //!
 //! Buffers: each queue pair owns a [`BufPool`]; RX buffers are posted with the device writing
@@ -22,6 +22,8 @@ use virtio_drivers::transport::{DeviceStatus, DeviceType, Transport};
 pub const QUEUE_SIZE: usize = 256;
 /// `virtio_net_hdr_v1` length (VIRTIO_F_VERSION_1: num_buffers is always present).
 pub const NET_HDR_LEN: usize = 12;
+/// Legacy `virtio_net_hdr` length (no VERSION_1, no MRG_RXBUF: no num_buffers field).
+pub const LEGACY_NET_HDR_LEN: usize = 10;
 /// Buffers per queue pair (RX ring + TX in flight + spare for the app).
 pub const BUFFERS_PER_PAIR: usize = 2 * QUEUE_SIZE + 128;
 /// Largest queue pair count ferrix asks for.
@@ -95,9 +97,11 @@ impl VirtioNet {
         if features & feature::CTRL_VQ == 0 {
             features &= !feature::MQ; // MQ requires the control queue
         }
-        if features & feature::VERSION_1 == 0 {
-            return Err(VirtioNetError::Features(offered));
-        }
+        let hdr_len = if features & feature::VERSION_1 != 0 {
+            NET_HDR_LEN
+        } else {
+            LEGACY_NET_HDR_LEN
+        };
         transport.write_driver_features(features);
         transport.set_status(
             DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER | DeviceStatus::FEATURES_OK,
@@ -172,6 +176,7 @@ impl VirtioNet {
             let pool = unsafe { BufPool::new(base, phys, BUFFERS_PER_PAIR, i as u32) };
             let mut q = VirtioQueuePair::<H, T> {
                 index: i,
+                hdr_len,
                 transport: transport.clone(),
                 rx,
                 tx,
@@ -211,6 +216,8 @@ impl Nic for VirtioNet {
 
 struct VirtioQueuePair<H: Hal, T: Transport> {
     index: usize,
+    /// Length of the virtio-net header in front of every frame.
+    hdr_len: usize,
     transport: Arc<spin::Mutex<T>>,
     rx: VirtQueue<H, QUEUE_SIZE>,
     tx: VirtQueue<H, QUEUE_SIZE>,
@@ -227,15 +234,15 @@ struct VirtioQueuePair<H: Hal, T: Transport> {
 unsafe impl<H: Hal, T: Transport + Send> Send for VirtioQueuePair<H, T> {}
 
 /// The part of a buffer's slot given to the device on receive: header + frame.
-fn rx_window(buf: &mut PacketBuf) -> &mut [u8] {
-    &mut buf.slot_mut()[HEADROOM - NET_HDR_LEN..]
+fn rx_window(buf: &mut PacketBuf, hdr_len: usize) -> &mut [u8] {
+    &mut buf.slot_mut()[HEADROOM - hdr_len..]
 }
 
 /// The part of a buffer's slot given to the device on transmit: header + frame (the header
 /// lives in the headroom); None if the headroom is too small.
-fn tx_window(buf: &mut PacketBuf) -> Option<&mut [u8]> {
+fn tx_window(buf: &mut PacketBuf, hdr_len: usize) -> Option<&mut [u8]> {
     let (start, len) = (buf.start(), buf.len());
-    let hdr = start.checked_sub(NET_HDR_LEN)?;
+    let hdr = start.checked_sub(hdr_len)?;
     Some(&mut buf.slot_mut()[hdr..start + len])
 }
 
@@ -251,7 +258,7 @@ impl<H: Hal, T: Transport> VirtioQueuePair<H, T> {
             let Some(mut buf) = self.pool.alloc() else {
                 break;
             };
-            let win = rx_window(&mut buf);
+            let win = rx_window(&mut buf, self.hdr_len);
             // SAFETY: the window lives in the buffer's slot, which stays untouched (owned by
             // rx_bufs) until pop_used returns this token.
             match unsafe { self.rx.add(&[], &mut [win]) } {
@@ -280,7 +287,7 @@ impl<H: Hal, T: Transport> VirtioQueuePair<H, T> {
             else {
                 break;
             };
-            if let Some(win) = tx_window(&mut buf) {
+            if let Some(win) = tx_window(&mut buf, self.hdr_len) {
                 // SAFETY: same window as given to `add` for this token.
                 let _ = unsafe { self.tx.pop_used(token, &[win], &mut []) };
             }
@@ -306,10 +313,13 @@ impl<H: Hal, T: Transport + Send> QueuePair for VirtioQueuePair<H, T> {
                 break;
             };
             // SAFETY: same window as posted under this token in `refill`.
-            let used = unsafe { self.rx.pop_used(token, &[], &mut [rx_window(&mut buf)]) };
+            let used = unsafe {
+                self.rx
+                    .pop_used(token, &[], &mut [rx_window(&mut buf, self.hdr_len)])
+            };
             match used {
-                Ok(len) if len as usize > NET_HDR_LEN => {
-                    buf.set_window(HEADROOM, len as usize - NET_HDR_LEN);
+                Ok(len) if len as usize > self.hdr_len => {
+                    buf.set_window(HEADROOM, len as usize - self.hdr_len);
                     self.stats.rx_packets += 1;
                     self.stats.rx_bytes += buf.len() as u64;
                     out.push(buf);
@@ -332,12 +342,12 @@ impl<H: Hal, T: Transport + Send> QueuePair for VirtioQueuePair<H, T> {
         self.stats.tx_ring_full += (pkts.len() - room) as u64;
         for mut buf in pkts.drain(..room) {
             let len = buf.len();
-            let Some(win) = tx_window(&mut buf) else {
+            let Some(win) = tx_window(&mut buf, self.hdr_len) else {
                 self.stats.tx_ring_full += 1; // no headroom for the header: cannot send
                 let _ = self.pool.free(buf);
                 continue;
             };
-            win[..NET_HDR_LEN].fill(0);
+            win[..self.hdr_len].fill(0);
             // SAFETY: the window lives in the buffer's slot, owned by tx_bufs until reclaimed.
             match unsafe { self.tx.add(&[win], &mut []) } {
                 Ok(token) => {

@@ -52,11 +52,62 @@ pub fn parse(cmdline: &str, max_cpus: usize) -> Result<KernelOptions, CmdlineErr
     Ok(opts)
 }
 
-/// The app's arguments: every token that is not a `ferrix.*` kernel option.
+/// Whether a token is for the kernel or the VMM rather than the app.
+fn is_kernel_token(t: &str) -> bool {
+    t.starts_with("ferrix.") || t.starts_with("virtio_mmio.")
+}
+
+/// The app's arguments: every token that is not a kernel option (`ferrix.*`) or a device
+/// description from the VMM (`virtio_mmio.device=...`).
 pub fn app_args(cmdline: &str) -> impl Iterator<Item = &str> {
     cmdline
         .split_ascii_whitespace()
-        .filter(|t| !t.starts_with("ferrix."))
+        .filter(|t| !is_kernel_token(t))
+}
+
+/// A virtio-mmio device announced on the command line (Linux syntax, as QEMU's microvm and
+/// the ferrix shim write it): `virtio_mmio.device=<size>@<base>:<irq>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VirtioMmioDevice {
+    pub base: u64,
+    pub size: u64,
+    pub irq: u32,
+}
+
+fn parse_size(s: &str) -> Option<u64> {
+    let (num, mult) = match s.as_bytes().last()? {
+        b'K' | b'k' => (&s[..s.len() - 1], 1 << 10),
+        b'M' | b'm' => (&s[..s.len() - 1], 1 << 20),
+        b'G' | b'g' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    parse_u64(num)?.checked_mul(mult)
+}
+
+fn parse_u64(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+/// The virtio-mmio devices on the command line: `Err(token)` for a malformed description.
+pub fn virtio_mmio_devices(cmdline: &str) -> impl Iterator<Item = Result<VirtioMmioDevice, &str>> {
+    cmdline.split_ascii_whitespace().filter_map(|t| {
+        let spec = t.strip_prefix("virtio_mmio.device=")?;
+        let parsed = (|| {
+            let (size, rest) = spec.split_once('@')?;
+            let (base, irq) = rest.split_once(':')?;
+            let irq = irq.split(':').next()?;
+            let dev = VirtioMmioDevice {
+                base: parse_u64(base)?,
+                size: parse_size(size)?,
+                irq: irq.parse().ok()?,
+            };
+            (dev.size > 0 && dev.base.checked_add(dev.size).is_some()).then_some(dev)
+        })();
+        Some(parsed.ok_or(t))
+    })
 }
 
 #[cfg(test)]
@@ -101,6 +152,43 @@ mod tests {
         assert_eq!(
             parse("ferrix.nope", 64),
             Err(CmdlineError::Unknown("ferrix.nope"))
+        );
+    }
+
+    #[test]
+    fn virtio_mmio_tokens() {
+        let c = "a virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=512@0xfeb00e00:12:3 \
+                 virtio_mmio.device=oops b";
+        let v: Vec<_> = virtio_mmio_devices(c).collect();
+        assert_eq!(
+            v[0],
+            Ok(VirtioMmioDevice {
+                base: 0xd000_0000,
+                size: 4096,
+                irq: 5
+            })
+        );
+        assert_eq!(
+            v[1],
+            Ok(VirtioMmioDevice {
+                base: 0xfeb0_0e00,
+                size: 512,
+                irq: 12
+            })
+        );
+        assert_eq!(v[2], Err("virtio_mmio.device=oops"));
+        assert_eq!(app_args(c).collect::<Vec<_>>(), ["a", "b"]);
+        assert!(
+            virtio_mmio_devices("virtio_mmio.device=0@0x1000:1")
+                .next()
+                .unwrap()
+                .is_err()
+        );
+        assert!(
+            virtio_mmio_devices("virtio_mmio.device=1K@0xffffffffffffffff:1")
+                .next()
+                .unwrap()
+                .is_err()
         );
     }
 

@@ -21,7 +21,11 @@ pub mod time;
 #[cfg(target_os = "none")]
 pub mod arch;
 #[cfg(target_os = "none")]
+pub mod devices;
+#[cfg(target_os = "none")]
 pub mod ipi;
+#[cfg(target_os = "none")]
+pub mod net;
 #[cfg(target_os = "none")]
 pub mod percpu;
 #[cfg(target_os = "none")]

@@ -8,7 +8,7 @@
 use core::arch::global_asm;
 
 /// Size of the boot CPU's stack (the page below it is left unmapped as a guard).
-pub const BOOT_STACK_SIZE: usize = 64 * 1024;
+pub const BOOT_STACK_SIZE: usize = 256 * 1024;
 
 /// Boot CPU stack: one guard page followed by the stack proper (grows down to the guard).
 #[repr(C, align(4096))]

@@ -266,3 +266,40 @@ pub fn is_mapped(addr: u64, len: u64) -> bool {
     let lt = LiveTables(&mut m.frames);
     m.tables.translate(&lt, addr).is_some() && m.tables.translate(&lt, end).is_some()
 }
+
+/// Identity-maps the device registers `[addr, addr + len)` uncached (idempotent). Returns
+/// false if the range overlaps RAM or cannot be mapped.
+pub fn map_mmio(addr: u64, len: u64) -> bool {
+    let start = addr & !(PAGE_SIZE - 1);
+    let Some(end) = addr.checked_add(len).map(|e| align_up(e, PAGE_SIZE)) else {
+        return false;
+    };
+    let mut g = MEMORY.lock();
+    let Some(m) = g.as_mut() else { return false };
+    if m.ram
+        .regions()
+        .iter()
+        .any(|r| r.start < end && start < r.end)
+    {
+        return false;
+    }
+    let mut lt = LiveTables(&mut m.frames);
+    let mut page = start;
+    while page < end {
+        if m.tables.translate(&lt, page).is_none()
+            && m.tables
+                .map_identity(
+                    &mut lt,
+                    page,
+                    page + PAGE_SIZE,
+                    WRITABLE | NO_CACHE | WRITE_THROUGH,
+                )
+                .is_err()
+        {
+            return false;
+        }
+        invlpg(page);
+        page += PAGE_SIZE;
+    }
+    true
+}

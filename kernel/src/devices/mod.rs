@@ -1,0 +1,84 @@
+//! Device discovery and bring-up at boot: virtio-mmio devices named on the command line
+//! (QEMU microvm, the ferrix shim). The NIC found is initialised with one queue pair per core
+//! and its queue pairs are handed to the cores through [`crate::net`].
+
+pub mod hal;
+
+use crate::cmdline::{self, VirtioMmioDevice};
+use crate::println;
+use core::ptr::NonNull;
+use ferrix_drivers::Nic;
+use ferrix_drivers::virtio_net::VirtioNet;
+use hal::KernelHal;
+use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
+use virtio_drivers::transport::{DeviceType, Transport};
+
+/// Finds and starts the devices; `cpus` queue pairs are requested from the NIC.
+pub fn init(cmdline: &str, cpus: usize) {
+    for dev in cmdline::virtio_mmio_devices(cmdline) {
+        match dev {
+            Ok(d) => probe_mmio(d, cpus),
+            Err(tok) => println!("ferrix: ignoring malformed device description {tok:?}"),
+        }
+    }
+}
+
+fn probe_mmio(d: VirtioMmioDevice, cpus: usize) {
+    if !crate::mem::kernel::map_mmio(d.base, d.size) {
+        println!(
+            "ferrix: virtio-mmio device at {:#x}: cannot map {:#x} bytes",
+            d.base, d.size
+        );
+        return;
+    }
+    let Some(header) = NonNull::new(d.base as *mut VirtIOHeader) else {
+        return;
+    };
+    // SAFETY: the VMM announced a virtio-mmio register block of d.size bytes at d.base, now
+    // mapped uncached; nothing else uses it.
+    let transport = match unsafe { MmioTransport::new(header, d.size as usize) } {
+        Ok(t) => t,
+        Err(e) => {
+            println!("ferrix: virtio-mmio device at {:#x}: {e:?}", d.base);
+            return;
+        }
+    };
+    match transport.device_type() {
+        DeviceType::Network => {
+            if crate::net::has_nic() {
+                println!(
+                    "ferrix: second NIC at {:#x} ignored (one NIC supported)",
+                    d.base
+                );
+                return;
+            }
+            let nic = VirtioNet::new::<KernelHal, _>(transport, cpus, buffer_memory);
+            match nic {
+                Ok(mut nic) => {
+                    let info = nic.info();
+                    println!(
+                        "ferrix: virtio-net (mmio {:#x}, irq {}): mac {} link {} queue pairs {}",
+                        d.base,
+                        d.irq,
+                        crate::net::MacFmt(info.mac),
+                        if info.link_up { "up" } else { "down" },
+                        info.queue_pairs
+                    );
+                    crate::net::install(info, nic.take_queues());
+                }
+                Err(e) => println!("ferrix: virtio-net at {:#x}: {e:?}", d.base),
+            }
+        }
+        other => println!(
+            "ferrix: virtio-mmio device at {:#x}: {other:?} not supported",
+            d.base
+        ),
+    }
+}
+
+/// Packet-buffer memory: whole frames from the frame allocator (identity-mapped).
+fn buffer_memory(bytes: usize) -> Option<(NonNull<u8>, u64)> {
+    let pages = (bytes as u64).div_ceil(4096);
+    let p = crate::mem::kernel::alloc_frames(pages, 4096)?;
+    Some((NonNull::new(p as *mut u8)?, p))
+}
