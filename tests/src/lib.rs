@@ -71,7 +71,19 @@ pub fn image(app: &str) -> PathBuf {
 
 /// Boots `app` with `cpus` vCPUs under `vmm`, passing `args`, stopping it after `timeout`.
 pub fn boot(app: &str, vmm: Vmm, cpus: u32, args: &[&str], timeout: Duration) -> Boot {
-    let opts = RunOptions {
+    boot_with(app, vmm, cpus, args, timeout, |_| {})
+}
+
+/// [`boot`] with a hook to adjust the run options (network, MAC, pcap, ...).
+pub fn boot_with(
+    app: &str,
+    vmm: Vmm,
+    cpus: u32,
+    args: &[&str],
+    timeout: Duration,
+    adjust: impl FnOnce(&mut RunOptions),
+) -> Boot {
+    let mut opts = RunOptions {
         target: image(app).to_string_lossy().into_owned(),
         vmm,
         cpus,
@@ -80,7 +92,9 @@ pub fn boot(app: &str, vmm: Vmm, cpus: u32, args: &[&str], timeout: Duration) ->
         accel: Accel::Tcg,
         profile: None,
         args: args.iter().map(|s| s.to_string()).collect(),
+        ..RunOptions::default()
     };
+    adjust(&mut opts);
     let cap = Capture::default();
     let res = ferrix_cli::run(&opts, Box::new(cap.clone()))
         .unwrap_or_else(|e| panic!("running {app} under {vmm:?}: {e}"));

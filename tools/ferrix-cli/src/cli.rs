@@ -7,6 +7,7 @@
 use crate::bench::{BenchOptions, bench_boot};
 use crate::bench_report;
 use crate::error::{CliError, EXIT_USAGE};
+use crate::netspec::{NetSpec, parse_mac};
 use crate::qemu_run::qemu_binary;
 use crate::run::{Accel, RunOptions, Vmm, run};
 use crate::size::parse_size;
@@ -64,6 +65,17 @@ struct RunArgs {
     /// QEMU machine profile: microvm, q35, microvm-icount, or a file (see qemu/README.md).
     #[arg(long, value_name = "NAME|FILE")]
     profile: Option<String>,
+    /// Give the VM a virtio-net NIC on this network: user[:udp:HOST:GUEST,...] (QEMU slirp,
+    /// host ports on 127.0.0.1), tap:NAME, stream-listen:PATH / stream-connect:PATH (QEMU
+    /// two-VM link), switch:DIR (shim inter-VM switch).
+    #[arg(long, value_name = "SPEC")]
+    net: Option<String>,
+    /// The NIC's MAC address (aa:bb:cc:dd:ee:ff).
+    #[arg(long)]
+    mac: Option<String>,
+    /// Write every frame the VM sends or receives to FILE (pcap).
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
     /// Extra kernel command-line arguments.
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
@@ -148,6 +160,19 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                 accel: a.accel,
                 profile: a.profile,
                 args: a.args,
+                net: a
+                    .net
+                    .as_deref()
+                    .map(NetSpec::parse)
+                    .transpose()
+                    .map_err(CliError::Usage)?,
+                mac: a
+                    .mac
+                    .as_deref()
+                    .map(parse_mac)
+                    .transpose()
+                    .map_err(CliError::Usage)?,
+                pcap: a.pcap,
             };
             let res = run(&opts, Box::new(std::io::stdout()))?;
             if res.timed_out {

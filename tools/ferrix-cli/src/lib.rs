@@ -9,6 +9,7 @@ pub mod bootstats;
 pub mod build;
 pub mod cli;
 pub mod error;
+pub mod netspec;
 pub mod qemu;
 pub mod qemu_run;
 pub mod run;

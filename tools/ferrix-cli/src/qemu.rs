@@ -22,8 +22,27 @@ pub const BUILTIN_PROFILES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The placeholders a profile may use.
-pub const PLACEHOLDERS: &[&str] = &["kernel", "cpus", "mem", "cmdline", "accel"];
+/// Network fragments (`--net`, `--pcap`), appended to the machine profile: (name, text).
+pub const NET_FRAGMENTS: &[(&str, &str)] = &[
+    ("net-user", include_str!("../../../qemu/net-user.profile")),
+    ("net-tap", include_str!("../../../qemu/net-tap.profile")),
+    (
+        "net-stream-listen",
+        include_str!("../../../qemu/net-stream-listen.profile"),
+    ),
+    (
+        "net-stream-connect",
+        include_str!("../../../qemu/net-stream-connect.profile"),
+    ),
+    ("nic-mmio", include_str!("../../../qemu/nic-mmio.profile")),
+    ("net-pcap", include_str!("../../../qemu/net-pcap.profile")),
+];
+
+/// The placeholders a profile may use (the last ones only in network fragments).
+pub const PLACEHOLDERS: &[&str] = &[
+    "kernel", "cpus", "mem", "cmdline", "accel", "hostfwd", "ifname", "queues", "path", "mac",
+    "pcap",
+];
 
 /// A parsed profile: QEMU's argv (without the binary) with placeholders still in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +63,8 @@ pub struct ProfileVars {
     pub cmdline: String,
     /// `tcg` or `kvm`.
     pub accel: String,
+    /// Values of the network placeholders (`hostfwd`, `ifname`, `queues`, `path`, `mac`, `pcap`).
+    pub extra: Vec<(&'static str, String)>,
 }
 
 /// One piece of a token: literal text or a placeholder.
@@ -102,6 +123,16 @@ impl Profile {
         Profile::parse(&text).map_err(err)
     }
 
+    /// A built-in network fragment.
+    pub fn fragment(name: &str) -> Profile {
+        let text = NET_FRAGMENTS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or("", |(_, t)| *t);
+        // The fragments are part of the binary and covered by a unit test.
+        Profile::parse(text).unwrap_or(Profile { tokens: Vec::new() })
+    }
+
     /// The argv for QEMU with every placeholder replaced.
     pub fn render(&self, vars: &ProfileVars) -> Vec<String> {
         self.tokens
@@ -118,7 +149,12 @@ impl Profile {
                         Piece::Var("mem") => vars.mem_mib.to_string(),
                         Piece::Var("cmdline") => vars.cmdline.clone(),
                         Piece::Var("accel") => vars.accel.clone(),
-                        Piece::Var(_) => String::new(),
+                        Piece::Var(v) => vars
+                            .extra
+                            .iter()
+                            .find(|(k, _)| *k == v)
+                            .map(|(_, val)| val.clone())
+                            .unwrap_or_default(),
                     })
                     .collect()
             })
@@ -165,6 +201,7 @@ mod tests {
             mem_mib: 128,
             cmdline: "ferrix.cpus=2 a b".into(),
             accel: "tcg".into(),
+            extra: Vec::new(),
         }
     }
 
@@ -220,6 +257,23 @@ mod tests {
         }
         let icount = Profile::load("microvm-icount").unwrap().render(&vars());
         assert!(icount.join(" ").contains("-icount shift=0"));
+    }
+
+    #[test]
+    fn net_fragments_parse_and_fill_in() {
+        for (name, text) in NET_FRAGMENTS {
+            assert!(Profile::parse(text).is_ok(), "{name}");
+        }
+        let mut v = vars();
+        v.extra = vec![("ifname", "ft0".to_string()), ("queues", "4".to_string())];
+        let argv = Profile::fragment("net-tap").render(&v);
+        assert_eq!(
+            argv,
+            [
+                "-netdev",
+                "tap,id=net0,ifname=ft0,script=no,downscript=no,queues=4"
+            ]
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! app name or crate directory, built in release mode first.
 
 use crate::error::CliError;
+use crate::netspec::{NetSpec, format_mac};
 use crate::qemu::{DEFAULT_PROFILE, Profile, ProfileVars};
 use crate::qemu_run::{qemu_binary, run_qemu};
 use crate::size::format_size;
@@ -66,6 +67,12 @@ pub struct RunOptions {
     pub profile: Option<String>,
     /// Extra kernel command-line arguments.
     pub args: Vec<String>,
+    /// The VM's network (None: no NIC).
+    pub net: Option<NetSpec>,
+    /// The NIC's MAC address (None: the VMM's default).
+    pub mac: Option<[u8; 6]>,
+    /// Write every frame the VM sends or receives to this pcap file.
+    pub pcap: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -79,6 +86,9 @@ impl Default for RunOptions {
             accel: Accel::Tcg,
             profile: None,
             args: Vec::new(),
+            net: None,
+            mac: None,
+            pcap: None,
         }
     }
 }
@@ -110,7 +120,57 @@ pub fn validate(opts: &RunOptions) -> Result<(), CliError> {
             format_size(opts.mem_bytes)
         )));
     }
+    match (&opts.net, opts.vmm) {
+        (Some(n), Vmm::Qemu) if !n.qemu_ok() => {
+            return Err(CliError::Usage(
+                "--net switch:DIR needs --vmm shim (QEMU: use user, tap or stream-listen/stream-connect)".into(),
+            ));
+        }
+        (Some(n), Vmm::Shim) if !n.shim_ok() => {
+            return Err(CliError::Usage(
+                "the shim supports --net tap:NAME and --net switch:DIR (use --vmm qemu for user and stream)".into(),
+            ));
+        }
+        (None, _) if opts.pcap.is_some() || opts.mac.is_some() => {
+            return Err(CliError::Usage("--pcap and --mac need --net".into()));
+        }
+        _ => {}
+    }
+    if opts.net.is_some()
+        && opts.vmm == Vmm::Qemu
+        && opts
+            .profile
+            .as_deref()
+            .is_some_and(|p| p != "microvm" && p != "microvm-icount")
+    {
+        return Err(CliError::Usage(
+            "--net needs a microvm profile: ferrix drives virtio-net over MMIO (PCI NICs are not supported yet)".into(),
+        ));
+    }
     Ok(())
+}
+
+/// QEMU arguments for the network: backend fragment, NIC and optional packet capture.
+fn qemu_net_args(opts: &RunOptions, base: &ProfileVars) -> Vec<String> {
+    let Some(net) = &opts.net else {
+        return Vec::new();
+    };
+    let (frag, mut extra) = net.qemu_netdev(opts.cpus);
+    let mac = opts.mac.unwrap_or([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
+    extra.push(("mac", format_mac(mac)));
+    if let Some(p) = &opts.pcap {
+        extra.push(("pcap", p.to_string_lossy().into_owned()));
+    }
+    let vars = ProfileVars {
+        extra,
+        ..base.clone()
+    };
+    let mut argv = Profile::fragment(frag).render(&vars);
+    argv.extend(Profile::fragment("nic-mmio").render(&vars));
+    if opts.pcap.is_some() {
+        argv.extend(Profile::fragment("net-pcap").render(&vars));
+    }
+    argv
 }
 
 /// The kernel command line QEMU passes: `ferrix.cpus=N` then the user's arguments.
@@ -154,13 +214,16 @@ pub fn run_with_qemu(
     let image = resolve_image(&opts.target)?;
     match profile {
         Some(profile) => {
-            let argv = profile.render(&ProfileVars {
+            let vars = ProfileVars {
                 kernel: image.to_string_lossy().into_owned(),
                 cpus: opts.cpus,
                 mem_mib: opts.mem_bytes.div_ceil(1 << 20),
                 cmdline: qemu_cmdline(opts.cpus, &opts.args),
                 accel: opts.accel.as_str().to_string(),
-            });
+                extra: Vec::new(),
+            };
+            let mut argv = profile.render(&vars);
+            argv.extend(qemu_net_args(opts, &vars));
             run_qemu(qemu_bin, &argv, opts.timeout, console)
         }
         None => crate::shim::run_shim(&image, opts, console),
