@@ -149,5 +149,5 @@ fn argv_comes_from_the_profile_with_the_cmdline_as_one_argument() {
     assert_eq!(after("-smp"), "3");
     assert_eq!(after("-m"), "64");
     assert_eq!(after("-accel"), "kvm");
-    assert_eq!(after("-M"), "microvm,pit=on,pic=on,rtc=on");
+    assert_eq!(after("-M"), "microvm,pit=on,pic=on,rtc=on,acpi=off");
 }
