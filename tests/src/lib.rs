@@ -2,6 +2,8 @@
 //! process, boot it under QEMU or the shim through the `ferrix` library, capture the console.
 #![forbid(unsafe_code)]
 
+pub mod netns;
+
 use ferrix_cli::{Accel, RunOptions, Vmm};
 use std::collections::HashMap;
 use std::io::Write;

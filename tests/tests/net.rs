@@ -12,7 +12,7 @@ fn virtio_net_mmio_arp_roundtrip_with_slirp() {
         "ktest",
         Vmm::Qemu,
         2,
-        &["nic=slirp", "filter=nic_arp"],
+        &["arp=10.0.2.15,10.0.2.2", "filter=nic_arp"],
         Duration::from_secs(120),
         |o| {
             o.net = Some(NetSpec::User(vec![]));
@@ -20,7 +20,62 @@ fn virtio_net_mmio_arp_roundtrip_with_slirp() {
     );
     b.expect("virtio-net (mmio")
         .expect("link up")
-        .expect("test nic_arp_to_slirp_gateway ... ok")
+        .expect("test nic_arp_roundtrip ... ok")
         .expect("1 passed, 0 failed")
         .expect_exit(0);
+}
+
+/// The `ferrix` command built for the tests (tests/src/bin/ferrix-in-test.rs).
+const FERRIX: &str = env!("CARGO_BIN_EXE_ferrix-in-test");
+
+/// Boots ktest inside a fresh namespace with a multi-queue TAP device whose host side is
+/// 10.77.0.1/24, and checks the guest (10.77.0.2) gets Linux's ARP reply.
+fn arp_through_tap(vmm: &str, cpus: u32, want_pairs: u32) {
+    if let Some(why) = ferrix_tests::netns::unavailable() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let image = ferrix_tests::image("ktest");
+    let ns = ferrix_tests::netns::NetNs::new();
+    ns.tap("ft0", "10.77.0.1/24");
+    let cpus_s = cpus.to_string();
+    let out = ns
+        .command(&[
+            FERRIX,
+            "run",
+            image.to_str().unwrap(),
+            "--vmm",
+            vmm,
+            "--cpus",
+            &cpus_s,
+            "--net",
+            "tap:ft0",
+            "--timeout",
+            "120",
+            "--",
+            "arp=10.77.0.2,10.77.0.1",
+            "filter=nic_arp",
+        ])
+        .output()
+        .expect("run ferrix");
+    let console = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{console}\n{err}",
+        out.status
+    );
+    assert!(
+        console.contains(&format!("queue pairs {want_pairs}")),
+        "{console}"
+    );
+    assert!(
+        console.contains("test nic_arp_roundtrip ... ok"),
+        "{console}"
+    );
+}
+
+#[test]
+fn virtio_net_multiqueue_tap_under_qemu() {
+    arp_through_tap("qemu", 4, 4);
 }

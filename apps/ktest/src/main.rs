@@ -1,7 +1,7 @@
 //! ktest: runs the kernel's in-guest tests (and this app's own) and exits 0 when all pass,
 //! `exit::TEST_FAILED` otherwise. Arguments:
 //! * `filter=SUBSTRING`: run only tests whose name contains it;
-//! * `nic=slirp`: also run the NIC tests that need QEMU's user network (`--net user`);
+//! * `arp=OWN_IP,PEER_IP`: also run the NIC test (ARP round trip with a peer on the link);
 //! * `crash=pagefault|panic|hang|stack-overflow`: misbehave on purpose, to test how the kernel
 //!   and the VMMs report it.
 #![no_std]
@@ -17,58 +17,80 @@ const UNMAPPED: u64 = 0x10_0000_0000;
 
 const APP_TESTS: &[TestCase] = &[test_case!(args_reach_the_app)];
 
-/// Tests that need a NIC on QEMU's user network (run with the argument `nic=slirp`).
-const SLIRP_TESTS: &[TestCase] = &[test_case!(nic_arp_to_slirp_gateway)];
-
-/// Asks QEMU's slirp gateway (10.0.2.2) for its MAC with a hand-built ARP request from
-/// 10.0.2.15 and waits for the reply: exercises the driver's TX and RX rings.
-fn nic_arp_to_slirp_gateway() -> TestResult {
-    let info = ferrix::net::info().ok_or("no NIC")?;
-    let mut q = ferrix::net::take_queue().ok_or("no queue pair for this core")?;
-    let mut frame = alloc::vec::Vec::with_capacity(60);
-    frame.extend_from_slice(&[0xff; 6]);
-    frame.extend_from_slice(&info.mac);
-    frame.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
-    frame.extend_from_slice(&info.mac);
-    frame.extend_from_slice(&[10, 0, 2, 15]);
-    frame.extend_from_slice(&[0; 6]);
-    frame.extend_from_slice(&[10, 0, 2, 2]);
-    frame.resize(60, 0);
-    let mut b = q.alloc().ok_or("no buffer")?;
-    ensure!(b.set_len(frame.len()));
-    b.data_mut().copy_from_slice(&frame);
-    let mut tx = alloc::vec![b];
-    ensure!(q.tx_burst(&mut tx) == 1, "transmit refused");
-    let deadline = ferrix::time::now_ns() + 5_000_000_000;
-    let mut rx = alloc::vec::Vec::new();
-    while ferrix::time::now_ns() < deadline {
-        q.rx_burst(&mut rx, 32);
-        for p in rx.drain(..) {
-            let d = p.data();
-            let is_reply = d.len() >= 42
-                && d[12..14] == [0x08, 0x06]
-                && d[20..22] == [0, 2]
-                && d[28..32] == [10, 0, 2, 2];
-            q.free(p);
-            if is_reply {
-                let s = q.stats();
-                ensure!(s.tx_packets == 1 && s.rx_packets >= 1, "stats {s:?}");
-                return Ok(());
-            }
-        }
-    }
-    Err(alloc::format!(
-        "no ARP reply from 10.0.2.2 within 5 s (stats {:?})",
-        q.stats()
-    ))
-}
-
 fn args_reach_the_app() -> TestResult {
     ensure!(ferrix::args().all(|a| !a.starts_with("ferrix.")));
     Ok(())
 }
 
-#[inline(never)]
+/// Tests that need a NIC and a peer that answers ARP (run with `arp=OWN_IP,PEER_IP`).
+const NIC_TESTS: &[TestCase] = &[test_case!(nic_arp_roundtrip)];
+
+fn parse_ip(s: &str) -> Option<[u8; 4]> {
+    let mut ip = [0u8; 4];
+    let mut parts = s.split('.');
+    for b in ip.iter_mut() {
+        *b = parts.next()?.parse().ok()?;
+    }
+    parts.next().is_none().then_some(ip)
+}
+
+/// The `arp=OWN,PEER` argument.
+fn arp_arg() -> Option<([u8; 4], [u8; 4])> {
+    let v = ferrix::args().find_map(|a| a.strip_prefix("arp="))?;
+    let (own, peer) = v.split_once(',')?;
+    Some((parse_ip(own)?, parse_ip(peer)?))
+}
+
+/// Asks the peer for its MAC with a hand-built ARP request and waits for the reply:
+/// exercises the driver's TX and RX rings without the network stack.
+fn nic_arp_roundtrip() -> TestResult {
+    let (own, peer) = arp_arg().ok_or("needs arp=OWN_IP,PEER_IP")?;
+    let info = ferrix::net::info().ok_or("no NIC")?;
+    // The reply may arrive on any queue (the device steers), so poll them all.
+    let mut qs: alloc::vec::Vec<_> = (0..info.queue_pairs)
+        .filter_map(ferrix::net::take_queue_of)
+        .collect();
+    ensure!(qs.len() == info.queue_pairs, "queue pairs already taken");
+    let mut frame = alloc::vec::Vec::with_capacity(60);
+    frame.extend_from_slice(&[0xff; 6]);
+    frame.extend_from_slice(&info.mac);
+    frame.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+    frame.extend_from_slice(&info.mac);
+    frame.extend_from_slice(&own);
+    frame.extend_from_slice(&[0; 6]);
+    frame.extend_from_slice(&peer);
+    frame.resize(60, 0);
+    let q0 = &mut qs[0];
+    let mut b = q0.alloc().ok_or("no buffer")?;
+    ensure!(b.set_len(frame.len()));
+    b.data_mut().copy_from_slice(&frame);
+    let mut tx = alloc::vec![b];
+    ensure!(q0.tx_burst(&mut tx) == 1, "transmit refused");
+    let deadline = ferrix::time::now_ns() + 5_000_000_000;
+    let mut rx = alloc::vec::Vec::new();
+    while ferrix::time::now_ns() < deadline {
+        for q in qs.iter_mut() {
+            q.rx_burst(&mut rx, 32);
+            for p in rx.drain(..) {
+                let d = p.data();
+                let is_reply = d.len() >= 42
+                    && d[12..14] == [0x08, 0x06]
+                    && d[20..22] == [0, 2]
+                    && d[28..32] == peer;
+                q.free(p);
+                if is_reply {
+                    ensure!(qs[0].stats().tx_packets == 1, "stats {:?}", qs[0].stats());
+                    return Ok(());
+                }
+            }
+        }
+    }
+    let stats: alloc::vec::Vec<_> = qs.iter().map(|q| q.stats()).collect();
+    Err(alloc::format!(
+        "no ARP reply from {peer:?} within 5 s (stats {stats:?})"
+    ))
+}
+
 fn recurse(depth: u64) -> u64 {
     if depth == u64::MAX {
         return 0;
@@ -116,9 +138,8 @@ fn main(_core: usize) {
             filter = Some(f);
         }
     }
-    let slirp = ferrix::args().any(|a| a == "nic=slirp");
-    let groups: &[&[TestCase]] = if slirp {
-        &[ferrix::selftest::TESTS, APP_TESTS, SLIRP_TESTS]
+    let groups: &[&[TestCase]] = if arp_arg().is_some() {
+        &[ferrix::selftest::TESTS, APP_TESTS, NIC_TESTS]
     } else {
         &[ferrix::selftest::TESTS, APP_TESTS]
     };
