@@ -31,7 +31,7 @@ pub fn unavailable() -> Option<String> {
 
 impl NetNs {
     /// Creates `ferrix-test-<pid>-<n>` with loopback up.
-    pub fn new() -> NetNs {
+    pub fn create() -> NetNs {
         static N: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "ferrix-test-{}-{}",

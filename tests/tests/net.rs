@@ -36,7 +36,7 @@ fn arp_through_tap(vmm: &str, cpus: u32, want_pairs: u32) {
         return;
     }
     let image = ferrix_tests::image("ktest");
-    let ns = ferrix_tests::netns::NetNs::new();
+    let ns = ferrix_tests::netns::NetNs::create();
     ns.tap("ft0", "10.77.0.1/24");
     let cpus_s = cpus.to_string();
     let out = ns
