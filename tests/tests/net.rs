@@ -30,7 +30,7 @@ const FERRIX: &str = env!("CARGO_BIN_EXE_ferrix-in-test");
 
 /// Boots ktest inside a fresh namespace with a multi-queue TAP device whose host side is
 /// 10.77.0.1/24, and checks the guest (10.77.0.2) gets Linux's ARP reply.
-fn arp_through_tap(vmm: &str, cpus: u32, want_pairs: u32) {
+fn arp_through_tap(vmm: &str, profile: &str, cpus: u32, want_pairs: u32) {
     if let Some(why) = ferrix_tests::netns::unavailable() {
         eprintln!("skipping: {why}");
         return;
@@ -50,6 +50,8 @@ fn arp_through_tap(vmm: &str, cpus: u32, want_pairs: u32) {
             &cpus_s,
             "--net",
             "tap:ft0",
+            "--profile",
+            profile,
             "--timeout",
             "120",
             "--",
@@ -77,5 +79,28 @@ fn arp_through_tap(vmm: &str, cpus: u32, want_pairs: u32) {
 
 #[test]
 fn virtio_net_multiqueue_tap_under_qemu() {
-    arp_through_tap("qemu", 4, 4);
+    arp_through_tap("qemu", "microvm", 4, 4);
+}
+
+#[test]
+fn virtio_net_pci_multiqueue_tap_under_qemu_q35() {
+    arp_through_tap("qemu", "q35", 2, 2);
+}
+
+#[test]
+fn virtio_net_pci_arp_roundtrip_with_slirp() {
+    let b = boot_with(
+        "ktest",
+        Vmm::Qemu,
+        1,
+        &["arp=10.0.2.15,10.0.2.2", "filter=nic_arp"],
+        Duration::from_secs(120),
+        |o| {
+            o.net = Some(NetSpec::User(vec![]));
+            o.profile = Some("q35".into());
+        },
+    );
+    b.expect("virtio-net (pci 00:")
+        .expect("test nic_arp_roundtrip ... ok")
+        .expect_exit(0);
 }

@@ -3,6 +3,7 @@
 //! and its queue pairs are handed to the cores through [`crate::net`].
 
 pub mod hal;
+pub mod pci;
 
 use crate::cmdline::{self, VirtioMmioDevice};
 use crate::println;
@@ -13,13 +14,40 @@ use hal::KernelHal;
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::{DeviceType, Transport};
 
-/// Finds and starts the devices; `cpus` queue pairs are requested from the NIC.
+/// Finds and starts the devices; `cpus` queue pairs are requested from the NIC. virtio-mmio
+/// devices come from the command line; without them, PCI bus 0 is searched (QEMU only: the
+/// shim has no PCI and every probe would be a VM exit).
 pub fn init(cmdline: &str, cpus: usize) {
     for dev in cmdline::virtio_mmio_devices(cmdline) {
         match dev {
             Ok(d) => probe_mmio(d, cpus),
             Err(tok) => println!("ferrix: ignoring malformed device description {tok:?}"),
         }
+    }
+    if !crate::net::has_nic()
+        && crate::arch::vmm::current() == crate::arch::vmm::Vmm::Qemu
+        && pci::present()
+    {
+        if let Some((df, transport)) = pci::find_virtio_net() {
+            start_nic(transport, cpus, &alloc::format!("pci {df}"));
+        }
+    }
+}
+
+/// Brings up a virtio-net device and installs its queue pairs.
+fn start_nic<T: Transport + Send + 'static>(transport: T, cpus: usize, what: &str) {
+    match VirtioNet::new::<KernelHal, _>(transport, cpus, buffer_memory) {
+        Ok(mut nic) => {
+            let info = nic.info();
+            println!(
+                "ferrix: virtio-net ({what}): mac {} link {} queue pairs {}",
+                crate::net::MacFmt(info.mac),
+                if info.link_up { "up" } else { "down" },
+                info.queue_pairs
+            );
+            crate::net::install(info, nic.take_queues());
+        }
+        Err(e) => println!("ferrix: virtio-net ({what}): {e:?}"),
     }
 }
 
@@ -52,22 +80,11 @@ fn probe_mmio(d: VirtioMmioDevice, cpus: usize) {
                 );
                 return;
             }
-            let nic = VirtioNet::new::<KernelHal, _>(transport, cpus, buffer_memory);
-            match nic {
-                Ok(mut nic) => {
-                    let info = nic.info();
-                    println!(
-                        "ferrix: virtio-net (mmio {:#x}, irq {}): mac {} link {} queue pairs {}",
-                        d.base,
-                        d.irq,
-                        crate::net::MacFmt(info.mac),
-                        if info.link_up { "up" } else { "down" },
-                        info.queue_pairs
-                    );
-                    crate::net::install(info, nic.take_queues());
-                }
-                Err(e) => println!("ferrix: virtio-net at {:#x}: {e:?}", d.base),
-            }
+            start_nic(
+                transport,
+                cpus,
+                &alloc::format!("mmio {:#x}, irq {}", d.base, d.irq),
+            );
         }
         other => println!(
             "ferrix: virtio-mmio device at {:#x}: {other:?} not supported",

@@ -35,13 +35,16 @@ pub const NET_FRAGMENTS: &[(&str, &str)] = &[
         include_str!("../../../qemu/net-stream-connect.profile"),
     ),
     ("nic-mmio", include_str!("../../../qemu/nic-mmio.profile")),
+    ("nic-pci", include_str!("../../../qemu/nic-pci.profile")),
+    ("nic-pci", include_str!("../../../qemu/nic-pci.profile")),
+    ("nic-pci", include_str!("../../../qemu/nic-pci.profile")),
     ("net-pcap", include_str!("../../../qemu/net-pcap.profile")),
 ];
 
 /// The placeholders a profile may use (the last ones only in network fragments).
 pub const PLACEHOLDERS: &[&str] = &[
     "kernel", "cpus", "mem", "cmdline", "accel", "hostfwd", "ifname", "queues", "path", "mac",
-    "pcap",
+    "pcap", "vectors",
 ];
 
 /// A parsed profile: QEMU's argv (without the binary) with placeholders still in it.

@@ -136,18 +136,24 @@ pub fn validate(opts: &RunOptions) -> Result<(), CliError> {
         }
         _ => {}
     }
-    if opts.net.is_some()
-        && opts.vmm == Vmm::Qemu
-        && opts
-            .profile
-            .as_deref()
-            .is_some_and(|p| p != "microvm" && p != "microvm-icount")
-    {
-        return Err(CliError::Usage(
-            "--net needs a microvm profile: ferrix drives virtio-net over MMIO (PCI NICs are not supported yet)".into(),
-        ));
-    }
     Ok(())
+}
+
+/// The NIC fragment for a machine profile: virtio-net-pci on PCI machines (the q35 profile,
+/// or a profile file whose name contains "q35"), virtio-net-device (MMIO) otherwise.
+fn nic_fragment(profile: Option<&str>) -> &'static str {
+    let name = profile
+        .map(|p| {
+            Path::new(p)
+                .file_name()
+                .map_or(p.to_string(), |f| f.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    if name.contains("q35") {
+        "nic-pci"
+    } else {
+        "nic-mmio"
+    }
 }
 
 /// QEMU arguments for the network: backend fragment, NIC and optional packet capture.
@@ -165,8 +171,11 @@ fn qemu_net_args(opts: &RunOptions, base: &ProfileVars) -> Vec<String> {
         extra,
         ..base.clone()
     };
+    let mut vars = vars;
+    let queues = net.qemu_queues(opts.cpus);
+    vars.extra.push(("vectors", (2 * queues + 2).to_string()));
     let mut argv = Profile::fragment(frag).render(&vars);
-    argv.extend(Profile::fragment("nic-mmio").render(&vars));
+    argv.extend(Profile::fragment(nic_fragment(opts.profile.as_deref())).render(&vars));
     if opts.pcap.is_some() {
         argv.extend(Profile::fragment("net-pcap").render(&vars));
     }
