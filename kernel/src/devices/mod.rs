@@ -27,10 +27,9 @@ pub fn init(cmdline: &str, cpus: usize) {
     if !crate::net::has_nic()
         && crate::arch::vmm::current() == crate::arch::vmm::Vmm::Qemu
         && pci::present()
+        && let Some((df, transport)) = pci::find_virtio_net()
     {
-        if let Some((df, transport)) = pci::find_virtio_net() {
-            start_nic(transport, cpus, &alloc::format!("pci {df}"));
-        }
+        start_nic(transport, cpus, &alloc::format!("pci {df}"));
     }
 }
 
