@@ -58,7 +58,9 @@ fn ip_at(b: &[u8; ARP_LEN], at: usize) -> Ipv4Addr {
 }
 
 fn mac_at(b: &[u8; ARP_LEN], at: usize) -> MacAddr {
-    b.get(at..).and_then(MacAddr::from_slice).unwrap_or_default()
+    b.get(at..)
+        .and_then(MacAddr::from_slice)
+        .unwrap_or_default()
 }
 
 impl ArpPacket {
@@ -142,6 +144,10 @@ mod tests {
         let mut b = KNOWN_REQUEST;
         b[7] = 3; // RARP request
         assert_eq!(ArpPacket::parse(&b), Err(DropReason::ArpOp));
-        assert!(!ArpPacket::parse(&KNOWN_REQUEST).unwrap().write(&mut [0; 27]));
+        assert!(
+            !ArpPacket::parse(&KNOWN_REQUEST)
+                .unwrap()
+                .write(&mut [0; 27])
+        );
     }
 }

@@ -184,8 +184,10 @@ mod tests {
 
     #[test]
     fn full() {
-        let c = parse("console=ttyS0 ferrix.cpus=4 ferrix.ip=10.0.0.2/24 ferrix.gw=10.0.0.1 \
-                       ferrix.mac=02:00:00:aa:BB:cc foo")
+        let c = parse(
+            "console=ttyS0 ferrix.cpus=4 ferrix.ip=10.0.0.2/24 ferrix.gw=10.0.0.1 \
+                       ferrix.mac=02:00:00:aa:BB:cc foo",
+        )
         .unwrap();
         assert_eq!(c.ip, Ipv4Addr::new(10, 0, 0, 2));
         assert_eq!(c.prefix_len, 24);
@@ -226,11 +228,26 @@ mod tests {
             ("ferrix.ip=10.0.0.2/24 ferrix.gw=10.0.1.1", GatewayOffSubnet),
             ("ferrix.ip=10.0.0.2/24 ferrix.ip=10.0.0.3/24", Duplicate),
             ("ferrix.ip=255.255.255.255/24", UnusableIp),
-            ("ferrix.ip=10.0.0.2/24 ferrix.mac=01:00:5e:00:00:01", InvalidMac),
-            ("ferrix.ip=10.0.0.2/24 ferrix.mac=02:00:00:00:00", InvalidMac),
-            ("ferrix.ip=10.0.0.2/24 ferrix.mac=02:00:00:00:00:00:00", InvalidMac),
-            ("ferrix.ip=10.0.0.2/24 ferrix.mac=02:00:00:00:00:+1", InvalidMac),
-            ("ferrix.ip=10.0.0.2/24 ferrix.mac=02-00-00-00-00-01", InvalidMac),
+            (
+                "ferrix.ip=10.0.0.2/24 ferrix.mac=01:00:5e:00:00:01",
+                InvalidMac,
+            ),
+            (
+                "ferrix.ip=10.0.0.2/24 ferrix.mac=02:00:00:00:00",
+                InvalidMac,
+            ),
+            (
+                "ferrix.ip=10.0.0.2/24 ferrix.mac=02:00:00:00:00:00:00",
+                InvalidMac,
+            ),
+            (
+                "ferrix.ip=10.0.0.2/24 ferrix.mac=02:00:00:00:00:+1",
+                InvalidMac,
+            ),
+            (
+                "ferrix.ip=10.0.0.2/24 ferrix.mac=02-00-00-00-00-01",
+                InvalidMac,
+            ),
         ] {
             assert_eq!(parse(s), Err(e), "{s}");
             assert!(!e.to_string().is_empty());

@@ -133,7 +133,12 @@ mod tests {
         assert_eq!(EthFrame::parse(&buf), Err(DropReason::Vlan));
         buf[12..14].copy_from_slice(&ETHERTYPE_QINQ.to_be_bytes());
         assert_eq!(EthFrame::parse(&buf), Err(DropReason::Vlan));
-        assert!(!write_header(&mut [0u8; 13], MacAddr::ZERO, MacAddr::ZERO, 0));
+        assert!(!write_header(
+            &mut [0u8; 13],
+            MacAddr::ZERO,
+            MacAddr::ZERO,
+            0
+        ));
     }
 
     #[test]

@@ -90,7 +90,13 @@ mod tests {
         assert_eq!((e.ident, e.seq), (0x1234, 1));
         assert_eq!(e.data, b"ferrix-ping-0123456789abcdef");
         let mut out = vec![0u8; req.len()];
-        assert!(write_echo(&mut out, ICMP_ECHO_REPLY, e.ident, e.seq, e.data));
+        assert!(write_echo(
+            &mut out,
+            ICMP_ECHO_REPLY,
+            e.ident,
+            e.seq,
+            e.data
+        ));
         assert_eq!(out, hex(CAPTURED_REPLY));
         assert!(!write_echo(&mut out[1..], ICMP_ECHO_REPLY, 0, 0, e.data));
     }

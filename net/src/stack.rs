@@ -10,9 +10,13 @@
 use crate::arp::{ARP_LEN, ArpOp, ArpPacket};
 use crate::arp_table::{ArpTable, QueueOutcome};
 use crate::config::IfConfig;
-use crate::eth::{self, ETH_HEADER_LEN, ETH_MIN_FRAME, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthFrame, MacAddr};
+use crate::eth::{
+    self, ETH_HEADER_LEN, ETH_MIN_FRAME, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthFrame, MacAddr,
+};
 use crate::icmp::{self, EchoRequest, ICMP_ECHO_REPLY, ICMP_HEADER_LEN};
-use crate::ipv4::{self, IPPROTO_ICMP, IPPROTO_UDP, IPV4_DEFAULT_TTL, IPV4_HEADER_LEN, Ipv4Header, Ipv4Packet};
+use crate::ipv4::{
+    self, IPPROTO_ICMP, IPPROTO_UDP, IPV4_DEFAULT_TTL, IPV4_HEADER_LEN, Ipv4Header, Ipv4Packet,
+};
 use crate::stats::{DropReason, Stats};
 use crate::udp::{self, UDP_HEADER_LEN, UdpPacket};
 use alloc::sync::Arc;
@@ -209,7 +213,9 @@ impl NetStack {
         let for_us = arp.target_ip == self.cfg.ip;
         // Learn only plausible unicast senders (an RFC 5227 probe has sender 0.0.0.0).
         if !ipv4::is_bad_source(arp.sender_ip) && !arp.sender_mac.is_multicast() {
-            let learned = self.arp.learn(arp.sender_ip, arp.sender_mac, now_ns, for_us);
+            let learned = self
+                .arp
+                .learn(arp.sender_ip, arp.sender_mac, now_ns, for_us);
             for _ in 0..learned.dropped {
                 self.stats.count_drop(DropReason::ArpEvicted);
             }
@@ -221,7 +227,13 @@ impl NetStack {
             return Err(DropReason::ArpNotForUs);
         }
         if arp.op == ArpOp::Request {
-            self.send_arp(ArpOp::Reply, arp.sender_mac, arp.sender_mac, arp.sender_ip, tx);
+            self.send_arp(
+                ArpOp::Reply,
+                arp.sender_mac,
+                arp.sender_mac,
+                arp.sender_ip,
+                tx,
+            );
         }
         Ok(())
     }
@@ -405,7 +417,15 @@ impl NetStack {
         let (src_mac, src_ip) = (self.cfg.mac, self.cfg.ip);
         let fill = |buf: &mut [u8], dst_mac: MacAddr| {
             write_udp_frame(
-                buf, dst_mac, src_mac, src_ip, dst_ip, ident, src_port, dst.port(), payload,
+                buf,
+                dst_mac,
+                src_mac,
+                src_ip,
+                dst_ip,
+                ident,
+                src_port,
+                dst.port(),
+                payload,
             )
         };
         let mac = match self.static_mac(dst_ip) {

@@ -147,7 +147,10 @@ impl Stats {
 
     /// `(reason, count)` for every reason, zero counts included.
     pub fn drop_counts(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
-        DropReason::ALL.iter().zip(self.drops.iter()).map(|(r, c)| (*r, *c))
+        DropReason::ALL
+            .iter()
+            .zip(self.drops.iter())
+            .map(|(r, c)| (*r, *c))
     }
 
     pub(crate) fn count_rx(&mut self, bytes: usize) {
@@ -201,7 +204,11 @@ mod tests {
     #[test]
     fn names_are_unique_and_snake_case() {
         let mut names: Vec<&str> = DropReason::ALL.iter().map(|r| r.name()).collect();
-        assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+        assert!(
+            names
+                .iter()
+                .all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        );
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), DropReason::COUNT);

@@ -108,7 +108,10 @@ mod tests {
         assert_eq!(&seg[6..8], &0xc0dfu16.to_be_bytes());
         assert_eq!(&seg[..6], &CAPTURED[..6]);
         let p = UdpPacket::parse(&seg, LO, LO).unwrap();
-        assert_eq!((p.src_port, p.dst_port, p.payload), (40000, 7777, &b"hello ferrix"[..]));
+        assert_eq!(
+            (p.src_port, p.dst_port, p.payload),
+            (40000, 7777, &b"hello ferrix"[..])
+        );
         // The partial value does not verify as a full checksum.
         assert_eq!(
             UdpPacket::parse(&CAPTURED, LO, LO),
