@@ -1,8 +1,8 @@
 //! The Internet checksum (RFC 1071): the 16-bit one's-complement of the one's-complement sum of
 //! the data taken as big-endian 16-bit words, used by IPv4, ICMP and UDP.
 //!
-//! [`Checksum`] accumulates 32-bit words into a 64-bit sum (RFC 1071 §2(B): the sum may be
-//! computed in wider words and folded at the end), so it never overflows for any frame size.
+//! [`Checksum`] adds 64-bit words with end-around carry and folds to 16 bits at the end, so it
+//! never overflows for any length and costs about one addition per 8 bytes.
 
 use core::net::Ipv4Addr;
 
@@ -12,43 +12,54 @@ pub struct Checksum {
     sum: u64,
 }
 
+/// One's-complement addition in 64 bits: the carry out wraps around into bit 0.
+#[inline]
+fn add_carry(sum: u64, w: u64) -> u64 {
+    let (s, carry) = sum.overflowing_add(w);
+    // If there was a carry, s <= 2^64 - 2, so adding it back cannot overflow.
+    s.wrapping_add(u64::from(carry))
+}
+
 impl Checksum {
     /// An empty sum.
     pub const fn new() -> Self {
         Checksum { sum: 0 }
     }
 
-    /// Adds `data`. A trailing odd byte is padded with a zero byte (RFC 1071 §4.1); so only the
-    /// last chunk of a message may have an odd length.
+    /// Adds `data`, which starts at an even offset of the message. A trailing odd byte is
+    /// padded with a zero byte (RFC 1071 §4.1); so only the last chunk of a message may have an
+    /// odd length.
+    ///
+    /// Sums 64-bit big-endian words with end-around carry (RFC 1071 §2(C): any word size that
+    /// is a multiple of 16 bits gives the same folded result).
+    #[inline]
     pub fn add_bytes(&mut self, data: &[u8]) {
-        let mut chunks = data.chunks_exact(4);
+        let mut chunks = data.chunks_exact(8);
         let mut sum = self.sum;
         for c in &mut chunks {
-            // 2^32 additions of < 2^32 each cannot overflow 64 bits for any slice that fits
-            // in memory of a 64-bit machine divided by 4; wrapping_add keeps it panic-free anyway.
-            sum = sum.wrapping_add(u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]])));
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            sum = add_carry(sum, u64::from_be_bytes(w));
         }
-        match *chunks.remainder() {
-            [a] => sum = sum.wrapping_add(u64::from(a) << 24),
-            [a, b] => sum = sum.wrapping_add(u64::from(u16::from_be_bytes([a, b])) << 16),
-            [a, b, c] => {
-                sum = sum.wrapping_add(
-                    (u64::from(u16::from_be_bytes([a, b])) << 16) | (u64::from(c) << 8),
-                )
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            if let Some(dst) = w.get_mut(..rest.len()) {
+                dst.copy_from_slice(rest);
             }
-            _ => {}
+            sum = add_carry(sum, u64::from_be_bytes(w));
         }
         self.sum = sum;
     }
 
     /// Adds one big-endian 16-bit word.
     pub fn add_u16(&mut self, word: u16) {
-        self.sum = self.sum.wrapping_add(u64::from(word));
+        self.sum = add_carry(self.sum, u64::from(word));
     }
 
     /// Adds an IPv4 address (two words).
     pub fn add_ipv4(&mut self, addr: Ipv4Addr) {
-        self.sum = self.sum.wrapping_add(u64::from(addr.to_bits()));
+        self.sum = add_carry(self.sum, u64::from(addr.to_bits()));
     }
 
     /// Adds the IPv4 pseudo-header of RFC 768 / RFC 793: source, destination, protocol and the
@@ -62,7 +73,7 @@ impl Checksum {
 
     /// The folded 16-bit one's-complement sum (not yet complemented).
     pub fn sum16(&self) -> u16 {
-        let mut s = self.sum;
+        let mut s = (self.sum & 0xffff_ffff) + (self.sum >> 32);
         while s > 0xffff {
             s = (s & 0xffff) + (s >> 16);
         }

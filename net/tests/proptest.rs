@@ -146,4 +146,22 @@ proptest! {
             prop_assert!(UdpPacket::parse(&seg, src, dst).is_err());
         }
     }
+
+    #[test]
+    fn checksum_matches_16bit_reference(data in prop::collection::vec(any::<u8>(), 0..2000), split in any::<prop::sample::Index>()) {
+        let mut sum: u32 = 0;
+        for pair in data.chunks(2) {
+            let w = u16::from_be_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]);
+            sum += u32::from(w);
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        let reference = !(sum as u16);
+        prop_assert_eq!(checksum::checksum(&data), reference);
+        // Summing in two pieces (split at an even offset) gives the same result.
+        let at = split.index(data.len() + 1) & !1;
+        let mut c = checksum::Checksum::new();
+        c.add_bytes(&data[..at]);
+        c.add_bytes(&data[at..]);
+        prop_assert_eq!(c.finish(), reference);
+    }
 }
