@@ -1,0 +1,157 @@
+//! The Internet checksum (RFC 1071): the 16-bit one's-complement of the one's-complement sum of
+//! the data taken as big-endian 16-bit words, used by IPv4, ICMP and UDP.
+//!
+//! [`Checksum`] adds 64-bit words with end-around carry and folds to 16 bits at the end, so it
+//! never overflows for any length and costs about one addition per 8 bytes.
+
+use core::net::Ipv4Addr;
+
+/// A running one's-complement sum.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Checksum {
+    sum: u64,
+}
+
+/// One's-complement addition in 64 bits: the carry out wraps around into bit 0.
+#[inline]
+fn add_carry(sum: u64, w: u64) -> u64 {
+    let (s, carry) = sum.overflowing_add(w);
+    // If there was a carry, s <= 2^64 - 2, so adding it back cannot overflow.
+    s.wrapping_add(u64::from(carry))
+}
+
+impl Checksum {
+    /// An empty sum.
+    pub const fn new() -> Self {
+        Checksum { sum: 0 }
+    }
+
+    /// Adds `data`, which starts at an even offset of the message. A trailing odd byte is
+    /// padded with a zero byte (RFC 1071 §4.1); so only the last chunk of a message may have an
+    /// odd length.
+    ///
+    /// Sums 64-bit big-endian words with end-around carry (RFC 1071 §2(C): any word size that
+    /// is a multiple of 16 bits gives the same folded result).
+    #[inline]
+    pub fn add_bytes(&mut self, data: &[u8]) {
+        let mut chunks = data.chunks_exact(8);
+        let mut sum = self.sum;
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            sum = add_carry(sum, u64::from_be_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            if let Some(dst) = w.get_mut(..rest.len()) {
+                dst.copy_from_slice(rest);
+            }
+            sum = add_carry(sum, u64::from_be_bytes(w));
+        }
+        self.sum = sum;
+    }
+
+    /// Adds one big-endian 16-bit word.
+    pub fn add_u16(&mut self, word: u16) {
+        self.sum = add_carry(self.sum, u64::from(word));
+    }
+
+    /// Adds an IPv4 address (two words).
+    pub fn add_ipv4(&mut self, addr: Ipv4Addr) {
+        self.sum = add_carry(self.sum, u64::from(addr.to_bits()));
+    }
+
+    /// Adds the IPv4 pseudo-header of RFC 768 / RFC 793: source, destination, protocol and the
+    /// upper-layer length.
+    pub fn add_pseudo_header(&mut self, src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: u16) {
+        self.add_ipv4(src);
+        self.add_ipv4(dst);
+        self.add_u16(u16::from(protocol));
+        self.add_u16(len);
+    }
+
+    /// The folded 16-bit one's-complement sum (not yet complemented).
+    pub fn sum16(&self) -> u16 {
+        let mut s = (self.sum & 0xffff_ffff) + (self.sum >> 32);
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        // The loop leaves s <= 0xffff.
+        s as u16
+    }
+
+    /// The checksum to store in a header: the complement of the folded sum.
+    pub fn finish(&self) -> u16 {
+        !self.sum16()
+    }
+}
+
+/// The checksum of `data` alone.
+pub fn checksum(data: &[u8]) -> u16 {
+    let mut c = Checksum::new();
+    c.add_bytes(data);
+    c.finish()
+}
+
+/// True if `data`, checksum field included, sums to all ones (RFC 1071 §1: a correct message
+/// with its checksum verifies to zero after complementing).
+pub fn verify(data: &[u8]) -> bool {
+    checksum(data) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 1071 §3 worked example: bytes 00 01 f2 03 f4 f5 f6 f7 sum to 0xddf2.
+    #[test]
+    fn rfc1071_example() {
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        let mut c = Checksum::new();
+        c.add_bytes(&data);
+        assert_eq!(c.sum16(), 0xddf2);
+        assert_eq!(c.finish(), !0xddf2);
+    }
+
+    /// A reference implementation, 16 bits at a time, straight from RFC 1071 §4.1.
+    fn reference(data: &[u8]) -> u16 {
+        let mut sum: u32 = 0;
+        let mut i = 0;
+        while i + 1 < data.len() {
+            sum += u32::from(u16::from_be_bytes([data[i], data[i + 1]]));
+            i += 2;
+        }
+        if i < data.len() {
+            sum += u32::from(data[i]) << 8;
+        }
+        while sum >> 16 != 0 {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
+
+    #[test]
+    fn matches_reference_for_all_lengths() {
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 37 + 11) as u8).collect();
+        for len in 0..data.len() {
+            assert_eq!(checksum(&data[..len]), reference(&data[..len]), "len {len}");
+        }
+    }
+
+    #[test]
+    fn all_ones_data_does_not_overflow() {
+        let data = [0xffu8; 9000];
+        assert_eq!(checksum(&data), reference(&data));
+    }
+
+    #[test]
+    fn verify_roundtrip() {
+        let mut data = [
+            0x45, 0, 0, 0x1c, 0, 0, 0, 0, 64, 1, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        let c = checksum(&data);
+        data[10..12].copy_from_slice(&c.to_be_bytes());
+        assert!(verify(&data));
+    }
+}

@@ -1,0 +1,583 @@
+//! The per-core network stack: receive demultiplexing (Ethernet -> ARP | IPv4 -> ICMP | UDP),
+//! ARP and ICMP echo answered internally, UDP sockets bound by port, UDP send with ARP
+//! resolution, and the zero-copy in-place UDP reply.
+//!
+//! Every core owns a [`NetStack`] (its statistics and port bindings are per core, single
+//! writer) and shares one [`ArpTable`] with the others. Replies to ICMP echo and to UDP in place
+//! go back to the frame's source MAC without consulting the ARP table (the sender just proved it
+//! is reachable there); this keeps the common path free of the shared lock.
+
+use crate::arp::{ARP_LEN, ArpOp, ArpPacket};
+use crate::arp_table::{ArpTable, QueueOutcome};
+use crate::config::IfConfig;
+use crate::eth::{
+    self, ETH_HEADER_LEN, ETH_MIN_FRAME, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthFrame, MacAddr,
+};
+use crate::icmp::{self, EchoRequest, ICMP_ECHO_REPLY, ICMP_HEADER_LEN};
+use crate::ipv4::{
+    self, IPPROTO_ICMP, IPPROTO_UDP, IPV4_DEFAULT_TTL, IPV4_HEADER_LEN, Ipv4Header, Ipv4Packet,
+};
+use crate::stats::{DropReason, Stats};
+use crate::udp::{self, UDP_HEADER_LEN, UdpPacket};
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::net::{Ipv4Addr, SocketAddrV4};
+
+/// Offset of the UDP payload in every frame the stack accepts or builds (no VLAN tag, no IP
+/// options).
+pub const UDP_PAYLOAD_OFFSET: usize = ETH_HEADER_LEN + IPV4_HEADER_LEN + UDP_HEADER_LEN;
+
+/// Where the stack writes outgoing frames: the driver's TX queue of this core.
+pub trait TxQueue {
+    /// Asks for a transmit buffer of `len` bytes, lets `fill` write the whole frame into it,
+    /// and queues it. Returns false (and the stack counts a `tx_full` drop) if no buffer.
+    fn transmit(&mut self, len: usize, fill: &mut dyn FnMut(&mut [u8])) -> bool;
+}
+
+/// A UDP datagram delivered to a bound port, borrowed from the received frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UdpDatagram<'a> {
+    /// The sender.
+    pub src: SocketAddrV4,
+    /// The destination (our address, or a broadcast address).
+    pub dst: SocketAddrV4,
+    /// The payload.
+    pub payload: &'a [u8],
+    /// Where `payload` starts in the frame (always [`UDP_PAYLOAD_OFFSET`]): a reply built in
+    /// place with [`NetStack::udp_reply_in_place`] writes its payload there.
+    pub payload_offset: usize,
+}
+
+/// Why [`NetStack::bind_udp`] failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindError {
+    /// Port 0 cannot be bound.
+    PortZero,
+    /// The port is already bound on this core.
+    InUse,
+}
+
+/// Why a UDP send failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The datagram would exceed the MTU (or, in place, the frame buffer).
+    PayloadTooLarge,
+    /// Destination address unspecified, or a port is 0.
+    InvalidAddress,
+    /// The destination is off our subnet and there is no gateway.
+    NoRoute,
+    /// Another datagram already waits for ARP to resolve this next hop; this one was dropped
+    /// (counted as `arp_pending`).
+    ArpPending,
+    /// The driver had no transmit buffer (counted as `tx_full`).
+    TxFull,
+    /// [`NetStack::udp_reply_in_place`] was given a frame that is not an IPv4/UDP frame
+    /// without options.
+    NotUdp,
+}
+
+/// One core's network stack.
+#[derive(Debug)]
+pub struct NetStack {
+    cfg: IfConfig,
+    arp: Arc<ArpTable>,
+    stats: Stats,
+    /// Bitmap of bound UDP ports, 65,536 bits.
+    ports: Vec<u64>,
+    ident: u16,
+}
+
+/// Where an accepted IPv4 datagram was addressed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cast {
+    Unicast,
+    Broadcast,
+}
+
+impl NetStack {
+    /// A stack for interface `cfg` sharing the ARP cache `arp`.
+    pub fn new(cfg: IfConfig, arp: Arc<ArpTable>) -> Self {
+        NetStack {
+            cfg,
+            arp,
+            stats: Stats::new(),
+            ports: vec![0; 1024],
+            ident: 0,
+        }
+    }
+
+    /// The interface configuration.
+    pub fn config(&self) -> &IfConfig {
+        &self.cfg
+    }
+
+    /// The shared ARP cache.
+    pub fn arp_table(&self) -> &Arc<ArpTable> {
+        &self.arp
+    }
+
+    /// This core's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Delivers datagrams for `port` to this core's [`receive`](Self::receive) caller.
+    pub fn bind_udp(&mut self, port: u16) -> Result<(), BindError> {
+        if port == 0 {
+            return Err(BindError::PortZero);
+        }
+        let (word, bit) = (usize::from(port >> 6), 1u64 << (port & 63));
+        let w = self.ports.get_mut(word).ok_or(BindError::PortZero)?;
+        if *w & bit != 0 {
+            return Err(BindError::InUse);
+        }
+        *w |= bit;
+        Ok(())
+    }
+
+    /// Stops delivering datagrams for `port`; true if it was bound.
+    pub fn unbind_udp(&mut self, port: u16) -> bool {
+        let (word, bit) = (usize::from(port >> 6), 1u64 << (port & 63));
+        match self.ports.get_mut(word) {
+            Some(w) if *w & bit != 0 => {
+                *w &= !bit;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// True if `port` is bound on this core.
+    pub fn is_bound(&self, port: u16) -> bool {
+        let (word, bit) = (usize::from(port >> 6), 1u64 << (port & 63));
+        self.ports.get(word).is_some_and(|w| w & bit != 0)
+    }
+
+    /// Processes one received frame: ARP and ICMP are answered internally through `tx`;
+    /// a UDP datagram to a bound port is returned (payload borrowed from `frame`); everything
+    /// else is counted and dropped.
+    pub fn receive<'a>(
+        &mut self,
+        frame: &'a [u8],
+        now_ns: u64,
+        tx: &mut impl TxQueue,
+    ) -> Option<UdpDatagram<'a>> {
+        self.stats.count_rx(frame.len());
+        match self.demux(frame, now_ns, tx) {
+            Ok(d) => d,
+            Err(reason) => {
+                self.stats.count_drop(reason);
+                None
+            }
+        }
+    }
+
+    fn demux<'a>(
+        &mut self,
+        frame: &'a [u8],
+        now_ns: u64,
+        tx: &mut impl TxQueue,
+    ) -> Result<Option<UdpDatagram<'a>>, DropReason> {
+        if frame.len() > ETH_HEADER_LEN.saturating_add(self.cfg.mtu) {
+            return Err(DropReason::Oversize);
+        }
+        let eth = EthFrame::parse(frame)?;
+        if eth.dst != self.cfg.mac && !eth.dst.is_broadcast() {
+            return Err(DropReason::DstMac);
+        }
+        if eth.src.is_multicast() {
+            return Err(DropReason::SrcMac);
+        }
+        match eth.ethertype {
+            ETHERTYPE_IPV4 => self.receive_ipv4(&eth, tx),
+            ETHERTYPE_ARP => self.receive_arp(&eth, now_ns, tx).map(|()| None),
+            _ => Err(DropReason::Ethertype),
+        }
+    }
+
+    fn receive_arp(
+        &mut self,
+        eth: &EthFrame<'_>,
+        now_ns: u64,
+        tx: &mut impl TxQueue,
+    ) -> Result<(), DropReason> {
+        let arp = ArpPacket::parse(eth.payload)?;
+        if arp.sender_ip == self.cfg.ip {
+            return Err(if arp.sender_mac == self.cfg.mac {
+                DropReason::ArpNotForUs // our own announcement, looped back
+            } else {
+                DropReason::ArpConflict
+            });
+        }
+        let for_us = arp.target_ip == self.cfg.ip;
+        // Learn only plausible unicast senders (an RFC 5227 probe has sender 0.0.0.0).
+        if !ipv4::is_bad_source(arp.sender_ip) && !arp.sender_mac.is_multicast() {
+            let learned = self
+                .arp
+                .learn(arp.sender_ip, arp.sender_mac, now_ns, for_us);
+            for _ in 0..learned.dropped {
+                self.stats.count_drop(DropReason::ArpEvicted);
+            }
+            if let Some(pending) = learned.pending {
+                self.send_parked(pending, arp.sender_mac, tx);
+            }
+        }
+        if !for_us {
+            return Err(DropReason::ArpNotForUs);
+        }
+        if arp.op == ArpOp::Request {
+            self.send_arp(
+                ArpOp::Reply,
+                arp.sender_mac,
+                arp.sender_mac,
+                arp.sender_ip,
+                tx,
+            );
+        }
+        Ok(())
+    }
+
+    fn receive_ipv4<'a>(
+        &mut self,
+        eth: &EthFrame<'a>,
+        tx: &mut impl TxQueue,
+    ) -> Result<Option<UdpDatagram<'a>>, DropReason> {
+        let ip = Ipv4Packet::parse(eth.payload, self.cfg.mtu)?;
+        if ipv4::is_bad_source(ip.src) || Some(ip.src) == self.cfg.subnet_broadcast() {
+            return Err(DropReason::IpSrc);
+        }
+        let cast = if ip.dst == self.cfg.ip {
+            Cast::Unicast
+        } else if ip.dst.is_broadcast() || Some(ip.dst) == self.cfg.subnet_broadcast() {
+            Cast::Broadcast
+        } else {
+            return Err(DropReason::IpNotForUs);
+        };
+        match ip.protocol {
+            IPPROTO_UDP => {
+                let u = UdpPacket::parse(ip.payload, ip.src, ip.dst)?;
+                if !self.is_bound(u.dst_port) {
+                    return Err(DropReason::UdpNoPort);
+                }
+                Ok(Some(UdpDatagram {
+                    src: SocketAddrV4::new(ip.src, u.src_port),
+                    dst: SocketAddrV4::new(ip.dst, u.dst_port),
+                    payload: u.payload,
+                    payload_offset: UDP_PAYLOAD_OFFSET,
+                }))
+            }
+            IPPROTO_ICMP => {
+                if cast == Cast::Broadcast {
+                    return Err(DropReason::IcmpBroadcast);
+                }
+                let echo = EchoRequest::parse(ip.payload)?;
+                self.send_echo_reply(eth.src, ip.src, &echo, tx);
+                Ok(None)
+            }
+            _ => Err(DropReason::IpProtocol),
+        }
+    }
+
+    fn next_ident(&mut self) -> u16 {
+        self.ident = self.ident.wrapping_add(1);
+        self.ident
+    }
+
+    /// Transmits a `len`-byte frame written by `fill`, counting it as sent or as `tx_full`.
+    fn transmit(
+        &mut self,
+        tx: &mut impl TxQueue,
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]),
+    ) -> bool {
+        let sent = tx.transmit(len, fill);
+        if sent {
+            self.stats.count_tx(len);
+        } else {
+            self.stats.count_drop(DropReason::TxFull);
+        }
+        sent
+    }
+
+    fn send_echo_reply(
+        &mut self,
+        dst_mac: MacAddr,
+        dst_ip: Ipv4Addr,
+        echo: &EchoRequest<'_>,
+        tx: &mut impl TxQueue,
+    ) {
+        let icmp_len = ICMP_HEADER_LEN.saturating_add(echo.data.len());
+        // The request fitted the MTU, so the reply (same size) does too.
+        let Ok(payload_len) = u16::try_from(icmp_len) else {
+            return;
+        };
+        let ip = Ipv4Header {
+            src: self.cfg.ip,
+            dst: dst_ip,
+            protocol: IPPROTO_ICMP,
+            ttl: IPV4_DEFAULT_TTL,
+            ident: self.next_ident(),
+            payload_len,
+        };
+        let src_mac = self.cfg.mac;
+        let len = ETH_HEADER_LEN + IPV4_HEADER_LEN + icmp_len;
+        self.transmit(tx, len, &mut |buf| {
+            eth::write_header(buf, dst_mac, src_mac, ETHERTYPE_IPV4);
+            if let Some(b) = buf.get_mut(ETH_HEADER_LEN..) {
+                ip.write(b);
+            }
+            if let Some(b) = buf.get_mut(ETH_HEADER_LEN + IPV4_HEADER_LEN..len) {
+                icmp::write_echo(b, ICMP_ECHO_REPLY, echo.ident, echo.seq, echo.data);
+            }
+        });
+    }
+
+    /// Sends an ARP packet (padded to the Ethernet minimum) to `eth_dst`.
+    fn send_arp(
+        &mut self,
+        op: ArpOp,
+        eth_dst: MacAddr,
+        target_mac: MacAddr,
+        target_ip: Ipv4Addr,
+        tx: &mut impl TxQueue,
+    ) -> bool {
+        let pkt = ArpPacket {
+            op,
+            sender_mac: self.cfg.mac,
+            sender_ip: self.cfg.ip,
+            target_mac,
+            target_ip,
+        };
+        let src = self.cfg.mac;
+        self.transmit(tx, ETH_MIN_FRAME, &mut |buf| {
+            buf.fill(0);
+            eth::write_header(buf, eth_dst, src, ETHERTYPE_ARP);
+            if let Some(b) = buf.get_mut(ETH_HEADER_LEN..ETH_HEADER_LEN + ARP_LEN) {
+                pkt.write(b);
+            }
+        })
+    }
+
+    /// Broadcasts a gratuitous ARP (an ARP announcement, RFC 5227 §3: a request whose sender
+    /// and target IP are ours) so that peers learn or refresh our MAC. Call once at boot.
+    pub fn announce(&mut self, tx: &mut impl TxQueue) -> bool {
+        let ip = self.cfg.ip;
+        self.send_arp(ArpOp::Request, MacAddr::BROADCAST, MacAddr::ZERO, ip, tx)
+    }
+
+    /// Sends a frame that waited for ARP, now that its next hop is at `mac`.
+    fn send_parked(&mut self, mut frame: Vec<u8>, mac: MacAddr, tx: &mut impl TxQueue) {
+        if let Some(d) = frame.get_mut(..6) {
+            d.copy_from_slice(&mac.0);
+        }
+        let len = frame.len();
+        self.transmit(tx, len, &mut |buf| {
+            if let Some(b) = buf.get_mut(..len) {
+                b.copy_from_slice(&frame);
+            }
+        });
+    }
+
+    /// The destination MAC for `dst` if no resolution is needed (broadcast, multicast).
+    fn static_mac(&self, dst: Ipv4Addr) -> Option<MacAddr> {
+        if dst.is_broadcast() || Some(dst) == self.cfg.subnet_broadcast() {
+            Some(MacAddr::BROADCAST)
+        } else if dst.is_multicast() {
+            // RFC 1112 §6.4: 01:00:5e followed by the low 23 bits of the group.
+            let [_, b, c, d] = dst.octets();
+            Some(MacAddr([0x01, 0x00, 0x5e, b & 0x7f, c, d]))
+        } else {
+            None
+        }
+    }
+
+    /// Sends `payload` from `src_port` to `dst` (ARP-resolving the next hop; gateway if off-subnet).
+    ///
+    /// `Ok(())` means sent, or parked until ARP resolves the next hop (then sent by whichever
+    /// core receives the ARP reply).
+    pub fn send_udp(
+        &mut self,
+        src_port: u16,
+        dst: SocketAddrV4,
+        payload: &[u8],
+        now_ns: u64,
+        tx: &mut impl TxQueue,
+    ) -> Result<(), SendError> {
+        let ip_len = IPV4_HEADER_LEN + UDP_HEADER_LEN;
+        if payload.len() > self.cfg.mtu.saturating_sub(ip_len) {
+            return Err(SendError::PayloadTooLarge);
+        }
+        let dst_ip = *dst.ip();
+        if dst_ip.is_unspecified() || src_port == 0 || dst.port() == 0 {
+            return Err(SendError::InvalidAddress);
+        }
+        let len = UDP_PAYLOAD_OFFSET + payload.len();
+        let ident = self.next_ident();
+        let (src_mac, src_ip) = (self.cfg.mac, self.cfg.ip);
+        let fill = |buf: &mut [u8], dst_mac: MacAddr| {
+            write_udp_frame(
+                buf,
+                dst_mac,
+                src_mac,
+                src_ip,
+                dst_ip,
+                ident,
+                src_port,
+                dst.port(),
+                payload,
+            )
+        };
+        let mac = match self.static_mac(dst_ip) {
+            Some(m) => m,
+            None => {
+                let hop = self.cfg.next_hop(dst_ip).ok_or(SendError::NoRoute)?;
+                match self.arp.lookup(hop, now_ns) {
+                    Some(m) => m,
+                    None => {
+                        let mut frame = vec![0u8; len];
+                        fill(&mut frame, MacAddr::ZERO);
+                        return self.park(hop, frame, now_ns, tx);
+                    }
+                }
+            }
+        };
+        if self.transmit(tx, len, &mut |buf| {
+            fill(buf, mac);
+        }) {
+            Ok(())
+        } else {
+            Err(SendError::TxFull)
+        }
+    }
+
+    /// Parks `frame` in the ARP cache until `hop` resolves, sending a request if due.
+    fn park(
+        &mut self,
+        hop: Ipv4Addr,
+        frame: Vec<u8>,
+        now_ns: u64,
+        tx: &mut impl TxQueue,
+    ) -> Result<(), SendError> {
+        match self.arp.queue(hop, frame, now_ns) {
+            QueueOutcome::Resolved(mac, frame) => {
+                let before = self.stats.tx_packets;
+                self.send_parked(frame, mac, tx);
+                if self.stats.tx_packets == before {
+                    return Err(SendError::TxFull);
+                }
+                Ok(())
+            }
+            QueueOutcome::Queued {
+                send_request,
+                dropped,
+            } => {
+                for _ in 0..dropped {
+                    self.stats.count_drop(DropReason::ArpEvicted);
+                }
+                if send_request {
+                    self.send_arp(ArpOp::Request, MacAddr::BROADCAST, MacAddr::ZERO, hop, tx);
+                }
+                Ok(())
+            }
+            QueueOutcome::Busy { send_request } => {
+                self.stats.count_drop(DropReason::ArpPending);
+                if send_request {
+                    self.send_arp(ArpOp::Request, MacAddr::BROADCAST, MacAddr::ZERO, hop, tx);
+                }
+                Err(SendError::ArpPending)
+            }
+        }
+    }
+
+    /// Rewrites a received UDP frame in place into the reply to its sender (swap MAC/IP/ports,
+    /// new payload of `payload_len` bytes already written at the payload offset, fix lengths and
+    /// checksums) and returns the reply's frame length: lets a driver transmit the RX buffer
+    /// itself (zero-copy echo).
+    ///
+    /// `frame` should be one that [`receive`](Self::receive) accepted; anything else is
+    /// refused with [`SendError::NotUdp`] without panicking. The reply is counted as
+    /// transmitted here, since the driver sends it without calling back into the stack.
+    pub fn udp_reply_in_place(
+        &mut self,
+        frame: &mut [u8],
+        payload_len: usize,
+    ) -> Result<usize, SendError> {
+        let hdr = frame
+            .first_chunk::<UDP_PAYLOAD_OFFSET>()
+            .ok_or(SendError::NotUdp)?;
+        if hdr[12..14] != ETHERTYPE_IPV4.to_be_bytes()
+            || hdr[14] != 0x45
+            || hdr[14 + 9] != IPPROTO_UDP
+        {
+            return Err(SendError::NotUdp);
+        }
+        let peer_mac = MacAddr([hdr[6], hdr[7], hdr[8], hdr[9], hdr[10], hdr[11]]);
+        let peer_ip = Ipv4Addr::new(hdr[26], hdr[27], hdr[28], hdr[29]);
+        let peer_port = u16::from_be_bytes([hdr[34], hdr[35]]);
+        let our_port = u16::from_be_bytes([hdr[36], hdr[37]]);
+        let len = UDP_PAYLOAD_OFFSET
+            .checked_add(payload_len)
+            .filter(|l| *l <= frame.len() && l - ETH_HEADER_LEN <= self.cfg.mtu)
+            .ok_or(SendError::PayloadTooLarge)?;
+        // Fits: len - 34 <= mtu - 20 < 65,536.
+        let udp_len = u16::try_from(len - ETH_HEADER_LEN - IPV4_HEADER_LEN)
+            .map_err(|_| SendError::PayloadTooLarge)?;
+        let ip = Ipv4Header {
+            src: self.cfg.ip,
+            dst: peer_ip,
+            protocol: IPPROTO_UDP,
+            ttl: IPV4_DEFAULT_TTL,
+            ident: self.next_ident(),
+            payload_len: udp_len,
+        };
+        eth::write_header(frame, peer_mac, self.cfg.mac, ETHERTYPE_IPV4);
+        if let Some(b) = frame.get_mut(ETH_HEADER_LEN..) {
+            ip.write(b);
+        }
+        if let Some(seg) = frame.get_mut(ETH_HEADER_LEN + IPV4_HEADER_LEN..len) {
+            udp::write_header(seg, self.cfg.ip, peer_ip, our_port, peer_port);
+        }
+        self.stats.count_tx(len);
+        Ok(len)
+    }
+}
+
+/// Writes a whole Ethernet/IPv4/UDP frame into `buf` (which must hold exactly
+/// [`UDP_PAYLOAD_OFFSET`] + `payload.len()` bytes; shorter buffers get a truncated write).
+#[allow(clippy::too_many_arguments)]
+pub fn write_udp_frame(
+    buf: &mut [u8],
+    dst_mac: MacAddr,
+    src_mac: MacAddr,
+    src_ip: Ipv4Addr,
+    dst_ip: Ipv4Addr,
+    ident: u16,
+    src_port: u16,
+    dst_port: u16,
+    payload: &[u8],
+) -> bool {
+    let Ok(udp_len) = u16::try_from(UDP_HEADER_LEN.saturating_add(payload.len())) else {
+        return false;
+    };
+    let len = UDP_PAYLOAD_OFFSET + payload.len();
+    let Some(buf) = buf.get_mut(..len) else {
+        return false;
+    };
+    let ip = Ipv4Header {
+        src: src_ip,
+        dst: dst_ip,
+        protocol: IPPROTO_UDP,
+        ttl: IPV4_DEFAULT_TTL,
+        ident,
+        payload_len: udp_len,
+    };
+    if let Some(b) = buf.get_mut(UDP_PAYLOAD_OFFSET..) {
+        b.copy_from_slice(payload);
+    }
+    eth::write_header(buf, dst_mac, src_mac, ETHERTYPE_IPV4)
+        && buf.get_mut(ETH_HEADER_LEN..).is_some_and(|b| ip.write(b))
+        && buf
+            .get_mut(ETH_HEADER_LEN + IPV4_HEADER_LEN..)
+            .is_some_and(|seg| udp::write_header(seg, src_ip, dst_ip, src_port, dst_port))
+}
