@@ -5,6 +5,9 @@
 //! * `ferrix.cpus=N`: number of CPUs to start (the VMM knows it; both the `ferrix` command and
 //!   the shim pass it). Default 1.
 //! * `ferrix.bootstats`: print TSC timestamps at entry and exit (used by `ferrix bench boot`).
+//! * `ferrix.stats`: print per-core network statistics at exit (`ferrix run --stats`).
+//! * `ferrix.ip=A.B.C.D/N`, `ferrix.gw=A.B.C.D`, `ferrix.mac=..`: the network interface
+//!   (parsed and checked by `ferrix_net::IfConfig`).
 
 /// Parsed kernel options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,6 +16,8 @@ pub struct KernelOptions {
     pub cpus: usize,
     /// Print boot statistics (`ferrix.bootstats`).
     pub bootstats: bool,
+    /// Print network statistics at exit (`ferrix.stats`).
+    pub stats: bool,
 }
 
 /// A problem in a `ferrix.*` option.
@@ -29,6 +34,7 @@ impl Default for KernelOptions {
         KernelOptions {
             cpus: 1,
             bootstats: false,
+            stats: false,
         }
     }
 }
@@ -46,6 +52,8 @@ pub fn parse(cmdline: &str, max_cpus: usize) -> Result<KernelOptions, CmdlineErr
                 _ => return Err(CmdlineError::BadCpus(tok)),
             },
             None if opt == "bootstats" => opts.bootstats = true,
+            None if opt == "stats" => opts.stats = true,
+            Some(("ip" | "gw" | "mac", _)) => {} // the network's, checked by ferrix-net
             _ => return Err(CmdlineError::Unknown(tok)),
         }
     }
@@ -121,12 +129,17 @@ mod tests {
 
     #[test]
     fn cpus_and_bootstats() {
-        let o = parse("x=1 ferrix.cpus=4  ferrix.bootstats y", 64).unwrap();
+        let o = parse(
+            "x=1 ferrix.cpus=4  ferrix.bootstats y ferrix.ip=10.0.0.2/24 ferrix.stats",
+            64,
+        )
+        .unwrap();
         assert_eq!(
             o,
             KernelOptions {
                 cpus: 4,
-                bootstats: true
+                bootstats: true,
+                stats: true
             }
         );
     }
