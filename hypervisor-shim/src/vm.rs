@@ -255,3 +255,32 @@ pub fn run(
     }
     shared.take_outcome().map(|o| (o, net_stats))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::{NetBackend, NetConfig};
+
+    #[test]
+    fn nic_appends_its_cmdline_word() {
+        let mut cfg = VmConfig::new("/img");
+        cfg.cmdline = "quiet".into();
+        assert_eq!(check_config(&cfg).unwrap(), "quiet ferrix.cpus=1");
+        cfg.net = Some(NetConfig::new(NetBackend::Tap("t0".into())));
+        assert_eq!(
+            check_config(&cfg).unwrap(),
+            "quiet virtio_mmio.device=4K@0xd0000000:5 ferrix.cpus=1"
+        );
+        cfg.cmdline.clear();
+        assert_eq!(
+            check_config(&cfg).unwrap(),
+            "virtio_mmio.device=4K@0xd0000000:5 ferrix.cpus=1"
+        );
+        cfg.cpus = 20;
+        let dev = setup::device_config(cfg.net.as_ref().unwrap(), cfg.cpus).unwrap();
+        assert_eq!(dev.pairs, 16, "default pairs = vCPUs, at most 16");
+        cfg.cpus = 3;
+        let dev = setup::device_config(cfg.net.as_ref().unwrap(), cfg.cpus).unwrap();
+        assert_eq!((dev.pairs, dev.mac[0]), (3, 0x52));
+    }
+}
