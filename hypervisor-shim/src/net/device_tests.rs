@@ -11,9 +11,9 @@ use super::switch::Switch;
 use super::test_driver::*;
 use super::worker::Worker;
 use crate::hypercall::GuestMem;
+use crate::virtio::STATUS_DEVICE_NEEDS_RESET;
 use crate::virtio::mmio::*;
 use crate::virtio::queue::{VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE};
-use crate::virtio::{STATUS_DEVICE_NEEDS_RESET, VIRTIO_F_VERSION_1};
 
 const ALL: u64 = u64::MAX;
 
@@ -450,5 +450,4 @@ fn worker_thread_serves_notifications_and_backend() {
     }
     assert_eq!(got, vec![(rx_header().to_vec(), g)]);
     assert!(worker.stop().is_some());
-    let _ = VIRTIO_F_VERSION_1;
 }
