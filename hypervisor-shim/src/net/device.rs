@@ -22,7 +22,7 @@ use super::rss::Steering;
 use super::stats::{NetStats, QueueStats};
 use super::{QUEUE_NUM_MAX, format_mac};
 use crate::hypercall::GuestMem;
-use crate::virtio::mmio::{Effect, REG_CONFIG, Transport};
+use crate::virtio::mmio::{Effect, REG_CONFIG, REG_QUEUE_NOTIFY, Transport};
 use crate::virtio::queue::QueueError;
 use crate::virtio::{INT_CONFIG_CHANGE, INT_USED_BUFFER, STATUS_DRIVER_OK, VIRTIO_F_VERSION_1};
 
@@ -173,6 +173,15 @@ impl NetDevice {
 
     /// An MMIO write at `offset` inside the register page.
     pub fn mmio_write(&self, offset: u64, data: &[u8]) {
+        if offset == REG_QUEUE_NOTIFY && matches!(data.len(), 1 | 2) {
+            // A narrow notify that the 4-byte ioeventfd did not match: forward it.
+            let mut v = [0u8; 2];
+            v[..data.len()].copy_from_slice(data);
+            if let Some(k) = self.kicks.get(usize::from(u16::from_le_bytes(v))) {
+                let _ = k.write(1);
+            }
+            return;
+        }
         // The config space is read-only (the MAC is not writable in virtio 1.x).
         let Ok(bytes) = <[u8; 4]>::try_from(data) else {
             return;

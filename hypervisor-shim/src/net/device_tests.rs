@@ -72,6 +72,15 @@ fn registers_identify_the_device() {
     drv.dev.mmio_read(REG_CONFIG + 8, &mut b);
     assert_eq!(u16::from_le_bytes(b), 4);
     assert_eq!(drv.dev.num_queues(), 9);
+    // Notifications of any width reach the queue's eventfd.
+    drv.dev.mmio_write(REG_QUEUE_NOTIFY, &3u16.to_le_bytes());
+    drv.w(REG_QUEUE_NOTIFY, 8);
+    assert_eq!(drv.dev.kicks()[3].read().unwrap(), 1);
+    assert_eq!(drv.dev.kicks()[8].read().unwrap(), 1);
+    assert!(
+        drv.dev.kicks()[1].read().is_err(),
+        "no notification pending"
+    );
     assert_eq!(drv.dev.ctrl_queue(), Some(8));
     let one = TestDriver::new(device_config(1));
     one.w(REG_DEVICE_FEATURES_SEL, 0);
