@@ -124,6 +124,68 @@ fn guest_transmits_a_frame_to_a_switch_peer() {
 }
 
 #[test]
+fn guest_receives_a_frame_from_a_switch_peer() {
+    if !kvm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (desc, avail, used, buf) = (0x21_0000u32, 0x21_1000u32, 0x21_2000u32, 0x22_0000u32);
+    let r = |off: u32| MMIO + off;
+    let code = Asm::default()
+        .store(r(0x070), 3)
+        .store(r(0x024), 1)
+        .store(r(0x020), 1)
+        .store(r(0x070), 11)
+        .store(r(0x030), 0) // QueueSel = receiveq0
+        .store(r(0x038), 16)
+        .store(r(0x080), desc)
+        .store(r(0x090), avail)
+        .store(r(0x0a0), used)
+        .store(r(0x044), 1)
+        .store(desc, buf)
+        .store(desc + 8, 1526)
+        .store(desc + 12, 2) // VIRTQ_DESC_F_WRITE
+        .store(avail, 1 << 16)
+        .store(r(0x070), 15); // DRIVER_OK: frames are delivered from now on
+    let code = wait_eq(code, used, 1 << 16)
+        .load_eax(buf + 12 + 14) // the first payload dword after the header
+        .mov_edx(u32::from(PORT_EXIT))
+        .out()
+        .hang();
+    let cfg = config("net-rx", &segment(code, &[]), switch_net(dir.path()));
+    // The peer floods a broadcast every few ms until the VM has exited.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let stop = stop.clone();
+        let mut peer = Switch::open(dir.path()).unwrap();
+        std::thread::spawn(move || {
+            let mut f = vec![0xffu8; 6];
+            f.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x88, 0xb5]);
+            f.extend_from_slice(&0xcafe_f00du32.to_le_bytes());
+            f.resize(60, 0);
+            for _ in 0..3000 {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let _ = peer.send(&f);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let res = run_with_stats(&cfg, Box::new(Console::default()));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    sender.join().unwrap();
+    let _ = std::fs::remove_file(&cfg.image);
+    let (r, stats) = res.unwrap();
+    assert_eq!(r, VmOutcome::Exited(0xcafe_f00d));
+    let stats = stats.unwrap();
+    assert!(
+        stats.queues[0].frames >= 1 && stats.interrupts >= 1,
+        "{stats}"
+    );
+}
+
+#[test]
 fn bad_net_configuration_fails_before_kvm() {
     let mut cfg = VmConfig::new("/nonexistent.elf");
     cfg.net = Some(NetConfig::new(NetBackend::Switch(
