@@ -9,7 +9,8 @@ pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_IMAGE: i32 = 3;
 /// Exit code when `/dev/kvm` cannot be opened.
 pub const EXIT_KVM_UNAVAILABLE: i32 = 4;
-/// Exit code for a bad configuration: memory size, vCPU count, command line.
+/// Exit code for a bad configuration: memory size, vCPU count, command line, NIC setup
+/// (bad `--net`, TAP or switch directory unusable, pcap file not creatable).
 pub const EXIT_CONFIG: i32 = 5;
 /// Exit code when the VM was stopped by the timeout (as coreutils `timeout`).
 pub const EXIT_TIMEOUT: i32 = 124;
@@ -65,6 +66,57 @@ pub enum ShimError {
     /// The command line contains a NUL byte.
     #[error("command line contains a NUL byte")]
     CmdlineNul,
+
+    /// A `--net` specification that cannot be parsed.
+    #[error(transparent)]
+    NetSpec(#[from] crate::net::NetSpecError),
+
+    /// Queue pair count outside `1..=16`.
+    #[error("invalid queue pair count {queues}: must be between 1 and {max}")]
+    BadQueueCount {
+        /// Requested count.
+        queues: u32,
+        /// The maximum.
+        max: u32,
+    },
+
+    /// An RSS key shorter than 16 or longer than 40 bytes.
+    #[error("invalid RSS key of {len} bytes: it must have 16 to 40 bytes (40 is standard)")]
+    BadRssKey {
+        /// Its length.
+        len: usize,
+    },
+
+    /// The TAP backend cannot be used.
+    #[error("--net tap:{name}: {what}: {source}")]
+    Tap {
+        /// Interface name.
+        name: String,
+        /// What failed.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+
+    /// The switch backend cannot be used.
+    #[error("--net switch:{}: {what}: {source}", dir.display())]
+    Switch {
+        /// The switch directory.
+        dir: PathBuf,
+        /// What failed.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+
+    /// The pcap file cannot be created.
+    #[error("--pcap {}: cannot create the capture file: {source}", path.display())]
+    Pcap {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
 
     /// The image file does not exist.
     #[error("image {}: file not found", path.display())]
@@ -154,7 +206,13 @@ impl ShimError {
             | ShimError::MemoryTooLarge { .. }
             | ShimError::BadCpuCount { .. }
             | ShimError::CmdlineTooLong { .. }
-            | ShimError::CmdlineNul => EXIT_CONFIG,
+            | ShimError::CmdlineNul
+            | ShimError::NetSpec(_)
+            | ShimError::BadQueueCount { .. }
+            | ShimError::BadRssKey { .. }
+            | ShimError::Tap { .. }
+            | ShimError::Switch { .. }
+            | ShimError::Pcap { .. } => EXIT_CONFIG,
             ShimError::ImageNotFound { .. }
             | ShimError::ImageRead { .. }
             | ShimError::NotElf { .. }

@@ -1,7 +1,8 @@
 //! ferrix-shim: the ferrix VMM on KVM.
 //!
 //! Public API used by the `ferrix` command (tools/ferrix-cli): [`VmConfig`], [`run`],
-//! [`VmOutcome`], [`ShimError`]. The modules below implement it, one concept each.
+//! [`run_with_stats`], [`VmOutcome`], [`ShimError`], and for the NIC [`NetConfig`],
+//! [`NetBackend`], [`NetStats`]. The modules below implement it, one concept each.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,11 +13,14 @@ pub mod error;
 pub mod hypercall;
 pub mod loader;
 pub mod memory;
+pub mod net;
 pub mod start_info;
 pub mod vcpu;
+pub mod virtio;
 pub mod vm;
 
 pub use error::ShimError;
+pub use net::{NetBackend, NetConfig, NetStats};
 
 /// Largest number of vCPUs (vCPU id = APIC id = index).
 pub const MAX_CPUS: u32 = 64;
@@ -34,6 +38,22 @@ pub struct VmConfig {
     pub cmdline: String,
     /// Stop the VM after this long (None: no limit).
     pub timeout: Option<Duration>,
+    /// The virtio-net NIC (None: no NIC).
+    pub net: Option<NetConfig>,
+}
+
+impl VmConfig {
+    /// Boots `image` with 1 vCPU, 128 MiB, an empty command line, no timeout and no NIC.
+    pub fn new(image: impl Into<PathBuf>) -> Self {
+        VmConfig {
+            image: image.into(),
+            cpus: 1,
+            mem_bytes: 128 << 20,
+            cmdline: String::new(),
+            timeout: None,
+            net: None,
+        }
+    }
 }
 
 /// How a VM run ended (when the shim itself did not fail).
@@ -47,5 +67,13 @@ pub enum VmOutcome {
 
 /// Boots `cfg.image`, streams the guest console to `console`, returns how the run ended.
 pub fn run(cfg: &VmConfig, console: Box<dyn Write + Send>) -> Result<VmOutcome, ShimError> {
+    vm::run(cfg, console).map(|(outcome, _)| outcome)
+}
+
+/// As [`run`], and also returns the NIC's statistics (when `cfg.net` is set).
+pub fn run_with_stats(
+    cfg: &VmConfig,
+    console: Box<dyn Write + Send>,
+) -> Result<(VmOutcome, Option<NetStats>), ShimError> {
     vm::run(cfg, console)
 }

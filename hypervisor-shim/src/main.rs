@@ -2,7 +2,8 @@
 //!
 //! Exit status: the guest's exit code (mod 256) when it exits, 124 on timeout, otherwise the
 //! error class of [`ShimError::exit_code`] (2 usage, 3 image, 4 KVM unavailable, 5 bad
-//! configuration, 125 VM failed).
+//! configuration, 125 VM failed). A `--net` spec that does not parse, a TAP that cannot be
+//! opened and a switch directory that cannot be created are configuration errors (5).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +11,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use ferrix_shim::error::EXIT_TIMEOUT;
-use ferrix_shim::{VmConfig, VmOutcome};
+use ferrix_shim::net::{parse_hex, parse_mac};
+use ferrix_shim::{NetBackend, NetConfig, ShimError, VmConfig, VmOutcome};
 
 /// Boot a ferrix PVH image under KVM.
 #[derive(Parser, Debug)]
@@ -27,9 +29,32 @@ struct Args {
     /// Stop the VM after this many seconds (exit status 124).
     #[arg(long, value_parser = parse_seconds)]
     timeout: Option<Duration>,
+    /// Give the VM a virtio-net NIC on this backend: tap:NAME or switch:DIR.
+    #[arg(long, value_name = "BACKEND")]
+    net: Option<String>,
+    /// NIC MAC address (default 52:54:00 plus three random bytes).
+    #[arg(long, requires = "net", value_parser = parse_mac)]
+    mac: Option<[u8; 6]>,
+    /// NIC queue pairs, 1..=16 (default: the vCPU count, at most 16).
+    #[arg(long, requires = "net")]
+    queues: Option<u32>,
+    /// Write every frame the VM sends or receives to this pcap file.
+    #[arg(long, requires = "net", value_name = "FILE")]
+    pcap: Option<PathBuf>,
+    /// Toeplitz RSS key in hex, 16..=40 bytes (default: Microsoft's standard key).
+    #[arg(long = "rss-key", requires = "net", value_name = "HEX", value_parser = parse_key)]
+    rss_key: Option<RssKey>,
     /// Kernel command line words (joined with spaces).
     #[arg(last = true)]
     args: Vec<String>,
+}
+
+/// A parsed `--rss-key` (a newtype so clap does not treat it as a list).
+#[derive(Clone, Debug)]
+struct RssKey(Vec<u8>);
+
+fn parse_key(s: &str) -> Result<RssKey, String> {
+    parse_hex(s).map(RssKey)
 }
 
 /// Parses `123`, `64K`, `64M`, `1G` (binary units, optional trailing `B`/`iB`).
@@ -63,14 +88,35 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("timeout must be a positive number of seconds, not {s:?}"))
 }
 
-fn main() -> ExitCode {
-    let args = Args::parse();
-    let cfg = VmConfig {
+/// The VM configuration of `args` (a bad `--net` spec is a configuration error).
+fn config(args: Args) -> Result<VmConfig, ShimError> {
+    let net = match args.net {
+        None => None,
+        Some(spec) => Some(NetConfig {
+            backend: spec.parse::<NetBackend>()?,
+            mac: args.mac,
+            queues: args.queues,
+            pcap: args.pcap,
+            rss_key: args.rss_key.map(|k| k.0),
+        }),
+    };
+    Ok(VmConfig {
         image: args.image,
         cpus: args.cpus,
         mem_bytes: args.mem,
         cmdline: args.args.join(" "),
         timeout: args.timeout,
+        net,
+    })
+}
+
+fn main() -> ExitCode {
+    let cfg = match config(Args::parse()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ferrix-shim: {e}");
+            return ExitCode::from(e.exit_code() as u8);
+        }
     };
     match ferrix_shim::run(&cfg, Box::new(std::io::stdout())) {
         Ok(VmOutcome::Exited(code)) => ExitCode::from(code as u8),
@@ -131,6 +177,40 @@ mod tests {
         assert_eq!(
             (a.cpus, a.mem, a.args.join(" ")),
             (2, 64 << 20, "a b=c".to_string())
+        );
+    }
+
+    #[test]
+    fn net_options() {
+        let a = Args::try_parse_from([
+            "ferrix-shim",
+            "img",
+            "--net",
+            "switch:/tmp/sw",
+            "--mac",
+            "52:54:00:aa:bb:cc",
+            "--queues",
+            "2",
+            "--rss-key",
+            "00112233445566778899aabbccddeeff",
+        ])
+        .unwrap();
+        let cfg = config(a).unwrap();
+        let net = cfg.net.unwrap();
+        assert_eq!(net.backend, NetBackend::Switch("/tmp/sw".into()));
+        assert_eq!(net.mac, Some([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc]));
+        assert_eq!(
+            (net.queues, net.rss_key.map(|k| k.len())),
+            (Some(2), Some(16))
+        );
+        let bad = Args::try_parse_from(["ferrix-shim", "img", "--net", "eth0"]).unwrap();
+        let e = config(bad).unwrap_err();
+        assert_eq!(e.exit_code(), 5);
+        assert!(
+            Args::try_parse_from(["ferrix-shim", "img", "--mac", "52:54:00:aa:bb:cc"]).is_err()
+        );
+        assert!(
+            Args::try_parse_from(["ferrix-shim", "img", "--net", "tap:t", "--mac", "zz"]).is_err()
         );
     }
 }

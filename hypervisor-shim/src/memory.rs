@@ -30,7 +30,8 @@ pub fn check_size(bytes: u64) -> Result<(), ShimError> {
     Ok(())
 }
 
-/// Guest RAM of a VM.
+/// Guest RAM of a VM. Clones share the same mapping (it lives until the last clone).
+#[derive(Clone)]
 pub struct GuestRam {
     mem: GuestMemoryMmap,
     size: u64,

@@ -16,6 +16,7 @@ use crate::VmOutcome;
 use crate::cpu::register_dump;
 use crate::error::ShimError;
 use crate::hypercall::{self, Action};
+use crate::net::{NET_MMIO_BASE, NET_MMIO_SIZE};
 use crate::vm::Shared;
 
 thread_local! {
@@ -77,6 +78,13 @@ fn fill(data: &mut [u8], value: u32) {
     }
 }
 
+/// The offset of `addr` inside the NIC's register page, when there is a NIC.
+fn net_offset(shared: &Shared, addr: u64) -> Option<u64> {
+    shared.net.as_ref()?;
+    let off = addr.checked_sub(NET_MMIO_BASE)?;
+    (off < NET_MMIO_SIZE).then_some(off)
+}
+
 fn handle_exit(exit: VcpuExit<'_>, shared: &Shared) -> Step {
     match exit {
         VcpuExit::IoIn(port, data) => {
@@ -105,6 +113,18 @@ fn handle_exit(exit: VcpuExit<'_>, shared: &Shared) -> Step {
         }
         VcpuExit::IoOut(_, _) => {
             shared.stats.ignored_pio.fetch_add(1, Ordering::Relaxed);
+            Step::Continue
+        }
+        VcpuExit::MmioRead(addr, data) if net_offset(shared, addr).is_some() => {
+            if let (Some(dev), Some(off)) = (&shared.net, net_offset(shared, addr)) {
+                dev.mmio_read(off, data);
+            }
+            Step::Continue
+        }
+        VcpuExit::MmioWrite(addr, data) if net_offset(shared, addr).is_some() => {
+            if let (Some(dev), Some(off)) = (&shared.net, net_offset(shared, addr)) {
+                dev.mmio_write(off, data);
+            }
             Step::Continue
         }
         VcpuExit::MmioRead(_, data) => {

@@ -13,6 +13,8 @@ use vmm_sys_util::signal::Killable;
 
 use crate::error::ShimError;
 use crate::memory::{self, GuestRam};
+use crate::net::device::NetDevice;
+use crate::net::{NET_CMDLINE, NetStats, setup};
 use crate::{MAX_CPUS, VmConfig, VmOutcome, cpu, loader, start_info, vcpu};
 
 /// Address KVM uses for its real-mode TSS pages (Intel), far above guest RAM.
@@ -23,7 +25,7 @@ const KVM_TSS_ADDRESS: usize = 0xfffb_d000;
 pub struct Stats {
     /// Port IO to ports the shim does not serve.
     pub ignored_pio: AtomicU64,
-    /// MMIO reads and writes (the shim has no MMIO devices).
+    /// MMIO reads and writes outside the NIC's register page.
     pub ignored_mmio: AtomicU64,
     /// Hypercalls whose block address was unaligned or outside RAM.
     pub bad_hypercalls: AtomicU64,
@@ -40,6 +42,8 @@ pub struct Shared {
     done: Condvar,
     /// Ignored-exit counters.
     pub stats: Stats,
+    /// The NIC, whose register page the vCPU threads serve.
+    pub net: Option<Arc<NetDevice>>,
 }
 
 fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -105,7 +109,13 @@ fn check_config(cfg: &VmConfig) -> Result<String, ShimError> {
         });
     }
     memory::check_size(cfg.mem_bytes)?;
-    start_info::cmdline(&cfg.cmdline, cfg.cpus)
+    match &cfg.net {
+        Some(net) => {
+            setup::device_config(net, cfg.cpus)?;
+            start_info::cmdline(&format!("{} {NET_CMDLINE}", cfg.cmdline.trim()), cfg.cpus)
+        }
+        None => start_info::cmdline(&cfg.cmdline, cfg.cpus),
+    }
 }
 
 fn open_kvm() -> Result<Kvm, ShimError> {
@@ -176,17 +186,26 @@ fn stop_all(shared: &Shared, handles: Vec<JoinHandle<()>>) {
     }
 }
 
-/// See [`crate::run`].
-pub fn run(cfg: &VmConfig, console: Box<dyn Write + Send>) -> Result<VmOutcome, ShimError> {
+/// See [`crate::run_with_stats`].
+pub fn run(
+    cfg: &VmConfig,
+    console: Box<dyn Write + Send>,
+) -> Result<(VmOutcome, Option<NetStats>), ShimError> {
     let cmdline = check_config(cfg)?;
     let image = loader::read_image(&cfg.image)?;
     loader::check_elf(&cfg.image, &image, cfg.mem_bytes)?;
+    let prepared = cfg
+        .net
+        .as_ref()
+        .map(|n| setup::prepare(n, cfg.cpus))
+        .transpose()?;
     let ram = GuestRam::new(cfg.mem_bytes)?;
     let entry = loader::load(&cfg.image, image, &ram)?;
     start_info::write(&ram, &cmdline)?;
     let kvm = open_kvm()?;
     vcpu::install_kick_handler()?;
     let (vm, vcpus) = build(&kvm, &ram, cfg.cpus, entry)?;
+    let attached = prepared.map(|p| setup::attach(&vm, &ram, p)).transpose()?;
 
     let shared = Arc::new(Shared {
         ram,
@@ -195,6 +214,7 @@ pub fn run(cfg: &VmConfig, console: Box<dyn Write + Send>) -> Result<VmOutcome, 
         outcome: Mutex::new(None),
         done: Condvar::new(),
         stats: Stats::default(),
+        net: attached.as_ref().map(|a| Arc::clone(&a.device)),
     });
     let mut handles = Vec::with_capacity(vcpus.len());
     for (index, fd) in vcpus.into_iter().enumerate() {
@@ -215,6 +235,11 @@ pub fn run(cfg: &VmConfig, console: Box<dyn Write + Send>) -> Result<VmOutcome, 
     }
     shared.wait(cfg.timeout);
     stop_all(&shared, handles);
+    let net_stats = attached.map(|a| {
+        // Joining the device thread closes nothing yet: the backend drops with its NetIo.
+        drop(a.worker.stop());
+        a.device.stats()
+    });
     drop(vm);
     let _ = shared.console().flush();
     if std::env::var_os("FERRIX_SHIM_STATS").is_some() {
@@ -224,6 +249,38 @@ pub fn run(cfg: &VmConfig, console: Box<dyn Write + Send>) -> Result<VmOutcome, 
             shared.stats.ignored_mmio.load(Ordering::Relaxed),
             shared.stats.bad_hypercalls.load(Ordering::Relaxed),
         );
+        if let Some(n) = &net_stats {
+            eprintln!("{n}");
+        }
     }
-    shared.take_outcome()
+    shared.take_outcome().map(|o| (o, net_stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::{NetBackend, NetConfig};
+
+    #[test]
+    fn nic_appends_its_cmdline_word() {
+        let mut cfg = VmConfig::new("/img");
+        cfg.cmdline = "quiet".into();
+        assert_eq!(check_config(&cfg).unwrap(), "quiet ferrix.cpus=1");
+        cfg.net = Some(NetConfig::new(NetBackend::Tap("t0".into())));
+        assert_eq!(
+            check_config(&cfg).unwrap(),
+            "quiet virtio_mmio.device=4K@0xd0000000:5 ferrix.cpus=1"
+        );
+        cfg.cmdline.clear();
+        assert_eq!(
+            check_config(&cfg).unwrap(),
+            "virtio_mmio.device=4K@0xd0000000:5 ferrix.cpus=1"
+        );
+        cfg.cpus = 20;
+        let dev = setup::device_config(cfg.net.as_ref().unwrap(), cfg.cpus).unwrap();
+        assert_eq!(dev.pairs, 16, "default pairs = vCPUs, at most 16");
+        cfg.cpus = 3;
+        let dev = setup::device_config(cfg.net.as_ref().unwrap(), cfg.cpus).unwrap();
+        assert_eq!((dev.pairs, dev.mac[0]), (3, 0x52));
+    }
 }

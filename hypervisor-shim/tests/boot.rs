@@ -15,6 +15,7 @@ fn config(name: &str, seg: &[u8], cpus: u32, timeout: Duration) -> VmConfig {
         mem_bytes: 32 << 20,
         cmdline: String::new(),
         timeout: Some(timeout),
+        net: None,
     }
 }
 
@@ -230,6 +231,7 @@ fn guest_starts_ap_with_init_sipi_sipi() {
         mem_bytes: 32 << 20,
         cmdline: String::new(),
         timeout: Some(Duration::from_secs(20)),
+        net: None,
     };
     assert_eq!(boot(&cfg).0.unwrap(), VmOutcome::Exited(0x42));
 }

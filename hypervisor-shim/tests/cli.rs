@@ -87,3 +87,32 @@ fn guest_exit_code_and_timeout() {
     let _ = std::fs::remove_file(&p);
     assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
 }
+
+#[test]
+fn bad_net_spec_exits_5_with_one_line() {
+    let o = shim(&["/nonexistent/img.elf", "--net", "eth0"]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.starts_with("ferrix-shim: invalid --net \"eth0\""), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+}
+
+#[test]
+fn uncreatable_switch_dir_exits_5() {
+    let p = temp_file("sw", &elf(&segment(Asm::default().hang(), &[]), true));
+    let o = shim(&[p.to_str().unwrap(), "--net", "switch:/proc/ferrix-no/sw"]);
+    let _ = std::fs::remove_file(&p);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("switch:/proc/ferrix-no/sw: cannot create"),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "{e}");
+}
+
+#[test]
+fn net_options_need_net() {
+    let o = shim(&["/nonexistent/img.elf", "--queues", "2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

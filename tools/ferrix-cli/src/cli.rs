@@ -76,6 +76,9 @@ struct RunArgs {
     /// Write every frame the VM sends or receives to FILE (pcap).
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
+    /// Print per-core network statistics when the guest exits.
+    #[arg(long)]
+    stats: bool,
     /// Extra kernel command-line arguments.
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
@@ -173,6 +176,7 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                     .transpose()
                     .map_err(CliError::Usage)?,
                 pcap: a.pcap,
+                stats: a.stats,
             };
             let res = run(&opts, Box::new(std::io::stdout()))?;
             if res.timed_out {

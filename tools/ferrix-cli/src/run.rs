@@ -73,6 +73,8 @@ pub struct RunOptions {
     pub mac: Option<[u8; 6]>,
     /// Write every frame the VM sends or receives to this pcap file.
     pub pcap: Option<PathBuf>,
+    /// Print network statistics at exit (guest: per core; shim: its device).
+    pub stats: bool,
 }
 
 impl Default for RunOptions {
@@ -89,6 +91,7 @@ impl Default for RunOptions {
             net: None,
             mac: None,
             pcap: None,
+            stats: false,
         }
     }
 }
@@ -182,6 +185,15 @@ fn qemu_net_args(opts: &RunOptions, base: &ProfileVars) -> Vec<String> {
     argv
 }
 
+/// The guest arguments: the user's, plus `ferrix.stats` for `--stats`.
+fn guest_args(opts: &RunOptions) -> Vec<String> {
+    let mut args = opts.args.clone();
+    if opts.stats {
+        args.push("ferrix.stats".to_string());
+    }
+    args
+}
+
 /// The kernel command line QEMU passes: `ferrix.cpus=N` then the user's arguments.
 pub fn qemu_cmdline(cpus: u32, args: &[String]) -> String {
     std::iter::once(format!("ferrix.cpus={cpus}"))
@@ -227,7 +239,7 @@ pub fn run_with_qemu(
                 kernel: image.to_string_lossy().into_owned(),
                 cpus: opts.cpus,
                 mem_mib: opts.mem_bytes.div_ceil(1 << 20),
-                cmdline: qemu_cmdline(opts.cpus, &opts.args),
+                cmdline: qemu_cmdline(opts.cpus, &guest_args(opts)),
                 accel: opts.accel.as_str().to_string(),
                 extra: Vec::new(),
             };
@@ -235,7 +247,13 @@ pub fn run_with_qemu(
             argv.extend(qemu_net_args(opts, &vars));
             run_qemu(qemu_bin, &argv, opts.timeout, console)
         }
-        None => crate::shim::run_shim(&image, opts, console),
+        None => {
+            let opts = RunOptions {
+                args: guest_args(opts),
+                ..opts.clone()
+            };
+            crate::shim::run_shim(&image, &opts, console)
+        }
     }
 }
 

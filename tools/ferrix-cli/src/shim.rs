@@ -5,7 +5,9 @@
 //! exit-code mapping.
 
 use crate::error::CliError;
+use crate::netspec::NetSpec;
 use crate::run::{RunOptions, RunResult};
+use ferrix_shim::net::{NetBackend, NetConfig};
 use ferrix_shim::{VmConfig, VmOutcome};
 use std::io::Write;
 use std::path::Path;
@@ -16,14 +18,37 @@ pub fn run_shim(
     opts: &RunOptions,
     console: Box<dyn Write + Send>,
 ) -> Result<RunResult, CliError> {
+    let backend = match &opts.net {
+        None => None,
+        Some(NetSpec::Tap(name)) => Some(NetBackend::Tap(name.clone())),
+        Some(NetSpec::Switch(dir)) => Some(NetBackend::Switch(dir.clone())),
+        Some(_) => {
+            return Err(CliError::Usage(
+                "the shim supports --net tap:NAME and --net switch:DIR".into(),
+            ));
+        }
+    };
+    let net = backend.map(|b| {
+        let mut n = NetConfig::new(b);
+        n.mac = opts.mac;
+        n.pcap = opts.pcap.clone();
+        n
+    });
     let cfg = VmConfig {
-        image: image.to_path_buf(),
         cpus: opts.cpus,
         mem_bytes: opts.mem_bytes,
         cmdline: opts.args.join(" "),
         timeout: opts.timeout,
+        net,
+        ..VmConfig::new(image.to_path_buf())
     };
-    Ok(outcome_to_result(ferrix_shim::run(&cfg, console)?))
+    let (outcome, stats) = ferrix_shim::run_with_stats(&cfg, console)?;
+    if opts.stats
+        && let Some(s) = stats
+    {
+        eprintln!("ferrix: shim virtio-net device:\n{s}");
+    }
+    Ok(outcome_to_result(outcome))
 }
 
 /// Maps the shim's outcome to a run result.

@@ -1,0 +1,234 @@
+//! Receive-side scaling: the Toeplitz hash over a frame's IPv4 flow (Microsoft's RSS
+//! specification), the 128-entry indirection table and the choice of RX queue pair.
+//!
+//! * IPv4 TCP/UDP (not a fragment): hash over src addr, dst addr, src port, dst port.
+//! * Other IPv4 (including fragments): hash over src addr, dst addr.
+//! * Anything else (ARP, IPv6, malformed): pair 0.
+
+/// The default key from Microsoft's "Verifying the RSS Hash Calculation" documentation.
+pub const MICROSOFT_RSS_KEY: [u8; 40] = [
+    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0,
+    0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c,
+    0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+];
+
+/// Entries of the indirection table.
+pub const INDIRECTION_ENTRIES: usize = 128;
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+const ETH_HLEN: usize = 14;
+
+/// The Toeplitz hash of `input` under `key`. The key must be at least `input.len() + 4`
+/// bytes long; input bits beyond the key use a zero key window (never the case for the
+/// 12-byte IPv4 input and a 40-byte key).
+pub fn toeplitz(key: &[u8], input: &[u8]) -> u32 {
+    let key_bit = |i: usize| -> u32 {
+        key.get(i / 8)
+            .map_or(0, |b| u32::from((b >> (7 - (i % 8))) & 1))
+    };
+    // The 32-bit window of the key starting at bit 0.
+    let mut window: u32 = (0..32).fold(0, |w, i| (w << 1) | key_bit(i));
+    let mut hash = 0u32;
+    for (byte_index, byte) in input.iter().enumerate() {
+        for bit in 0..8 {
+            if byte & (0x80 >> bit) != 0 {
+                hash ^= window;
+            }
+            window = (window << 1) | key_bit(byte_index * 8 + bit + 32);
+        }
+    }
+    hash
+}
+
+/// The hash input of an Ethernet frame's IPv4 flow, or `None` for a non-IPv4 frame.
+pub fn flow_input(frame: &[u8]) -> Option<Vec<u8>> {
+    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+    if ethertype != ETHERTYPE_IPV4 {
+        return None;
+    }
+    let ip = frame.get(ETH_HLEN..)?;
+    let first = *ip.first()?;
+    let ihl = usize::from(first & 0x0f) * 4;
+    if first >> 4 != 4 || ihl < 20 || ip.len() < ihl {
+        return None;
+    }
+    let mut input = ip[12..20].to_vec();
+    let frag = u16::from_be_bytes([ip[6], ip[7]]);
+    let fragment = frag & 0x3fff != 0; // MF set or a non-zero offset
+    if matches!(ip[9], IPPROTO_TCP | IPPROTO_UDP)
+        && !fragment
+        && let Some(ports) = ip.get(ihl..ihl + 4)
+    {
+        input.extend_from_slice(ports);
+    }
+    Some(input)
+}
+
+/// The indirection table and key of one device.
+#[derive(Clone, Debug)]
+pub struct Steering {
+    key: Vec<u8>,
+    table: [u16; INDIRECTION_ENTRIES],
+}
+
+impl Steering {
+    /// Steering over `pairs` active queue pairs with `key`.
+    pub fn new(key: Vec<u8>, pairs: u16) -> Self {
+        let mut s = Steering {
+            key,
+            table: [0; INDIRECTION_ENTRIES],
+        };
+        s.set_pairs(pairs);
+        s
+    }
+
+    /// Maps the table round-robin over `pairs` (at least 1).
+    pub fn set_pairs(&mut self, pairs: u16) {
+        let pairs = pairs.max(1);
+        for (i, e) in self.table.iter_mut().enumerate() {
+            *e = (i % usize::from(pairs)) as u16;
+        }
+    }
+
+    /// The indirection table (entry = queue pair).
+    pub fn table(&self) -> &[u16; INDIRECTION_ENTRIES] {
+        &self.table
+    }
+
+    /// The queue pair that receives `frame`.
+    pub fn pair_for(&self, frame: &[u8]) -> u16 {
+        match flow_input(frame) {
+            Some(input) => {
+                let h = toeplitz(&self.key, &input);
+                self.table[h as usize & (INDIRECTION_ENTRIES - 1)]
+            }
+            None => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(src: [u8; 4], dst: [u8; 4], ports: Option<(u16, u16)>) -> Vec<u8> {
+        let mut v = src.to_vec();
+        v.extend_from_slice(&dst);
+        if let Some((s, d)) = ports {
+            v.extend_from_slice(&s.to_be_bytes());
+            v.extend_from_slice(&d.to_be_bytes());
+        }
+        v
+    }
+
+    /// Microsoft's IPv4 verification suite: (dst, dst port, src, src port, IPv4 hash,
+    /// IPv4-with-TCP hash; the same for UDP).
+    #[test]
+    fn microsoft_vectors() {
+        let vectors = [
+            (
+                [161, 142, 100, 80],
+                1766,
+                [66, 9, 149, 187],
+                2794,
+                0x323e_8fc2,
+                0x51cc_c178,
+            ),
+            (
+                [65, 69, 140, 83],
+                4739,
+                [199, 92, 111, 2],
+                14230,
+                0xd718_262a,
+                0xc626_b0ea,
+            ),
+            (
+                [12, 22, 207, 184],
+                38024,
+                [24, 19, 198, 95],
+                12898,
+                0xd2d0_a5de,
+                0x5c2b_394a,
+            ),
+            (
+                [209, 142, 163, 6],
+                2217,
+                [38, 27, 205, 30],
+                48228,
+                0x8298_9176,
+                0xafc7_327f,
+            ),
+            (
+                [202, 188, 127, 2],
+                1303,
+                [153, 39, 163, 191],
+                44251,
+                0x5d18_09c5,
+                0x10e8_28a2,
+            ),
+        ];
+        for (dst, dport, src, sport, ip_hash, l4_hash) in vectors {
+            assert_eq!(
+                toeplitz(&MICROSOFT_RSS_KEY, &input(src, dst, None)),
+                ip_hash
+            );
+            let with_ports = input(src, dst, Some((sport, dport)));
+            assert_eq!(toeplitz(&MICROSOFT_RSS_KEY, &with_ports), l4_hash);
+        }
+    }
+
+    /// An Ethernet + IPv4 + UDP frame (checksums zero).
+    pub(crate) fn udp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
+        let mut ip = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, IPPROTO_UDP, 0, 0];
+        ip.extend_from_slice(&src);
+        ip.extend_from_slice(&dst);
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&sport.to_be_bytes());
+        f.extend_from_slice(&dport.to_be_bytes());
+        f.extend_from_slice(&[0, 8, 0, 0]);
+        f
+    }
+
+    #[test]
+    fn frame_flow_input() {
+        let f = udp_frame([66, 9, 149, 187], [161, 142, 100, 80], 2794, 1766);
+        let i = flow_input(&f).unwrap();
+        assert_eq!(toeplitz(&MICROSOFT_RSS_KEY, &i), 0x51cc_c178);
+        let mut frag = f.clone();
+        frag[14 + 6] = 0x20; // MF: ports are not hashed
+        assert_eq!(flow_input(&frag).unwrap().len(), 8);
+        let mut icmp = f.clone();
+        icmp[14 + 9] = 1;
+        assert_eq!(
+            toeplitz(&MICROSOFT_RSS_KEY, &flow_input(&icmp).unwrap()),
+            0x323e_8fc2
+        );
+        let mut arp = f.clone();
+        arp[12] = 0x08;
+        arp[13] = 0x06;
+        assert_eq!(flow_input(&arp), None);
+        assert_eq!(flow_input(&f[..20]), None);
+        let mut bad_ihl = f.clone();
+        bad_ihl[14] = 0x44;
+        assert_eq!(flow_input(&bad_ihl), None);
+    }
+
+    #[test]
+    fn indirection_round_robin() {
+        let mut s = Steering::new(MICROSOFT_RSS_KEY.to_vec(), 3);
+        assert_eq!(&s.table()[..7], &[0, 1, 2, 0, 1, 2, 0]);
+        s.set_pairs(1);
+        assert!(s.table().iter().all(|&e| e == 0));
+        s.set_pairs(0);
+        assert!(s.table().iter().all(|&e| e == 0));
+        s.set_pairs(16);
+        assert_eq!(s.table()[127], 15);
+        let f = udp_frame([66, 9, 149, 187], [161, 142, 100, 80], 2794, 1766);
+        assert_eq!(s.pair_for(&f), (0x51cc_c178u32 & 127) as u16 % 16);
+        assert_eq!(s.pair_for(&[0u8; 10]), 0);
+    }
+}
