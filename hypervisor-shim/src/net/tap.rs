@@ -15,6 +15,8 @@ use crate::error::ShimError;
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
 const IFF_TAP: libc::c_short = 0x0002;
 const IFF_NO_PI: libc::c_short = 0x1000;
+/// Needed to attach to a TAP that was created multi-queue (`ip tuntap add ... multi_queue`).
+const IFF_MULTI_QUEUE: libc::c_short = 0x0100;
 const TUN_PATH: &str = "/dev/net/tun";
 
 /// `struct ifreq` reduced to the name and the flags member of its union (40 bytes).
@@ -62,10 +64,19 @@ impl Tap {
             .open(TUN_PATH)
             .map_err(|e| tap_err(name, "cannot open /dev/net/tun", e))?;
         let mut req = IfReq::new(name);
-        req.flags = IFF_TAP | IFF_NO_PI;
-        // SAFETY: TUNSETIFF reads and writes one `struct ifreq`; `req` is a live, correctly
-        // sized (40-byte) and aligned ifreq for the whole call.
-        let rc = unsafe { libc::ioctl(file.as_raw_fd(), TUNSETIFF, &mut req as *mut IfReq) };
+        let mut rc = -1;
+        // A single-queue open first; a TAP created multi-queue refuses it with EINVAL, so
+        // then attach as one of its queues.
+        for flags in [IFF_TAP | IFF_NO_PI, IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE] {
+            req = IfReq::new(name);
+            req.flags = flags;
+            // SAFETY: TUNSETIFF reads and writes one `struct ifreq`; `req` is a live,
+            // correctly sized (40-byte) and aligned ifreq for the whole call.
+            rc = unsafe { libc::ioctl(file.as_raw_fd(), TUNSETIFF, &mut req as *mut IfReq) };
+            if rc >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
+                break;
+            }
+        }
         if rc < 0 {
             return Err(tap_err(
                 name,
