@@ -36,4 +36,4 @@ pub mod start;
 pub use ferrix_abi::exit as exit_code;
 pub use sdk::Cores;
 #[cfg(target_os = "none")]
-pub use sdk::{args, cmdline, core_id, cpus, exit};
+pub use sdk::{args, cmdline, core_id, cpus, exit, idle};

@@ -77,6 +77,7 @@ mod imp {
     static GO: AtomicBool = AtomicBool::new(false);
     static FINISHED: AtomicUsize = AtomicUsize::new(0);
     static BOOTSTATS: AtomicBool = AtomicBool::new(false);
+    static NETSTATS: AtomicBool = AtomicBool::new(false);
 
     /// Number of cores running.
     pub fn cpus() -> usize {
@@ -98,8 +99,18 @@ mod imp {
         crate::cmdline::app_args(cmdline())
     }
 
+    /// Parks this core for good (it still serves IPIs and timer interrupts).
+    pub fn idle() -> ! {
+        loop {
+            crate::arch::cpu::wait_for_interrupt();
+        }
+    }
+
     /// Ends the VM with `code` (0 = success). Callable from any core.
     pub fn exit(code: u32) -> ! {
+        if NETSTATS.load(Ordering::Relaxed) {
+            crate::net::print_stats();
+        }
         if BOOTSTATS.load(Ordering::Relaxed) {
             crate::println!("ferrix-bootstats: exit_tsc={}", crate::arch::cpu::rdtsc());
         }
@@ -107,7 +118,8 @@ mod imp {
     }
 
     /// Boot CPU: all cores are up; release them into the app.
-    pub(crate) fn release(cpus: usize, bootstats: bool) {
+    pub(crate) fn release(cpus: usize, bootstats: bool, netstats: bool) {
+        NETSTATS.store(netstats, Ordering::Relaxed);
         CPUS.store(cpus, Ordering::Release);
         BOOTSTATS.store(bootstats, Ordering::Relaxed);
         GO.store(true, Ordering::Release);

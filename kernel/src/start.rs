@@ -83,7 +83,7 @@ extern "C" fn ferrix_boot_main(start_info: u64) -> ! {
         fail("starting CPUs", &e);
     }
     crate::devices::init(mem::kernel::cmdline(), opts.cpus);
-    sdk::release(opts.cpus, opts.bootstats);
+    sdk::release(opts.cpus, opts.bootstats, opts.stats);
     sdk::run(0)
 }
 
