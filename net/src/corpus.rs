@@ -381,3 +381,33 @@ impl TxQueue for CaptureTx {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases_are_distinct_and_named_uniquely() {
+        let cases = Endpoints::default().malformed();
+        let mut names: Vec<_> = cases.iter().map(|c| c.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), cases.len());
+        for (i, a) in cases.iter().enumerate() {
+            for b in &cases[i + 1..] {
+                assert_ne!(a.frame, b.frame, "{} and {}", a.name, b.name);
+            }
+        }
+    }
+
+    #[test]
+    fn fix_ip_checksum_is_total() {
+        fix_ip_checksum(&mut []);
+        fix_ip_checksum(&mut [0u8; 15]);
+        let mut f = Endpoints::default().udp(b"x");
+        let orig = f.clone();
+        f[ETH_HEADER_LEN + 10] ^= 0xff;
+        fix_ip_checksum(&mut f);
+        assert_eq!(f, orig);
+    }
+}

@@ -581,3 +581,53 @@ pub fn write_udp_frame(
             .get_mut(ETH_HEADER_LEN + IPV4_HEADER_LEN..)
             .is_some_and(|seg| udp::write_header(seg, src_ip, dst_ip, src_port, dst_port))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arp_table::ArpConfig;
+    use crate::corpus::Endpoints;
+
+    fn stack() -> NetStack {
+        NetStack::new(
+            Endpoints::default().server_config(),
+            Arc::new(ArpTable::new(ArpConfig::default())),
+        )
+    }
+
+    #[test]
+    fn port_bitmap_edges() {
+        let mut s = stack();
+        for p in [1, 63, 64, 65535] {
+            assert!(!s.is_bound(p));
+            s.bind_udp(p).unwrap();
+            assert!(s.is_bound(p));
+        }
+        assert!(!s.is_bound(0) && !s.is_bound(62) && !s.is_bound(65534));
+    }
+
+    #[test]
+    fn static_macs() {
+        let s = stack();
+        assert_eq!(s.static_mac(Ipv4Addr::BROADCAST), Some(MacAddr::BROADCAST));
+        assert_eq!(
+            s.static_mac(Ipv4Addr::new(10, 0, 0, 255)),
+            Some(MacAddr::BROADCAST)
+        );
+        assert_eq!(
+            s.static_mac(Ipv4Addr::new(224, 128, 0, 251)),
+            Some(MacAddr([1, 0, 0x5e, 0, 0, 251]))
+        );
+        assert_eq!(s.static_mac(Ipv4Addr::new(10, 0, 0, 1)), None);
+    }
+
+    #[test]
+    fn udp_frame_writer_refuses_short_buffers_and_huge_payloads() {
+        let (m, a) = (MacAddr::ZERO, Ipv4Addr::LOCALHOST);
+        let mut buf = [0u8; UDP_PAYLOAD_OFFSET + 3];
+        assert!(write_udp_frame(&mut buf, m, m, a, a, 0, 1, 2, b"abc"));
+        assert!(!write_udp_frame(&mut buf[1..], m, m, a, a, 0, 1, 2, b"abc"));
+        let huge = alloc::vec![0u8; 70_000];
+        assert!(!write_udp_frame(&mut buf, m, m, a, a, 0, 1, 2, &huge));
+    }
+}

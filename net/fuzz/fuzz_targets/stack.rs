@@ -27,7 +27,9 @@ fuzz_target!(|data: &[u8]| {
         let mut buf = frame.to_vec();
         let payload = s.receive(frame, now, &mut tx).map(|d| d.payload.len());
         if let Some(n) = payload {
-            let reply_len = s.udp_reply_in_place(&mut buf, n).expect("accepted frame replies");
+            let reply_len = s
+                .udp_reply_in_place(&mut buf, n)
+                .expect("accepted frame replies");
             assert!(reply_len <= buf.len());
         }
         if tx.frames.len() > 64 {
