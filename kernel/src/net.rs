@@ -14,7 +14,10 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 use ferrix_drivers::{NicInfo, PacketBuf, QueuePair, QueueStats};
-use ferrix_net::{ArpConfig, ArpTable, BindError, ConfigError, IfConfig, MacAddr, NetStack, SendError, Stats, TxQueue};
+use ferrix_net::{
+    ArpConfig, ArpTable, BindError, ConfigError, IfConfig, MacAddr, NetStack, SendError, Stats,
+    TxQueue,
+};
 
 /// Frames taken from the ring per poll.
 pub const RX_BURST: usize = 32;
@@ -22,8 +25,10 @@ pub const RX_BURST: usize = 32;
 pub const MAX_UDP_PAYLOAD: usize = 1500 - 20 - 8;
 
 static INFO: spin::Once<NicInfo> = spin::Once::new();
-static QUEUES: [spin::Mutex<Option<Box<dyn QueuePair>>>; MAX_CPUS] = [const { spin::Mutex::new(None) }; MAX_CPUS];
-static ENDPOINTS: [spin::Mutex<Option<Endpoint>>; MAX_CPUS] = [const { spin::Mutex::new(None) }; MAX_CPUS];
+static QUEUES: [spin::Mutex<Option<Box<dyn QueuePair>>>; MAX_CPUS] =
+    [const { spin::Mutex::new(None) }; MAX_CPUS];
+static ENDPOINTS: [spin::Mutex<Option<Endpoint>>; MAX_CPUS] =
+    [const { spin::Mutex::new(None) }; MAX_CPUS];
 static ARP: spin::Once<Arc<ArpTable>> = spin::Once::new();
 
 /// Formats a MAC address as `aa:bb:cc:dd:ee:ff`.
@@ -32,7 +37,11 @@ pub struct MacFmt(pub [u8; 6]);
 impl core::fmt::Display for MacFmt {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let m = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
     }
 }
 
@@ -104,7 +113,9 @@ struct Tx<'a> {
 
 impl TxQueue for Tx<'_> {
     fn transmit(&mut self, len: usize, fill: &mut dyn FnMut(&mut [u8])) -> bool {
-        let Some(mut b) = self.queue.alloc() else { return false };
+        let Some(mut b) = self.queue.alloc() else {
+            return false;
+        };
         if !b.set_len(len) {
             self.queue.free(b);
             return false;
@@ -127,13 +138,26 @@ pub struct Datagram {
 impl Endpoint {
     fn open(core: usize) -> Result<Endpoint, NetError> {
         let info = info().ok_or(NetError::NoNic)?;
-        let cfg = IfConfig::from_cmdline(crate::mem::kernel::cmdline().split_ascii_whitespace(), MacAddr(info.mac))
-            .map_err(NetError::Config)?;
+        let cfg = IfConfig::from_cmdline(
+            crate::mem::kernel::cmdline().split_ascii_whitespace(),
+            MacAddr(info.mac),
+        )
+        .map_err(NetError::Config)?;
         let queue = take_queue_of(core).ok_or(NetError::NoQueue)?;
-        let arp = ARP.call_once(|| Arc::new(ArpTable::new(ArpConfig::default()))).clone();
-        let mut ep = Endpoint { queue, stack: NetStack::new(cfg, arp), rx: Vec::with_capacity(RX_BURST), tx: Vec::new() };
+        let arp = ARP
+            .call_once(|| Arc::new(ArpTable::new(ArpConfig::default())))
+            .clone();
+        let mut ep = Endpoint {
+            queue,
+            stack: NetStack::new(cfg, arp),
+            rx: Vec::with_capacity(RX_BURST),
+            tx: Vec::new(),
+        };
         if ep.queue.index() == 0 {
-            let mut tx = Tx { queue: &mut *ep.queue, out: &mut ep.tx };
+            let mut tx = Tx {
+                queue: &mut *ep.queue,
+                out: &mut ep.tx,
+            };
             ep.stack.announce(&mut tx);
             ep.flush();
         }
@@ -155,9 +179,19 @@ impl Endpoint {
         let n = self.queue.rx_burst(&mut self.rx, RX_BURST);
         let mut rx = core::mem::take(&mut self.rx);
         for mut buf in rx.drain(..) {
-            let mut tx = Tx { queue: &mut *self.queue, out: &mut self.tx };
+            let mut tx = Tx {
+                queue: &mut *self.queue,
+                out: &mut self.tx,
+            };
             let got = self.stack.receive(buf.data(), now, &mut tx).map(|d| {
-                (Datagram { src: d.src, dst: d.dst, len: d.payload.len() }, d.payload_offset)
+                (
+                    Datagram {
+                        src: d.src,
+                        dst: d.dst,
+                        len: d.payload.len(),
+                    },
+                    d.payload_offset,
+                )
             });
             let Some((dgram, off)) = got else {
                 self.queue.free(buf);
@@ -210,7 +244,9 @@ pub fn bind_udp(port: u16) -> Result<(), NetError> {
 /// a bound port is passed to `handler` with its payload at the start of a writable buffer (of
 /// at most [`MAX_UDP_PAYLOAD`] bytes); returning `Some(n)` sends the first `n` bytes of that
 /// buffer back to the sender. Returns the number of frames received.
-pub fn poll(mut handler: impl FnMut(&Datagram, &mut [u8]) -> Option<usize>) -> Result<usize, NetError> {
+pub fn poll(
+    mut handler: impl FnMut(&Datagram, &mut [u8]) -> Option<usize>,
+) -> Result<usize, NetError> {
     with_endpoint(|ep| ep.poll(&mut handler))
 }
 
@@ -218,7 +254,10 @@ pub fn poll(mut handler: impl FnMut(&Datagram, &mut [u8]) -> Option<usize>) -> R
 pub fn send_udp(src_port: u16, dst: SocketAddrV4, payload: &[u8]) -> Result<(), NetError> {
     with_endpoint(|ep| {
         let now = crate::time::now_ns();
-        let mut tx = Tx { queue: &mut *ep.queue, out: &mut ep.tx };
+        let mut tx = Tx {
+            queue: &mut *ep.queue,
+            out: &mut ep.tx,
+        };
         let r = ep.stack.send_udp(src_port, dst, payload, now, &mut tx);
         ep.flush();
         r
@@ -226,19 +265,33 @@ pub fn send_udp(src_port: u16, dst: SocketAddrV4, payload: &[u8]) -> Result<(), 
     .map_err(NetError::Send)
 }
 
-/// Statistics of core `core`'s endpoint: its queue's and its stack's (None if the core has
-/// no endpoint, or it is busy right now).
+/// How long [`stats_of`] waits for a core that is in the middle of a poll.
+const STATS_WAIT_NS: u64 = 50_000_000;
+
+/// Statistics of core `core`'s endpoint: its queue's and its stack's. None if the core has no
+/// endpoint, or it stayed busy (e.g. this very core, inside a poll) for [`STATS_WAIT_NS`].
 pub fn stats_of(core: usize) -> Option<(usize, QueueStats, Stats)> {
-    let slot = ENDPOINTS.get(core)?.try_lock()?;
-    let ep = slot.as_ref()?;
-    Some((ep.queue.index(), ep.queue.stats(), ep.stack.stats().clone()))
+    let slot = ENDPOINTS.get(core)?;
+    let deadline = crate::time::now_ns() + STATS_WAIT_NS;
+    loop {
+        if let Some(g) = slot.try_lock() {
+            let ep = g.as_ref()?;
+            return Some((ep.queue.index(), ep.queue.stats(), ep.stack.stats().clone()));
+        }
+        if crate::time::now_ns() > deadline {
+            return None;
+        }
+        core::hint::spin_loop();
+    }
 }
 
 /// Prints every core's statistics (`ferrix run --stats`): one `ferrix-stats:` line per core
 /// with its counters, then one per non-zero drop reason.
 pub fn print_stats() {
     for core in 0..crate::sdk::cpus() {
-        let Some((q, qs, st)) = stats_of(core) else { continue };
+        let Some((q, qs, st)) = stats_of(core) else {
+            continue;
+        };
         crate::println!(
             "ferrix-stats: core {core} queue {q}: rx {} frames {} bytes, tx {} frames {} bytes, drops {}, driver rx_dropped {} tx_ring_full {}",
             st.rx_packets,

@@ -108,7 +108,8 @@ mod imp {
 
     /// Ends the VM with `code` (0 = success). Callable from any core.
     pub fn exit(code: u32) -> ! {
-        if NETSTATS.load(Ordering::Relaxed) {
+        // Only the first core to exit prints the statistics.
+        if NETSTATS.swap(false, Ordering::AcqRel) {
             crate::net::print_stats();
         }
         if BOOTSTATS.load(Ordering::Relaxed) {

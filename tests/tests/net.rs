@@ -104,3 +104,154 @@ fn virtio_net_pci_arp_roundtrip_with_slirp() {
         .expect("test nic_arp_roundtrip ... ok")
         .expect_exit(0);
 }
+
+/// The UDP echo client built for the tests (tests/src/bin/udp-client.rs).
+const UDP_CLIENT: &str = env!("CARGO_BIN_EXE_udp-client");
+
+#[test]
+fn udp_echo_through_slirp() {
+    // A port of our own on 127.0.0.1 (forwarded by slirp to the guest's port 7).
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let image = ferrix_tests::image("udp-echo");
+    let fwd = format!("user:udp:{port}:7");
+    let mut vm = std::process::Command::new(FERRIX)
+        .args([
+            "run",
+            image.to_str().unwrap(),
+            "--net",
+            &fwd,
+            "--cpus",
+            "2",
+            "--stats",
+            "--timeout",
+            "120",
+            "--",
+        ])
+        .args([
+            "ferrix.ip=10.0.2.15/24",
+            "ferrix.gw=10.0.2.2",
+            "exit-after=20",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the VM");
+    let client = std::process::Command::new(UDP_CLIENT)
+        .args([&format!("127.0.0.1:{port}"), "20", "4", "60"])
+        .output()
+        .expect("run the client");
+    if !client.status.success() {
+        let _ = vm.kill();
+    }
+    let out = vm.wait_with_output().expect("VM output");
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        client.status.success(),
+        "client: {}\nVM: {out}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    assert!(out.contains("udp-echo: 20 echoes"), "{out}");
+    assert!(out.contains("ferrix-stats: core 0 queue 0: rx "), "{out}");
+}
+
+/// Boots udp-echo (10.77.0.2) in a fresh namespace on a multi-queue TAP (host side
+/// 10.77.0.1), pings it with Linux's ping, runs the UDP client over 16 flows, and returns the
+/// console (with the per-core statistics).
+fn echo_through_tap(vmm: &str, cpus: u32, echoes: u32) -> Option<String> {
+    if let Some(why) = ferrix_tests::netns::unavailable() {
+        eprintln!("skipping: {why}");
+        return None;
+    }
+    let image = ferrix_tests::image("udp-echo");
+    let ns = ferrix_tests::netns::NetNs::create();
+    ns.tap("ft0", "10.77.0.1/24");
+    let (cpus_s, exit_after) = (cpus.to_string(), format!("exit-after={echoes}"));
+    let mut vm = ns
+        .command(&[
+            FERRIX,
+            "run",
+            image.to_str().unwrap(),
+            "--vmm",
+            vmm,
+            "--cpus",
+            &cpus_s,
+            "--net",
+            "tap:ft0",
+            "--stats",
+            "--timeout",
+            "120",
+            "--",
+            "ferrix.ip=10.77.0.2/24",
+            &exit_after,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the VM");
+    // ping's deadline covers the boot; it stops at the third reply.
+    let ping = ns
+        .command(&["ping", "-c", "3", "-i", "0.2", "-w", "60", "10.77.0.2"])
+        .output()
+        .expect("ping");
+    let client = ns
+        .command(&[UDP_CLIENT, "10.77.0.2:7", &echoes.to_string(), "16", "60"])
+        .output()
+        .expect("client");
+    if !client.status.success() {
+        let _ = vm.kill();
+    }
+    let out = vm.wait_with_output().expect("VM output");
+    let console = String::from_utf8_lossy(&out.stdout).into_owned();
+    let ping_out = String::from_utf8_lossy(&ping.stdout);
+    assert!(
+        ping.status.success() && ping_out.contains("3 received"),
+        "ping:\n{ping_out}\nVM:\n{console}"
+    );
+    assert!(
+        client.status.success(),
+        "client: {}\nVM:\n{console}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    assert!(
+        console.contains(&format!("udp-echo: {echoes} echoes")),
+        "{console}"
+    );
+    Some(console)
+}
+
+/// Cores whose queue received frames, from the `ferrix-stats:` lines.
+fn cores_with_rx(console: &str) -> usize {
+    console
+        .lines()
+        .filter(|l| l.starts_with("ferrix-stats: core ") && l.contains(" queue "))
+        .filter(|l| {
+            l.split(": rx ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .is_some_and(|n| n != "0")
+        })
+        .count()
+}
+
+#[test]
+fn ping_and_udp_echo_through_tap_under_qemu_4_cpus() {
+    if let Some(console) = echo_through_tap("qemu", 4, 64) {
+        assert!(console.contains("queue pairs 4"), "{console}");
+        assert!(
+            cores_with_rx(&console) > 1,
+            "flows not spread over queues:\n{console}"
+        );
+    }
+}
+
+#[test]
+fn ping_and_udp_echo_through_tap_under_shim_2_cpus() {
+    if !ferrix_tests::kvm_available() {
+        return;
+    }
+    if let Some(console) = echo_through_tap("shim", 2, 32) {
+        assert!(console.contains("queue pairs 2"), "{console}");
+        assert!(
+            cores_with_rx(&console) > 1,
+            "flows not spread over queues:\n{console}"
+        );
+    }
+}

@@ -8,12 +8,14 @@
 #![no_std]
 #![no_main]
 
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use ferrix::net::NetError;
 use ferrix::println;
 
 /// Echoes sent, all cores.
 static ECHOED: AtomicU64 = AtomicU64::new(0);
+/// Set by the core that ends the VM (so the summary is printed once).
+static EXITING: AtomicBool = AtomicBool::new(false);
 /// Cores that are serving.
 static SERVING: AtomicUsize = AtomicUsize::new(0);
 
@@ -48,7 +50,9 @@ fn main(core: usize) {
             println!("udp-echo: core {core}: {e}");
             ferrix::exit(1);
         }
-        if exit_after.is_some_and(|n| ECHOED.load(Ordering::Relaxed) >= n) {
+        if exit_after.is_some_and(|n| ECHOED.load(Ordering::Relaxed) >= n)
+            && !EXITING.swap(true, Ordering::AcqRel)
+        {
             println!("udp-echo: {} echoes", ECHOED.load(Ordering::Relaxed));
             ferrix::exit(0);
         }
