@@ -36,10 +36,10 @@ fn main(core: usize) {
     }
     let serving = SERVING.fetch_add(1, Ordering::AcqRel) + 1;
     let pairs = ferrix::net::info().map_or(0, |i| i.queue_pairs);
-    if serving == pairs.min(ferrix::cpus()) {
-        if let Ok(cfg) = ferrix::net::config() {
-            println!("udp-echo: serving {}:{port} on {serving} cores", cfg.ip);
-        }
+    if serving == pairs.min(ferrix::cpus())
+        && let Ok(cfg) = ferrix::net::config()
+    {
+        println!("udp-echo: serving {}:{port} on {serving} cores", cfg.ip);
     }
     loop {
         let polled = ferrix::net::poll(|d, _payload| {
