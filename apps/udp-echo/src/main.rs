@@ -2,18 +2,23 @@
 //! spreads flows over the queues). The reply is built in the receive buffer (zero copy).
 //!
 //! Arguments: `port=N` (default 7), `exit-after=N` (exit 0 after N echoes in total; default:
-//! serve until stopped). Needs `ferrix.ip=A.B.C.D/N` (and optionally `ferrix.gw=`) on the
+//! serve until stopped). Client mode, for VM-to-VM tests: `peer=A.B.C.D:P count=N` makes core
+//! 0 send N datagrams to the peer's echo server (resolving it by ARP first) and exit 0 once all
+//! N echoes came back (1 if they do not within 30 s); no core echoes in this mode. Needs `ferrix.ip=A.B.C.D/N` (and optionally `ferrix.gw=`) on the
 //! command line. Cores without a queue pair of their own (the NIC has fewer pairs than there
 //! are cores) idle.
 #![no_std]
 #![no_main]
 
+use core::net::SocketAddrV4;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use ferrix::net::NetError;
 use ferrix::println;
 
 /// Echoes sent, all cores.
 static ECHOED: AtomicU64 = AtomicU64::new(0);
+/// Echoes received back from the peer (client mode), all cores.
+static REPLIES: AtomicU64 = AtomicU64::new(0);
 /// Set by the core that ends the VM (so the summary is printed once).
 static EXITING: AtomicBool = AtomicBool::new(false);
 /// Cores that are serving.
@@ -41,8 +46,18 @@ fn main(core: usize) {
     {
         println!("udp-echo: serving {}:{port} on {serving} cores", cfg.ip);
     }
+    let peer: Option<SocketAddrV4> = arg("peer");
+    if let Some(peer) = peer
+        && core == 0
+    {
+        client(port, peer, arg("count").unwrap_or(10));
+    }
     loop {
         let polled = ferrix::net::poll(|d, _payload| {
+            if peer.is_some() {
+                REPLIES.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
             ECHOED.fetch_add(1, Ordering::Relaxed);
             Some(d.len)
         });
@@ -57,6 +72,35 @@ fn main(core: usize) {
             ferrix::exit(0);
         }
     }
+}
+
+/// Client mode on core 0: one datagram at a time, resent every 100 ms until its echo is in.
+fn client(port: u16, peer: SocketAddrV4, count: u64) -> ! {
+    let deadline = ferrix::time::now_ns() + 30_000_000_000;
+    for i in 0..count {
+        let mut sent_at = 0;
+        while REPLIES.load(Ordering::Relaxed) <= i {
+            let now = ferrix::time::now_ns();
+            if now > deadline {
+                println!(
+                    "udp-echo: only {} of {count} echoes from {peer}",
+                    REPLIES.load(Ordering::Relaxed)
+                );
+                ferrix::exit(1);
+            }
+            if now - sent_at > 100_000_000 {
+                // An error here (ARP still pending) is retried on the next round.
+                let _ = ferrix::net::send_udp(port, peer, b"ferrix peer ping");
+                sent_at = now;
+            }
+            let _ = ferrix::net::poll(|_, _| {
+                REPLIES.fetch_add(1, Ordering::Relaxed);
+                None
+            });
+        }
+    }
+    println!("udp-echo: {count} echoes from {peer}");
+    ferrix::exit(0)
 }
 
 ferrix::entry!(main);
