@@ -14,6 +14,9 @@ pub mod error;
 pub mod parse;
 pub mod service;
 
+/// The `rand` this crate samples with (re-exported so users share one version).
+pub use rand;
+
 pub use arrival::{ArrivalProcess, ArrivalSpec};
 pub use empirical::Empirical;
 pub use error::DistError;
