@@ -152,7 +152,7 @@ fn draw_panel<DB: DrawingBackend>(
     let mut mesh = chart.configure_mesh();
     mesh.light_line_style(WHITE.mix(0.0));
     if text {
-        mesh.x_desc("load").y_desc("p99 latency (× S̄)").label_style((FAMILY, 13)).axis_desc_style((FAMILY, 14));
+        mesh.x_desc("load").y_desc("p99 latency (× mean service time)").label_style((FAMILY, 13)).axis_desc_style((FAMILY, 14));
     } else {
         mesh.x_labels(0).y_labels(0);
     }

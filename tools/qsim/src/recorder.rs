@@ -170,15 +170,9 @@ impl Recorder {
         let pct = qs.map(|q| quantile_in_place(&mut kept, q));
         let [p50, p99, p999] = [0, 1, 2].map(|j| Estimate::from_batches(pct[j], &bp[j]));
 
-        // Utilisation over [w0, last departure of a measured request]: under overload (SVEN)
-        // admitted requests finish long after the last arrival.
-        let last_dep = self
-            .arrival
-            .iter()
-            .zip(&self.latency)
-            .filter(|(_, l)| !l.is_nan())
-            .fold(w1, |m, (a, l)| m.max(a + l));
-        let busy_span = (last_dep - w0).max(f64::MIN_POSITIVE);
+        // Utilisation: CPU time of the requests that arrived in the window over n × the window
+        // (an unbiased ratio estimator of ρ for a stable queue; under overload, the demand).
+        let busy_span = span;
         let per_worker: Vec<f64> = self.busy.iter().map(|x| x / busy_span).collect();
         let util_value = self.busy.iter().sum::<f64>() / (self.workers as f64 * busy_span);
         let total = n as u64;
