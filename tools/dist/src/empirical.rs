@@ -45,7 +45,7 @@ impl Empirical {
     /// Wrap already-parsed values.
     pub fn from_values(path: &Path, mut values: Vec<f64>) -> Result<Self, DistError> {
         let sum: f64 = values.iter().sum();
-        if values.is_empty() || !(sum > 0.0) {
+        if values.is_empty() || sum.is_nan() || sum <= 0.0 {
             return Err(DistError::Empty(path.to_owned()));
         }
         let mean = sum / values.len() as f64;

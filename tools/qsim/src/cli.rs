@@ -11,7 +11,11 @@ use crate::plot::{Panel, plot_panels};
 use crate::{Model, QsimError, SimConfig, bench, figures, maxload, output, simulate, sweep};
 
 #[derive(Debug, Parser)]
-#[command(name = "qsim", version, about = "Discrete-event simulator for the thesis's queueing models")]
+#[command(
+    name = "qsim",
+    version,
+    about = "Discrete-event simulator for the thesis's queueing models"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -134,7 +138,11 @@ impl SimArgs {
     fn base(&self) -> Result<SimConfig, QsimError> {
         let service: Shape = self.dist.parse()?;
         let arrivals: ArrivalSpec = self.arrivals.parse()?;
-        let model = self.models()?.into_iter().next().unwrap_or(Model::CentralFcfs);
+        let model = self
+            .models()?
+            .into_iter()
+            .next()
+            .unwrap_or(Model::CentralFcfs);
         let cfg = SimConfig {
             mean: self.mean,
             arrivals,
@@ -146,7 +154,10 @@ impl SimArgs {
             ..SimConfig::new(model, self.workers, service, 0.5)
         };
         if !(self.slo > 0.0 && self.slo.is_finite()) {
-            return Err(QsimError::BadOption(format!("--slo must be > 0, got {}", self.slo)));
+            return Err(QsimError::BadOption(format!(
+                "--slo must be > 0, got {}",
+                self.slo
+            )));
         }
         cfg.validate()?;
         Ok(cfg)
@@ -169,7 +180,10 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> i32 {
             }
             let msg = e.to_string();
             let first = msg.lines().next().unwrap_or("bad arguments");
-            eprintln!("qsim: {} (see qsim --help)", first.trim_start_matches("error: "));
+            eprintln!(
+                "qsim: {} (see qsim --help)",
+                first.trim_start_matches("error: ")
+            );
             return 2;
         }
     };
@@ -221,7 +235,9 @@ fn dispatch(cmd: Cmd) -> Result<(), QsimError> {
         }
         Cmd::MaxLoad { sim, tol, json } => {
             if !(tol > 0.0 && tol < 0.5) {
-                return Err(QsimError::BadOption(format!("--tol must be in (0, 0.5), got {tol}")));
+                return Err(QsimError::BadOption(format!(
+                    "--tol must be in (0, 0.5), got {tol}"
+                )));
             }
             let base = sim.base()?;
             let jobs: Vec<SimConfig> = sim
@@ -233,10 +249,16 @@ fn dispatch(cmd: Cmd) -> Result<(), QsimError> {
                 })
                 .collect();
             let found = std::thread::scope(|s| {
-                let handles: Vec<_> = jobs.iter().map(|j| s.spawn(move || maxload::max_load(j, tol))).collect();
+                let handles: Vec<_> = jobs
+                    .iter()
+                    .map(|j| s.spawn(move || maxload::max_load(j, tol)))
+                    .collect();
                 handles
                     .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|_| Err(QsimError::BadOption("search failed".into()))))
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err(QsimError::BadOption("search failed".into())))
+                    })
                     .collect::<Result<Vec<_>, _>>()
             })?;
             for m in &found {

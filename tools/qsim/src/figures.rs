@@ -48,7 +48,7 @@ pub fn spec(id: &str) -> Result<FigureSpec, QsimError> {
         },
         "6.2" => FigureSpec {
             id: "6.2",
-            title: "Fig 6.2: p99 latency, n = 16, S̄ = 1",
+            title: "Fig 6.2: p99 latency, n = 16, S = 1",
             panels: vec![det, exp, b1, b2],
             models: models(&["mg-n-fcfs", "partitioned-fcfs", "mg-n-ps", "partitioned-ps"]),
             loads: loads(0.05, 0.95, 0.05),
@@ -66,7 +66,7 @@ pub fn spec(id: &str) -> Result<FigureSpec, QsimError> {
         },
         "10.1" => FigureSpec {
             id: "10.1",
-            title: "Fig 10.1: load balancing, k = 16, S̄ = 1",
+            title: "Fig 10.1: load balancing, k = 16, S = 1",
             panels: vec![det, exp, b1],
             models: models(&["partitioned-fcfs", "pl:d=2", "jsq", "jbsq:n=2", "mg-n-fcfs"]),
             loads: loads(0.05, 0.95, 0.05),

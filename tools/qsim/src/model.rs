@@ -99,10 +99,16 @@ impl fmt::Display for Model {
             Model::Jbsq { depth, delay } => write!(f, "jbsq:n={depth},delay={delay}"),
             Model::Edf { factor } => write!(f, "edf:factor={factor}"),
             Model::Sjf => write!(f, "sjf"),
-            Model::Cscq { fast: Some(k), threshold } => {
+            Model::Cscq {
+                fast: Some(k),
+                threshold,
+            } => {
                 write!(f, "cscq:fast={k},threshold={threshold}")
             }
-            Model::Cscq { fast: None, threshold } => write!(f, "cscq:threshold={threshold}"),
+            Model::Cscq {
+                fast: None,
+                threshold,
+            } => write!(f, "cscq:threshold={threshold}"),
             Model::Zygos(z) => write!(
                 f,
                 "zygos:interrupts={},steal={},ipi={}",
@@ -178,10 +184,12 @@ impl<'a> Params<'a> {
     fn parse(model: &'a str, text: &'a str) -> Result<Self, QsimError> {
         let mut pairs = Vec::new();
         for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (k, v) = item.split_once('=').ok_or_else(|| QsimError::BadModelParam {
-                model: model.to_owned(),
-                why: format!("'{item}' is not key=value"),
-            })?;
+            let (k, v) = item
+                .split_once('=')
+                .ok_or_else(|| QsimError::BadModelParam {
+                    model: model.to_owned(),
+                    why: format!("'{item}' is not key=value"),
+                })?;
             pairs.push((k.trim(), v.trim()));
         }
         Ok(Self { model, pairs })

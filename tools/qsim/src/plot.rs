@@ -34,7 +34,10 @@ impl Panel {
     pub fn from_results(title: &str, results: &[RunResult], y_max: f64, slo: Option<f64>) -> Self {
         let mut series: Vec<Series> = Vec::new();
         for r in results {
-            let label = r.label.replace("n×", &format!("{}×", r.workers)).replace("/n/", &format!("/{}/", r.workers));
+            let label = r
+                .label
+                .replace("n×", &format!("{}×", r.workers))
+                .replace("/n/", &format!("/{}/", r.workers));
             match series.iter_mut().find(|s| s.label == label) {
                 Some(s) => s.points.push((r.load, r.p99.value)),
                 None => series.push(Series {
@@ -58,8 +61,12 @@ const FAMILY: &str = "qsim-sans";
 fn font_available() -> bool {
     static FOUND: OnceLock<bool> = OnceLock::new();
     *FOUND.get_or_init(|| {
-        let Some(path) = find_font() else { return false };
-        let Ok(bytes) = std::fs::read(&path) else { return false };
+        let Some(path) = find_font() else {
+            return false;
+        };
+        let Ok(bytes) = std::fs::read(&path) else {
+            return false;
+        };
         // plotters wants 'static font bytes; one font per process, leaked on purpose.
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
         plotters::style::register_font(FAMILY, FontStyle::Normal, bytes).is_ok()
@@ -83,7 +90,11 @@ fn find_font() -> Option<PathBuf> {
 }
 
 fn find_ttf(dir: &Path, depth: usize) -> Option<PathBuf> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     for p in &entries {
         if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("ttf")) {
@@ -93,7 +104,10 @@ fn find_ttf(dir: &Path, depth: usize) -> Option<PathBuf> {
     if depth == 0 {
         return None;
     }
-    entries.iter().filter(|p| p.is_dir()).find_map(|p| find_ttf(p, depth - 1))
+    entries
+        .iter()
+        .filter(|p| p.is_dir())
+        .find_map(|p| find_ttf(p, depth - 1))
 }
 
 const COLORS: [RGBColor; 8] = [
@@ -108,7 +122,12 @@ const COLORS: [RGBColor; 8] = [
 ];
 
 /// Draw `panels` in a grid of `cols` columns into a PNG at `path`.
-pub fn plot_panels(path: &Path, title: &str, panels: &[Panel], cols: usize) -> Result<(), QsimError> {
+pub fn plot_panels(
+    path: &Path,
+    title: &str,
+    panels: &[Panel],
+    cols: usize,
+) -> Result<(), QsimError> {
     let err = |e: &dyn std::fmt::Display| QsimError::Output {
         path: path.to_owned(),
         why: e.to_string(),
@@ -116,7 +135,8 @@ pub fn plot_panels(path: &Path, title: &str, panels: &[Panel], cols: usize) -> R
     let cols = cols.clamp(1, panels.len().max(1));
     let rows = panels.len().div_ceil(cols).max(1);
     let (pw, ph) = (560u32, 420u32);
-    let root = BitMapBackend::new(path, (pw * cols as u32, ph * rows as u32 + 40)).into_drawing_area();
+    let root =
+        BitMapBackend::new(path, (pw * cols as u32, ph * rows as u32 + 40)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let text = font_available();
     let body = if text {
@@ -152,7 +172,10 @@ fn draw_panel<DB: DrawingBackend>(
     let mut mesh = chart.configure_mesh();
     mesh.light_line_style(WHITE.mix(0.0));
     if text {
-        mesh.x_desc("load").y_desc("p99 latency (× mean service time)").label_style((FAMILY, 13)).axis_desc_style((FAMILY, 14));
+        mesh.x_desc("load")
+            .y_desc("p99 latency (× mean service time)")
+            .label_style((FAMILY, 13))
+            .axis_desc_style((FAMILY, 14));
     } else {
         mesh.x_labels(0).y_labels(0);
     }
@@ -173,9 +196,9 @@ fn draw_panel<DB: DrawingBackend>(
             .collect();
         let drawn = chart.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?;
         if text {
-            drawn
-                .label(s.label.clone())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+            drawn.label(s.label.clone()).legend(move |(x, y)| {
+                PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
+            });
         }
         chart.draw_series(pts.iter().map(|&p| Circle::new(p, 2, color.filled())))?;
     }

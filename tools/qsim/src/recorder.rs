@@ -117,7 +117,11 @@ impl Recorder {
 
         // Little's law: time-average number in system over [w0, w1].
         let overlap = |a: f64, d: f64| (d.min(w1) - a.max(w0)).max(0.0);
-        let mut area: f64 = self.warm_departures.iter().map(|&d| (d.min(w1) - w0).max(0.0)).sum();
+        let mut area: f64 = self
+            .warm_departures
+            .iter()
+            .map(|&d| (d.min(w1) - w0).max(0.0))
+            .sum();
         let mut sum_lat = 0.0;
         let mut served = 0usize;
         for (a, l) in self.arrival.iter().zip(&self.latency) {
@@ -132,7 +136,11 @@ impl Recorder {
 
         // Per-batch statistics (batches by arrival index).
         let mut bmean = Vec::with_capacity(b);
-        let mut bp = [Vec::with_capacity(b), Vec::with_capacity(b), Vec::with_capacity(b)];
+        let mut bp = [
+            Vec::with_capacity(b),
+            Vec::with_capacity(b),
+            Vec::with_capacity(b),
+        ];
         let mut butil = Vec::with_capacity(b);
         let mut blittle = Vec::with_capacity(b);
         let qs = [0.5, 0.99, 0.999];
@@ -141,13 +149,18 @@ impl Recorder {
             let (lo, hi) = (k * n / b, (k + 1) * n / b);
             let t0 = self.arrival[lo];
             let t1 = if hi < n { self.arrival[hi] } else { w1 };
-            let mut lats: Vec<f64> = self.latency[lo..hi].iter().copied().filter(|l| !l.is_nan()).collect();
+            let mut lats: Vec<f64> = self.latency[lo..hi]
+                .iter()
+                .copied()
+                .filter(|l| !l.is_nan())
+                .collect();
             let m = lats.iter().sum::<f64>() / lats.len().max(1) as f64;
             bmean.push(m);
             // λ·W per batch, for the Little CI.
             blittle.push(lats.len() as f64 / (t1 - t0).max(f64::MIN_POSITIVE) * m);
             // Utilisation per batch: CPU time of the batch's requests over its span.
-            butil.push(self.batch_busy[k] / (cfg.workers as f64 * (t1 - t0).max(f64::MIN_POSITIVE)));
+            butil
+                .push(self.batch_busy[k] / (cfg.workers as f64 * (t1 - t0).max(f64::MIN_POSITIVE)));
             for (j, q) in qs.iter().enumerate() {
                 bp[j].push(quantile_in_place(&mut lats, *q));
             }
@@ -157,15 +170,24 @@ impl Recorder {
         let counts: Vec<f64> = (0..b)
             .map(|k| {
                 let (lo, hi) = per_batch(k);
-                self.latency[lo..hi].iter().filter(|l| !l.is_nan()).count().max(1) as f64
+                self.latency[lo..hi]
+                    .iter()
+                    .filter(|l| !l.is_nan())
+                    .count()
+                    .max(1) as f64
             })
             .collect();
         let bwait: Vec<f64> = (0..b).map(|k| self.batch_wait[k] / counts[k]).collect();
-        let bwaited: Vec<f64> = (0..b).map(|k| self.batch_waited[k] as f64 / counts[k]).collect();
+        let bwaited: Vec<f64> = (0..b)
+            .map(|k| self.batch_waited[k] as f64 / counts[k])
+            .collect();
         let served_f = served.max(1) as f64;
-        let mean_wait = Estimate::from_batches(self.batch_wait.iter().sum::<f64>() / served_f, &bwait);
-        let wait_prob =
-            Estimate::from_batches(self.batch_waited.iter().sum::<u64>() as f64 / served_f, &bwaited);
+        let mean_wait =
+            Estimate::from_batches(self.batch_wait.iter().sum::<f64>() / served_f, &bwait);
+        let wait_prob = Estimate::from_batches(
+            self.batch_waited.iter().sum::<u64>() as f64 / served_f,
+            &bwaited,
+        );
         let mean = Estimate::from_batches(sum_lat / served.max(1) as f64, &bmean);
         let pct = qs.map(|q| quantile_in_place(&mut kept, q));
         let [p50, p99, p999] = [0, 1, 2].map(|j| Estimate::from_batches(pct[j], &bp[j]));

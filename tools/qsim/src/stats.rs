@@ -21,7 +21,10 @@ impl Estimate {
     pub fn from_batches(value: f64, batches: &[f64]) -> Self {
         let b = batches.len();
         if b < 2 {
-            return Self { value, ci95: f64::INFINITY };
+            return Self {
+                value,
+                ci95: f64::INFINITY,
+            };
         }
         let m = batches.iter().sum::<f64>() / b as f64;
         let var = batches.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (b - 1) as f64;

@@ -15,7 +15,7 @@ pub fn parse_loads(text: &str) -> Result<Vec<f64>, QsimError> {
     let loads: Vec<f64> = if let [a, b, c] = text.split(':').collect::<Vec<_>>()[..] {
         let p = |s: &str| s.trim().parse::<f64>().map_err(|_| bad());
         let (start, stop, step) = (p(a)?, p(b)?, p(c)?);
-        if !(step > 0.0) || stop < start || (stop - start) / step > 10_000.0 {
+        if step.is_nan() || step <= 0.0 || stop < start || (stop - start) / step > 10_000.0 {
             return Err(bad());
         }
         let count = ((stop - start) / step + 1e-9).floor() as usize;
@@ -69,7 +69,9 @@ pub fn run_all(
 ) -> Result<Vec<RunResult>, QsimError> {
     let bar = if progress {
         let b = ProgressBar::new(jobs.len() as u64);
-        if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} runs {elapsed} (eta {eta}) {msg}") {
+        if let Ok(style) =
+            ProgressStyle::with_template("{bar:40} {pos}/{len} runs {elapsed} (eta {eta}) {msg}")
+        {
             b.set_style(style);
         }
         b

@@ -13,9 +13,17 @@ fn mm1_mean_wait_and_p99_sojourn() {
     for rho in [0.5, 0.8] {
         let r = run("mg-n-fcfs", "exp", 1, rho, 1_000_000);
         let w = theory::mm1_mean_wait(rho);
-        assert!(within(&r.mean_wait, w, B, 0.0), "rho {rho}: wait {:?} vs {w}", r.mean_wait);
+        assert!(
+            within(&r.mean_wait, w, B, 0.0),
+            "rho {rho}: wait {:?} vs {w}",
+            r.mean_wait
+        );
         let p99 = theory::mm1_sojourn_quantile(rho, 0.99);
-        assert!(within(&r.p99, p99, B, 0.0), "rho {rho}: p99 {:?} vs {p99}", r.p99);
+        assert!(
+            within(&r.p99, p99, B, 0.0),
+            "rho {rho}: p99 {:?} vs {p99}",
+            r.p99
+        );
         // Erlang C for n = 1 is ρ: the probability of waiting.
         assert!(within(&r.wait_prob, rho, B, 0.0), "{:?}", r.wait_prob);
     }
@@ -26,11 +34,23 @@ fn mmn_erlang_c_wait_probability_and_mean() {
     for (n, rho) in [(4, 0.7), (16, 0.9)] {
         let r = run("mg-n-fcfs", "exp", n, rho, 1_000_000);
         let c = theory::erlang_c(n, rho);
-        assert!(within(&r.wait_prob, c, B, 0.0), "n {n} rho {rho}: P[wait] {:?} vs C {c}", r.wait_prob);
+        assert!(
+            within(&r.wait_prob, c, B, 0.0),
+            "n {n} rho {rho}: P[wait] {:?} vs C {c}",
+            r.wait_prob
+        );
         let w = theory::mmn_mean_wait(n, rho);
-        assert!(within(&r.mean_wait, w, B, 0.0), "n {n} rho {rho}: wait {:?} vs {w}", r.mean_wait);
+        assert!(
+            within(&r.mean_wait, w, B, 0.0),
+            "n {n} rho {rho}: wait {:?} vs {w}",
+            r.mean_wait
+        );
         let p99 = theory::mmn_sojourn_quantile(n, rho, 0.99);
-        assert!(within(&r.p99, p99, B, 0.0), "n {n} rho {rho}: p99 {:?} vs {p99}", r.p99);
+        assert!(
+            within(&r.p99, p99, B, 0.0),
+            "n {n} rho {rho}: p99 {:?} vs {p99}",
+            r.p99
+        );
     }
 }
 
@@ -40,7 +60,11 @@ fn md1_pollaczek_khinchine() {
     for rho in [0.5, 0.8] {
         let r = run("mg-n-fcfs", "det", 1, rho, 500_000);
         let w = theory::mg1_mean_wait(rho, 1.0, 0.0);
-        assert!(within(&r.mean_wait, w, B, 0.0), "rho {rho}: {:?} vs {w}", r.mean_wait);
+        assert!(
+            within(&r.mean_wait, w, B, 0.0),
+            "rho {rho}: {:?} vs {w}",
+            r.mean_wait
+        );
     }
     // And M/G/1 with bimodal-1 service (σ² = 0.9·0.25 + 0.1·30.25 - 1 = 2.25).
     let r = run("mg-n-fcfs", "bimodal-1", 1, 0.6, 1_000_000);
@@ -52,10 +76,23 @@ fn md1_pollaczek_khinchine() {
 fn min_p99_at_low_load() {
     // numbers.md: min p99 (load -> 0): deterministic 1, exponential ln(100) ≈ 4.6, bimodal-1
     // 5.5, bimodal-2 0.5 (S̄ = 1).
-    for (dist, want) in [("det", 1.0), ("exp", 100f64.ln()), ("bimodal-1", 5.5), ("bimodal-2", 0.5)] {
+    for (dist, want) in [
+        ("det", 1.0),
+        ("exp", 100f64.ln()),
+        ("bimodal-1", 5.5),
+        ("bimodal-2", 0.5),
+    ] {
         let r = run("mg-n-fcfs", dist, 16, 0.01, 300_000);
-        assert!(within(&r.p99, want, B, 1e-6), "{dist}: p99 {:?} vs {want}", r.p99);
-        assert!((r.p99.value - want).abs() < 0.05 * want, "{dist}: {}", r.p99.value);
+        assert!(
+            within(&r.p99, want, B, 1e-6),
+            "{dist}: p99 {:?} vs {want}",
+            r.p99
+        );
+        assert!(
+            (r.p99.value - want).abs() < 0.05 * want,
+            "{dist}: {}",
+            r.p99.value
+        );
     }
 }
 

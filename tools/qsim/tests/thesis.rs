@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{check_invariants, k99, k_family, run, run_checked};
+use common::{check_invariants, k_family, k99, run, run_checked};
 use qsim::maxload::max_load;
 use qsim::{SimConfig, simulate, theory};
 
@@ -42,7 +42,10 @@ fn fig_3_1_single_queue_beats_partitioned() {
     for load in [0.2, 0.5, 0.8] {
         let single = p99("mg-n-fcfs", "det", load, 200_000);
         let part = p99("partitioned-fcfs", "det", load, 200_000);
-        assert!(clearly_below(single, part), "load {load}: {single:?} vs {part:?}");
+        assert!(
+            clearly_below(single, part),
+            "load {load}: {single:?} vs {part:?}"
+        );
     }
 }
 
@@ -50,11 +53,23 @@ fn fig_3_1_single_queue_beats_partitioned() {
 fn fig_6_2_fcfs_vs_ps() {
     // numbers.md: FCFS beats PS for deterministic, exponential, bimodal-1; PS beats FCFS for
     // bimodal-2 (centralized and partitioned, fig 6.2).
-    for (dist, fcfs_wins) in [("det", true), ("exp", true), ("bimodal-1", true), ("bimodal-2", false)] {
-        for (fcfs, ps, load) in [("mg-n-fcfs", "mg-n-ps", 0.7), ("partitioned-fcfs", "partitioned-ps", 0.5)] {
+    for (dist, fcfs_wins) in [
+        ("det", true),
+        ("exp", true),
+        ("bimodal-1", true),
+        ("bimodal-2", false),
+    ] {
+        for (fcfs, ps, load) in [
+            ("mg-n-fcfs", "mg-n-ps", 0.7),
+            ("partitioned-fcfs", "partitioned-ps", 0.5),
+        ] {
             let f = p99(fcfs, dist, load, 400_000);
             let p = p99(ps, dist, load, 400_000);
-            let ok = if fcfs_wins { clearly_below(f, p) } else { clearly_below(p, f) };
+            let ok = if fcfs_wins {
+                clearly_below(f, p)
+            } else {
+                clearly_below(p, f)
+            };
             assert!(ok, "{dist} {fcfs} {f:?} vs {ps} {p:?}");
         }
     }
@@ -64,7 +79,10 @@ fn fig_6_2_fcfs_vs_ps() {
 fn fig_6_12_application_aware_on_bimodal_2() {
     // numbers.md: for bimodal-2 (16 workers), EDF (deadline 5× service), SJF and CSCQ (7 fast +
     // 9 slow) approach PS; CSCQ is best.
-    assert_eq!(qsim::models::fast_workers(&ferrix_dist::Shape::BIMODAL_2, 1.0, 16), 7);
+    assert_eq!(
+        qsim::models::fast_workers(&ferrix_dist::Shape::BIMODAL_2, 1.0, 16),
+        7
+    );
     let load = 0.7;
     let fcfs = p99("mg-n-fcfs", "bimodal-2", load, 600_000);
     let ps = p99("mg-n-ps", "bimodal-2", load, 600_000);
@@ -91,11 +109,17 @@ fn fig_10_1_load_balancing() {
         assert_eq!(single.mean.value, jbsq1.mean.value, "{dist}");
         let jsq = run("jsq", dist, 16, 0.85, 300_000);
         let jbsq_inf = run("jbsq:n=1000", dist, 16, 0.85, 300_000);
-        assert!((jsq.p99.value - jbsq_inf.p99.value).abs() <= jsq.p99.ci95, "{dist}");
+        assert!(
+            (jsq.p99.value - jbsq_inf.p99.value).abs() <= jsq.p99.ci95,
+            "{dist}"
+        );
     }
     let jsq = p99("jsq", "bimodal-1", 0.9, 600_000);
     let jbsq2 = p99("jbsq:n=2", "bimodal-1", 0.9, 600_000);
-    assert!(clearly_below(jbsq2, jsq), "bimodal-1: JBSQ(2) {jbsq2:?} vs JSQ {jsq:?}");
+    assert!(
+        clearly_below(jbsq2, jsq),
+        "bimodal-1: JBSQ(2) {jbsq2:?} vs JSQ {jsq:?}"
+    );
     let gain = |dist| {
         let random = p99("partitioned-fcfs", dist, 0.8, 300_000);
         let pl2 = p99("pl:d=2", dist, 0.8, 300_000);
@@ -133,7 +157,12 @@ fn zygos_steal_rate_and_interrupts() {
     assert!(clearly_below(no_irq.p99, part.p99));
     assert!(irq.steal_rate > no_irq.steal_rate);
     // Overheads cost CPU: utilisation exceeds λ·S̄/n.
-    let mut c = SimConfig::new("zygos:interrupts=1,steal=0.1,ipi=0.05".parse().unwrap(), 16, "exp".parse().unwrap(), 0.6);
+    let mut c = SimConfig::new(
+        "zygos:interrupts=1,steal=0.1,ipi=0.05".parse().unwrap(),
+        16,
+        "exp".parse().unwrap(),
+        0.6,
+    );
     c.requests = 100_000;
     let r = simulate(&c).unwrap();
     check_invariants(&r, k99(c.batches), false);
@@ -145,12 +174,25 @@ fn sven_drops_enough_under_overload() {
     // numbers.md "SVEN control loop": AIAD on the drop rate (step 0.01) over the fraction of
     // requests under the SLO. At 1.3× capacity it must shed about 1 - 1/1.3 of the requests and
     // keep the admitted load below capacity; at 0.8 it must not drop at all.
-    let mut c = SimConfig::new("sven:interval=100".parse().unwrap(), 16, "exp".parse().unwrap(), 1.3);
+    let mut c = SimConfig::new(
+        "sven:interval=100".parse().unwrap(),
+        16,
+        "exp".parse().unwrap(),
+        1.3,
+    );
     c.requests = 1_000_000;
     c.warmup = 200_000;
     let r = simulate(&c).unwrap();
-    assert!(r.drop_rate > 1.0 - 1.0 / 1.3 - 0.02 && r.drop_rate < 0.35, "{}", r.drop_rate);
-    assert!(r.utilisation.value < 1.0 && r.utilisation.value > 0.9, "{:?}", r.utilisation);
+    assert!(
+        r.drop_rate > 1.0 - 1.0 / 1.3 - 0.02 && r.drop_rate < 0.35,
+        "{}",
+        r.drop_rate
+    );
+    assert!(
+        r.utilisation.value < 1.0 && r.utilisation.value > 0.9,
+        "{:?}",
+        r.utilisation
+    );
     let ok = run("sven:interval=100", "exp", 16, 0.8, 300_000);
     assert_eq!(ok.drop_rate, 0.0);
 }
@@ -160,7 +202,12 @@ fn runs_are_reproducible_and_seeded() {
     let a = run("pl:d=2", "lognormal:sigma=1", 8, 0.7, 50_000);
     let b = run("pl:d=2", "lognormal:sigma=1", 8, 0.7, 50_000);
     assert_eq!(a.p99.value, b.p99.value);
-    let mut c = SimConfig::new("pl:d=2".parse().unwrap(), 8, "lognormal:sigma=1".parse().unwrap(), 0.7);
+    let mut c = SimConfig::new(
+        "pl:d=2".parse().unwrap(),
+        8,
+        "lognormal:sigma=1".parse().unwrap(),
+        0.7,
+    );
     c.requests = 50_000;
     c.warmup = 2_500;
     c.seed = 2;
@@ -171,10 +218,30 @@ fn runs_are_reproducible_and_seeded() {
 fn every_model_and_distribution_keeps_the_invariants() {
     // Little's law and ρ = λ·S̄/n in every run (issue 6 "Correctness").
     let models = [
-        "mg-n-fcfs", "partitioned-fcfs", "round-robin", "mg-n-ps", "partitioned-ps", "jsq", "pl:d=2",
-        "jbsq:n=2,delay=0.2", "edf:factor=5", "sjf", "cscq", "zygos:interrupts=0", "zygos:interrupts=1", "sven",
+        "mg-n-fcfs",
+        "partitioned-fcfs",
+        "round-robin",
+        "mg-n-ps",
+        "partitioned-ps",
+        "jsq",
+        "pl:d=2",
+        "jbsq:n=2,delay=0.2",
+        "edf:factor=5",
+        "sjf",
+        "cscq",
+        "zygos:interrupts=0",
+        "zygos:interrupts=1",
+        "sven",
     ];
-    let dists = ["det", "exp", "bimodal-1", "lognormal:sigma=1", "pareto:alpha=3", "uniform", "gamma:k=0.5"];
+    let dists = [
+        "det",
+        "exp",
+        "bimodal-1",
+        "lognormal:sigma=1",
+        "pareto:alpha=3",
+        "uniform",
+        "gamma:k=0.5",
+    ];
     // Many runs, two checks each: hold the whole family to 99 % (Bonferroni).
     let k = k_family(20, 2 * models.len() * dists.len());
     for (i, m) in models.iter().enumerate() {

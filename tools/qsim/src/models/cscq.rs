@@ -16,7 +16,11 @@ pub fn fast_workers(shape: &Shape, threshold: f64, n: usize) -> usize {
     let share = match shape {
         Shape::Bimodal { p, lo, hi } => {
             (if *lo <= threshold { p * lo } else { 0.0 })
-                + (if *hi <= threshold { (1.0 - p) * hi } else { 0.0 })
+                + (if *hi <= threshold {
+                    (1.0 - p) * hi
+                } else {
+                    0.0
+                })
         }
         other => match other.with_mean(1.0) {
             Ok(d) => {
@@ -42,11 +46,12 @@ pub fn run(src: &mut Source, rec: &mut Recorder, n: usize, fast: usize, threshol
     let mut busy = vec![false; n];
     let mut short: VecDeque<Request> = VecDeque::new();
     let mut long: VecDeque<Request> = VecDeque::new();
-    let start = |free: &mut [f64], busy: &mut [bool], rec: &mut Recorder, w: usize, at: f64, r: Request| {
-        free[w] = at + r.service;
-        busy[w] = true;
-        rec.complete(r.idx, r.arrival, at + r.service, w, r.service);
-    };
+    let start =
+        |free: &mut [f64], busy: &mut [bool], rec: &mut Recorder, w: usize, at: f64, r: Request| {
+            free[w] = at + r.service;
+            busy[w] = true;
+            rec.complete(r.idx, r.arrival, at + r.service, w, r.service);
+        };
     let mut next = src.next_request();
     loop {
         let until = next.map_or(f64::INFINITY, |r| r.arrival);

@@ -54,7 +54,9 @@ pub fn run(src: &mut Source, rec: &mut Recorder, n: usize, depth: usize, delay: 
                 next = src.next_request();
             }
             (_, Some(t)) => {
-                let Some(Reverse((_, w))) = router.feedback.pop() else { break };
+                let Some(Reverse((_, w))) = router.feedback.pop() else {
+                    break;
+                };
                 router.outstanding[w] -= 1;
                 if let Some(q) = central.pop_front() {
                     router.dispatch(q, w, t);
@@ -64,7 +66,13 @@ pub fn run(src: &mut Source, rec: &mut Recorder, n: usize, depth: usize, delay: 
     }
 }
 
-fn arrive(router: &mut Router<'_>, central: &mut VecDeque<Request>, r: Request, n: usize, depth: usize) {
+fn arrive(
+    router: &mut Router<'_>,
+    central: &mut VecDeque<Request>,
+    r: Request,
+    n: usize,
+    depth: usize,
+) {
     // Least outstanding, rotating the scan start to spread ties.
     let start = (r.idx % n as u64) as usize;
     let mut best = (usize::MAX, 0);

@@ -7,7 +7,7 @@
 //! keep a small heap of pending events.
 
 mod cscq;
-mod fcfs;
+pub(crate) mod fcfs;
 mod jbsq;
 mod jsq;
 mod priority;

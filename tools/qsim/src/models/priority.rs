@@ -29,21 +29,22 @@ pub fn central(src: &mut Source, rec: &mut Recorder, n: usize, key: impl Fn(f64,
         free[w] = at + r.service;
         rec.complete(r.idx, r.arrival, at + r.service, w, r.service);
     };
-    let drain = |free: &mut [f64], rec: &mut Recorder, q: &mut BinaryHeap<Reverse<Waiting>>, until: f64| {
-        while !q.is_empty() {
-            let (w, f) = argmin(free);
-            if f > until {
-                break;
+    let drain =
+        |free: &mut [f64], rec: &mut Recorder, q: &mut BinaryHeap<Reverse<Waiting>>, until: f64| {
+            while !q.is_empty() {
+                let (w, f) = argmin(free);
+                if f > until {
+                    break;
+                }
+                let Some(Reverse(x)) = q.pop() else { break };
+                let r = Request {
+                    idx: x.idx,
+                    arrival: x.arrival.0,
+                    service: x.service.0,
+                };
+                start(free, rec, w, f, r);
             }
-            let Some(Reverse(x)) = q.pop() else { break };
-            let r = Request {
-                idx: x.idx,
-                arrival: x.arrival.0,
-                service: x.service.0,
-            };
-            start(free, rec, w, f, r);
-        }
-    };
+        };
     while let Some(r) = src.next_request() {
         drain(&mut free, rec, &mut queue, r.arrival);
         let (w, f) = argmin(&free);
@@ -60,4 +61,31 @@ pub fn central(src: &mut Source, rec: &mut Recorder, n: usize, key: impl Fn(f64,
         }
     }
     drain(&mut free, rec, &mut queue, f64::INFINITY);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Source;
+    use crate::recorder::Recorder;
+    use crate::{Model, SimConfig};
+
+    #[test]
+    fn fifo_key_reproduces_the_fcfs_fast_path() {
+        // The event loop with key = arrival time is M/G/n/FCFS: same requests, same latencies.
+        let mut cfg = SimConfig::new(Model::CentralFcfs, 4, ferrix_dist::Shape::BIMODAL_1, 0.9);
+        cfg.requests = 50_000;
+        let run = |slow: bool| {
+            let mut src = Source::new(&cfg).unwrap();
+            let mut rec = Recorder::new(&cfg);
+            if slow {
+                super::central(&mut src, &mut rec, 4, |a, _| a);
+            } else {
+                crate::models::fcfs::central(&mut src, &mut rec, 4);
+            }
+            rec.finish(&cfg)
+        };
+        let (a, b) = (run(true), run(false));
+        assert!((a.mean.value - b.mean.value).abs() < 1e-9);
+        assert_eq!(a.p99.value, b.p99.value);
+    }
 }

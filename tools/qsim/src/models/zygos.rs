@@ -74,7 +74,9 @@ pub fn run(src: &mut Source, rec: &mut Recorder, n: usize, p: &ZygosParams) {
                 next = src.next_request();
             }
             (_, Some(_)) => {
-                let Some(Reverse((t, e, w))) = sim.events.pop() else { break };
+                let Some(Reverse((t, e, w))) = sim.events.pop() else {
+                    break;
+                };
                 match e {
                     Event::Done => sim.done(w, t.0),
                     Event::Ipi => sim.ipi(w, t.0),
@@ -158,7 +160,8 @@ impl Sim<'_> {
     fn done(&mut self, w: usize, now: f64) {
         let debt = std::mem::take(&mut self.cores[w].debt);
         if debt > 0.0 {
-            self.events.push(Reverse((Time(now + debt), Event::Done, w)));
+            self.events
+                .push(Reverse((Time(now + debt), Event::Done, w)));
             return;
         }
         self.cores[w].busy = false;

@@ -27,7 +27,14 @@ pub fn run(model: &str, dist: &str, n: usize, load: f64, requests: u64) -> RunRe
 }
 
 /// [`run`], checking the invariants with CI multiplier `k` (of the 95 % half-width).
-pub fn run_checked(model: &str, dist: &str, n: usize, load: f64, requests: u64, k: f64) -> RunResult {
+pub fn run_checked(
+    model: &str,
+    dist: &str,
+    n: usize,
+    load: f64,
+    requests: u64,
+    k: f64,
+) -> RunResult {
     let mut c = SimConfig::new(model.parse().unwrap(), n, dist.parse().unwrap(), load);
     c.requests = requests;
     c.warmup = requests / 20;
