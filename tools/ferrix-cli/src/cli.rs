@@ -36,6 +36,13 @@ enum Cmd {
     },
     /// Boot an image (building the app first if needed); exits with the guest's code.
     Run(RunArgs),
+    /// The queueing simulator (same as the `qsim` command): `ferrix qsim sweep ...`,
+    /// `ferrix qsim figure 6.2`, `ferrix qsim --help`.
+    #[command(disable_help_flag = true)]
+    Qsim {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -151,6 +158,9 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
             let _ = writeln!(std::io::stdout(), "{}", image.display());
             Ok(0)
         }
+        Cmd::Qsim { args } => Ok(qsim::main_with_args(
+            std::iter::once("ferrix qsim".to_string()).chain(args),
+        )),
         Cmd::Run(a) => {
             let mem_bytes =
                 parse_size(&a.mem).map_err(|m| CliError::Usage(format!("--mem: {m}")))?;
