@@ -255,3 +255,84 @@ fn ping_and_udp_echo_through_tap_under_shim_2_cpus() {
         );
     }
 }
+
+/// Two VMs on one L2 segment: A serves UDP echo on 10.88.0.1, B resolves A by ARP and gets
+/// `count` echoes back. `net_a`/`net_b` are the two ends' `--net` values.
+fn two_vms(vmm: &str, net_a: &str, net_b: &str) {
+    let image = ferrix_tests::image("udp-echo");
+    let start = |net: &str, mac: &str, args: &[&str]| {
+        std::process::Command::new(FERRIX)
+            .args([
+                "run",
+                image.to_str().unwrap(),
+                "--vmm",
+                vmm,
+                "--cpus",
+                "1",
+                "--net",
+                net,
+                "--mac",
+                mac,
+            ])
+            .args(["--timeout", "90", "--"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start a VM")
+    };
+    let mut a = start(net_a, "52:54:00:88:00:01", &["ferrix.ip=10.88.0.1/24"]);
+    // The listening end must exist before the connecting one starts.
+    std::thread::sleep(Duration::from_millis(500));
+    let b = start(
+        net_b,
+        "52:54:00:88:00:02",
+        &["ferrix.ip=10.88.0.2/24", "peer=10.88.0.1:7", "count=5"],
+    );
+    let b = b.wait_with_output().expect("VM B");
+    // A serves until stopped (B's resends would make an echo count a guess).
+    let _ = a.kill();
+    let a = a.wait_with_output().expect("VM A");
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    assert!(b.status.success(), "B:\n{}\nA:\n{}", text(&b), text(&a));
+    assert!(
+        text(&b).contains("udp-echo: 5 echoes from 10.88.0.1:7"),
+        "{}",
+        text(&b)
+    );
+    assert!(
+        text(&a).contains("udp-echo: serving 10.88.0.1:7"),
+        "A:\n{}",
+        text(&a)
+    );
+}
+
+#[test]
+fn two_qemu_vms_on_one_l2_link() {
+    let dir = std::env::temp_dir().join(format!("ferrix-l2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("link.sock");
+    let (a, b) = (
+        format!("stream-listen:{}", sock.display()),
+        format!("stream-connect:{}", sock.display()),
+    );
+    two_vms("qemu", &a, &b);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn two_shim_vms_on_one_switch() {
+    if !ferrix_tests::kvm_available() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ferrix-switch-{}", std::process::id()));
+    let net = format!("switch:{}", dir.display());
+    two_vms("shim", &net, &net);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -74,7 +74,7 @@ fn main(core: usize) {
     }
 }
 
-/// Client mode on core 0: one datagram at a time, resent every 100 ms until its echo is in.
+/// Client mode on core 0: one datagram at a time, resent every 500 ms until its echo is in.
 fn client(port: u16, peer: SocketAddrV4, count: u64) -> ! {
     let deadline = ferrix::time::now_ns() + 30_000_000_000;
     for i in 0..count {
@@ -88,7 +88,7 @@ fn client(port: u16, peer: SocketAddrV4, count: u64) -> ! {
                 );
                 ferrix::exit(1);
             }
-            if now - sent_at > 100_000_000 {
+            if now - sent_at > 500_000_000 {
                 // An error here (ARP still pending) is retried on the next round.
                 let _ = ferrix::net::send_udp(port, peer, b"ferrix peer ping");
                 sent_at = now;
