@@ -329,7 +329,12 @@ impl Endpoints {
             DropReason::IcmpType,
         );
         let mut f = ping.clone();
-        f[IP + 16..IP + 20].copy_from_slice(&[10, 0, 0, 255]);
+        // The server's subnet broadcast address (the config is always a /24).
+        let bcast = self
+            .server_config()
+            .subnet_broadcast()
+            .unwrap_or(Ipv4Addr::BROADCAST);
+        f[IP + 16..IP + 20].copy_from_slice(&bcast.octets());
         f[0..6].copy_from_slice(&MacAddr::BROADCAST.0);
         fix_ip_checksum(&mut f);
         add("broadcast ping", f, DropReason::IcmpBroadcast);
