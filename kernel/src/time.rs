@@ -16,6 +16,21 @@ pub fn ns_to_ticks(ns: u64, hz: u64) -> u64 {
     (u128::from(ns) * u128::from(hz) / 1_000_000_000).min(u128::from(u64::MAX)) as u64
 }
 
+/// Fixed-point factor for [`ticks_to_ns_fast`]: nanoseconds per tick in 32.32 format.
+pub fn ns_per_tick_q32(hz: u64) -> u64 {
+    if hz == 0 {
+        return 0;
+    }
+    ((1_000_000_000u128 << 32) / u128::from(hz)).min(u128::from(u64::MAX)) as u64
+}
+
+/// TSC ticks to nanoseconds with a precomputed [`ns_per_tick_q32`] factor: one 64x64->128
+/// multiplication and a shift, no division (the clock is read on every poll of the data path).
+#[inline]
+pub fn ticks_to_ns_fast(ticks: u64, q32: u64) -> u64 {
+    ((u128::from(ticks) * u128::from(q32)) >> 32).min(u128::from(u64::MAX)) as u64
+}
+
 /// PIT input clock (Hz).
 pub const PIT_HZ: u64 = 1_193_182;
 
@@ -44,6 +59,8 @@ mod imp {
     const PIT_COUNT: u16 = 11_932;
 
     static TSC_HZ: AtomicU64 = AtomicU64::new(FALLBACK_HZ);
+    /// `ns_per_tick_q32(TSC_HZ)`: 1 ns per tick (1 GHz) until calibrated.
+    static NS_PER_TICK_Q32: AtomicU64 = AtomicU64::new(1 << 32);
     static TSC_BASE: AtomicU64 = AtomicU64::new(0);
     /// APIC timer ticks (divide 16) per millisecond.
     static APIC_TICKS_PER_MS: AtomicU64 = AtomicU64::new(0);
@@ -57,6 +74,7 @@ mod imp {
         let ok = match measure_tsc_with_pit() {
             Some(hz) => {
                 TSC_HZ.store(hz, Ordering::Relaxed);
+                NS_PER_TICK_Q32.store(ns_per_tick_q32(hz), Ordering::Relaxed);
                 true
             }
             None => false,
@@ -116,9 +134,9 @@ mod imp {
 
     /// Nanoseconds since the PVH entry (monotonic on each core; TSCs are synchronised by the VMM).
     pub fn now_ns() -> u64 {
-        ticks_to_ns(
+        ticks_to_ns_fast(
             rdtsc().saturating_sub(TSC_BASE.load(Ordering::Relaxed)),
-            tsc_hz(),
+            NS_PER_TICK_Q32.load(Ordering::Relaxed),
         )
     }
 
@@ -173,6 +191,23 @@ mod tests {
         assert_eq!(ns_to_ticks(1_000, 2_500_000_000), 2_500);
         assert_eq!(ticks_to_ns(u64::MAX, 1), u64::MAX);
         assert_eq!(ticks_to_ns(5, 0), 0);
+    }
+
+    #[test]
+    fn fast_conversion_matches_division() {
+        for hz in [1_000_000_000u64, 2_399_987_000, 3_000_000_000, 1_193_182] {
+            let q = ns_per_tick_q32(hz);
+            for ticks in [0u64, 1, 12_345, 1 << 40, 987_654_321_000] {
+                let exact = ticks_to_ns(ticks, hz);
+                let fast = ticks_to_ns_fast(ticks, q);
+                // Truncating the factor loses at most 1 ns per 2^32 ns (about 4 s) plus 1.
+                assert!(
+                    exact.abs_diff(fast) <= exact / (1 << 32) + 1,
+                    "{hz} {ticks}: {exact} vs {fast}"
+                );
+            }
+        }
+        assert_eq!(ticks_to_ns_fast(5, ns_per_tick_q32(1_000_000_000)), 5);
     }
 
     #[test]

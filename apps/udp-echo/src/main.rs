@@ -17,6 +17,11 @@ use ferrix::println;
 
 /// Echoes sent, all cores.
 static ECHOED: AtomicU64 = AtomicU64::new(0);
+/// Nanoseconds spent in polls that received frames, and those frames (all cores). Under
+/// QEMU's `-icount shift=0` a guest nanosecond is one instruction, so their ratio is the
+/// instructions per frame of the driver + stack + echo path (`ferrix bench udp-echo`).
+static BUSY_NS: AtomicU64 = AtomicU64::new(0);
+static BUSY_FRAMES: AtomicU64 = AtomicU64::new(0);
 /// Echoes received back from the peer (client mode), all cores.
 static REPLIES: AtomicU64 = AtomicU64::new(0);
 /// Set by the core that ends the VM (so the summary is printed once).
@@ -53,6 +58,7 @@ fn main(core: usize) {
         client(port, peer, arg("count").unwrap_or(10));
     }
     loop {
+        let t0 = ferrix::time::now_ns();
         let polled = ferrix::net::poll(|d, _payload| {
             if peer.is_some() {
                 REPLIES.fetch_add(1, Ordering::Relaxed);
@@ -61,14 +67,26 @@ fn main(core: usize) {
             ECHOED.fetch_add(1, Ordering::Relaxed);
             Some(d.len)
         });
-        if let Err(e) = polled {
-            println!("udp-echo: core {core}: {e}");
-            ferrix::exit(1);
+        match polled {
+            Ok(0) => {}
+            Ok(n) => {
+                BUSY_NS.fetch_add(ferrix::time::now_ns() - t0, Ordering::Relaxed);
+                BUSY_FRAMES.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                println!("udp-echo: core {core}: {e}");
+                ferrix::exit(1);
+            }
         }
         if exit_after.is_some_and(|n| ECHOED.load(Ordering::Relaxed) >= n)
             && !EXITING.swap(true, Ordering::AcqRel)
         {
-            println!("udp-echo: {} echoes", ECHOED.load(Ordering::Relaxed));
+            let frames = BUSY_FRAMES.load(Ordering::Relaxed).max(1);
+            println!(
+                "udp-echo: {} echoes, {} ns per received frame in poll",
+                ECHOED.load(Ordering::Relaxed),
+                BUSY_NS.load(Ordering::Relaxed) / frames
+            );
             ferrix::exit(0);
         }
     }

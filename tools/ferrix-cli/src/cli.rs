@@ -93,6 +93,16 @@ struct RunArgs {
 
 #[derive(Debug, Subcommand)]
 enum BenchCmd {
+    /// UDP echo: requests/s and p50/p99 latency of apps/udp-echo under QEMU next to a Linux
+    /// echo server in the same run, and guest instructions per echoed frame (QEMU -icount).
+    UdpEcho {
+        /// Measured requests per configuration.
+        #[arg(long, default_value_t = 2000)]
+        requests: u32,
+        /// App name, crate directory or image to boot.
+        #[arg(long, default_value = "udp-echo")]
+        app: String,
+    },
     /// Boot time under each VMM (QEMU TCG wall time, QEMU icount instructions, shim).
     Boot {
         /// Boots per configuration.
@@ -193,6 +203,24 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                 eprintln!("ferrix: timeout after {} s: VM stopped", a.timeout);
             }
             Ok(res.exit_code)
+        }
+        Cmd::Bench {
+            what: BenchCmd::UdpEcho { requests, app },
+        } => {
+            let opts = crate::bench_udp::UdpBenchOptions {
+                app,
+                requests,
+                qemu: qemu_binary(),
+            };
+            let rows = crate::bench_udp::bench_udp_echo(&opts, &mut std::io::stderr())?;
+            for r in rows {
+                let line = match r.outcome {
+                    Ok(s) => s,
+                    Err(e) => format!("unavailable: {e}"),
+                };
+                let _ = writeln!(std::io::stdout(), "{:<14} {line}", r.config);
+            }
+            Ok(0)
         }
         Cmd::Bench {
             what:

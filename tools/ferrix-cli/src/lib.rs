@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod bench_report;
+pub mod bench_udp;
 pub mod bootstats;
 pub mod build;
 pub mod cli;

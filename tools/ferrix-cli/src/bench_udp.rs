@@ -1,0 +1,294 @@
+//! `ferrix bench udp-echo`: the UDP echo path, measured three ways in one run.
+//!
+//! * `linux`: a Linux UDP echo server (a thread of this process) on 127.0.0.1: the baseline.
+//! * `ferrix-qemu`: `apps/udp-echo` under QEMU (TCG, microvm) on QEMU's user network, the
+//!   host port forwarded from 127.0.0.1 (no root needed). The same closed-loop client (one
+//!   request outstanding) measures requests/s and p50/p99 latency of both; the report gives the
+//!   ratio ferrix / Linux. Under TCG the guest is emulated, so the ratio mostly measures
+//!   emulation and slirp, not ferrix: compare runs of the same kind, not absolute numbers.
+//! * `ferrix-icount`: the same app under `-icount shift=0`, where one guest nanosecond is one
+//!   guest instruction: the guest reports the instructions it spends per received frame in its
+//!   poll loop (driver RX, ferrix-net, in-place reply, driver TX and the queue notification).
+//!   Deterministic; the target is <= 1,000 per request/reply.
+
+use crate::bench::Capture;
+use crate::error::CliError;
+use crate::netspec::{Forward, NetSpec};
+use crate::run::{Accel, RunOptions, Vmm, resolve_image, run_with_qemu};
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+/// Options of `ferrix bench udp-echo`.
+#[derive(Debug, Clone)]
+pub struct UdpBenchOptions {
+    pub app: String,
+    pub requests: u32,
+    pub qemu: String,
+}
+
+/// Latency statistics of one closed-loop run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoopStats {
+    pub requests: u32,
+    pub lost: u32,
+    pub per_sec: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+}
+
+/// The value at quantile `q` of sorted `v`.
+fn quantile(v: &[Duration], q: f64) -> Duration {
+    if v.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((v.len() as f64 - 1.0) * q).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+/// Sends `n` requests one at a time to `dst` (each waits for its echo, 200 ms timeout) after
+/// `warmup` unmeasured ones.
+pub fn closed_loop(dst: &str, n: u32, warmup: u32) -> std::io::Result<LoopStats> {
+    let s = UdpSocket::bind("127.0.0.1:0")?;
+    s.set_read_timeout(Some(Duration::from_millis(200)))?;
+    s.connect(dst)?;
+    let mut buf = [0u8; 256];
+    let mut lat = Vec::with_capacity(n as usize);
+    let mut lost = 0;
+    let start = Instant::now();
+    for i in 0..warmup + n {
+        if i == warmup {
+            lat.clear();
+        }
+        let msg = i.to_le_bytes();
+        let t = Instant::now();
+        s.send(&msg)?;
+        loop {
+            match s.recv(&mut buf) {
+                Ok(k) if buf[..k] == msg => {
+                    lat.push(t.elapsed());
+                    break;
+                }
+                Ok(_) => continue, // a late echo of an earlier request
+                Err(_) => {
+                    lost += u32::from(i >= warmup);
+                    break;
+                }
+            }
+        }
+    }
+    let total = start.elapsed();
+    lat.sort();
+    Ok(LoopStats {
+        requests: n,
+        lost,
+        per_sec: f64::from(n) / total.as_secs_f64().max(1e-9),
+        p50_us: quantile(&lat, 0.5).as_secs_f64() * 1e6,
+        p99_us: quantile(&lat, 0.99).as_secs_f64() * 1e6,
+    })
+}
+
+/// A Linux UDP echo server on 127.0.0.1 that stops after `n` datagrams; returns its address.
+fn linux_echo_server(n: u32) -> std::io::Result<(String, std::thread::JoinHandle<()>)> {
+    let s = UdpSocket::bind("127.0.0.1:0")?;
+    let addr = s.local_addr()?.to_string();
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let h = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        for _ in 0..n {
+            match s.recv_from(&mut buf) {
+                Ok((k, from)) => {
+                    let _ = s.send_to(&buf[..k], from);
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    Ok((addr, h))
+}
+
+/// A free UDP port on 127.0.0.1.
+fn free_port() -> std::io::Result<u16> {
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// One row of the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UdpRow {
+    pub config: &'static str,
+    pub outcome: Result<String, String>,
+}
+
+/// Runs the benchmark; progress goes to `progress`.
+pub fn bench_udp_echo(
+    o: &UdpBenchOptions,
+    progress: &mut dyn std::io::Write,
+) -> Result<Vec<UdpRow>, CliError> {
+    let image = resolve_image(&o.app)?;
+    let mut rows = Vec::new();
+    let warmup = (o.requests / 10).max(10);
+
+    let _ = writeln!(progress, "bench: linux echo server");
+    let io = |what: &str| {
+        let what = what.to_string();
+        move |source| CliError::Io { what, source }
+    };
+    let (addr, h) =
+        linux_echo_server(o.requests + warmup).map_err(io("starting the Linux echo server"))?;
+    let linux =
+        closed_loop(&addr, o.requests, warmup).map_err(io("measuring the Linux echo server"))?;
+    let _ = h.join();
+    rows.push(UdpRow {
+        config: "linux",
+        outcome: Ok(fmt_loop(&linux)),
+    });
+
+    let _ = writeln!(progress, "bench: ferrix udp-echo under QEMU (TCG, slirp)");
+    let ferrix = run_guest(o, &image, false, |port| {
+        closed_loop(&format!("127.0.0.1:{port}"), o.requests, warmup)
+    });
+    match ferrix {
+        Ok((stats, _)) => {
+            let ratio = if linux.per_sec > 0.0 {
+                stats.per_sec / linux.per_sec
+            } else {
+                0.0
+            };
+            rows.push(UdpRow {
+                config: "ferrix-qemu",
+                outcome: Ok(format!(
+                    "{}  ({:.3}x linux requests/s)",
+                    fmt_loop(&stats),
+                    ratio
+                )),
+            });
+        }
+        Err(e) => rows.push(UdpRow {
+            config: "ferrix-qemu",
+            outcome: Err(e),
+        }),
+    }
+
+    let _ = writeln!(progress, "bench: ferrix udp-echo under QEMU -icount");
+    let icount = run_guest(o, &image, true, |port| {
+        closed_loop(&format!("127.0.0.1:{port}"), o.requests, warmup)
+    });
+    rows.push(UdpRow {
+        config: "ferrix-icount",
+        outcome: icount.and_then(|(_, console)| {
+            per_frame(&console)
+                .map(|n| {
+                    format!(
+                        "{n} guest instructions per received frame (driver + stack + reply + tx)"
+                    )
+                })
+                .ok_or_else(|| format!("the guest printed no per-frame figure:\n{console}"))
+        }),
+    });
+    Ok(rows)
+}
+
+/// Boots the echo app with a forwarded port, runs `client` against it, returns the client's
+/// result and the console.
+fn run_guest(
+    o: &UdpBenchOptions,
+    image: &std::path::Path,
+    icount: bool,
+    client: impl FnOnce(u16) -> std::io::Result<LoopStats>,
+) -> Result<(LoopStats, String), String> {
+    let port = free_port().map_err(|e| e.to_string())?;
+    let warmup = (o.requests / 10).max(10);
+    let opts = RunOptions {
+        target: image.to_string_lossy().into_owned(),
+        vmm: Vmm::Qemu,
+        cpus: 1,
+        timeout: Some(Duration::from_secs(300)),
+        accel: Accel::Tcg,
+        profile: icount.then(|| "microvm-icount".to_string()),
+        args: vec![
+            "ferrix.ip=10.0.2.15/24".into(),
+            "ferrix.gw=10.0.2.2".into(),
+            format!("exit-after={}", o.requests + warmup),
+        ],
+        net: Some(NetSpec::User(vec![Forward {
+            udp: true,
+            host: port,
+            guest: 7,
+        }])),
+        ..RunOptions::default()
+    };
+    let cap = Capture::default();
+    let console = cap.clone();
+    let qemu = o.qemu.clone();
+    let vm = std::thread::spawn(move || run_with_qemu(&opts, &qemu, Box::new(cap)));
+    // Wait until the guest serves (its banner), then measure.
+    let t = Instant::now();
+    while !console.text().contains("udp-echo: serving") {
+        if t.elapsed() > Duration::from_secs(60) || vm.is_finished() {
+            return Err(format!(
+                "the guest did not start serving:\n{}",
+                console.text()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stats = client(port).map_err(|e| e.to_string())?;
+    let res = vm
+        .join()
+        .map_err(|_| "the VM thread panicked".to_string())?
+        .map_err(|e| e.to_string())?;
+    if res.exit_code != 0 {
+        return Err(format!(
+            "the guest exited with {}:\n{}",
+            res.exit_code,
+            console.text()
+        ));
+    }
+    Ok((stats, console.text()))
+}
+
+/// The guest's "N ns per received frame" figure.
+pub fn per_frame(console: &str) -> Option<u64> {
+    console.lines().find_map(|l| {
+        l.split(", ")
+            .nth(1)?
+            .strip_suffix(" ns per received frame in poll")?
+            .parse()
+            .ok()
+    })
+}
+
+fn fmt_loop(s: &LoopStats) -> String {
+    format!(
+        "{:.0} req/s  p50 {:.1} us  p99 {:.1} us  ({} requests, {} lost)",
+        s.per_sec, s.p50_us, s.p99_us, s.requests, s.lost
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles() {
+        let v: Vec<Duration> = (1..=100).map(Duration::from_micros).collect();
+        assert_eq!(quantile(&v, 0.5), Duration::from_micros(51));
+        assert_eq!(quantile(&v, 0.99), Duration::from_micros(99));
+        assert_eq!(quantile(&[], 0.5), Duration::ZERO);
+    }
+
+    #[test]
+    fn parses_the_guest_figure() {
+        let c = "x\nudp-echo: 110 echoes, 812 ns per received frame in poll\n";
+        assert_eq!(per_frame(c), Some(812));
+        assert_eq!(per_frame("udp-echo: 3 echoes"), None);
+    }
+
+    #[test]
+    fn closed_loop_against_linux_echo() {
+        let (addr, h) = linux_echo_server(60).unwrap();
+        let s = closed_loop(&addr, 50, 10).unwrap();
+        h.join().unwrap();
+        assert_eq!((s.requests, s.lost), (50, 0));
+        assert!(s.p50_us <= s.p99_us && s.per_sec > 0.0);
+    }
+}
