@@ -7,7 +7,7 @@
 # and virtio-mmio speaks the modern (version 2) interface.
 -global virtio-mmio.force-legacy=false
 -accel tcg
--icount shift=0
+-icount shift=0,sleep=off
 -cpu max
 -smp {cpus}
 -m {mem}
