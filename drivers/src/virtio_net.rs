@@ -26,6 +26,10 @@ pub const NET_HDR_LEN: usize = 12;
 pub const LEGACY_NET_HDR_LEN: usize = 10;
 /// Buffers per queue pair (RX ring + TX in flight + spare for the app).
 pub const BUFFERS_PER_PAIR: usize = 2 * QUEUE_SIZE + 128;
+/// RX buffers are reposted in batches of at least this many (one notification per batch).
+pub const RX_REFILL_BATCH: usize = 32;
+/// Completed TX buffers are reclaimed once fewer descriptors than this are free.
+pub const TX_RECLAIM_BELOW: usize = 64;
 /// Largest queue pair count ferrix asks for.
 pub const MAX_PAIRS: usize = 64;
 
@@ -251,6 +255,14 @@ impl<H: Hal, T: Transport> VirtioQueuePair<H, T> {
         self.transport.lock().notify(queue);
     }
 
+    /// Posts free buffers to the RX ring once a batch of descriptors is free (the ring stays
+    /// at least `QUEUE_SIZE - RX_REFILL_BATCH` full): one notification per batch.
+    fn refill_batched(&mut self) {
+        if self.rx.available_desc() >= RX_REFILL_BATCH {
+            self.refill();
+        }
+    }
+
     /// Posts free buffers to the RX ring.
     fn refill(&mut self) {
         let mut posted = false;
@@ -331,12 +343,14 @@ impl<H: Hal, T: Transport + Send> QueuePair for VirtioQueuePair<H, T> {
                 }
             }
         }
-        self.refill();
+        self.refill_batched();
         n
     }
 
     fn tx_burst(&mut self, pkts: &mut Vec<PacketBuf>) -> usize {
-        self.reclaim_tx();
+        if self.tx.available_desc() < TX_RECLAIM_BELOW.max(pkts.len()) {
+            self.reclaim_tx();
+        }
         let mut sent = 0;
         let room = pkts.len().min(self.tx.available_desc());
         self.stats.tx_ring_full += (pkts.len() - room) as u64;
