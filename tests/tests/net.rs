@@ -114,12 +114,15 @@ fn udp_echo_through_slirp() {
     let port = 20000 + (std::process::id() % 20000) as u16;
     let image = ferrix_tests::image("udp-echo");
     let fwd = format!("user:udp:{port}:7");
+    let pcap = std::env::temp_dir().join(format!("ferrix-slirp-{}.pcap", std::process::id()));
     let mut vm = std::process::Command::new(FERRIX)
         .args([
             "run",
             image.to_str().unwrap(),
             "--net",
             &fwd,
+            "--pcap",
+            pcap.to_str().unwrap(),
             "--cpus",
             "2",
             "--stats",
@@ -150,6 +153,25 @@ fn udp_echo_through_slirp() {
         String::from_utf8_lossy(&client.stderr)
     );
     assert!(out.contains("udp-echo: 20 echoes"), "{out}");
+    // The capture holds the traffic: pcap magic, and (where tshark exists) the 20 requests
+    // and 20 replies as UDP frames on port 7.
+    let cap = std::fs::read(&pcap).expect("pcap written");
+    assert_eq!(
+        cap.get(..4),
+        Some(&[0xd4, 0xc3, 0xb2, 0xa1][..]),
+        "not a pcap file"
+    );
+    match std::process::Command::new("tshark")
+        .args(["-r", pcap.to_str().unwrap(), "-Y", "udp.port == 7"])
+        .output()
+    {
+        Ok(t) if t.status.success() => {
+            let frames = String::from_utf8_lossy(&t.stdout).lines().count();
+            assert!(frames >= 40, "tshark saw {frames} UDP frames on port 7");
+        }
+        _ => eprintln!("tshark not installed: checked the pcap header only"),
+    }
+    let _ = std::fs::remove_file(&pcap);
     assert!(out.contains("ferrix-stats: core 0 queue 0: rx "), "{out}");
 }
 
