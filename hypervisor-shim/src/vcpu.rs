@@ -33,9 +33,9 @@ extern "C" fn kick_handler(_: c_int, _: *mut siginfo_t, _: *mut c_void) {
     let _ = KVM_RUN_AREA.try_with(|area| {
         let p = area.get();
         if !p.is_null() {
-            // SAFETY: `p` points at the `kvm_run` mapping of the VcpuFd owned by this very
-            // thread; it is set before the run loop and reset to null before the VcpuFd is
-            // dropped. A volatile byte store is what the kernel expects for `immediate_exit`.
+            // `p` is set before the run loop and reset to null before the VcpuFd is dropped.
+            // SAFETY: `p` is the live `kvm_run` mapping of this thread's VcpuFd; a volatile
+            // byte store is what KVM expects for `immediate_exit`.
             unsafe { std::ptr::addr_of_mut!((*p).immediate_exit).write_volatile(1) };
         }
     });

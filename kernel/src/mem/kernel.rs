@@ -159,9 +159,9 @@ fn copy_cmdline(paddr: u64) {
     let mut len = 0;
     if paddr != 0 {
         let src = paddr as *const u8;
-        // SAFETY: the VMM placed a NUL-terminated command line at `paddr` (below 4 GiB, in the
-        // boot identity map). At most CMDLINE_MAX - 1 bytes are copied; CMDLINE is written
-        // only here, before other cores start.
+        // The VMM placed a NUL-terminated command line at `paddr` (below 4 GiB, in the boot
+        // identity map); CMDLINE is written only here, before other cores start.
+        // SAFETY: as above; at most CMDLINE_MAX - 1 bytes are read and copied.
         unsafe {
             let dst = &mut *core::ptr::addr_of_mut!(CMDLINE);
             while len < CMDLINE_MAX - 1 {
