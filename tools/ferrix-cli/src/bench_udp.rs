@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 pub struct UdpBenchOptions {
     pub app: String,
     pub requests: u32,
+    /// Also measure through TAP in a namespace (root).
+    pub tap: bool,
     pub qemu: String,
 }
 
@@ -48,7 +50,7 @@ fn quantile(v: &[Duration], q: f64) -> Duration {
 /// Sends `n` requests one at a time to `dst` (each waits for its echo, 200 ms timeout) after
 /// `warmup` unmeasured ones.
 pub fn closed_loop(dst: &str, n: u32, warmup: u32) -> std::io::Result<LoopStats> {
-    let s = UdpSocket::bind("127.0.0.1:0")?;
+    let s = UdpSocket::bind("0.0.0.0:0")?;
     s.set_read_timeout(Some(Duration::from_millis(200)))?;
     s.connect(dst)?;
     let mut buf = [0u8; 256];
@@ -84,6 +86,38 @@ pub fn closed_loop(dst: &str, n: u32, warmup: u32) -> std::io::Result<LoopStats>
         per_sec: f64::from(n) / total.as_secs_f64().max(1e-9),
         p50_us: quantile(&lat, 0.5).as_secs_f64() * 1e6,
         p99_us: quantile(&lat, 0.99).as_secs_f64() * 1e6,
+    })
+}
+
+/// Serves UDP echo on `bind` for `count` datagrams (or until 10 s pass without one).
+pub fn serve_echo(bind: &str, count: u32) -> std::io::Result<()> {
+    let s = UdpSocket::bind(bind)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut buf = [0u8; 2048];
+    for _ in 0..count {
+        let (k, from) = s.recv_from(&mut buf)?;
+        s.send_to(&buf[..k], from)?;
+    }
+    Ok(())
+}
+
+/// One-line form of [`LoopStats`] passed between the bench and its namespaced client.
+pub fn encode_loop(s: &LoopStats) -> String {
+    format!(
+        "loop {} {} {} {} {}",
+        s.requests, s.lost, s.per_sec, s.p50_us, s.p99_us
+    )
+}
+
+/// Parses [`encode_loop`]'s line.
+pub fn decode_loop(line: &str) -> Option<LoopStats> {
+    let mut it = line.strip_prefix("loop ")?.split(' ');
+    Some(LoopStats {
+        requests: it.next()?.parse().ok()?,
+        lost: it.next()?.parse().ok()?,
+        per_sec: it.next()?.parse().ok()?,
+        p50_us: it.next()?.parse().ok()?,
+        p99_us: it.next()?.parse().ok()?,
     })
 }
 
@@ -168,6 +202,37 @@ pub fn bench_udp_echo(
         }),
     }
 
+    if o.tap {
+        let _ = writeln!(
+            progress,
+            "bench: through TAP in a namespace (Linux echo, then the guest)"
+        );
+        match tap_bench(o, &image, warmup) {
+            Ok((linux_tap, guest_tap)) => {
+                let ratio = if linux_tap.per_sec > 0.0 {
+                    guest_tap.per_sec / linux_tap.per_sec
+                } else {
+                    0.0
+                };
+                rows.push(UdpRow {
+                    config: "linux-tap",
+                    outcome: Ok(fmt_loop(&linux_tap)),
+                });
+                rows.push(UdpRow {
+                    config: "ferrix-tap",
+                    outcome: Ok(format!(
+                        "{}  ({ratio:.3}x linux-tap requests/s)",
+                        fmt_loop(&guest_tap)
+                    )),
+                });
+            }
+            Err(e) => rows.push(UdpRow {
+                config: "ferrix-tap",
+                outcome: Err(e),
+            }),
+        }
+    }
+
     let _ = writeln!(progress, "bench: ferrix udp-echo under QEMU -icount");
     let icount = run_guest(o, &image, true, |port| {
         closed_loop(&format!("127.0.0.1:{port}"), o.requests, warmup)
@@ -246,6 +311,124 @@ fn run_guest(
     Ok((stats, console.text()))
 }
 
+/// A network namespace deleted on drop.
+struct Namespace(String);
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e} (install iproute2)"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Namespace `ferrix-bench-<pid>` with TAP `fb0` (host side 10.78.0.1/24, guest 10.78.0.2):
+/// a Linux echo server on 10.78.0.1 and then the guest are measured by the same client, all
+/// inside the namespace (this very binary, run with `ip netns exec`).
+fn tap_bench(
+    o: &UdpBenchOptions,
+    image: &std::path::Path,
+    warmup: u32,
+) -> Result<(LoopStats, LoopStats), String> {
+    let ns = Namespace(format!("ferrix-bench-{}", std::process::id()));
+    ip(&["netns", "add", &ns.0])?;
+    let inns = |args: &[&str]| -> Result<(), String> {
+        let mut v = vec!["netns", "exec", &ns.0, "ip"];
+        v.extend_from_slice(args);
+        ip(&v)
+    };
+    inns(&["link", "set", "lo", "up"])?;
+    inns(&["tuntap", "add", "dev", "fb0", "mode", "tap"])?;
+    inns(&["addr", "add", "10.78.0.1/24", "dev", "fb0"])?;
+    inns(&["link", "set", "fb0", "up"])?;
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let me = me.to_string_lossy().into_owned();
+    let total = (o.requests + warmup).to_string();
+    let (req, wu) = (o.requests.to_string(), warmup.to_string());
+    let exec = |args: &[&str]| {
+        let mut c = std::process::Command::new("ip");
+        c.args(["netns", "exec", &ns.0, &me]).args(args);
+        c
+    };
+    let client = |dst: &str| -> Result<LoopStats, String> {
+        let out = exec(&["bench", "udp-client", dst, &req, &wu])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find_map(decode_loop)
+            .ok_or_else(|| format!("client failed: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let mut server = exec(&["bench", "udp-server", "10.78.0.1:7007", &total])
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(200));
+    let linux = client("10.78.0.1:7007");
+    let _ = server.kill();
+    let _ = server.wait();
+    let linux = linux?;
+    let exit_after = format!("exit-after={total}");
+    let mut vm = exec(&[
+        "run",
+        &image.to_string_lossy(),
+        "--cpus",
+        "1",
+        "--net",
+        "tap:fb0",
+        "--timeout",
+        "300",
+        "--",
+        "ferrix.ip=10.78.0.2/24",
+        &exit_after,
+    ])
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .map_err(|e| e.to_string())?;
+    // Wait for the guest: ping answers once its stack runs.
+    let up = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            "ping",
+            "-c",
+            "1",
+            "-i",
+            "0.2",
+            "-w",
+            "60",
+            "10.78.0.2",
+        ])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !up.status.success() {
+        let _ = vm.kill();
+        return Err("the guest did not answer ping within 60 s".into());
+    }
+    let guest = client("10.78.0.2:7");
+    if guest.is_err() {
+        let _ = vm.kill();
+    }
+    let _ = vm.wait();
+    Ok((linux, guest?))
+}
+
 /// The guest's "N ns per received frame" figure.
 pub fn per_frame(console: &str) -> Option<u64> {
     console.lines().find_map(|l| {
@@ -274,6 +457,19 @@ mod tests {
         assert_eq!(quantile(&v, 0.5), Duration::from_micros(51));
         assert_eq!(quantile(&v, 0.99), Duration::from_micros(99));
         assert_eq!(quantile(&[], 0.5), Duration::ZERO);
+    }
+
+    #[test]
+    fn loop_stats_round_trip() {
+        let s = LoopStats {
+            requests: 10,
+            lost: 1,
+            per_sec: 1234.5,
+            p50_us: 3.25,
+            p99_us: 9.5,
+        };
+        assert_eq!(decode_loop(&encode_loop(&s)), Some(s));
+        assert_eq!(decode_loop("loop 1 2"), None);
     }
 
     #[test]

@@ -102,7 +102,22 @@ enum BenchCmd {
         /// App name, crate directory or image to boot.
         #[arg(long, default_value = "udp-echo")]
         app: String,
+        /// Also measure through a TAP device in a network namespace of the bench's own (needs
+        /// root and iproute2): the Linux client talks to the guest, and to a Linux echo server
+        /// in the same namespace, over the TAP link.
+        #[arg(long)]
+        tap: bool,
     },
+    /// (internal) The closed-loop UDP client, run inside the bench's namespace.
+    #[command(hide = true)]
+    UdpClient {
+        dst: String,
+        requests: u32,
+        warmup: u32,
+    },
+    /// (internal) A Linux UDP echo server, run inside the bench's namespace.
+    #[command(hide = true)]
+    UdpServer { bind: String, count: u32 },
     /// Boot time under each VMM (QEMU TCG wall time, QEMU icount instructions, shim).
     Boot {
         /// Boots per configuration.
@@ -205,11 +220,38 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
             Ok(res.exit_code)
         }
         Cmd::Bench {
-            what: BenchCmd::UdpEcho { requests, app },
+            what:
+                BenchCmd::UdpClient {
+                    dst,
+                    requests,
+                    warmup,
+                },
+        } => {
+            let s = crate::bench_udp::closed_loop(&dst, requests, warmup).map_err(|source| {
+                CliError::Io {
+                    what: format!("UDP client to {dst}"),
+                    source,
+                }
+            })?;
+            let _ = writeln!(std::io::stdout(), "{}", crate::bench_udp::encode_loop(&s));
+            Ok(0)
+        }
+        Cmd::Bench {
+            what: BenchCmd::UdpServer { bind, count },
+        } => {
+            crate::bench_udp::serve_echo(&bind, count).map_err(|source| CliError::Io {
+                what: format!("UDP echo server on {bind}"),
+                source,
+            })?;
+            Ok(0)
+        }
+        Cmd::Bench {
+            what: BenchCmd::UdpEcho { requests, app, tap },
         } => {
             let opts = crate::bench_udp::UdpBenchOptions {
                 app,
                 requests,
+                tap,
                 qemu: qemu_binary(),
             };
             let rows = crate::bench_udp::bench_udp_echo(&opts, &mut std::io::stderr())?;
