@@ -13,6 +13,7 @@ extern crate alloc;
 
 pub mod cmdline;
 pub mod console;
+pub mod flow;
 pub mod mem;
 pub mod sdk;
 pub mod test;

@@ -6,7 +6,7 @@
 //! 0 send N datagrams to the peer's echo server (resolving it by ARP first) and exit 0 once all
 //! N echoes came back (1 if they do not within 30 s); no core echoes in this mode. Needs `ferrix.ip=A.B.C.D/N` (and optionally `ferrix.gw=`) on the
 //! command line. Cores without a queue pair of their own (the NIC has fewer pairs than there
-//! are cores) idle.
+//! are cores) serve the flows their queue's owner steers to them in software.
 #![no_std]
 #![no_main]
 
@@ -44,9 +44,9 @@ fn main(core: usize) {
             ferrix::exit(1);
         }
     }
+    // Every core serves: on its own queue pair, or on flows its queue's owner steers to it.
     let serving = SERVING.fetch_add(1, Ordering::AcqRel) + 1;
-    let pairs = ferrix::net::info().map_or(0, |i| i.queue_pairs);
-    if serving == pairs.min(ferrix::cpus())
+    if serving == ferrix::cpus()
         && let Ok(cfg) = ferrix::net::config()
     {
         println!("udp-echo: serving {}:{port} on {serving} cores", cfg.ip);

@@ -1,4 +1,6 @@
-//! A Linux UDP echo client for the tests: `udp-client HOST:PORT COUNT FLOWS [TIMEOUT_S]`.
+//! A Linux UDP echo client for the tests: `udp-client HOST:PORT COUNT FLOWS [TIMEOUT_S]`,
+//! or `udp-client --fire HOST:PORT COUNT` to send COUNT datagrams 10 ms apart without waiting
+//! for anything (the tests use it to push an `exit-after=N` server over its count).
 //! Sends COUNT datagrams round-robin from FLOWS sockets (distinct source ports, so RSS can
 //! spread them over queues), each with a unique payload, and checks every echo. Retries a
 //! datagram up to 5 times (the guest may still be booting). Prints `ok COUNT` and exits 0, or
@@ -10,6 +12,16 @@ use std::time::{Duration, Instant};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--fire") {
+        let dst: SocketAddr = args.get(2).and_then(|a| a.parse().ok()).expect("HOST:PORT");
+        let n: usize = args.get(3).and_then(|a| a.parse().ok()).expect("COUNT");
+        let s = UdpSocket::bind(if dst.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }).expect("bind");
+        for _ in 0..n {
+            let _ = s.send_to(b"ferrix filler", dst);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        return;
+    }
     if args.len() < 4 {
         eprintln!("usage: udp-client HOST:PORT COUNT FLOWS [TIMEOUT_S]");
         std::process::exit(2);

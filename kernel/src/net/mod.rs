@@ -1,5 +1,8 @@
 //! The network as apps see it.
 //!
+//! Files: this one is the API; `endpoint.rs` one core's queue pair + stack and its poll loop;
+//! `steer.rs` software flow steering for NICs with fewer queue pairs than cores.
+//!
 //! At boot the kernel installs the queue pairs of the NIC it found, pair `i` for core `i`.
 //! A core either drives its pair raw ([`take_queue`]) or, far more commonly, through its
 //! *endpoint*: the queue pair plus that core's `ferrix_net::NetStack`, created on first use
@@ -8,16 +11,17 @@
 //! go to the app's handler, which may answer in place (zero copy: the reply is built in the
 //! receive buffer and transmitted from it).
 
+mod endpoint;
+mod steer;
+
 use crate::percpu::MAX_CPUS;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
-use ferrix_drivers::{NicInfo, PacketBuf, QueuePair, QueueStats};
-use ferrix_net::{
-    ArpConfig, ArpTable, BindError, ConfigError, IfConfig, MacAddr, NetStack, SendError, Stats,
-    TxQueue,
-};
+use endpoint::Endpoint;
+use ferrix_drivers::{NicInfo, QueuePair, QueueStats};
+use ferrix_net::{ArpTable, BindError, ConfigError, IfConfig, SendError, Stats};
 
 /// Frames taken from the ring per poll.
 pub const RX_BURST: usize = 32;
@@ -96,36 +100,6 @@ pub fn take_queue_of(i: usize) -> Option<Box<dyn QueuePair>> {
     QUEUES.get(i)?.lock().take()
 }
 
-/// One core's queue pair and protocol stack.
-struct Endpoint {
-    queue: Box<dyn QueuePair>,
-    stack: NetStack,
-    rx: Vec<PacketBuf>,
-    tx: Vec<PacketBuf>,
-}
-
-/// The stack's view of the queue pair: a transmit allocates a buffer, the stack fills it, and
-/// it joins the burst sent at the end of the poll.
-struct Tx<'a> {
-    queue: &'a mut dyn QueuePair,
-    out: &'a mut Vec<PacketBuf>,
-}
-
-impl TxQueue for Tx<'_> {
-    fn transmit(&mut self, len: usize, fill: &mut dyn FnMut(&mut [u8])) -> bool {
-        let Some(mut b) = self.queue.alloc() else {
-            return false;
-        };
-        if !b.set_len(len) {
-            self.queue.free(b);
-            return false;
-        }
-        fill(b.data_mut());
-        self.out.push(b);
-        true
-    }
-}
-
 /// A datagram handed to the app.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Datagram {
@@ -133,87 +107,6 @@ pub struct Datagram {
     pub dst: SocketAddrV4,
     /// Payload length (the payload is the first `len` bytes of the handler's buffer).
     pub len: usize,
-}
-
-impl Endpoint {
-    fn open(core: usize) -> Result<Endpoint, NetError> {
-        let info = info().ok_or(NetError::NoNic)?;
-        let cfg = IfConfig::from_cmdline(
-            crate::mem::kernel::cmdline().split_ascii_whitespace(),
-            MacAddr(info.mac),
-        )
-        .map_err(NetError::Config)?;
-        let queue = take_queue_of(core).ok_or(NetError::NoQueue)?;
-        let arp = ARP
-            .call_once(|| Arc::new(ArpTable::new(ArpConfig::default())))
-            .clone();
-        let mut ep = Endpoint {
-            queue,
-            stack: NetStack::new(cfg, arp),
-            rx: Vec::with_capacity(RX_BURST),
-            tx: Vec::new(),
-        };
-        if ep.queue.index() == 0 {
-            let mut tx = Tx {
-                queue: &mut *ep.queue,
-                out: &mut ep.tx,
-            };
-            ep.stack.announce(&mut tx);
-            ep.flush();
-        }
-        Ok(ep)
-    }
-
-    fn flush(&mut self) {
-        if !self.tx.is_empty() {
-            self.queue.tx_burst(&mut self.tx);
-            // What did not fit the ring is dropped (counted by the driver as tx_ring_full).
-            for b in self.tx.drain(..) {
-                self.queue.free(b);
-            }
-        }
-    }
-
-    fn poll(&mut self, handler: &mut dyn FnMut(&Datagram, &mut [u8]) -> Option<usize>) -> usize {
-        let now = crate::time::now_ns();
-        let n = self.queue.rx_burst(&mut self.rx, RX_BURST);
-        let mut rx = core::mem::take(&mut self.rx);
-        for mut buf in rx.drain(..) {
-            let mut tx = Tx {
-                queue: &mut *self.queue,
-                out: &mut self.tx,
-            };
-            let got = self.stack.receive(buf.data(), now, &mut tx).map(|d| {
-                (
-                    Datagram {
-                        src: d.src,
-                        dst: d.dst,
-                        len: d.payload.len(),
-                    },
-                    d.payload_offset,
-                )
-            });
-            let Some((dgram, off)) = got else {
-                self.queue.free(buf);
-                continue;
-            };
-            let start = buf.start() + off;
-            let area_end = (start + MAX_UDP_PAYLOAD).min(ferrix_drivers::BUF_SIZE);
-            let reply = handler(&dgram, &mut buf.slot_mut()[start..area_end]);
-            match reply {
-                Some(plen) if start + plen <= area_end && buf.set_len(off + plen) => {
-                    match self.stack.udp_reply_in_place(buf.data_mut(), plen) {
-                        Ok(len) if buf.set_len(len) => self.tx.push(buf),
-                        _ => self.queue.free(buf),
-                    }
-                }
-                _ => self.queue.free(buf),
-            }
-        }
-        self.rx = rx;
-        self.flush();
-        n
-    }
 }
 
 fn with_endpoint<R>(f: impl FnOnce(&mut Endpoint) -> R) -> Result<R, NetError> {
@@ -252,31 +145,24 @@ pub fn poll(
 
 /// Sends a UDP datagram from this core.
 pub fn send_udp(src_port: u16, dst: SocketAddrV4, payload: &[u8]) -> Result<(), NetError> {
-    with_endpoint(|ep| {
-        let now = crate::time::now_ns();
-        let mut tx = Tx {
-            queue: &mut *ep.queue,
-            out: &mut ep.tx,
-        };
-        let r = ep.stack.send_udp(src_port, dst, payload, now, &mut tx);
-        ep.flush();
-        r
-    })?
-    .map_err(NetError::Send)
+    with_endpoint(|ep| ep.send_udp(src_port, dst, payload))?.map_err(NetError::Send)
 }
 
-/// How long [`stats_of`] waits for a core that is in the middle of a poll.
-const STATS_WAIT_NS: u64 = 50_000_000;
+/// How long [`stats_of`] waits for a core that is in the middle of a poll (long: a vCPU can be
+/// descheduled by the host while it holds its endpoint).
+const STATS_WAIT_NS: u64 = 2_000_000_000;
 
-/// Statistics of core `core`'s endpoint: its queue's and its stack's. None if the core has no
-/// endpoint, or it stayed busy (e.g. this very core, inside a poll) for [`STATS_WAIT_NS`].
+/// Statistics of core `core`'s endpoint: the queue pair it uses (its own, or its owner's when
+/// flows are steered to it in software: then the queue counters are zero), the queue's
+/// counters and its stack's. None if the core has no endpoint, or it stayed busy (e.g. this
+/// very core, inside a poll) for [`STATS_WAIT_NS`].
 pub fn stats_of(core: usize) -> Option<(usize, QueueStats, Stats)> {
     let slot = ENDPOINTS.get(core)?;
     let deadline = crate::time::now_ns() + STATS_WAIT_NS;
     loop {
         if let Some(g) = slot.try_lock() {
             let ep = g.as_ref()?;
-            return Some((ep.queue.index(), ep.queue.stats(), ep.stack.stats().clone()));
+            return Some((ep.queue_index(), ep.queue_stats(), ep.stack.stats().clone()));
         }
         if crate::time::now_ns() > deadline {
             return None;
@@ -292,8 +178,9 @@ pub fn print_stats() {
         let Some((q, qs, st)) = stats_of(core) else {
             continue;
         };
+        let steered = if q == core { "" } else { " (steered)" };
         crate::println!(
-            "ferrix-stats: core {core} queue {q}: rx {} frames {} bytes, tx {} frames {} bytes, drops {}, driver rx_dropped {} tx_ring_full {}",
+            "ferrix-stats: core {core} queue {q}{steered}: rx {} frames {} bytes, tx {} frames {} bytes, drops {}, driver rx_dropped {} tx_ring_full {}",
             st.rx_packets,
             st.rx_bytes,
             st.tx_packets,
@@ -307,5 +194,11 @@ pub fn print_stats() {
                 crate::println!("ferrix-stats: core {core} drop {} {n}", reason.name());
             }
         }
+    }
+    let lost = steer::dropped();
+    if lost > 0 {
+        crate::println!(
+            "ferrix-stats: steering dropped {lost} frames (a steered core's inbox was full)"
+        );
     }
 }
