@@ -22,6 +22,12 @@ pub struct PacketBuf {
     pool: u32,
     start: u16,
     len: u16,
+    /// Receive: the NIC validated the TCP/UDP checksum (or the frame comes from the local host
+    /// with the checksum still to compute).
+    l4_checksum_ok: bool,
+    /// Transmit: ask the NIC to complete the checksum: (start, offset of the field from
+    /// start), both from the start of the frame.
+    tx_checksum: Option<(u16, u16)>,
 }
 
 // SAFETY: a PacketBuf is the only handle to its slot; moving it to another thread moves that
@@ -117,6 +123,28 @@ impl PacketBuf {
     pub fn pool_id(&self) -> u32 {
         self.pool
     }
+
+    /// Receive checksum offload: whether the NIC vouched for the TCP/UDP checksum.
+    pub fn l4_checksum_ok(&self) -> bool {
+        self.l4_checksum_ok
+    }
+
+    /// Set by drivers on receive.
+    pub fn set_l4_checksum_ok(&mut self, ok: bool) {
+        self.l4_checksum_ok = ok;
+    }
+
+    /// Transmit checksum offload request: the NIC computes the one's-complement checksum from
+    /// byte `start` of the frame to its end and stores it at `start + offset` (the field holds
+    /// the pseudo-header sum). Only honoured by a NIC that offers it (`Offloads::tx_checksum`).
+    pub fn request_tx_checksum(&mut self, start: u16, offset: u16) {
+        self.tx_checksum = Some((start, offset));
+    }
+
+    /// The pending transmit checksum request.
+    pub fn tx_checksum(&self) -> Option<(u16, u16)> {
+        self.tx_checksum
+    }
 }
 
 /// A pool of packet buffers over one region. Not shared: each queue pair owns its pool, so the
@@ -178,6 +206,8 @@ impl BufPool {
             pool: self.id,
             start: HEADROOM as u16,
             len: 0,
+            l4_checksum_ok: false,
+            tx_checksum: None,
         })
     }
 

@@ -35,6 +35,8 @@ pub const MAX_PAIRS: usize = 64;
 
 /// Feature bits (virtio 1.x, 5.1.3).
 pub mod feature {
+    pub const CSUM: u64 = 1 << 0;
+    pub const GUEST_CSUM: u64 = 1 << 1;
     pub const MAC: u64 = 1 << 5;
     pub const STATUS: u64 = 1 << 16;
     pub const CTRL_VQ: u64 = 1 << 17;
@@ -42,6 +44,10 @@ pub mod feature {
     pub const RSS: u64 = 1 << 60;
     pub const VERSION_1: u64 = 1 << 32;
 }
+
+/// `virtio_net_hdr.flags` (5.1.6).
+const HDR_F_NEEDS_CSUM: u8 = 1;
+const HDR_F_DATA_VALID: u8 = 2;
 
 /// Control queue: class MQ, command VQ_PAIRS_SET (5.1.6.5.5).
 const CTRL_CLASS_MQ: u8 = 4;
@@ -95,8 +101,13 @@ impl VirtioNet {
         transport.set_status(DeviceStatus::empty());
         transport.set_status(DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER);
         let offered = transport.read_device_features();
-        let wanted =
-            feature::VERSION_1 | feature::MAC | feature::STATUS | feature::CTRL_VQ | feature::MQ;
+        let wanted = feature::VERSION_1
+            | feature::MAC
+            | feature::STATUS
+            | feature::CTRL_VQ
+            | feature::MQ
+            | feature::CSUM
+            | feature::GUEST_CSUM;
         let mut features = offered & wanted;
         if features & feature::CTRL_VQ == 0 {
             features &= !feature::MQ; // MQ requires the control queue
@@ -181,6 +192,7 @@ impl VirtioNet {
             let mut q = VirtioQueuePair::<H, T> {
                 index: i,
                 hdr_len,
+                tx_csum: features & feature::CSUM != 0,
                 transport: transport.clone(),
                 rx,
                 tx,
@@ -194,7 +206,8 @@ impl VirtioNet {
         }
         let offloads = Offloads {
             rss: features & feature::MQ != 0 && pairs > 1,
-            ..Offloads::default()
+            tx_checksum: features & feature::CSUM != 0,
+            rx_checksum: features & feature::GUEST_CSUM != 0,
         };
         Ok(VirtioNet {
             info: NicInfo {
@@ -222,6 +235,8 @@ struct VirtioQueuePair<H: Hal, T: Transport> {
     index: usize,
     /// Length of the virtio-net header in front of every frame.
     hdr_len: usize,
+    /// VIRTIO_NET_F_CSUM negotiated: honour transmit checksum requests.
+    tx_csum: bool,
     transport: Arc<spin::Mutex<T>>,
     rx: VirtQueue<H, QUEUE_SIZE>,
     tx: VirtQueue<H, QUEUE_SIZE>,
@@ -331,6 +346,8 @@ impl<H: Hal, T: Transport + Send> QueuePair for VirtioQueuePair<H, T> {
             };
             match used {
                 Ok(len) if len as usize > self.hdr_len => {
+                    let flags = buf.slot_mut()[HEADROOM - self.hdr_len];
+                    buf.set_l4_checksum_ok(flags & (HDR_F_NEEDS_CSUM | HDR_F_DATA_VALID) != 0);
                     buf.set_window(HEADROOM, len as usize - self.hdr_len);
                     self.stats.rx_packets += 1;
                     self.stats.rx_bytes += buf.len() as u64;
@@ -356,12 +373,22 @@ impl<H: Hal, T: Transport + Send> QueuePair for VirtioQueuePair<H, T> {
         self.stats.tx_ring_full += (pkts.len() - room) as u64;
         for mut buf in pkts.drain(..room) {
             let len = buf.len();
+            let checksum_request = if self.tx_csum {
+                buf.tx_checksum()
+            } else {
+                None
+            };
             let Some(win) = tx_window(&mut buf, self.hdr_len) else {
                 self.stats.tx_ring_full += 1; // no headroom for the header: cannot send
                 let _ = self.pool.free(buf);
                 continue;
             };
             win[..self.hdr_len].fill(0);
+            if let Some((start, offset)) = checksum_request {
+                win[0] = HDR_F_NEEDS_CSUM;
+                win[6..8].copy_from_slice(&start.to_le_bytes());
+                win[8..10].copy_from_slice(&offset.to_le_bytes());
+            }
             // SAFETY: the window lives in the buffer's slot, owned by tx_bufs until reclaimed.
             match unsafe { self.tx.add(&[win], &mut []) } {
                 Ok(token) => {

@@ -86,6 +86,8 @@ pub struct NetStack {
     /// Bitmap of bound UDP ports, 65,536 bits.
     ports: Vec<u64>,
     ident: u16,
+    /// In-place UDP replies leave the checksum to the NIC ([`NetStack::set_tx_checksum_offload`]).
+    tx_csum_offload: bool,
 }
 
 /// Where an accepted IPv4 datagram was addressed.
@@ -104,7 +106,21 @@ impl NetStack {
             stats: Stats::new(),
             ports: vec![0; 1024],
             ident: 0,
+            tx_csum_offload: false,
         }
+    }
+
+    /// Lets [`udp_reply_in_place`](Self::udp_reply_in_place) write only the pseudo-header sum
+    /// into the UDP checksum field, for a NIC that completes it (transmit checksum offload;
+    /// the driver must then ask the NIC to, for those frames). Other frames are always
+    /// checksummed in full.
+    pub fn set_tx_checksum_offload(&mut self, on: bool) {
+        self.tx_csum_offload = on;
+    }
+
+    /// Whether in-place UDP replies rely on the NIC for their checksum.
+    pub fn tx_checksum_offload(&self) -> bool {
+        self.tx_csum_offload
     }
 
     /// The interface configuration.
@@ -163,8 +179,21 @@ impl NetStack {
         now_ns: u64,
         tx: &mut impl TxQueue,
     ) -> Option<UdpDatagram<'a>> {
+        self.receive_checked(frame, false, now_ns, tx)
+    }
+
+    /// [`receive`](Self::receive) for a frame whose TCP/UDP checksum the NIC has already
+    /// validated (or that comes from the local host with the checksum left to compute) when
+    /// `l4_checksum_ok`: the UDP checksum is then not verified again (receive offload).
+    pub fn receive_checked<'a>(
+        &mut self,
+        frame: &'a [u8],
+        l4_checksum_ok: bool,
+        now_ns: u64,
+        tx: &mut impl TxQueue,
+    ) -> Option<UdpDatagram<'a>> {
         self.stats.count_rx(frame.len());
-        match self.demux(frame, now_ns, tx) {
+        match self.demux(frame, l4_checksum_ok, now_ns, tx) {
             Ok(d) => d,
             Err(reason) => {
                 self.stats.count_drop(reason);
@@ -176,6 +205,7 @@ impl NetStack {
     fn demux<'a>(
         &mut self,
         frame: &'a [u8],
+        l4_checksum_ok: bool,
         now_ns: u64,
         tx: &mut impl TxQueue,
     ) -> Result<Option<UdpDatagram<'a>>, DropReason> {
@@ -190,7 +220,7 @@ impl NetStack {
             return Err(DropReason::SrcMac);
         }
         match eth.ethertype {
-            ETHERTYPE_IPV4 => self.receive_ipv4(&eth, tx),
+            ETHERTYPE_IPV4 => self.receive_ipv4(&eth, l4_checksum_ok, tx),
             ETHERTYPE_ARP => self.receive_arp(&eth, now_ns, tx).map(|()| None),
             _ => Err(DropReason::Ethertype),
         }
@@ -241,6 +271,7 @@ impl NetStack {
     fn receive_ipv4<'a>(
         &mut self,
         eth: &EthFrame<'a>,
+        l4_checksum_ok: bool,
         tx: &mut impl TxQueue,
     ) -> Result<Option<UdpDatagram<'a>>, DropReason> {
         let ip = Ipv4Packet::parse(eth.payload, self.cfg.mtu)?;
@@ -256,7 +287,7 @@ impl NetStack {
         };
         match ip.protocol {
             IPPROTO_UDP => {
-                let u = UdpPacket::parse(ip.payload, ip.src, ip.dst)?;
+                let u = UdpPacket::parse_with(ip.payload, ip.src, ip.dst, !l4_checksum_ok)?;
                 if !self.is_bound(u.dst_port) {
                     return Err(DropReason::UdpNoPort);
                 }
@@ -536,7 +567,11 @@ impl NetStack {
             ip.write(b);
         }
         if let Some(seg) = frame.get_mut(ETH_HEADER_LEN + IPV4_HEADER_LEN..len) {
-            udp::write_header(seg, self.cfg.ip, peer_ip, our_port, peer_port);
+            if self.tx_csum_offload {
+                udp::write_header_partial(seg, self.cfg.ip, peer_ip, our_port, peer_port);
+            } else {
+                udp::write_header(seg, self.cfg.ip, peer_ip, our_port, peer_port);
+            }
         }
         self.stats.count_tx(len);
         Ok(len)

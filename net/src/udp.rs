@@ -24,6 +24,17 @@ impl<'a> UdpPacket<'a> {
     /// in `8..=seg.len()` (bytes beyond it are ignored, as IP allows); a non-zero checksum must
     /// verify (zero means "not computed", RFC 768).
     pub fn parse(seg: &'a [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Self, DropReason> {
+        Self::parse_with(seg, src, dst, true)
+    }
+
+    /// [`parse`](Self::parse), verifying the checksum only if `verify` (the NIC may have
+    /// validated it already: receive checksum offload).
+    pub fn parse_with(
+        seg: &'a [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        verify: bool,
+    ) -> Result<Self, DropReason> {
         let h = seg
             .first_chunk::<UDP_HEADER_LEN>()
             .ok_or(DropReason::UdpTruncated)?;
@@ -32,7 +43,7 @@ impl<'a> UdpPacket<'a> {
             return Err(DropReason::UdpLength);
         }
         let seg = seg.get(..len).ok_or(DropReason::UdpLength)?;
-        if u16::from_be_bytes([h[6], h[7]]) != 0 {
+        if verify && u16::from_be_bytes([h[6], h[7]]) != 0 {
             let mut c = Checksum::new();
             // len <= seg.len() <= u16::MAX because it came from a 16-bit field.
             c.add_pseudo_header(src, dst, IPPROTO_UDP, len as u16);
@@ -84,9 +95,71 @@ pub fn write_header(
     true
 }
 
+/// Like [`write_header`] for transmit checksum offload: the checksum field gets the folded,
+/// uncomplemented pseudo-header sum and the NIC completes the checksum over the whole datagram
+/// (virtio `VIRTIO_NET_HDR_F_NEEDS_CSUM` with `csum_offset` [`UDP_CHECKSUM_OFFSET`]).
+pub fn write_header_partial(
+    seg: &mut [u8],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    src_port: u16,
+    dst_port: u16,
+) -> bool {
+    let Ok(len) = u16::try_from(seg.len()) else {
+        return false;
+    };
+    let Some(h) = seg.first_chunk_mut::<UDP_HEADER_LEN>() else {
+        return false;
+    };
+    h[0..2].copy_from_slice(&src_port.to_be_bytes());
+    h[2..4].copy_from_slice(&dst_port.to_be_bytes());
+    h[4..6].copy_from_slice(&len.to_be_bytes());
+    let mut c = Checksum::new();
+    c.add_pseudo_header(src, dst, IPPROTO_UDP, len);
+    h[6..8].copy_from_slice(&c.sum16().to_be_bytes());
+    true
+}
+
+/// Offset of the checksum field inside the UDP header.
+pub const UDP_CHECKSUM_OFFSET: usize = 6;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partial_checksum_completed_by_the_nic_equals_the_full_one() {
+        let (src, dst) = (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1));
+        let mut full = [0u8; 8 + 13];
+        full[8..].copy_from_slice(b"hello, ferrix");
+        let mut part = full;
+        assert!(write_header(&mut full, src, dst, 7, 4000));
+        assert!(write_header_partial(&mut part, src, dst, 7, 4000));
+        // What the NIC does: checksum everything from the UDP header on (the field holds the
+        // pseudo-header sum) and store the complement.
+        let mut c = Checksum::new();
+        c.add_bytes(&part);
+        let done = match c.finish() {
+            0 => 0xffff,
+            s => s,
+        };
+        part[6..8].copy_from_slice(&done.to_be_bytes());
+        assert_eq!(part, full);
+        assert!(UdpPacket::parse(&full, src, dst).is_ok());
+    }
+
+    #[test]
+    fn offloaded_receive_skips_verification() {
+        let (src, dst) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let mut seg = [0u8; 8 + 4];
+        assert!(write_header(&mut seg, src, dst, 1, 2));
+        seg[6] ^= 0xff; // corrupt the checksum
+        assert_eq!(
+            UdpPacket::parse(&seg, src, dst).unwrap_err(),
+            DropReason::UdpChecksum
+        );
+        assert!(UdpPacket::parse_with(&seg, src, dst, false).is_ok());
+    }
 
     /// A UDP datagram (127.0.0.1:40000 -> 127.0.0.1:7777, "hello ferrix") captured on Linux
     /// loopback. Loopback leaves the checksum partial (CHECKSUM_PARTIAL): the field holds the

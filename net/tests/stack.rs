@@ -341,3 +341,39 @@ fn stats_display_lists_nonzero_counters() {
     assert!(text.contains("drop.udp_no_port 1\n"), "{text}");
     assert!(!text.contains("drop.ip_checksum"), "{text}");
 }
+
+#[test]
+fn checksum_offload_both_ways() {
+    let ep = Endpoints::default();
+    let mut s = common::server(&ep);
+    let mut tx = common::tx();
+    // Receive: a datagram with a wrong UDP checksum is dropped unless the NIC vouched for it.
+    let mut bad = ep.udp(b"offload");
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff; // payload changed after the checksum was computed
+    assert!(s.receive(&bad, 1, &mut tx).is_none());
+    assert_eq!(s.stats().drops(DropReason::UdpChecksum), 1);
+    assert!(s.receive_checked(&bad, true, 1, &mut tx).is_some());
+    // Transmit: with offload on, the reply carries the pseudo-header sum for the NIC to finish.
+    s.set_tx_checksum_offload(true);
+    let mut frame = ep.udp(b"offload");
+    let len = s.udp_reply_in_place(&mut frame, 7).unwrap();
+    let eth = EthFrame::parse(&frame[..len]).unwrap();
+    let ip = Ipv4Packet::parse(eth.payload, 1500).unwrap();
+    assert!(
+        UdpPacket::parse(ip.payload, ip.src, ip.dst).is_err(),
+        "partial sum is not a valid checksum"
+    );
+    let mut c = checksum::Checksum::new();
+    c.add_bytes(ip.payload);
+    let mut done = ip.payload.to_vec();
+    let sum = match c.finish() {
+        0 => 0xffff,
+        v => v,
+    };
+    done[6..8].copy_from_slice(&sum.to_be_bytes());
+    assert!(
+        UdpPacket::parse(&done, ip.src, ip.dst).is_ok(),
+        "the NIC's completion is valid"
+    );
+}

@@ -10,6 +10,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 use ferrix_drivers::{PacketBuf, QueuePair, QueueStats};
+use ferrix_net::udp::UDP_CHECKSUM_OFFSET;
 use ferrix_net::{ArpConfig, ArpTable, IfConfig, MacAddr, NetStack, SendError, TxQueue};
 
 /// How the endpoint reaches the wire.
@@ -70,6 +71,10 @@ impl TxQueue for RawTx<'_> {
     }
 }
 
+/// Where the UDP checksum computation starts in a frame we build (Ethernet + IPv4 without
+/// options): the NIC completes it when transmit checksum offload is on.
+const UDP_CHECKSUM_START: u16 = 14 + 20;
+
 /// What became of a received frame.
 enum Outcome {
     /// A reply, built in the buffer: transmit it.
@@ -86,16 +91,18 @@ fn process(
     tx: &mut impl TxQueue,
     handler: &mut dyn FnMut(&Datagram, &mut [u8]) -> Option<usize>,
 ) -> Outcome {
-    let got = stack.receive(buf.data(), now, tx).map(|d| {
-        (
-            Datagram {
-                src: d.src,
-                dst: d.dst,
-                len: d.payload.len(),
-            },
-            d.payload_offset,
-        )
-    });
+    let got = stack
+        .receive_checked(buf.data(), buf.l4_checksum_ok(), now, tx)
+        .map(|d| {
+            (
+                Datagram {
+                    src: d.src,
+                    dst: d.dst,
+                    len: d.payload.len(),
+                },
+                d.payload_offset,
+            )
+        });
     let Some((dgram, off)) = got else {
         return Outcome::Done(buf);
     };
@@ -104,7 +111,12 @@ fn process(
     match handler(&dgram, &mut buf.slot_mut()[start..area_end]) {
         Some(plen) if start + plen <= area_end && buf.set_len(off + plen) => {
             match stack.udp_reply_in_place(buf.data_mut(), plen) {
-                Ok(len) if buf.set_len(len) => Outcome::Reply(buf),
+                Ok(len) if buf.set_len(len) => {
+                    if stack.tx_checksum_offload() {
+                        buf.request_tx_checksum(UDP_CHECKSUM_START, UDP_CHECKSUM_OFFSET as u16);
+                    }
+                    Outcome::Reply(buf)
+                }
                 _ => Outcome::Done(buf),
             }
         }
@@ -134,10 +146,12 @@ impl Endpoint {
         let arp = ARP
             .call_once(|| Arc::new(ArpTable::new(ArpConfig::default())))
             .clone();
+        let mut stack = NetStack::new(cfg, arp);
+        stack.set_tx_checksum_offload(info.offloads.tx_checksum);
         let mut ep = Endpoint {
             core,
             port,
-            stack: NetStack::new(cfg, arp),
+            stack,
             rx: Vec::with_capacity(RX_BURST),
             tx: Vec::new(),
             raw: Vec::new(),
