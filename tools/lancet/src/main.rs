@@ -1,0 +1,4 @@
+//! The `lancet` command.
+#![forbid(unsafe_code)]
+
+fn main() {}
