@@ -4,4 +4,8 @@
 //! stationarity, confidence intervals) before reporting results or "inconclusive".
 #![forbid(unsafe_code)]
 
+pub mod agent;
+pub mod control;
+pub mod server;
 pub mod stats;
+pub mod workload;
