@@ -5,7 +5,11 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod cli;
 pub mod control;
+pub mod coordinator;
+pub mod launch;
+pub mod report;
 pub mod server;
 pub mod stats;
 pub mod workload;
