@@ -115,7 +115,8 @@ pub struct IidWire {
 impl From<&AdResult> for AdResultWire {
     fn from(r: &AdResult) -> Self {
         AdResultWire {
-            statistic: r.statistic,
+            // JSON has no infinity: an unbounded statistic travels as f64::MAX.
+            statistic: finite(r.statistic),
             p_value: r.p_value,
             method: r.method.into(),
         }
@@ -147,7 +148,7 @@ impl QuantileCiWire {
 impl From<&AdfResult> for AdfWire {
     fn from(r: &AdfResult) -> Self {
         AdfWire {
-            statistic: r.statistic,
+            statistic: finite(r.statistic),
             p_value: r.p_value,
             used_lag: r.used_lag,
         }
@@ -162,6 +163,14 @@ impl From<&IidCheck> for IidWire {
             lag1_rho: r.lags.first().map_or(0.0, |l| l.rho),
             lag1_p: r.lags.first().map_or(1.0, |l| l.p_value),
         }
+    }
+}
+
+fn finite(v: f64) -> f64 {
+    if v.is_nan() {
+        f64::MAX
+    } else {
+        v.clamp(f64::MIN, f64::MAX)
     }
 }
 

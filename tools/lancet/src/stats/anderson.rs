@@ -42,7 +42,7 @@ fn statistic_from_cdf(cdf_sorted: &[f64]) -> f64 {
     let mut s = 0.0;
     for i in 0..n {
         let f = cdf_sorted[i].clamp(1e-300, 1.0);
-        let g = cdf_sorted[n - 1 - i].clamp(0.0, 1.0 - 1e-17);
+        let g = cdf_sorted[n - 1 - i].clamp(0.0, 1.0 - f64::EPSILON / 2.0);
         s += (2.0 * i as f64 + 1.0) * (f.ln() + (-g).ln_1p());
     }
     -nf - s / nf
