@@ -17,7 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Coordinate agents and measure latency at one load, a sweep, or the max load meeting an SLO.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Serve the agent control protocol (one coordinator at a time).
     Agent(AgentArgs),
     /// Run the synthetic service-time test server (8-byte requests naming ns of work).

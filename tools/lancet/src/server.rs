@@ -138,13 +138,13 @@ fn tcp_conn(mut s: TcpStream, stop: &AtomicBool, core: &Core) -> io::Result<()> 
 fn udp_loop(s: &UdpSocket, stop: &AtomicBool, core: &Core) {
     let mut buf = [0u8; 2048];
     while !stop.load(Ordering::Relaxed) {
-        if let Ok((n, from)) = s.recv_from(&mut buf) {
-            if n >= 8 {
-                let mut req = [0u8; 8];
-                req.copy_from_slice(&buf[..8]);
-                core.serve(req);
-                let _ = s.send_to(&buf[..n], from);
-            }
+        if let Ok((n, from)) = s.recv_from(&mut buf)
+            && n >= 8
+        {
+            let mut req = [0u8; 8];
+            req.copy_from_slice(&buf[..8]);
+            core.serve(req);
+            let _ = s.send_to(&buf[..n], from);
         }
     }
 }
