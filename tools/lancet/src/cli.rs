@@ -80,18 +80,21 @@ pub struct RunArgs {
     /// Echo protocol: payload bytes.
     #[arg(long, default_value_t = 8)]
     pub echo_size: usize,
-    /// memcached: number of distinct keys.
+    /// memcached/redis: number of distinct keys.
     #[arg(long, default_value_t = 1000)]
     pub keys: u64,
-    /// memcached: key size in bytes (>= 8).
+    /// memcached/redis: key size in bytes (>= 8).
     #[arg(long, default_value_t = 16)]
     pub key_size: usize,
-    /// memcached: value size in bytes for sets.
+    /// memcached/redis: value size in bytes for sets.
     #[arg(long, default_value_t = 64)]
     pub value_size: usize,
-    /// memcached: fraction of requests that are gets (the rest are sets).
+    /// memcached/redis: fraction of requests that are gets (the rest are sets).
     #[arg(long, default_value_t = 0.9)]
     pub get_ratio: f64,
+    /// http: path to GET.
+    #[arg(long, default_value = "/")]
+    pub http_path: String,
     /// Testing knob: send this many requests back to back per arrival (the inter-arrival check
     /// should flag anything above 1).
     #[arg(long, default_value_t = 1)]
@@ -200,6 +203,7 @@ impl RunArgs {
             key_size: self.key_size,
             value_size: self.value_size,
             get_ratio: self.get_ratio,
+            http_path: self.http_path.clone(),
             burst: self.burst,
             seed: self.seed,
         }

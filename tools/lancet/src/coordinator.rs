@@ -251,7 +251,9 @@ pub fn measure_load(
     std::thread::sleep(s.warmup);
     let mut stable = false;
     for attempt in 0..=s.max_retries {
-        let (checks, total) = stability(&throughputs(agents)?, &names, rps, w, s);
+        let tp = throughputs(agents)?;
+        res.received_rps = tp.iter().map(|t| t.received_rps).sum();
+        let (checks, total) = stability(&tp, &names, rps, w, s);
         res.achieved_rps = total;
         stable = checks.iter().all(|c| c.passed);
         res.checks = checks;

@@ -8,6 +8,7 @@ pub mod agent;
 pub mod cli;
 pub mod control;
 pub mod coordinator;
+pub mod framing;
 pub mod launch;
 pub mod report;
 pub mod server;

@@ -5,6 +5,8 @@
 //! - `synthetic`: 8-byte request = service time in nanoseconds (u64, little endian); the server
 //!   spins that long and echoes the 8 bytes.
 //! - `memcached`: ASCII `get`/`set` with a key space, a key size and a value size (TCP only).
+//! - `redis`: RESP `GET`/`SET` with the same key/value parameters (TCP only).
+//! - `http`: HTTP/1.1 `GET` of a path, keep-alive, `Content-Length` bodies (TCP only).
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,6 +14,8 @@ use std::str::FromStr;
 use ferrix_dist::rand::Rng as _;
 use ferrix_dist::{Dist, Rng, Shape};
 use serde::{Deserialize, Serialize};
+
+use crate::framing;
 
 /// Transport protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -28,6 +32,8 @@ pub enum AppProto {
     Echo,
     Synthetic,
     Memcached,
+    Redis,
+    Http,
 }
 
 /// Everything an agent needs to generate load (sent by the coordinator in `configure`).
@@ -53,6 +59,8 @@ pub struct Workload {
     pub key_size: usize,
     pub value_size: usize,
     pub get_ratio: f64,
+    /// http: path to GET.
+    pub http_path: String,
     /// Test knob: send this many requests back to back at each arrival (1 = off). Exists to
     /// show that the inter-arrival check catches a bursty sender.
     pub burst: u32,
@@ -75,6 +83,7 @@ impl Default for Workload {
             key_size: 16,
             value_size: 64,
             get_ratio: 0.9,
+            http_path: "/".into(),
             burst: 1,
             seed: 1,
         }
@@ -99,14 +108,22 @@ impl Workload {
                 "connections, outstanding and burst must be >= 1".into(),
             ));
         }
-        if self.proto == AppProto::Memcached && self.transport == Transport::Udp {
+        let kv = matches!(self.proto, AppProto::Memcached | AppProto::Redis);
+        let stream_only = kv || self.proto == AppProto::Http;
+        if stream_only && self.transport == Transport::Udp {
+            return Err(WorkloadError::Invalid(format!(
+                "{:?} is supported over TCP only",
+                self.proto
+            )));
+        }
+        if kv && (self.keys == 0 || self.key_size < 8) {
             return Err(WorkloadError::Invalid(
-                "memcached is supported over TCP only".into(),
+                "key-value protocols need keys >= 1 and key size >= 8".into(),
             ));
         }
-        if self.proto == AppProto::Memcached && (self.keys == 0 || self.key_size < 8) {
+        if self.proto == AppProto::Http && !self.http_path.starts_with('/') {
             return Err(WorkloadError::Invalid(
-                "memcached needs keys >= 1 and key size >= 8".into(),
+                "http path must start with '/'".into(),
             ));
         }
         let service: Shape = self.service.parse()?;
@@ -138,17 +155,30 @@ impl Request {
                 let ns = (self.service.sample(rng) * 1000.0).round() as u64;
                 buf.extend_from_slice(&ns.to_le_bytes());
             }
-            AppProto::Memcached => {
+            AppProto::Memcached | AppProto::Redis => {
                 let k = rng.random_range(0..self.w.keys);
                 let key = format!("{k:0width$}", width = self.w.key_size);
-                if rng.random::<f64>() < self.w.get_ratio {
-                    buf.extend_from_slice(format!("get {key}\r\n").as_bytes());
-                } else {
-                    let n = self.w.value_size;
-                    buf.extend_from_slice(format!("set {key} 0 0 {n}\r\n").as_bytes());
-                    buf.extend(std::iter::repeat_n(b'v', n));
-                    buf.extend_from_slice(b"\r\n");
-                }
+                let get = rng.random::<f64>() < self.w.get_ratio;
+                let n = self.w.value_size;
+                let value = "v".repeat(n);
+                let text = match (self.proto, get) {
+                    (AppProto::Memcached, true) => format!("get {key}\r\n"),
+                    (AppProto::Memcached, false) => format!("set {key} 0 0 {n}\r\n{value}\r\n"),
+                    (_, true) => format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len()),
+                    (_, false) => format!(
+                        "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${n}\r\n{value}\r\n",
+                        key.len()
+                    ),
+                };
+                buf.extend_from_slice(text.as_bytes());
+            }
+            AppProto::Http => {
+                let host = &self.w.target;
+                let path = &self.w.http_path;
+                buf.extend_from_slice(
+                    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: lancet\r\n\r\n")
+                        .as_bytes(),
+                );
             }
         }
     }
@@ -161,26 +191,11 @@ impl Request {
                 (buf.len() >= n).then_some(n)
             }
             AppProto::Synthetic => (buf.len() >= 8).then_some(8),
-            AppProto::Memcached => memcached_response_len(buf),
+            AppProto::Memcached => framing::memcached(buf),
+            AppProto::Redis => framing::redis(buf),
+            AppProto::Http => framing::http(buf),
         }
     }
-}
-
-fn find_crlf(buf: &[u8]) -> Option<usize> {
-    buf.windows(2).position(|w| w == b"\r\n")
-}
-
-/// One memcached ASCII response: a single line (`STORED`, `END`, errors) or
-/// `VALUE k f n\r\n<n bytes>\r\nEND\r\n` for a single-key get.
-pub fn memcached_response_len(buf: &[u8]) -> Option<usize> {
-    let line = find_crlf(buf)?;
-    if !buf.starts_with(b"VALUE ") {
-        return Some(line + 2);
-    }
-    let header = std::str::from_utf8(&buf[..line]).ok()?;
-    let bytes: usize = header.split_whitespace().nth(3)?.parse().ok()?;
-    let total = line + 2 + bytes + 2 + 5;
-    (buf.len() >= total).then_some(total)
 }
 
 impl fmt::Display for Transport {
@@ -206,18 +221,6 @@ impl FromStr for Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn memcached_framing() {
-        assert_eq!(memcached_response_len(b"STORED\r\nEND"), Some(8));
-        assert_eq!(memcached_response_len(b"END\r\n"), Some(5));
-        assert_eq!(memcached_response_len(b"VALUE k 0 3\r\nabc\r\nEN"), None);
-        assert_eq!(
-            memcached_response_len(b"VALUE k 0 3\r\nabc\r\nEND\r\nX"),
-            Some(23)
-        );
-        assert_eq!(memcached_response_len(b"VALUE k 0 3"), None);
-    }
 
     #[test]
     fn synthetic_encodes_nanoseconds() {

@@ -87,9 +87,10 @@ fn bad_arguments_give_one_line() {
     assert!(String::from_utf8(out.stderr).unwrap().contains("--load"));
 }
 
-struct Memcached(Child);
+/// A server process this test started; killed and reaped on drop.
+struct Server(Child);
 
-impl Drop for Memcached {
+impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -104,35 +105,25 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[test]
-fn memcached_sweep_throughput_matches_what_was_sent() {
-    let port = free_port();
-    let child = Command::new("memcached")
-        .args([
-            "-l",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-U",
-            "0",
-            "-u",
-            "root",
-            "-t",
-            "1",
-        ])
+/// Start `cmd args` (skipping with a printed reason when it is not installed), wait for its
+/// port, run a two-step sweep with `proto` and check the server answered what was sent.
+fn sweep_real_server(cmd: &str, args: &[&str], port: u16, proto: &str) {
+    // One busy-polling agent at a time: the test machines have two cores.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let child = Command::new(cmd)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn();
     let Ok(child) = child else {
-        eprintln!(
-            "SKIP memcached_sweep: `memcached` is not installed (apt-get install -y memcached)"
-        );
+        eprintln!("SKIP {proto} sweep: `{cmd}` is not installed");
         return;
     };
-    let _mc = Memcached(child);
+    let _server = Server(child);
     let deadline = Instant::now() + Duration::from_secs(5);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "memcached did not start");
+        assert!(Instant::now() < deadline, "{cmd} did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
     let target = format!("127.0.0.1:{port}");
@@ -142,7 +133,7 @@ fn memcached_sweep_throughput_matches_what_was_sent() {
             "--target",
             &target,
             "--proto",
-            "memcached",
+            proto,
             "--sweep",
             "500,1500",
             "--samples",
@@ -177,10 +168,46 @@ fn memcached_sweep_throughput_matches_what_was_sent() {
         let target = p["target_rps"].as_f64().unwrap();
         let sent = p["achieved_rps"].as_f64().unwrap();
         let answered = p["received_rps"].as_f64().unwrap();
-        eprintln!("memcached: target {target} sent {sent:.0} answered {answered:.0}");
-        // memcached answers what it is sent (modulo requests still in flight at the snapshot).
+        eprintln!("{proto}: target {target} sent {sent:.0} answered {answered:.0}");
+        // The server answers what it is sent (modulo requests in flight at the snapshot).
         assert!((answered - sent).abs() <= 0.05 * sent + 20.0, "{p}");
         assert!(sent > 0.3 * target, "{p}");
         assert!(p["percentiles"][0]["estimate_us"].as_f64().unwrap() > 0.0);
     }
+}
+
+#[test]
+fn memcached_sweep_throughput_matches_what_was_sent() {
+    let port = free_port();
+    let p = port.to_string();
+    let args = [
+        "-l",
+        "127.0.0.1",
+        "-p",
+        &p,
+        "-U",
+        "0",
+        "-u",
+        "root",
+        "-t",
+        "1",
+    ];
+    sweep_real_server("memcached", &args, port, "memcached");
+}
+
+#[test]
+fn redis_sweep_throughput_matches_what_was_sent() {
+    let port = free_port();
+    let p = port.to_string();
+    let args = [
+        "--port",
+        &p,
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ];
+    sweep_real_server("redis-server", &args, port, "redis");
 }
