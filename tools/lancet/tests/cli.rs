@@ -7,6 +7,12 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lancet");
 
+/// One busy-polling agent at a time: the test machines have two cores.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn help_documents_every_flag() {
     let out = Command::new(BIN).args(["run", "--help"]).output().unwrap();
@@ -108,9 +114,7 @@ fn free_port() -> u16 {
 /// Start `cmd args` (skipping with a printed reason when it is not installed), wait for its
 /// port, run a two-step sweep with `proto` and check the server answered what was sent.
 fn sweep_real_server(cmd: &str, args: &[&str], port: u16, proto: &str) {
-    // One busy-polling agent at a time: the test machines have two cores.
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = serial();
     let child = Command::new(cmd)
         .args(args)
         .stdout(Stdio::null())
@@ -210,4 +214,70 @@ fn redis_sweep_throughput_matches_what_was_sent() {
         "no",
     ];
     sweep_real_server("redis-server", &args, port, "redis");
+}
+
+#[test]
+fn max_at_slo_search_probes_and_reports() {
+    let _g = serial();
+    let server = lancet::server::SyntheticServer::start(
+        "127.0.0.1:0",
+        lancet::workload::Transport::Tcp,
+        0.0,
+    )
+    .unwrap();
+    let target = server.addr().to_string();
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "--target",
+            &target,
+            "--proto",
+            "synthetic",
+            "--service-us",
+            "20",
+            "--max-at-slo",
+            "100000",
+            "--lo",
+            "100",
+            "--hi",
+            "1500",
+            "--steps",
+            "2",
+            "--percentiles",
+            "50",
+            "--ci-percentile",
+            "50",
+            "--samples",
+            "300",
+            "--sampling",
+            "1",
+            "--max-retries",
+            "1",
+            "--max-secs",
+            "4",
+            "--warmup-ms",
+            "100",
+            "--load-tolerance",
+            "0.9",
+            "--ad-alpha",
+            "1e-12",
+            "--ci-width-us",
+            "1e9",
+            "--json",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let points = v["experiment"]["points"].as_array().unwrap();
+    // Probes 800 rps, then 1150 (met) or 450 (missed).
+    assert_eq!(points[0]["target_rps"].as_f64(), Some(800.0));
+    assert_eq!(points.len(), 2);
+    let best = &v["experiment"]["max_load_at_slo"];
+    assert!(best.is_null() || best.as_f64().unwrap() >= 450.0, "{best}");
 }

@@ -17,6 +17,9 @@ use crate::control::{AgentClient, AgentError, LatencyReport, Reply, Request, Thr
 use crate::stats::quantile::QuantileCi;
 use crate::workload::Workload;
 
+mod pattern;
+pub use pattern::{Experiment, Pattern, bisect, run_pattern};
+
 /// Methodology parameters (thesis defaults: 10,000 samples, 1:5 sampling, +10,000 on retry).
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
@@ -438,73 +441,36 @@ pub fn finish(agents: &mut [AgentClient]) -> Result<(), AgentError> {
     results.into_iter().try_for_each(|r| r.map(|_| ()))
 }
 
-/// Load pattern over one or more target loads.
-#[derive(Debug, Clone)]
-pub enum Pattern {
-    Fixed(f64),
-    Sweep(Vec<f64>),
-    /// Highest load whose p`percentile` meets `slo_us`, searched between `lo` and `hi` in
-    /// `steps` bisections.
-    MaxAtSlo {
-        lo: f64,
-        hi: f64,
-        slo_us: f64,
-        steps: usize,
-    },
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Results over a pattern (and, for max@SLO, the answer).
-#[derive(Debug, Clone, Serialize)]
-pub struct Experiment {
-    pub points: Vec<LoadResult>,
-    pub max_load_at_slo: Option<f64>,
-}
-
-/// Run a pattern.
-pub fn run_pattern(
-    agents: &mut [AgentClient],
-    w: &Workload,
-    pattern: &Pattern,
-    s: &Settings,
-    progress: &dyn Fn(String),
-) -> Result<Experiment, AgentError> {
-    let mut points = Vec::new();
-    let mut max_ok = None;
-    match pattern {
-        Pattern::Fixed(r) => points.push(measure_load(agents, w, *r, s, progress)?),
-        Pattern::Sweep(rs) => {
-            for r in rs {
-                points.push(measure_load(agents, w, *r, s, progress)?);
-            }
-        }
-        Pattern::MaxAtSlo {
-            lo,
-            hi,
-            slo_us,
-            steps,
-        } => {
-            let (mut lo, mut hi) = (*lo, *hi);
-            for _ in 0..*steps {
-                let mid = (lo + hi) / 2.0;
-                let r = measure_load(agents, w, mid, s, progress)?;
-                let tail = r
-                    .percentiles
-                    .iter()
-                    .find(|p| (p.p - s.ci_percentile).abs() < 1e-9)
-                    .map(|p| p.estimate_us);
-                let ok = r.conclusive && tail.is_some_and(|t| t <= *slo_us);
-                if ok {
-                    lo = mid;
-                    max_ok = Some(mid);
-                } else {
-                    hi = mid;
-                }
-                points.push(r);
-            }
-        }
+    #[test]
+    fn overlap_and_width_of_merged_percentiles() {
+        use crate::control::{LatencyReport, QuantileCiWire};
+        let rep = |lo, hi| LatencyReport {
+            count: 1,
+            target: 1,
+            sampling: 1,
+            percentiles: vec![QuantileCiWire {
+                p: 0.99,
+                estimate: (lo + hi) / 2.0,
+                low: Some(lo),
+                high: Some(hi),
+            }],
+            stationarity: None,
+            iid: None,
+            samples: Vec::new(),
+            timestamps: String::new(),
+        };
+        let s = Settings {
+            percentiles: vec![99.0],
+            ..Settings::default()
+        };
+        let (p, c, ok) = merge_percentiles(&[rep(10.0, 20.0), rep(15.0, 30.0)], &s);
+        assert!(ok && c.passed);
+        assert_eq!((p[0].low_us, p[0].high_us), (Some(12.5), Some(25.0)));
+        let (_, c, ok) = merge_percentiles(&[rep(10.0, 20.0), rep(21.0, 30.0)], &s);
+        assert!(!ok && !c.passed);
     }
-    Ok(Experiment {
-        points,
-        max_load_at_slo: max_ok,
-    })
 }
