@@ -146,3 +146,31 @@ fn agent_failure_is_reported() {
     assert!(e.to_string().contains(&addr), "{e}");
     assert!(e.to_string().contains("failed"), "{e}");
 }
+
+#[test]
+fn lognormal_service_with_tight_ci_target_is_inconclusive() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = SyntheticServer::start("127.0.0.1:0", Transport::Tcp, 0.0).unwrap();
+    let w = Workload {
+        service: "lognormal:sigma=1.5".into(),
+        ..synthetic(&server, 50.0)
+    };
+    // A 1 µs wide p99 interval is out of reach for a heavy-tailed service time with a few
+    // hundred samples: the coordinator must collect more, then give up and say why.
+    let s = Settings {
+        ci_width_us: 1.0,
+        samples: 400,
+        more_samples: 200,
+        max_retries: 1,
+        max_time: Duration::from_secs(5),
+        ..settings()
+    };
+    let r = measure(&w, 500.0, &s);
+    assert!(!r.conclusive);
+    assert!(
+        check(&r, "ci width").iter().all(|c| !c.passed),
+        "{:?}",
+        r.checks
+    );
+    assert!(!r.reasons.is_empty());
+}
