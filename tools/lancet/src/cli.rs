@@ -1,0 +1,211 @@
+//! Command-line interface: `lancet run` (coordinator), `lancet agent`, `lancet server`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::workload::{AppProto, Transport, Workload};
+
+/// Lancet: self-correcting open-loop latency measurement (coordinator + agents).
+#[derive(Debug, Parser)]
+#[command(name = "lancet", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Coordinate agents and measure latency at one load, a sweep, or the max load meeting an SLO.
+    Run(Box<RunArgs>),
+    /// Serve the agent control protocol (one coordinator at a time).
+    Agent(AgentArgs),
+    /// Run the synthetic service-time test server (8-byte requests naming ns of work).
+    Server(ServerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Control address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:5001")]
+    pub listen: String,
+    /// Exit after the first coordinator session ends.
+    #[arg(long)]
+    pub once: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    pub listen: String,
+    /// Transport.
+    #[arg(long, value_enum, default_value_t = Transport::Tcp)]
+    pub transport: Transport,
+    /// Extra service time added per second since start (µs/s): a non-stationary server.
+    #[arg(long, default_value_t = 0.0)]
+    pub grow_us_per_s: f64,
+    /// Stop after this many seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub duration_secs: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Server under test, host:port.
+    #[arg(long)]
+    pub target: String,
+    /// Transport.
+    #[arg(long, value_enum, default_value_t = Transport::Tcp)]
+    pub transport: Transport,
+    /// Application protocol.
+    #[arg(long, value_enum, default_value_t = AppProto::Echo)]
+    pub proto: AppProto,
+    /// Connections per agent.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Outstanding requests per connection.
+    #[arg(long, default_value_t = 8)]
+    pub outstanding: usize,
+    /// Inter-arrival distribution (ferrix-dist shape: exp = Poisson, det, uniform:spread=..,
+    /// lognormal:sigma=.., gamma:k=.., pareto:alpha=..).
+    #[arg(long, default_value = "exp")]
+    pub arrival: String,
+    /// Synthetic protocol: service-time distribution (ferrix-dist shape).
+    #[arg(long, default_value = "det")]
+    pub service: String,
+    /// Synthetic protocol: mean service time in µs.
+    #[arg(long, default_value_t = 10.0)]
+    pub service_us: f64,
+    /// Echo protocol: payload bytes.
+    #[arg(long, default_value_t = 8)]
+    pub echo_size: usize,
+    /// memcached/redis: number of distinct keys.
+    #[arg(long, default_value_t = 1000)]
+    pub keys: u64,
+    /// memcached/redis: key size in bytes (>= 8).
+    #[arg(long, default_value_t = 16)]
+    pub key_size: usize,
+    /// memcached/redis: value size in bytes for sets.
+    #[arg(long, default_value_t = 64)]
+    pub value_size: usize,
+    /// memcached/redis: fraction of requests that are gets (the rest are sets).
+    #[arg(long, default_value_t = 0.9)]
+    pub get_ratio: f64,
+    /// http: path to GET.
+    #[arg(long, default_value = "/")]
+    pub http_path: String,
+    /// Testing knob: send this many requests back to back per arrival (the inter-arrival check
+    /// should flag anything above 1).
+    #[arg(long, default_value_t = 1)]
+    pub burst: u32,
+    /// Random seed (agent i uses a seed derived from it).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Fixed load: total requests per second over all agents.
+    #[arg(long, conflicts_with_all = ["sweep", "max_at_slo"])]
+    pub load: Option<f64>,
+    /// Step sweep: comma-separated loads (rps).
+    #[arg(long, value_delimiter = ',')]
+    pub sweep: Option<Vec<f64>>,
+    /// Search the max load whose p<ci-percentile> meets this SLO (µs) between --lo and --hi.
+    #[arg(long, value_name = "SLO_US")]
+    pub max_at_slo: Option<f64>,
+    /// max@SLO search: lowest load (rps).
+    #[arg(long, default_value_t = 1000.0)]
+    pub lo: f64,
+    /// max@SLO search: highest load (rps).
+    #[arg(long, default_value_t = 50_000.0)]
+    pub hi: f64,
+    /// max@SLO search: number of bisection steps.
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+
+    /// Number of local agent processes to start (ignored with --agents-file).
+    #[arg(long, default_value_t = 1)]
+    pub agents: usize,
+    /// File of remote agent control addresses, one host:port per line (# comments).
+    #[arg(long)]
+    pub agents_file: Option<PathBuf>,
+    /// Seconds to wait for any agent reply before declaring it failed.
+    #[arg(long, default_value_t = 15.0)]
+    pub agent_timeout_secs: f64,
+
+    /// Percentiles to report.
+    #[arg(long, value_delimiter = ',', default_value = "50,90,99")]
+    pub percentiles: Vec<f64>,
+    /// Confidence level of the intervals.
+    #[arg(long, default_value_t = 0.95)]
+    pub confidence: f64,
+    /// Percentile whose interval width is checked (and compared to the SLO).
+    #[arg(long, default_value_t = 99.0)]
+    pub ci_percentile: f64,
+    /// Target width of that interval in µs.
+    #[arg(long, default_value_t = 10.0)]
+    pub ci_width_us: f64,
+    /// Allowed relative deviation of the achieved load.
+    #[arg(long, default_value_t = 0.1)]
+    pub load_tolerance: f64,
+    /// Significance level of the Anderson-Darling inter-arrival test.
+    #[arg(long, default_value_t = 0.01)]
+    pub ad_alpha: f64,
+    /// Latency samples per agent in the first round.
+    #[arg(long, default_value_t = 10_000)]
+    pub samples: usize,
+    /// Initial sampling: measure one request in N.
+    #[arg(long, default_value_t = 5)]
+    pub sampling: u32,
+    /// Samples added when stationarity or the CI fails.
+    #[arg(long, default_value_t = 10_000)]
+    pub more_samples: usize,
+    /// Retries before a load point is declared inconclusive.
+    #[arg(long, default_value_t = 5)]
+    pub max_retries: usize,
+    /// Largest lag of the Spearman autocorrelation.
+    #[arg(long, default_value_t = 20)]
+    pub max_lag: usize,
+    /// Warm-up before the first load check (ms).
+    #[arg(long, default_value_t = 500)]
+    pub warmup_ms: u64,
+    /// Time limit per load point (s).
+    #[arg(long, default_value_t = 120.0)]
+    pub max_secs: f64,
+
+    /// Write the full report as JSON to this file ('-' for stdout, replacing the table).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write a summary CSV (one row per load and percentile).
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Write every latency sample as CSV.
+    #[arg(long)]
+    pub samples_csv: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    /// The workload the flags describe.
+    pub fn workload(&self) -> Workload {
+        Workload {
+            target: self.target.clone(),
+            transport: self.transport,
+            proto: self.proto,
+            connections: self.connections,
+            outstanding: self.outstanding,
+            arrival: self.arrival.clone(),
+            service: self.service.clone(),
+            service_us: self.service_us,
+            echo_size: self.echo_size,
+            keys: self.keys,
+            key_size: self.key_size,
+            value_size: self.value_size,
+            get_ratio: self.get_ratio,
+            http_path: self.http_path.clone(),
+            burst: self.burst,
+            seed: self.seed,
+        }
+    }
+}

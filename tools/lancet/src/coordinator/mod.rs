@@ -1,0 +1,476 @@
+//! The coordinator's self-correcting methodology (thesis fig 4.4) for one target load:
+//!
+//! 1. system stability: start the load, confirm the achieved rate is within a tolerance of the
+//!    target and that every agent's inter-transmission gaps pass Anderson-Darling;
+//! 2. iid: if any agent's latency autocorrelation is significant, divide the sampling rate by
+//!    the first non-significant lag (sampling *interval* × lag) and measure again;
+//! 3. stationarity: if the ADF test does not reject a unit root, collect `more_samples` more;
+//! 4. confidence intervals: every percentile's per-agent intervals must overlap, and the
+//!    averaged interval of the SLO percentile must be narrower than the target, else collect more;
+//! 5. stop with results, or after the retry / time limit report inconclusive with the reasons.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::control::{AgentClient, AgentError, LatencyReport, Reply, Request, ThroughputReport};
+use crate::stats::quantile::QuantileCi;
+use crate::workload::Workload;
+
+mod pattern;
+pub use pattern::{Experiment, Pattern, bisect, run_pattern};
+
+/// Methodology parameters (thesis defaults: 10,000 samples, 1:5 sampling, +10,000 on retry).
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub percentiles: Vec<f64>,
+    pub confidence: f64,
+    /// The percentile whose CI width is checked against `ci_width_us`.
+    pub ci_percentile: f64,
+    pub ci_width_us: f64,
+    pub load_tolerance: f64,
+    pub ad_alpha: f64,
+    pub samples: usize,
+    pub sampling: u32,
+    pub more_samples: usize,
+    pub max_retries: usize,
+    pub max_lag: usize,
+    pub warmup: Duration,
+    /// Time limit per load point.
+    pub max_time: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            percentiles: vec![50.0, 90.0, 99.0],
+            confidence: 0.95,
+            ci_percentile: 99.0,
+            ci_width_us: 10.0,
+            load_tolerance: 0.1,
+            ad_alpha: 0.01,
+            samples: 10_000,
+            sampling: 5,
+            more_samples: 10_000,
+            max_retries: 5,
+            max_lag: 20,
+            warmup: Duration::from_millis(500),
+            max_time: Duration::from_secs(120),
+        }
+    }
+}
+
+/// One check of the methodology and its outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// A percentile averaged over agents.
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentile {
+    pub p: f64,
+    pub estimate_us: f64,
+    pub low_us: Option<f64>,
+    pub high_us: Option<f64>,
+}
+
+/// The outcome at one target load.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadResult {
+    pub target_rps: f64,
+    pub achieved_rps: f64,
+    /// Responses per second (all agents): what the server answered of what was sent.
+    pub received_rps: f64,
+    pub conclusive: bool,
+    pub reasons: Vec<String>,
+    pub checks: Vec<Check>,
+    pub percentiles: Vec<Percentile>,
+    pub samples: usize,
+    pub sampling: u32,
+    pub timestamps: String,
+    /// (agent, send time s, latency µs) for every sample collected in the final round.
+    #[serde(skip)]
+    pub raw: Vec<(usize, f64, f64)>,
+}
+
+fn call_all(agents: &mut [AgentClient], req: &Request) -> Result<Vec<Reply>, AgentError> {
+    agents.iter_mut().map(|a| a.call(req)).collect()
+}
+
+fn throughputs(agents: &mut [AgentClient]) -> Result<Vec<ThroughputReport>, AgentError> {
+    agents
+        .iter_mut()
+        .map(|a| match a.call(&Request::GetThroughput)? {
+            Reply::Throughput(t) => Ok(t),
+            r => Err(unexpected(a, &r)),
+        })
+        .collect()
+}
+
+fn latencies(agents: &mut [AgentClient]) -> Result<Vec<LatencyReport>, AgentError> {
+    agents
+        .iter_mut()
+        .map(|a| match a.call(&Request::GetLatency)? {
+            Reply::Latency(l) => Ok(l),
+            r => Err(unexpected(a, &r)),
+        })
+        .collect()
+}
+
+fn unexpected(a: &AgentClient, r: &Reply) -> AgentError {
+    AgentError {
+        agent: a.name.clone(),
+        why: format!("unexpected reply {r:?}"),
+    }
+}
+
+/// Check load and inter-arrivals; returns the checks and the achieved total rate.
+fn stability(
+    ths: &[ThroughputReport],
+    names: &[String],
+    rps: f64,
+    w: &Workload,
+    s: &Settings,
+) -> (Vec<Check>, f64) {
+    let total: f64 = ths.iter().map(|t| t.sent_rps).sum();
+    let late: u64 = ths.iter().map(|t| t.late + t.skipped).sum();
+    let mut checks = vec![Check {
+        name: "load",
+        passed: (total - rps).abs() <= s.load_tolerance * rps,
+        detail: format!(
+            "sent {total:.0} of {rps:.0} rps (tolerance {:.0} %, {late} arrivals skipped)",
+            s.load_tolerance * 100.0
+        ),
+    }];
+    for (t, n) in ths.iter().zip(names) {
+        checks.push(match (&t.inter_arrival, &t.inter_arrival_error) {
+            (Some(ad), _) => Check {
+                name: "inter-arrival",
+                passed: ad.p_value >= s.ad_alpha,
+                detail: format!(
+                    "{n}: Anderson-Darling vs {} ({}): A² = {:.3}, p = {:.3}",
+                    w.arrival, ad.method, ad.statistic, ad.p_value
+                ),
+            },
+            (None, e) => Check {
+                name: "inter-arrival",
+                passed: true,
+                detail: format!("{n}: not tested: {}", e.clone().unwrap_or_default()),
+            },
+        });
+    }
+    (checks, total)
+}
+
+fn merge_percentiles(lats: &[LatencyReport], s: &Settings) -> (Vec<Percentile>, Check, bool) {
+    let mut out = Vec::new();
+    let mut overlap = true;
+    let mut detail = Vec::new();
+    for (i, p) in s.percentiles.iter().enumerate() {
+        let cis: Vec<QuantileCi> = lats
+            .iter()
+            .filter_map(|l| l.percentiles.get(i).map(|c| c.to_ci()))
+            .collect();
+        for a in 0..cis.len() {
+            for b in a + 1..cis.len() {
+                if !cis[a].overlaps(&cis[b]) {
+                    overlap = false;
+                    detail.push(format!("p{p}: agents {a} and {b} disagree"));
+                }
+            }
+        }
+        let n = cis.len().max(1) as f64;
+        let avg = |f: fn(&QuantileCi) -> Option<f64>| -> Option<f64> {
+            cis.iter().map(f).sum::<Option<f64>>().map(|v| v / n)
+        };
+        out.push(Percentile {
+            p: *p,
+            estimate_us: cis.iter().map(|c| c.estimate).sum::<f64>() / n,
+            low_us: avg(|c| c.low),
+            high_us: avg(|c| c.high),
+        });
+    }
+    let check = Check {
+        name: "ci overlap",
+        passed: overlap,
+        detail: if overlap {
+            "agents' intervals overlap".into()
+        } else {
+            detail.join("; ")
+        },
+    };
+    (out, check, overlap)
+}
+
+/// Run the methodology at `rps` (total over all agents). `progress` receives status lines.
+pub fn measure_load(
+    agents: &mut [AgentClient],
+    w: &Workload,
+    rps: f64,
+    s: &Settings,
+    progress: &dyn Fn(String),
+) -> Result<LoadResult, AgentError> {
+    let start = Instant::now();
+    let names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
+    let n = agents.len() as f64;
+    for (i, a) in agents.iter_mut().enumerate() {
+        let workload = Workload {
+            seed: w.seed.wrapping_add(i as u64 * 7919),
+            ..w.clone()
+        };
+        a.call(&Request::Configure {
+            workload,
+            percentiles: s.percentiles.clone(),
+            confidence: s.confidence,
+            max_lag: s.max_lag,
+        })?;
+    }
+    let max_secs = s.max_time.as_secs_f64() + 10.0;
+    call_all(
+        agents,
+        &Request::StartLoad {
+            rps: rps / n,
+            max_secs,
+        },
+    )?;
+    let mut res = LoadResult {
+        target_rps: rps,
+        achieved_rps: 0.0,
+        received_rps: 0.0,
+        conclusive: false,
+        reasons: Vec::new(),
+        checks: Vec::new(),
+        percentiles: Vec::new(),
+        samples: s.samples,
+        sampling: s.sampling,
+        timestamps: String::new(),
+        raw: Vec::new(),
+    };
+    // 1. System stability.
+    progress(format!("{rps:.0} rps: reaching the target load"));
+    std::thread::sleep(s.warmup);
+    let mut stable = false;
+    for attempt in 0..=s.max_retries {
+        let tp = throughputs(agents)?;
+        res.received_rps = tp.iter().map(|t| t.received_rps).sum();
+        let (checks, total) = stability(&tp, &names, rps, w, s);
+        res.achieved_rps = total;
+        stable = checks.iter().all(|c| c.passed);
+        res.checks = checks;
+        if stable || start.elapsed() > s.max_time {
+            break;
+        }
+        progress(format!(
+            "{rps:.0} rps: load not stable yet (try {})",
+            attempt + 1
+        ));
+        // A fresh window: restart sampling-free measurement so old gaps do not linger.
+        call_all(
+            agents,
+            &Request::StartMeasure {
+                samples: 0,
+                sampling: 1,
+            },
+        )?;
+        std::thread::sleep(s.warmup.max(Duration::from_millis(300)));
+    }
+    if !stable {
+        res.reasons = res
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| format!("{} check failed: {}", c.name, c.detail))
+            .collect();
+        return Ok(res);
+    }
+    // 2-4. Measurement rounds.
+    let (mut samples, mut sampling) = (s.samples, s.sampling.max(1));
+    call_all(agents, &Request::StartMeasure { samples, sampling })?;
+    let mut retries = 0;
+    loop {
+        progress(format!(
+            "{rps:.0} rps: collecting {samples} samples at 1:{sampling}"
+        ));
+        let lats = loop {
+            let lats = latencies(agents)?;
+            if lats.iter().all(|l| l.count >= samples) || start.elapsed() > s.max_time {
+                break lats;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        res.samples = samples;
+        res.sampling = sampling;
+        res.timestamps = lats
+            .first()
+            .map(|l| l.timestamps.clone())
+            .unwrap_or_default();
+        res.raw = lats
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| l.samples.iter().map(move |(t, v)| (i, *t, *v)))
+            .collect();
+        let tp = throughputs(agents)?;
+        res.received_rps = tp.iter().map(|t| t.received_rps).sum();
+        let (ths, total) = stability(&tp, &names, rps, w, s);
+        res.achieved_rps = total;
+        let mut checks: Vec<Check> = ths;
+        let mut problem: Option<(String, bool)> = None; // (reason, needs more samples)
+        if lats.iter().any(|l| l.count < samples) {
+            problem = Some((
+                "time limit reached before the samples were collected".into(),
+                false,
+            ));
+        }
+        // iid.
+        let not_iid: Vec<(usize, Option<usize>)> = lats
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| match &l.iid {
+                Some(x) if !x.iid => Some((i, x.first_insignificant_lag)),
+                _ => None,
+            })
+            .collect();
+        checks.push(Check {
+            name: "iid",
+            passed: not_iid.is_empty(),
+            detail: match not_iid.first() {
+                None => "no significant Spearman autocorrelation at lag 1".into(),
+                Some((i, lag)) => format!(
+                    "{}: significant autocorrelation, first insignificant lag {lag:?}",
+                    names[*i]
+                ),
+            },
+        });
+        // Stationarity.
+        let not_stat: Vec<usize> = lats
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.stationarity.as_ref().is_none_or(|a| a.p_value >= 0.05))
+            .map(|(i, _)| i)
+            .collect();
+        checks.push(Check {
+            name: "stationarity",
+            passed: not_stat.is_empty(),
+            detail: lats
+                .iter()
+                .zip(&names)
+                .map(|(l, n)| match &l.stationarity {
+                    Some(a) => format!("{n}: ADF = {:.2}, p = {:.3}", a.statistic, a.p_value),
+                    None => format!("{n}: ADF not computable"),
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
+        let (pcts, overlap_check, overlap) = merge_percentiles(&lats, s);
+        checks.push(overlap_check);
+        let width = pcts
+            .iter()
+            .find(|p| (p.p - s.ci_percentile).abs() < 1e-9)
+            .map_or(f64::INFINITY, |p| match (p.low_us, p.high_us) {
+                (Some(l), Some(h)) => h - l,
+                _ => f64::INFINITY,
+            });
+        checks.push(Check {
+            name: "ci width",
+            passed: width <= s.ci_width_us,
+            detail: format!(
+                "p{} interval {width:.1} µs wide (target {:.1} µs)",
+                s.ci_percentile, s.ci_width_us
+            ),
+        });
+        res.percentiles = pcts;
+        res.checks = checks;
+        let mut next_sampling = sampling;
+        if problem.is_none() {
+            if let Some((i, lag)) = not_iid.first() {
+                let lag = lag.unwrap_or(s.max_lag + 1).max(2) as u32;
+                next_sampling = sampling.saturating_mul(lag);
+                problem = Some((
+                    format!("latencies of {} are not iid at 1:{sampling}", names[*i]),
+                    false,
+                ));
+            } else if !not_stat.is_empty() {
+                problem = Some((
+                    format!("latencies are not stationary (agents {not_stat:?})"),
+                    true,
+                ));
+            } else if !overlap {
+                problem = Some(("agents' confidence intervals do not overlap".into(), true));
+            } else if width > s.ci_width_us {
+                problem = Some((
+                    format!("p{} confidence interval wider than target", s.ci_percentile),
+                    true,
+                ));
+            } else if !res.checks[0].passed {
+                problem = Some((
+                    "load drifted from the target during measurement".into(),
+                    false,
+                ));
+            }
+        }
+        let Some((reason, more)) = problem else {
+            res.conclusive = true;
+            break;
+        };
+        retries += 1;
+        if retries > s.max_retries || start.elapsed() > s.max_time {
+            res.reasons.push(reason);
+            res.reasons.push(format!(
+                "stopped after {} retries / {:.1} s",
+                retries - 1,
+                start.elapsed().as_secs_f64()
+            ));
+            break;
+        }
+        progress(format!("{rps:.0} rps: {reason}; retrying"));
+        if more {
+            samples += s.more_samples;
+        }
+        sampling = next_sampling;
+        call_all(agents, &Request::StartMeasure { samples, sampling })?;
+    }
+    Ok(res)
+}
+
+/// Tell every agent to stop (the `exit` message); errors are returned after all were told.
+pub fn finish(agents: &mut [AgentClient]) -> Result<(), AgentError> {
+    let results: Vec<_> = agents.iter_mut().map(|a| a.call(&Request::Exit)).collect();
+    results.into_iter().try_for_each(|r| r.map(|_| ()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_and_width_of_merged_percentiles() {
+        use crate::control::{LatencyReport, QuantileCiWire};
+        let rep = |lo, hi| LatencyReport {
+            count: 1,
+            target: 1,
+            sampling: 1,
+            percentiles: vec![QuantileCiWire {
+                p: 0.99,
+                estimate: (lo + hi) / 2.0,
+                low: Some(lo),
+                high: Some(hi),
+            }],
+            stationarity: None,
+            iid: None,
+            samples: Vec::new(),
+            timestamps: String::new(),
+        };
+        let s = Settings {
+            percentiles: vec![99.0],
+            ..Settings::default()
+        };
+        let (p, c, ok) = merge_percentiles(&[rep(10.0, 20.0), rep(15.0, 30.0)], &s);
+        assert!(ok && c.passed);
+        assert_eq!((p[0].low_us, p[0].high_us), (Some(12.5), Some(25.0)));
+        let (_, c, ok) = merge_percentiles(&[rep(10.0, 20.0), rep(21.0, 30.0)], &s);
+        assert!(!ok && !c.passed);
+    }
+}
