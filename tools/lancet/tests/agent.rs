@@ -72,8 +72,9 @@ fn run(transport: Transport) {
     let l = l.unwrap();
     assert!(l.count >= 100, "{}", l.count);
     let p50 = l.percentiles[0].estimate;
-    // Service 20 µs plus loopback: generous bounds for a noisy 2-core machine.
-    assert!((20.0..5000.0).contains(&p50), "p50 {p50}");
+    // At least the 20 µs service time; the upper bound only catches nonsense (a loaded
+    // 2-core machine can deschedule the server for many milliseconds).
+    assert!((20.0..1_000_000.0).contains(&p50), "p50 {p50}");
     ack(c.call(&Request::Exit).unwrap());
     agent.join().unwrap().unwrap();
 }
