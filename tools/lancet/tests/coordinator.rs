@@ -78,9 +78,9 @@ fn low_load_p99_is_service_time_plus_loopback() {
     let p50 = r.percentiles[0].estimate_us;
     let p99 = r.percentiles[1].estimate_us;
     // At 5 % utilisation the tail is the 100 µs service time plus a loopback round trip and
-    // scheduling noise: well above 100 µs, well below 50 ms on any machine that runs at all.
+    // scheduling noise: above 100 µs; the upper bound (1 s) only catches nonsense.
     assert!(p50 >= 100.0 && p99 >= p50, "p50 {p50} p99 {p99}");
-    assert!(p99 < 50_000.0, "p99 {p99}");
+    assert!(p99 < 1_000_000.0, "p99 {p99}");
     assert!(r.received_rps > 0.5 * r.achieved_rps, "{r:?}");
     if !r.conclusive {
         eprintln!("note: inconclusive on this machine: {:?}", r.reasons);
