@@ -14,6 +14,7 @@
 use crate::error::CliError;
 use crate::run::RunResult;
 use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -34,6 +35,36 @@ pub fn qemu_binary() -> String {
         .unwrap_or_else(|| DEFAULT_QEMU.to_string())
 }
 
+/// Whether `bin` names an executable file (a path, or a name found on `$PATH`).
+fn executable_exists(bin: &str) -> bool {
+    let is_exec = |p: &std::path::Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if bin.contains('/') {
+        return is_exec(std::path::Path::new(bin));
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| is_exec(&d.join(bin))))
+}
+
+/// The command that starts QEMU. QEMU must not outlive `ferrix` (a `ferrix run` killed by a
+/// signal, by `timeout` or by a test would otherwise leave the VM running with no time limit),
+/// so when util-linux's `setpriv` is there QEMU is started through it with
+/// `--pdeathsig KILL`: the kernel kills QEMU when the thread that started it ends (that thread
+/// waits for QEMU, so only its death triggers it).
+fn qemu_command(bin: &str, argv: &[String]) -> Command {
+    if executable_exists(bin) && executable_exists("setpriv") {
+        let mut c = Command::new("setpriv");
+        c.args(["--pdeathsig", "KILL", "--", bin]).args(argv);
+        c
+    } else {
+        let mut c = Command::new(bin);
+        c.args(argv);
+        c
+    }
+}
+
 /// Runs `bin argv...` as QEMU. See the module doc for the exit status mapping.
 pub fn run_qemu(
     bin: &str,
@@ -41,8 +72,7 @@ pub fn run_qemu(
     timeout: Option<Duration>,
     console: Box<dyn Write + Send>,
 ) -> Result<RunResult, CliError> {
-    let mut child = Command::new(bin)
-        .args(argv)
+    let mut child = qemu_command(bin, argv)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
