@@ -152,7 +152,10 @@ fn bench_counts_instructions_deterministically_under_icount() {
             .split_whitespace()
             .rev()
             .take(4)
-            .map(|n| n.parse().unwrap_or_else(|e| panic!("{n:?} in {line:?}: {e}")))
+            .map(|n| {
+                n.parse()
+                    .unwrap_or_else(|e| panic!("{n:?} in {line:?}: {e}"))
+            })
             .collect();
         // runs, max, min, median. Under icount the counts repeat; QEMU may still shift a few
         // instructions between runs on a loaded host (timer interrupt placement), so allow 1 %.
