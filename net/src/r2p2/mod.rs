@@ -39,6 +39,7 @@ pub mod client;
 pub mod header;
 pub mod message;
 pub mod server;
+pub mod synthetic;
 
 pub use client::{Client, ClientConfig, ClientError, Completion, Outcome, RequestHandle};
 pub use header::{Header, HeaderError, MsgType, Policy};
