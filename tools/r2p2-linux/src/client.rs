@@ -59,7 +59,8 @@ pub fn run(socket: &UdpSocket, load: &Load) -> Result<Report, Error> {
     let mut payload = Vec::new();
     match load.service_ns {
         Some(ns) => synthetic::encode_request(ns, load.size, &mut payload),
-        None => payload.extend((0..load.size).map(|i| (i * 13 + 1) as u8)),
+        // Echo: the first 8 bytes (a synthetic server's service time) are 0.
+        None => payload.extend((0..load.size).map(|i| if i < 8 { 0 } else { (i * 13 + 1) as u8 })),
     }
     let mut report = Report::default();
     let mut sent = 0u64;
