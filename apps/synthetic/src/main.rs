@@ -140,14 +140,16 @@ fn main(core: usize) {
         if exit_after.is_some_and(|n| REPLIED.load(Ordering::Relaxed) >= n)
             && !EXITING.swap(true, Ordering::AcqRel)
         {
+            let failed = server.transport_mut().failed;
             let s = server.stats();
             println!(
-                "synthetic: {} replies; core {core}: r2p2 rx {} tx {} acks {} malformed {}",
+                "synthetic: {} replies; core {core}: r2p2 rx {} tx {} acks {} malformed {} send failures {}",
                 REPLIED.load(Ordering::Relaxed),
                 s.rx_packets,
                 s.tx_packets,
                 s.acks_sent,
-                s.bad_header + s.unknown_type + s.unknown_policy + s.inconsistent
+                s.bad_header + s.unknown_type + s.unknown_policy + s.inconsistent,
+                failed
             );
             ferrix::exit(0);
         }
