@@ -1,6 +1,7 @@
 //! Property tests: random message sizes (0..64 KiB) round-trip through a simulated network
 //! that loses, reorders and duplicates datagrams, with simulated time; every request completes
-//! exactly once (a correct reply or a timeout; without loss, always the reply). Random bytes
+//! exactly once (a correct reply or a timeout; without loss, always the reply), with and without the SACK
+//! extension. Random bytes
 //! never panic either endpoint.
 
 mod r2p2_sim;
@@ -32,7 +33,14 @@ fn body(len: usize, salt: usize) -> Vec<u8> {
 }
 
 /// Runs `sizes` requests concurrently; returns each request's outcomes (by ctx).
-fn run(sizes: &[usize], seed: u64, loss: u64, dup: u64, reorder: bool) -> Vec<Vec<Outcome>> {
+fn run(
+    sizes: &[usize],
+    seed: u64,
+    loss: u64,
+    dup: u64,
+    reorder: bool,
+    sack: bool,
+) -> Vec<Vec<Outcome>> {
     let wire = Wire::default();
     let clock = SimClock::default();
     let caddr = addr("10.0.0.1:5000");
@@ -40,12 +48,20 @@ fn run(sizes: &[usize], seed: u64, loss: u64, dup: u64, reorder: bool) -> Vec<Ve
     let mut client = Client::new(
         SimTransport::new(caddr, &wire),
         clock.clone(),
-        ClientConfig::default(),
+        ClientConfig {
+            sack,
+            rto_ns: 100_000,
+            ..ClientConfig::default()
+        },
     );
     let mut server = Server::new(
         SimTransport::new(saddr, &wire),
         clock.clone(),
-        ServerConfig::default(),
+        ServerConfig {
+            sack,
+            rto_ns: 100_000,
+            ..ServerConfig::default()
+        },
     );
     let mut rng = Rng(seed | 1);
     for (i, &len) in sizes.iter().enumerate() {
@@ -117,19 +133,25 @@ proptest! {
 
     #[test]
     fn clean_network_always_succeeds(sizes in prop::collection::vec(0usize..65536, 1..6), seed: u64) {
-        let got = run(&sizes, seed, 0, 0, false);
+        let got = run(&sizes, seed, 0, 0, false, false);
         check(&sizes, &got, true);
     }
 
     #[test]
     fn reordering_and_duplicates_still_succeed(sizes in prop::collection::vec(0usize..65536, 1..6), seed: u64) {
-        let got = run(&sizes, seed, 0, 10, true);
+        let got = run(&sizes, seed, 0, 10, true, true);
         check(&sizes, &got, true);
     }
 
     #[test]
     fn lossy_network_completes_exactly_once(sizes in prop::collection::vec(0usize..65536, 1..6), seed: u64, loss in 1u64..20) {
-        let got = run(&sizes, seed, loss, 5, true);
+        let got = run(&sizes, seed, loss, 5, true, false);
+        check(&sizes, &got, false);
+    }
+
+    #[test]
+    fn lossy_network_with_sack_completes_exactly_once(sizes in prop::collection::vec(0usize..65536, 1..6), seed: u64, loss in 1u64..20) {
+        let got = run(&sizes, seed, loss, 5, true, true);
         check(&sizes, &got, false);
     }
 
@@ -151,5 +173,16 @@ proptest! {
         }
         server.poll_timers();
         client.poll_timers();
+    }
+}
+
+/// The bar for SACK: a 1 % loss rate does not fail large RPCs (every multi-packet
+/// request and reply recovers; only a message whose every packet is lost could not).
+#[test]
+fn one_percent_loss_with_sack_fails_no_large_rpc() {
+    for seed in 1..=10u64 {
+        let sizes: Vec<usize> = (0..6).map(|i| 20_000 + 7_000 * i + seed as usize).collect();
+        let got = run(&sizes, seed * 7919, 1, 0, true, true);
+        check(&sizes, &got, true);
     }
 }

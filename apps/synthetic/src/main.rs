@@ -10,6 +10,9 @@
 //!
 //! Other arguments: `reply-size=N` (default: echo the request), `router=A.B.C.D:P` (send R2P2
 //! FEEDBACK there after each reply), `jbsq-n=N` (the bound announced in FEEDBACK, default 1),
+//! `sack=1` (the SACK extension: recover lost packets of multi-packet messages),
+//! `rto-us=N` (its retransmission timeout, default 1000), `gc-rtos=N` (idle RTOs before a
+//! partial request or a kept reply is dropped, default 200),
 //! `exit-after=N` (exit 0 after N replies in total), `max-service-ns=N` (cap on the
 //! service time a request may ask for, default 10 ms, so that a payload that is not a
 //! synthetic request cannot stall a core). Needs `ferrix.ip=` (and `ferrix.gw=`).
@@ -97,6 +100,11 @@ fn main(core: usize) {
     let cfg = ServerConfig {
         router: arg::<SocketAddrV4>("router"),
         jbsq_n: arg("jbsq-n").unwrap_or(1),
+        sack: arg::<u8>("sack").is_some_and(|v| v != 0),
+        rto_ns: arg::<u64>("rto-us").unwrap_or(1000) * 1000,
+        // Round trips through QEMU take milliseconds: keep partial requests and kept replies
+        // for 200 RTOs by default.
+        gc_rtos: arg("gc-rtos").unwrap_or(200),
         ..ServerConfig::default()
     };
     let mut server = Server::new(GuestTransport::default(), GuestClock, cfg);

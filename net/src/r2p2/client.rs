@@ -21,6 +21,12 @@ pub struct ClientConfig {
     /// Largest request or reply, in packets (the reference caps below 255; the header allows
     /// 65,535).
     pub max_packets: u16,
+    /// **Extension**: recover lost packets of multi-packet messages (resend an unanswered
+    /// REQ0, send SACK for a stalled reply, answer a server's SACK). Off by default: a
+    /// reference peer does not know SACK.
+    pub sack: bool,
+    /// Retransmission timeout for the SACK extension, ns.
+    pub rto_ns: u64,
 }
 
 impl Default for ClientConfig {
@@ -28,6 +34,8 @@ impl Default for ClientConfig {
         ClientConfig {
             first_rid: 0,
             max_packets: 1024,
+            sack: false,
+            rto_ns: 1_000_000,
         }
     }
 }
@@ -88,9 +96,17 @@ struct Pending {
     ctx: u64,
     policy: Policy,
     state: State,
-    /// The whole request, kept only while the rest still has to be sent.
+    /// Where REQ0 went.
+    dest: SocketAddrV4,
+    /// The whole request, kept for multi-packet requests (to send the rest, and to answer SACK).
     request: Vec<u8>,
     reply: Reassembly,
+    /// Where the reply comes from (its first packet's source).
+    replier: Option<SocketAddrV4>,
+    /// The server that ACKed REQ0 (multi-packet requests).
+    server: Option<SocketAddrV4>,
+    /// Last time the request made progress or we asked for recovery (SACK extension).
+    last_progress: u64,
 }
 
 /// An R2P2 client bound to one local port.
@@ -104,6 +120,7 @@ pub struct Client<T, C> {
     timers: BinaryHeap<Reverse<(u64, u16, u64)>>,
     done: VecDeque<Completion>,
     stats: R2p2Stats,
+    next_sweep: u64,
 }
 
 impl<T: Transport, C: Clock> Client<T, C> {
@@ -119,6 +136,7 @@ impl<T: Transport, C: Clock> Client<T, C> {
             timers: BinaryHeap::new(),
             done: VecDeque::new(),
             stats: R2p2Stats::default(),
+            next_sweep: 0,
         }
     }
 
@@ -191,7 +209,8 @@ impl<T: Transport, C: Clock> Client<T, C> {
             self.finish_now(handle, ctx, Outcome::SendFailed);
             return Ok(handle);
         }
-        let deadline = self.clock.now_ns().saturating_add(timeout_ns);
+        let now = self.clock.now_ns();
+        let deadline = now.saturating_add(timeout_ns);
         self.timers.push(Reverse((deadline, rid, seq)));
         self.pending.insert(
             rid,
@@ -204,8 +223,12 @@ impl<T: Transport, C: Clock> Client<T, C> {
                 } else {
                     State::WaitResponse
                 },
+                dest,
                 request: if multi { payload.to_vec() } else { Vec::new() },
                 reply: Reassembly::default(),
+                replier: None,
+                server: None,
+                last_progress: now,
             },
         );
         Ok(handle)
@@ -234,6 +257,7 @@ impl<T: Transport, C: Clock> Client<T, C> {
             Ok(v) => v,
             Err(e) => return self.stats.count_header_error(e),
         };
+        let now = self.clock.now_ns();
         let Some(p) = self.pending.get_mut(&h.rid) else {
             self.stats.unexpected += 1;
             return;
@@ -241,10 +265,31 @@ impl<T: Transport, C: Clock> Client<T, C> {
         match h.msg_type {
             MsgType::Ack if p.state == State::WaitAck => {
                 p.state = State::WaitResponse;
+                p.last_progress = now;
+                p.server = Some(src);
                 let request = core::mem::take(&mut p.request);
-                self.send_rest(src, h.rid, &request);
+                let count = self.packet_count(h.rid, &request);
+                self.send_packets(src, h.rid, &request, 1..count);
+                if let Some(p) = self.pending.get_mut(&h.rid) {
+                    p.request = request;
+                }
+            }
+            MsgType::Sack
+                if self.cfg.sack && p.state == State::WaitResponse && !p.request.is_empty() =>
+            {
+                let request = core::mem::take(&mut p.request);
+                let count = self.packet_count(h.rid, &request);
+                match super::sack::wanted(payload, count) {
+                    Some(w) => self.send_packets(src, h.rid, &request, w),
+                    None => self.stats.inconsistent += 1,
+                }
+                if let Some(p) = self.pending.get_mut(&h.rid) {
+                    p.request = request;
+                }
             }
             MsgType::Response if p.state == State::WaitResponse => {
+                p.replier.get_or_insert(src);
+                p.last_progress = now;
                 if h.is_first() && h.is_last() && h.p_order == 1 && p.reply.received() == 0 {
                     return self.finish(h.rid, Outcome::Success(payload.to_vec()));
                 }
@@ -266,20 +311,29 @@ impl<T: Transport, C: Clock> Client<T, C> {
         }
     }
 
-    /// Sends packets 1.. of request `rid` to `server` (the source of its ACK).
-    fn send_rest(&mut self, server: SocketAddrV4, rid: u16, request: &[u8]) {
+    fn packet_count(&self, rid: u16, request: &[u8]) -> u16 {
         let policy = self.pending.get(&rid).map_or(Policy::LbRoute, |p| p.policy);
-        let Some(plan) = Packetizer::new(
-            MsgType::Request,
-            policy,
-            rid,
-            request.len(),
-            self.cfg.max_packets,
-        ) else {
+        Packetizer::new(MsgType::Request, policy, rid, request.len(), u16::MAX)
+            .map_or(0, |p| p.count())
+    }
+
+    /// Sends packets `indices` of request `rid` to `server` (the source of its ACK or SACK).
+    fn send_packets(
+        &mut self,
+        server: SocketAddrV4,
+        rid: u16,
+        request: &[u8],
+        indices: impl IntoIterator<Item = u16>,
+    ) {
+        let policy = self.pending.get(&rid).map_or(Policy::LbRoute, |p| p.policy);
+        let Some(plan) = Packetizer::new(MsgType::Request, policy, rid, request.len(), u16::MAX)
+        else {
             return;
         };
-        for i in 1..plan.count() {
-            let Some((h, r)) = plan.packet(i) else { break };
+        for i in indices {
+            let Some((h, r)) = plan.packet(i) else {
+                continue;
+            };
             let part = request.get(r).unwrap_or_default();
             if send_packet(&mut self.transport, &mut self.stats, server, &h, part).is_err() {
                 return self.finish(rid, Outcome::SendFailed);
@@ -287,10 +341,54 @@ impl<T: Transport, C: Clock> Client<T, C> {
         }
     }
 
+    /// SACK extension: resends REQ0 of requests still waiting for their ACK, and asks for the
+    /// missing packets of stalled replies, once per RTO.
+    fn recover(&mut self, now: u64) {
+        if !self.cfg.sack || now < self.next_sweep {
+            return;
+        }
+        self.next_sweep = now.saturating_add(self.cfg.rto_ns / 2);
+        let rto = self.cfg.rto_ns;
+        let mut resend_req0 = Vec::new();
+        let mut sacks = Vec::new();
+        for (&rid, p) in self.pending.iter_mut() {
+            if now.saturating_sub(p.last_progress) < rto {
+                continue;
+            }
+            if p.state == State::WaitAck {
+                resend_req0.push(rid);
+                p.last_progress = now;
+            } else if let Some(replier) = p.replier.or(p.server)
+                && !p.reply.is_complete()
+            {
+                // No reply packet yet from the server that ACKed: ask for all of it (it may
+                // all have been lost; a server still working ignores this).
+                let tail = p.reply.total().is_none().then(|| p.reply.known_len());
+                sacks.push((replier, rid, super::sack::encode(tail, p.reply.missing())));
+                p.last_progress = now;
+            }
+        }
+        for rid in resend_req0 {
+            let Some(p) = self.pending.get_mut(&rid) else {
+                continue;
+            };
+            let (dest, request) = (p.dest, core::mem::take(&mut p.request));
+            self.send_packets(dest, rid, &request, [0]);
+            if let Some(p) = self.pending.get_mut(&rid) {
+                p.request = request;
+            }
+        }
+        for (replier, rid, body) in sacks {
+            let h = Header::single(MsgType::Sack, Policy::FixedRoute, rid);
+            let _ = send_packet(&mut self.transport, &mut self.stats, replier, &h, &body);
+        }
+    }
+
     /// Expires request timers; call it whenever the clock may have passed
     /// [`Self::next_deadline`].
     pub fn poll_timers(&mut self) {
         let now = self.clock.now_ns();
+        self.recover(now);
         while let Some(&Reverse((deadline, rid, seq))) = self.timers.peek() {
             if deadline > now {
                 break;

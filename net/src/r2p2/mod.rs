@@ -26,7 +26,7 @@
 //! | type value | name | what |
 //! |---|---|---|
 //! | 0..=7 | (reference) | REQUEST, RESPONSE, FEEDBACK, ACK, DROP, RAFT_REQ, RAFT_REP, RAFT_MSG |
-//! | 8 | SACK | reserved for selective acknowledgement of multi-packet messages (thesis table 9.1); parsed, not yet sent (see [`header::MsgType::Sack`]) |
+//! | 8 | SACK | selective acknowledgement: asks for the missing packets of a multi-packet message (thesis table 9.1); layout in [`sack`]; sent only when enabled |
 //! | 9..=15 | | unassigned: counted as `unknown_type` and dropped |
 //!
 //! Other extensions, which a reference peer does not notice:
@@ -38,6 +38,7 @@
 pub mod client;
 pub mod header;
 pub mod message;
+pub mod sack;
 pub mod server;
 pub mod synthetic;
 

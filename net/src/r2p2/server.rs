@@ -34,6 +34,10 @@ pub struct ServerConfig {
     pub max_packets: u16,
     /// Most partial requests held at once; REQ0s beyond are answered with DROP.
     pub max_partial: usize,
+    /// **Extension**: SACK for stalled partial requests, and keep multi-packet replies for
+    /// `gc_rtos` RTOs to answer the client's SACK. Off by default (a reference peer does not
+    /// know SACK).
+    pub sack: bool,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +49,7 @@ impl Default for ServerConfig {
             gc_rtos: 5,
             max_packets: 1024,
             max_partial: 4096,
+            sack: false,
         }
     }
 }
@@ -96,7 +101,15 @@ pub type FlowControl = Box<dyn FnMut(&RequestMeta) -> bool + Send>;
 struct Partial {
     policy: Policy,
     last_progress: u64,
+    last_sack: u64,
     msg: Reassembly,
+}
+
+/// A multi-packet reply kept for SACK (extension).
+#[derive(Debug)]
+struct SentReply {
+    at: u64,
+    reply: Vec<u8>,
 }
 
 /// An R2P2 server on one UDP port.
@@ -105,6 +118,7 @@ pub struct Server<T, C> {
     clock: C,
     cfg: ServerConfig,
     partial: BTreeMap<(SocketAddrV4, u16), Partial>,
+    sent: BTreeMap<(SocketAddrV4, u16), SentReply>,
     flow: Option<FlowControl>,
     served: u64,
     stats: R2p2Stats,
@@ -118,6 +132,7 @@ impl<T: Transport, C: Clock> Server<T, C> {
             clock,
             cfg,
             partial: BTreeMap::new(),
+            sent: BTreeMap::new(),
             flow: None,
             served: 0,
             stats: R2p2Stats::default(),
@@ -196,6 +211,10 @@ impl<T: Transport, C: Clock> Server<T, C> {
                 return None;
             }
         };
+        if h.msg_type == MsgType::Sack && self.cfg.sack {
+            self.answer_sack(src, h.rid, payload);
+            return None;
+        }
         if h.msg_type != MsgType::Request {
             self.stats.unexpected += 1;
             return None;
@@ -246,6 +265,7 @@ impl<T: Transport, C: Clock> Server<T, C> {
                         Partial {
                             policy: h.policy,
                             last_progress: now,
+                            last_sack: now,
                             msg: Reassembly::default(),
                         },
                     );
@@ -300,14 +320,12 @@ impl<T: Transport, C: Clock> Server<T, C> {
             self.cfg.max_packets,
         )
         .ok_or(SendFailed)?;
-        let mut result = Ok(());
-        for i in 0..plan.count() {
-            let Some((h, r)) = plan.packet(i) else { break };
-            let part = reply.get(r).unwrap_or_default();
-            if send_packet(&mut self.transport, &mut self.stats, meta.client, &h, part).is_err() {
-                result = Err(SendFailed);
-                break;
-            }
+        let result = self.send_reply_packets(meta.client, &plan, reply, 0..plan.count());
+        if self.cfg.sack && plan.count() > 1 {
+            let at = self.clock.now_ns();
+            let reply = reply.to_vec();
+            self.sent
+                .insert((meta.client, meta.rid), SentReply { at, reply });
         }
         self.served += 1;
         if let Some(router) = self.cfg.router {
@@ -318,14 +336,75 @@ impl<T: Transport, C: Clock> Server<T, C> {
         result
     }
 
-    /// Drops partial requests idle for `gc_rtos` RTOs.
+    fn send_reply_packets(
+        &mut self,
+        client: SocketAddrV4,
+        plan: &Packetizer,
+        reply: &[u8],
+        indices: impl IntoIterator<Item = u16>,
+    ) -> Result<(), SendFailed> {
+        for i in indices {
+            let Some((h, r)) = plan.packet(i) else {
+                continue;
+            };
+            let part = reply.get(r).unwrap_or_default();
+            send_packet(&mut self.transport, &mut self.stats, client, &h, part)?;
+        }
+        Ok(())
+    }
+
+    /// SACK extension: resends the reply packets a client asks for.
+    fn answer_sack(&mut self, client: SocketAddrV4, rid: u16, body: &[u8]) {
+        let Some(mut sent) = self.sent.remove(&(client, rid)) else {
+            self.stats.unexpected += 1;
+            return;
+        };
+        let plan = Packetizer::new(
+            MsgType::Response,
+            Policy::FixedRoute,
+            rid,
+            sent.reply.len(),
+            u16::MAX,
+        );
+        match (
+            plan,
+            super::sack::wanted(body, plan.map_or(0, |p| p.count())),
+        ) {
+            (Some(plan), Some(w)) => {
+                let _ = self.send_reply_packets(client, &plan, &sent.reply, w);
+            }
+            _ => self.stats.inconsistent += 1,
+        }
+        // The client is still asking: keep the reply for another `gc_rtos` RTOs.
+        sent.at = self.clock.now_ns();
+        self.sent.insert((client, rid), sent);
+    }
+
+    /// Drops partial requests (and, with SACK, kept replies) idle for `gc_rtos` RTOs; with
+    /// SACK, asks clients for the missing packets of partial requests stalled for an RTO.
     pub fn poll_timers(&mut self) {
         let now = self.clock.now_ns();
-        let limit = self.cfg.rto_ns.saturating_mul(u64::from(self.cfg.gc_rtos));
+        let rto = self.cfg.rto_ns;
+        let limit = rto.saturating_mul(u64::from(self.cfg.gc_rtos));
         let before = self.partial.len();
         self.partial
             .retain(|_, p| now.saturating_sub(p.last_progress) < limit);
         self.stats.gc_messages += (before - self.partial.len()) as u64;
+        if !self.cfg.sack {
+            return;
+        }
+        self.sent.retain(|_, s| now.saturating_sub(s.at) < limit);
+        let mut sacks = Vec::new();
+        for (&(client, rid), p) in self.partial.iter_mut() {
+            if now.saturating_sub(p.last_progress.max(p.last_sack)) >= rto {
+                p.last_sack = now;
+                let tail = p.msg.total().is_none().then(|| p.msg.known_len());
+                sacks.push((client, rid, super::sack::encode(tail, p.msg.missing())));
+            }
+        }
+        for (client, rid, body) in sacks {
+            self.send_single(client, MsgType::Sack, Policy::FixedRoute, rid, &body);
+        }
     }
 }
 

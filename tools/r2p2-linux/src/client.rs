@@ -23,6 +23,8 @@ pub struct Load {
     pub depth: u64,
     /// Check that each echo reply equals its request.
     pub verify_echo: bool,
+    /// Use the SACK extension (the server must have it on too).
+    pub sack: bool,
 }
 
 /// How the requests ended, and latencies (ns) of the successful ones, sorted.
@@ -38,6 +40,8 @@ pub struct Report {
     pub mismatches: u64,
     /// Sorted latencies of the successes, ns.
     pub latencies: Vec<u64>,
+    /// The client's protocol counters.
+    pub stats: ferrix_net::r2p2::R2p2Stats,
 }
 
 impl Report {
@@ -55,7 +59,11 @@ impl Report {
 pub fn run(socket: &UdpSocket, load: &Load) -> Result<Report, Error> {
     socket.set_read_timeout(Some(Duration::from_micros(200)))?;
     let clock = StdClock::default();
-    let mut client = Client::new(UdpTransport::new(socket)?, clock, ClientConfig::default());
+    let cfg = ClientConfig {
+        sack: load.sack,
+        ..ClientConfig::default()
+    };
+    let mut client = Client::new(UdpTransport::new(socket)?, clock, cfg);
     let mut payload = Vec::new();
     match load.service_ns {
         Some(ns) => synthetic::encode_request(ns, load.size, &mut payload),
@@ -100,5 +108,6 @@ pub fn run(socket: &UdpSocket, load: &Load) -> Result<Report, Error> {
         }
     }
     report.latencies.sort_unstable();
+    report.stats = client.stats().clone();
     Ok(report)
 }

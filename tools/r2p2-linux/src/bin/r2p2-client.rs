@@ -27,6 +27,10 @@ struct Args {
     /// Requests outstanding at once.
     #[arg(long, default_value_t = 1)]
     depth: u64,
+    /// Recover lost packets of multi-packet messages with SACK (a ferrix extension; the
+    /// server needs `--sack` too).
+    #[arg(long)]
+    sack: bool,
     /// Local address to send from.
     #[arg(long, default_value = "0.0.0.0:0")]
     bind: SocketAddrV4,
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
         timeout_ns: args.timeout_ms.saturating_mul(1_000_000),
         depth: args.depth,
         verify_echo: args.service_ns.is_none(),
+        sack: args.sack,
     };
     let result = r2p2_linux::bind(args.bind).and_then(|s| run(&s, &load));
     match result {
@@ -62,6 +67,7 @@ fn main() -> ExitCode {
             if r.ok == args.count && r.mismatches == 0 {
                 ExitCode::SUCCESS
             } else {
+                eprintln!("r2p2-client: counters {:?}", r.stats);
                 ExitCode::FAILURE
             }
         }

@@ -20,6 +20,9 @@ struct Args {
     /// Send FEEDBACK to this router after each reply.
     #[arg(long)]
     router: Option<SocketAddrV4>,
+    /// Recover lost packets of multi-packet messages with SACK (a ferrix extension).
+    #[arg(long)]
+    sack: bool,
     /// Exit after this many replies.
     #[arg(long)]
     count: Option<u64>,
@@ -36,6 +39,10 @@ fn main() -> ExitCode {
         println!("r2p2-server: listening on {}", socket.local_addr()?);
         let cfg = ServerConfig {
             router: args.router,
+            sack: args.sack,
+            // Linux schedules this loop late on a busy machine: give partial requests and
+            // kept replies 200 RTOs (200 ms) before garbage collection.
+            gc_rtos: 200,
             ..ServerConfig::default()
         };
         let stats = serve(&socket, cfg, mode, args.count)?;
