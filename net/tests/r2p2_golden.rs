@@ -323,3 +323,27 @@ fn rids_in_flight_are_not_reused() {
             .is_err()
     );
 }
+
+#[test]
+fn in_place_reply_matches_the_golden_reply() {
+    let mut p = pair(7, Some("10.0.0.9:9000"));
+    send(&mut p, b"1234");
+    let mut out = drain(&p.wire);
+    let meta = p
+        .server
+        .handle_datagram(out[0].src, &out[0].bytes)
+        .unwrap()
+        .meta;
+    // The echo payload is already at [8..]: only the header is written.
+    let buf = &mut out[0].bytes;
+    let n = p.server.response_in_place(&meta, buf, 4).unwrap();
+    assert_eq!(buf[..n], hex("cc 08 11 c0 00 07 00 01 31 32 33 34")[..]);
+    let fb = drain(&p.wire);
+    assert_eq!(fb.len(), 1, "FEEDBACK still goes to the router");
+    assert_eq!(fb[0].bytes[..8], hex("cc 08 20 c0 00 07 00 01")[..]);
+    assert!(
+        p.server
+            .response_in_place(&meta, &mut [0; 3000], 1465)
+            .is_none()
+    );
+}

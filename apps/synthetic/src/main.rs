@@ -27,7 +27,9 @@ use core::net::SocketAddrV4;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use ferrix::net::NetError;
 use ferrix::println;
-use ferrix_net::r2p2::{Server, ServerConfig, synthetic};
+use ferrix_net::r2p2::header::HEADER_LEN;
+use ferrix_net::r2p2::message::MAX_PAYLOAD;
+use ferrix_net::r2p2::{Payload, Server, ServerConfig, synthetic};
 use guest::{GuestClock, GuestTransport};
 
 /// Replies sent, all cores.
@@ -125,18 +127,42 @@ fn main(core: usize) {
                 return Some(n);
             }
             server.transport_mut().set_port(port);
-            if let Some(req) = server.handle_datagram(d.src, buf.get(..len).unwrap_or_default()) {
-                spin(synthetic::service_time_ns(&req.payload).min(max_service));
-                let meta = req.meta;
-                reply.clear();
-                match reply_size {
-                    Some(n) => reply.resize(n, 0),
-                    None => reply.extend_from_slice(&req.payload),
-                }
-                drop(req);
-                let _ = server.send_response(&meta, &reply);
-                REPLIED.fetch_add(1, Ordering::Relaxed);
+            let datagram = buf.get(..len).unwrap_or_default();
+            let req = server.handle_datagram(d.src, datagram)?;
+            spin(synthetic::service_time_ns(&req.payload).min(max_service));
+            let meta = req.meta;
+            // Where the reply's payload comes from: a borrowed request lies at the end of the
+            // datagram (after header_size bytes), a reassembled one is owned.
+            let (n, borrowed_at) = match (&req.payload, reply_size) {
+                (_, Some(n)) => (n, None),
+                (Payload::Borrowed(b), None) => (b.len(), Some(len - b.len())),
+                (Payload::Owned(v), None) => (v.len(), None),
+            };
+            reply.clear();
+            if let (Payload::Owned(v), None) = (&req.payload, reply_size) {
+                reply.extend_from_slice(v);
             }
+            drop(req);
+            REPLIED.fetch_add(1, Ordering::Relaxed);
+            // Zero copy for one-packet replies: build it in the receive buffer.
+            if n <= MAX_PAYLOAD && HEADER_LEN + n <= buf.len() {
+                let body = &mut buf[HEADER_LEN..HEADER_LEN + n];
+                match borrowed_at {
+                    Some(at) if at != HEADER_LEN => buf.copy_within(at..at + n, HEADER_LEN),
+                    Some(_) => {}
+                    None if reply_size.is_some() => body.fill(0),
+                    None => body.copy_from_slice(&reply),
+                }
+                return server.response_in_place(&meta, buf, n);
+            }
+            if reply.len() != n {
+                reply.clear();
+                match borrowed_at {
+                    Some(at) => reply.extend_from_slice(buf.get(at..at + n).unwrap_or_default()),
+                    None => reply.resize(n, 0),
+                }
+            }
+            let _ = server.send_response(&meta, &reply);
             None
         });
         if let Err(e) = polled {

@@ -5,8 +5,8 @@
 //! through an application flow-control hook, and garbage-collects partial requests that made
 //! no progress for `gc_rtos` retransmission timeouts.
 
-use super::header::{Header, MsgType, Policy};
-use super::message::{Added, Packetizer, Reassembly};
+use super::header::{HEADER_LEN, Header, MsgType, Policy};
+use super::message::{Added, MAX_PAYLOAD, Packetizer, Reassembly};
 use super::{Clock, R2p2Stats, SendFailed, Transport, send_packet};
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -328,12 +328,38 @@ impl<T: Transport, C: Clock> Server<T, C> {
                 .insert((meta.client, meta.rid), SentReply { at, reply });
         }
         self.served += 1;
+        self.send_feedback(meta);
+        result
+    }
+
+    /// Zero-copy reply for the common case: when `len` <= [`MAX_PAYLOAD`] and `buf` holds the
+    /// reply payload at `buf[8..8 + len]`, writes the RESPONSE header into `buf[..8]`, sends
+    /// FEEDBACK if a router is configured, and returns `8 + len`: the datagram to send back to
+    /// the request's source from the port it came to. None (nothing done) if the reply takes
+    /// several packets or `buf` is too short: use [`Self::send_response`].
+    pub fn response_in_place(
+        &mut self,
+        meta: &RequestMeta,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Option<usize> {
+        if len > MAX_PAYLOAD || buf.len() < HEADER_LEN + len {
+            return None;
+        }
+        let h = Header::single(MsgType::Response, Policy::FixedRoute, meta.rid);
+        buf.get_mut(..HEADER_LEN)?.copy_from_slice(&h.encode());
+        self.stats.tx_packets += 1;
+        self.served += 1;
+        self.send_feedback(meta);
+        Some(HEADER_LEN + len)
+    }
+
+    fn send_feedback(&mut self, meta: &RequestMeta) {
         if let Some(router) = self.cfg.router {
             self.stats.feedback_sent += 1;
             let body = feedback_body(meta, self.cfg.jbsq_n, self.served);
             self.send_single(router, MsgType::Feedback, Policy::LbRoute, meta.rid, &body);
         }
-        result
     }
 
     fn send_reply_packets(
