@@ -26,6 +26,7 @@ pub mod corpus;
 pub mod eth;
 pub mod icmp;
 pub mod ipv4;
+pub mod r2p2;
 pub mod stack;
 pub mod stats;
 pub mod udp;

@@ -1,0 +1,193 @@
+//! synthetic: the thesis's synthetic microbenchmark server (3.2). Each request's payload names a
+//! service time (`ferrix_net::r2p2::synthetic`: first 8 bytes, ns, little-endian); the server
+//! spins for it and replies with `reply-size` bytes. It speaks R2P2 and plain UDP.
+//!
+//! Ports (as in the reference multi-queue deployments): R2P2 on `port` + core id (default
+//! 8000 + core) and on the shared `shared-port` (default 8100) that RSS spreads over the cores;
+//! plain UDP the same way on `udp-port` + core (default 7000 + core) and `udp-shared-port`
+//! (default 7100). The NIC layer has no steering by destination port (Flow Director), so every
+//! core binds every port and serves whatever RSS hands it.
+//!
+//! Other arguments: `reply-size=N` (default: echo the request), `router=A.B.C.D:P` (send R2P2
+//! FEEDBACK there after each reply), `jbsq-n=N` (the bound announced in FEEDBACK, default 1),
+//! `sack=1` (the SACK extension: recover lost packets of multi-packet messages),
+//! `rto-us=N` (its retransmission timeout, default 1000), `gc-rtos=N` (idle RTOs before a
+//! partial request or a kept reply is dropped, default 200),
+//! `exit-after=N` (exit 0 after N replies in total), `max-service-ns=N` (cap on the
+//! service time a request may ask for, default 10 ms, so that a payload that is not a
+//! synthetic request cannot stall a core). Needs `ferrix.ip=` (and `ferrix.gw=`).
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod guest;
+
+use core::net::SocketAddrV4;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use ferrix::net::NetError;
+use ferrix::println;
+use ferrix_net::r2p2::header::HEADER_LEN;
+use ferrix_net::r2p2::message::MAX_PAYLOAD;
+use ferrix_net::r2p2::{Payload, Server, ServerConfig, synthetic};
+use guest::{GuestClock, GuestTransport};
+
+/// Replies sent, all cores.
+static REPLIED: AtomicU64 = AtomicU64::new(0);
+/// Set by the core that ends the VM.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+fn arg<T: core::str::FromStr>(name: &str) -> Option<T> {
+    ferrix::args().find_map(|a| a.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+}
+
+/// The ports this app serves.
+struct Ports {
+    r2p2: u16,
+    r2p2_shared: u16,
+    udp: u16,
+    udp_shared: u16,
+    cores: u16,
+}
+
+impl Ports {
+    fn is_r2p2(&self, p: u16) -> bool {
+        p == self.r2p2_shared || (self.r2p2..self.r2p2.saturating_add(self.cores)).contains(&p)
+    }
+
+    fn all(&self) -> impl Iterator<Item = u16> + '_ {
+        (0..self.cores)
+            .flat_map(|c| [self.r2p2 + c, self.udp + c])
+            .chain([self.r2p2_shared, self.udp_shared])
+    }
+}
+
+fn spin(ns: u64) {
+    let end = ferrix::time::now_ns().saturating_add(ns);
+    while ferrix::time::now_ns() < end {
+        core::hint::spin_loop();
+    }
+}
+
+fn main(core: usize) {
+    let cores = u16::try_from(ferrix::cpus()).unwrap_or(u16::MAX);
+    let ports = Ports {
+        r2p2: arg("port").unwrap_or(8000),
+        r2p2_shared: arg("shared-port").unwrap_or(8100),
+        udp: arg("udp-port").unwrap_or(7000),
+        udp_shared: arg("udp-shared-port").unwrap_or(7100),
+        cores,
+    };
+    let reply_size: Option<usize> = arg("reply-size");
+    let exit_after: Option<u64> = arg("exit-after");
+    let max_service: u64 = arg("max-service-ns").unwrap_or(10_000_000);
+    for p in ports.all() {
+        match ferrix::net::bind_udp(p) {
+            Ok(()) => {}
+            Err(NetError::NoQueue) if core != 0 => ferrix::idle(),
+            Err(e) => {
+                println!("synthetic: core {core}: port {p}: {e}");
+                ferrix::exit(1);
+            }
+        }
+    }
+    if core == 0
+        && let Ok(cfg) = ferrix::net::config()
+    {
+        println!(
+            "synthetic: serving {} R2P2 on {}+core and {}, UDP on {}+core and {}",
+            cfg.ip, ports.r2p2, ports.r2p2_shared, ports.udp, ports.udp_shared
+        );
+    }
+    let cfg = ServerConfig {
+        router: arg::<SocketAddrV4>("router"),
+        jbsq_n: arg("jbsq-n").unwrap_or(1),
+        sack: arg::<u8>("sack").is_some_and(|v| v != 0),
+        rto_ns: arg::<u64>("rto-us").unwrap_or(1000) * 1000,
+        // Round trips through QEMU take milliseconds: keep partial requests and kept replies
+        // for 200 RTOs by default.
+        gc_rtos: arg("gc-rtos").unwrap_or(200),
+        ..ServerConfig::default()
+    };
+    let mut server = Server::new(GuestTransport::default(), GuestClock, cfg);
+    let mut reply = alloc::vec::Vec::new();
+    loop {
+        let polled = ferrix::net::poll(|d, buf| {
+            let port = d.dst.port();
+            let len = d.len.min(buf.len());
+            if !ports.is_r2p2(port) {
+                spin(
+                    synthetic::service_time_ns(buf.get(..len).unwrap_or_default()).min(max_service),
+                );
+                REPLIED.fetch_add(1, Ordering::Relaxed);
+                let n = reply_size.unwrap_or(len).min(buf.len());
+                if let Some(pad) = buf.get_mut(len.min(n)..n) {
+                    pad.fill(0);
+                }
+                return Some(n);
+            }
+            server.transport_mut().set_port(port);
+            let datagram = buf.get(..len).unwrap_or_default();
+            let req = server.handle_datagram(d.src, datagram)?;
+            spin(synthetic::service_time_ns(&req.payload).min(max_service));
+            let meta = req.meta;
+            // Where the reply's payload comes from: a borrowed request lies at the end of the
+            // datagram (after header_size bytes), a reassembled one is owned.
+            let (n, borrowed_at) = match (&req.payload, reply_size) {
+                (_, Some(n)) => (n, None),
+                (Payload::Borrowed(b), None) => (b.len(), Some(len - b.len())),
+                (Payload::Owned(v), None) => (v.len(), None),
+            };
+            reply.clear();
+            if let (Payload::Owned(v), None) = (&req.payload, reply_size) {
+                reply.extend_from_slice(v);
+            }
+            drop(req);
+            REPLIED.fetch_add(1, Ordering::Relaxed);
+            // Zero copy for one-packet replies: build it in the receive buffer.
+            if n <= MAX_PAYLOAD && HEADER_LEN + n <= buf.len() {
+                let body = &mut buf[HEADER_LEN..HEADER_LEN + n];
+                match borrowed_at {
+                    Some(at) if at != HEADER_LEN => buf.copy_within(at..at + n, HEADER_LEN),
+                    Some(_) => {}
+                    None if reply_size.is_some() => body.fill(0),
+                    None => body.copy_from_slice(&reply),
+                }
+                return server.response_in_place(&meta, buf, n);
+            }
+            if reply.len() != n {
+                reply.clear();
+                match borrowed_at {
+                    Some(at) => reply.extend_from_slice(buf.get(at..at + n).unwrap_or_default()),
+                    None => reply.resize(n, 0),
+                }
+            }
+            let _ = server.send_response(&meta, &reply);
+            None
+        });
+        if let Err(e) = polled {
+            println!("synthetic: core {core}: {e}");
+            ferrix::exit(1);
+        }
+        server.transport_mut().flush();
+        server.poll_timers();
+        if exit_after.is_some_and(|n| REPLIED.load(Ordering::Relaxed) >= n)
+            && !EXITING.swap(true, Ordering::AcqRel)
+        {
+            let failed = server.transport_mut().failed;
+            let s = server.stats();
+            println!(
+                "synthetic: {} replies; core {core}: r2p2 rx {} tx {} acks {} malformed {} send failures {}",
+                REPLIED.load(Ordering::Relaxed),
+                s.rx_packets,
+                s.tx_packets,
+                s.acks_sent,
+                s.bad_header + s.unknown_type + s.unknown_policy + s.inconsistent,
+                failed
+            );
+            ferrix::exit(0);
+        }
+    }
+}
+
+ferrix::entry!(main);

@@ -1,0 +1,110 @@
+//! `r2p2-client` against `r2p2-server` on 127.0.0.1: single- and multi-packet echoes, and the
+//! synthetic mode.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// Kills the server when the test ends, also on failure.
+struct Server(Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a server on a free loopback port; returns it and its address.
+fn server(extra: &[&str]) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_r2p2-server"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start r2p2-server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("r2p2-server: listening on ")
+        .unwrap_or_else(|| panic!("unexpected server output {line:?}"))
+        .to_string();
+    (Server(child), addr)
+}
+
+fn client(addr: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_r2p2-client"))
+        .args([
+            "--server",
+            addr,
+            "--bind",
+            "127.0.0.1:0",
+            "--timeout-ms",
+            "2000",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "client failed: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+#[test]
+fn echo_single_and_multi_packet() {
+    let (_s, addr) = server(&[]);
+    // Reference mode (no SACK): one request at a time, so bursts of multi-packet messages do
+    // not overflow the default socket receive buffers (real loss on a busy machine).
+    for (size, depth) in [
+        ("0", "4"),
+        ("64", "4"),
+        ("1464", "1"),
+        ("1465", "1"),
+        ("5000", "1"),
+        ("65000", "1"),
+    ] {
+        let out = client(&addr, &["-n", "50", "--size", size, "--depth", depth]);
+        assert!(
+            out.contains("ok 50 timeout 0 error 0 mismatch 0"),
+            "{size}: {out}"
+        );
+        assert!(out.contains("p99.9"), "{out}");
+    }
+}
+
+#[test]
+fn sack_lets_bursts_of_large_requests_through() {
+    let (_s, addr) = server(&["--sack"]);
+    let out = client(
+        &addr,
+        &["-n", "50", "--size", "65000", "--depth", "4", "--sack"],
+    );
+    assert!(out.contains("ok 50 timeout 0"), "{out}");
+}
+
+#[test]
+fn synthetic_spins_and_replies_with_size() {
+    let (_s, addr) = server(&["--synthetic-reply", "3000"]);
+    let out = client(
+        &addr,
+        &["-n", "20", "--size", "16", "--service-ns", "20000"],
+    );
+    assert!(out.contains("ok 20 "), "{out}");
+}
+
+#[test]
+fn bad_argument_is_one_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_r2p2-server"))
+        .args(["--listen", "203.0.113.1:1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("r2p2-server: cannot bind UDP"), "{err}");
+}
