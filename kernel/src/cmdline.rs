@@ -6,6 +6,8 @@
 //!   the shim pass it). Default 1.
 //! * `ferrix.bootstats`: print TSC timestamps at entry and exit (used by `ferrix bench boot`).
 //! * `ferrix.stats`: print per-core network statistics at exit (`ferrix run --stats`).
+//! * `ferrix.profile=HZ`: sample every core's instruction pointer HZ times a second and print
+//!   the hottest addresses at exit (`ferrix profile`).
 //! * `ferrix.ip=A.B.C.D/N`, `ferrix.gw=A.B.C.D`, `ferrix.mac=..`: the network interface
 //!   (parsed and checked by `ferrix_net::IfConfig`).
 
@@ -18,6 +20,8 @@ pub struct KernelOptions {
     pub bootstats: bool,
     /// Print network statistics at exit (`ferrix.stats`).
     pub stats: bool,
+    /// Sampling profiler rate in Hz (`ferrix.profile=HZ`; 0: off).
+    pub profile_hz: u32,
 }
 
 /// A problem in a `ferrix.*` option.
@@ -25,6 +29,8 @@ pub struct KernelOptions {
 pub enum CmdlineError<'a> {
     /// `ferrix.cpus` is not a number in 1..=max.
     BadCpus(&'a str),
+    /// `ferrix.profile` is not a rate in 1..=1,000,000 Hz.
+    BadProfile(&'a str),
     /// An unknown `ferrix.` option.
     Unknown(&'a str),
 }
@@ -35,6 +41,7 @@ impl Default for KernelOptions {
             cpus: 1,
             bootstats: false,
             stats: false,
+            profile_hz: 0,
         }
     }
 }
@@ -53,6 +60,10 @@ pub fn parse(cmdline: &str, max_cpus: usize) -> Result<KernelOptions, CmdlineErr
             },
             None if opt == "bootstats" => opts.bootstats = true,
             None if opt == "stats" => opts.stats = true,
+            Some(("profile", v)) => match v.parse::<u32>() {
+                Ok(hz) if (1..=1_000_000).contains(&hz) => opts.profile_hz = hz,
+                _ => return Err(CmdlineError::BadProfile(tok)),
+            },
             Some(("ip" | "gw" | "mac", _)) => {} // the network's, checked by ferrix-net
             _ => return Err(CmdlineError::Unknown(tok)),
         }
@@ -139,8 +150,14 @@ mod tests {
             KernelOptions {
                 cpus: 4,
                 bootstats: true,
-                stats: true
+                stats: true,
+                profile_hz: 0
             }
+        );
+        assert_eq!(parse("ferrix.profile=997", 64).unwrap().profile_hz, 997);
+        assert_eq!(
+            parse("ferrix.profile=0", 64),
+            Err(CmdlineError::BadProfile("ferrix.profile=0"))
         );
     }
 

@@ -30,6 +30,8 @@ pub mod net;
 #[cfg(target_os = "none")]
 pub mod percpu;
 #[cfg(target_os = "none")]
+pub mod profile;
+#[cfg(target_os = "none")]
 pub mod selftest;
 #[cfg(target_os = "none")]
 pub mod start;

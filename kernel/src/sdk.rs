@@ -108,6 +108,7 @@ mod imp {
 
     /// Ends the VM with `code` (0 = success). Callable from any core.
     pub fn exit(code: u32) -> ! {
+        crate::profile::report();
         // Only the first core to exit prints the statistics.
         if NETSTATS.swap(false, Ordering::AcqRel) {
             crate::net::print_stats();
@@ -132,6 +133,7 @@ mod imp {
             core::hint::spin_loop();
         }
         let n = cpus();
+        crate::profile::start_on_this_core();
         // SAFETY: the app defines this static through `entry!`; it is immutable.
         let cores = unsafe { __FERRIX_APP_CORES };
         crate::arch::cpu::enable_interrupts();

@@ -82,3 +82,18 @@ fn guest_test_filter_runs_a_subset() {
         .expect("1 passed, 0 failed")
         .expect_exit(0);
 }
+
+#[test]
+fn sampling_profiler_names_guest_functions() {
+    let b = boot("ktest", Vmm::Qemu, 2, &["ferrix.profile=20000"], LIMIT);
+    b.expect("ferrix-profile: samples ").expect_exit(0);
+    let syms =
+        ferrix_cli::profile::Symbols::from_elf(&ferrix_tests::image("ktest")).expect("symbols");
+    let (total, rows) = ferrix_cli::profile::by_function(&b.console, &syms);
+    assert!(total > 0, "no samples:\n{}", b.console);
+    assert!(
+        rows.iter()
+            .any(|(name, n)| *n > 0 && (name.starts_with("ferrix") || name.contains("ktest"))),
+        "no sample mapped to a guest function: {rows:?}"
+    );
+}

@@ -237,6 +237,7 @@ extern "C" fn ferrix_trap(frame: &mut TrapFrame) {
     match frame.vector {
         0..=31 => super::fault::report_and_exit(frame),
         v if v == u64::from(TIMER_VECTOR) => {
+            crate::profile::sample(frame.rip);
             crate::time::on_timer_interrupt();
             super::apic::eoi();
         }

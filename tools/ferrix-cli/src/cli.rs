@@ -86,6 +86,10 @@ struct RunArgs {
     /// Print per-core network statistics when the guest exits.
     #[arg(long)]
     stats: bool,
+    /// Sample the guest's instruction pointers N times a second and print the hottest
+    /// functions at exit (use --profile microvm-icount to sample by instructions).
+    #[arg(long, value_name = "N")]
+    profile_hz: Option<u32>,
     /// Extra kernel command-line arguments.
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
@@ -213,7 +217,25 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                 pcap: a.pcap,
                 stats: a.stats,
             };
-            let res = run(&opts, Box::new(std::io::stdout()))?;
+            let res = match a.profile_hz {
+                None => run(&opts, Box::new(std::io::stdout()))?,
+                Some(hz) => {
+                    let mut opts = opts;
+                    opts.args.push(format!("ferrix.profile={hz}"));
+                    let image = crate::run::resolve_image(&opts.target)?;
+                    opts.target = image.to_string_lossy().into_owned();
+                    let tee = crate::profile::Tee::new(Box::new(std::io::stdout()));
+                    let res = run(&opts, Box::new(tee.clone()))?;
+                    match crate::profile::Symbols::from_elf(&image) {
+                        Ok(syms) => {
+                            let (total, rows) = crate::profile::by_function(&tee.text(), &syms);
+                            eprint!("{}", crate::profile::table(total, &rows));
+                        }
+                        Err(e) => eprintln!("ferrix: cannot read symbols: {e}"),
+                    }
+                    res
+                }
+            };
             if res.timed_out {
                 eprintln!("ferrix: timeout after {} s: VM stopped", a.timeout);
             }

@@ -11,6 +11,7 @@ pub mod build;
 pub mod cli;
 pub mod error;
 pub mod netspec;
+pub mod profile;
 pub mod qemu;
 pub mod qemu_run;
 pub mod run;
