@@ -9,23 +9,26 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-/// Samples kept per core.
-pub const SAMPLES_PER_CORE: usize = 1 << 16;
+/// Distinct addresses counted per core (an open-addressing table, so the interrupt handler
+/// never allocates and a long run keeps counting).
+pub const SLOTS_PER_CORE: usize = 1 << 14;
+/// Probes before a sample is dropped as "table full".
+const MAX_PROBES: usize = 32;
 /// Addresses printed at exit.
-pub const TOP: usize = 60;
+pub const TOP: usize = 4000;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static HZ: AtomicU32 = AtomicU32::new(0);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
-/// Per-core sample buffers; only the owning core pushes (from its timer interrupt).
-static SAMPLES: [spin::Mutex<Vec<u64>>; MAX_CPUS] =
+/// Per-core (address, count) tables; only the owning core writes (from its timer interrupt).
+static SAMPLES: [spin::Mutex<Vec<(u64, u64)>>; MAX_CPUS] =
     [const { spin::Mutex::new(Vec::new()) }; MAX_CPUS];
 
 /// Boot CPU: turns the profiler on at `hz` for `cpus` cores (buffers are allocated here, never
 /// in the interrupt handler).
 pub fn enable(hz: u32, cpus: usize) {
     for s in SAMPLES.iter().take(cpus) {
-        *s.lock() = Vec::with_capacity(SAMPLES_PER_CORE);
+        *s.lock() = alloc::vec![(0, 0); SLOTS_PER_CORE];
     }
     HZ.store(hz, Ordering::Relaxed);
     ENABLED.store(true, Ordering::Release);
@@ -45,12 +48,34 @@ pub fn sample(rip: u64) {
     }
     let core = crate::percpu::core_id();
     // The lock is never contended except by `report` at exit.
-    match SAMPLES[core].try_lock() {
-        Some(mut v) if v.len() < v.capacity() => v.push(rip),
-        _ => {
-            DROPPED.fetch_add(1, Ordering::Relaxed);
+    let counted = SAMPLES[core]
+        .try_lock()
+        .is_some_and(|mut t| count(&mut t[..], rip));
+    if !counted {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Adds one sample of `rip` to an open-addressing table; false if no slot was found.
+fn count(t: &mut [(u64, u64)], rip: u64) -> bool {
+    if t.is_empty() {
+        return false;
+    }
+    let mut i = (rip.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize % t.len();
+    for _ in 0..MAX_PROBES {
+        match t[i] {
+            (a, ref mut n) if a == rip => {
+                *n += 1;
+                return true;
+            }
+            (_, 0) => {
+                t[i] = (rip, 1);
+                return true;
+            }
+            _ => i = (i + 1) % t.len(),
         }
     }
+    false
 }
 
 /// Prints the profile: total samples, then the `TOP` most frequent addresses.
@@ -61,10 +86,10 @@ pub fn report() {
     let mut hist: BTreeMap<u64, u64> = BTreeMap::new();
     let mut total = 0u64;
     for s in SAMPLES.iter().take(crate::sdk::cpus()) {
-        if let Some(v) = s.try_lock() {
-            for &rip in v.iter() {
-                *hist.entry(rip).or_default() += 1;
-                total += 1;
+        if let Some(t) = s.try_lock() {
+            for &(rip, n) in t.iter().filter(|e| e.1 > 0) {
+                *hist.entry(rip).or_default() += n;
+                total += n;
             }
         }
     }

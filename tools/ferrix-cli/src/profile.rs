@@ -118,7 +118,8 @@ pub fn by_function(console: &str, syms: &Symbols) -> (u64, Vec<(String, u64)>) {
 
 /// Formats the table.
 pub fn table(total: u64, rows: &[(String, u64)]) -> String {
-    let mut s = format!("profile: {total} samples (top addresses only; the rest is spread thin)\n");
+    let mut s =
+        format!("profile: {total} samples (the guest reports its 4000 hottest addresses)\n");
     for (name, n) in rows.iter().take(40) {
         let pct = if total > 0 {
             100.0 * *n as f64 / total as f64
