@@ -383,7 +383,15 @@ impl<H: Hal, T: Transport + Send> QueuePair for VirtioQueuePair<H, T> {
                 let _ = self.pool.free(buf);
                 continue;
             };
-            win[..self.hdr_len].fill(0);
+            // Fixed-size stores: a `fill` of a runtime length is a memset call on the hot path.
+            match win.first_chunk_mut::<NET_HDR_LEN>() {
+                Some(h) if self.hdr_len == NET_HDR_LEN => *h = [0; NET_HDR_LEN],
+                _ => {
+                    if let Some(h) = win.first_chunk_mut::<LEGACY_NET_HDR_LEN>() {
+                        *h = [0; LEGACY_NET_HDR_LEN];
+                    }
+                }
+            }
             if let Some((start, offset)) = checksum_request {
                 win[0] = HDR_F_NEEDS_CSUM;
                 win[6..8].copy_from_slice(&start.to_le_bytes());
