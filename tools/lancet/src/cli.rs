@@ -39,7 +39,8 @@ pub struct ServerArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7000")]
     pub listen: String,
-    /// Transport.
+    /// Transport (tcp or udp; for R2P2 run `r2p2-server --synthetic-reply 8` from
+    /// tools/r2p2-linux).
     #[arg(long, value_enum, default_value_t = Transport::Tcp)]
     pub transport: Transport,
     /// Extra service time added per second since start (µs/s): a non-stationary server.
@@ -55,7 +56,7 @@ pub struct RunArgs {
     /// Server under test, host:port.
     #[arg(long)]
     pub target: String,
-    /// Transport.
+    /// Transport (r2p2: R2P2 over UDP, echo and synthetic protocols only).
     #[arg(long, value_enum, default_value_t = Transport::Tcp)]
     pub transport: Transport,
     /// Application protocol.
@@ -99,6 +100,10 @@ pub struct RunArgs {
     /// should flag anything above 1).
     #[arg(long, default_value_t = 1)]
     pub burst: u32,
+    /// R2P2 transport: per-request timeout in ms (requests without a reply by then count as
+    /// failed, not received).
+    #[arg(long, default_value_t = 1000)]
+    pub r2p2_timeout_ms: u64,
     /// Random seed (agent i uses a seed derived from it).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -206,6 +211,7 @@ impl RunArgs {
             http_path: self.http_path.clone(),
             burst: self.burst,
             seed: self.seed,
+            r2p2_timeout_ms: self.r2p2_timeout_ms,
         }
     }
 }

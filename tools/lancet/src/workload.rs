@@ -23,6 +23,9 @@ use crate::framing;
 pub enum Transport {
     Tcp,
     Udp,
+    /// R2P2 over UDP (`ferrix_net::r2p2` client, `r2p2-linux` socket glue): one request, one
+    /// reply message, matched by request id (not FIFO); echo and synthetic protocols only.
+    R2p2,
 }
 
 /// Application protocol.
@@ -65,6 +68,13 @@ pub struct Workload {
     /// show that the inter-arrival check catches a bursty sender.
     pub burst: u32,
     pub seed: u64,
+    /// R2P2: per-request timeout (ms); a request without a reply by then is counted as failed.
+    #[serde(default = "default_r2p2_timeout_ms")]
+    pub r2p2_timeout_ms: u64,
+}
+
+fn default_r2p2_timeout_ms() -> u64 {
+    1000
 }
 
 impl Default for Workload {
@@ -86,6 +96,7 @@ impl Default for Workload {
             http_path: "/".into(),
             burst: 1,
             seed: 1,
+            r2p2_timeout_ms: default_r2p2_timeout_ms(),
         }
     }
 }
@@ -110,11 +121,16 @@ impl Workload {
         }
         let kv = matches!(self.proto, AppProto::Memcached | AppProto::Redis);
         let stream_only = kv || self.proto == AppProto::Http;
-        if stream_only && self.transport == Transport::Udp {
+        if stream_only && self.transport != Transport::Tcp {
             return Err(WorkloadError::Invalid(format!(
                 "{:?} is supported over TCP only",
                 self.proto
             )));
+        }
+        if self.transport == Transport::R2p2 && self.r2p2_timeout_ms == 0 {
+            return Err(WorkloadError::Invalid(
+                "the R2P2 timeout must be >= 1 ms".into(),
+            ));
         }
         if kv && (self.keys == 0 || self.key_size < 8) {
             return Err(WorkloadError::Invalid(
@@ -203,6 +219,7 @@ impl fmt::Display for Transport {
         f.write_str(match self {
             Transport::Tcp => "tcp",
             Transport::Udp => "udp",
+            Transport::R2p2 => "r2p2",
         })
     }
 }
@@ -213,6 +230,7 @@ impl FromStr for Transport {
         match s {
             "tcp" => Ok(Transport::Tcp),
             "udp" => Ok(Transport::Udp),
+            "r2p2" => Ok(Transport::R2p2),
             _ => Err(format!("unknown transport '{s}'")),
         }
     }
