@@ -186,6 +186,20 @@ pub struct RunArgs {
     /// Write every latency sample as CSV.
     #[arg(long)]
     pub samples_csv: Option<PathBuf>,
+    /// Draw a PNG: latency CCDF per load and p<ci-percentile> vs load with its CI.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    /// Add a qsim model curve to the p-vs-load plot (qsim model spec: mg-n-fcfs,
+    /// partitioned-fcfs, mg-n-ps, jsq, jbsq:n=2, ...), simulated with the --service shape and
+    /// --service-us mean at utilisation load × service-us / --model-workers.
+    #[arg(long, value_name = "SPEC", requires = "plot")]
+    pub model: Option<String>,
+    /// Workers (server cores) of the model.
+    #[arg(long, default_value_t = 1)]
+    pub model_workers: usize,
+    /// Fixed latency added to the model (µs): the network and stack the model leaves out.
+    #[arg(long, default_value_t = 0.0)]
+    pub model_offset_us: f64,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,

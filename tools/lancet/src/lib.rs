@@ -10,6 +10,7 @@ pub mod control;
 pub mod coordinator;
 pub mod framing;
 pub mod launch;
+pub mod plot;
 pub mod report;
 pub mod server;
 pub mod stats;

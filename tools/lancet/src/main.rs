@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lancet::cli::{AgentArgs, Cli, Command, RunArgs, ServerArgs};
 use lancet::coordinator::{self, Pattern, Settings};
 use lancet::launch::{self, LISTEN_BANNER};
+use lancet::plot::{self, ModelCurve};
 use lancet::report::{self, RunReport};
 use lancet::server::SyntheticServer;
 
@@ -127,6 +128,16 @@ fn run(a: &RunArgs) -> Result<ExitCode, String> {
     let pattern = pattern(a)?;
     let w = a.workload();
     w.validate().map_err(|e| e.to_string())?;
+    let model = match &a.model {
+        Some(spec) => Some(ModelCurve::new(
+            spec,
+            a.model_workers,
+            &a.service,
+            a.service_us,
+            a.model_offset_us,
+        )?),
+        None => None,
+    };
     let timeout = Duration::from_secs_f64(a.agent_timeout_secs.max(1.0));
     let (mut agents, _local) = match &a.agents_file {
         Some(f) => (
@@ -175,6 +186,21 @@ fn run(a: &RunArgs) -> Result<ExitCode, String> {
     }
     if let Some(p) = &a.samples_csv {
         write_out(p, &report::samples_csv(&exp))?;
+    }
+    if let Some(p) = &a.plot {
+        let curve = match &model {
+            Some(m) => {
+                let max = exp
+                    .points
+                    .iter()
+                    .map(|r| r.achieved_rps)
+                    .fold(0.0, f64::max);
+                Some((m.label.as_str(), m.curve(max * 1.1, 40)?))
+            }
+            None => None,
+        };
+        let curve = curve.as_ref().map(|(l, c)| (*l, c.as_slice()));
+        plot::plot(p, &exp, a.ci_percentile, curve)?;
     }
     Ok(if exp.points.iter().all(|p| p.conclusive) {
         ExitCode::SUCCESS
