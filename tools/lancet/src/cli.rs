@@ -22,6 +22,34 @@ pub enum Command {
     Agent(AgentArgs),
     /// Run the synthetic service-time test server (8-byte requests naming ns of work).
     Server(ServerArgs),
+    /// Benchmark one agent core on loopback UDP: the max open-loop rate whose inter-arrivals
+    /// pass Anderson-Darling, a back-to-back send() blast, and the cost of the timestamps.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// First open-loop rate tried (requests/s); it doubles until a rate fails, then bisects.
+    #[arg(long, default_value_t = 20_000.0)]
+    pub lo: f64,
+    /// Highest rate tried.
+    #[arg(long, default_value_t = 4_000_000.0)]
+    pub hi: f64,
+    /// Bisection steps after the first failing rate.
+    #[arg(long, default_value_t = 4)]
+    pub steps: usize,
+    /// Measured seconds per rate (plus a quarter of that as warm-up), and of the blast.
+    #[arg(long, default_value_t = 1.0)]
+    pub secs: f64,
+    /// Significance level of the Anderson-Darling inter-arrival test.
+    #[arg(long, default_value_t = 0.01)]
+    pub alpha: f64,
+    /// Datagram payload bytes of the blast and timestamp loops.
+    #[arg(long, default_value_t = 32)]
+    pub size: usize,
+    /// Write the results as JSON to this file ('-' for stdout, replacing the text).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use lancet::cli::{AgentArgs, Cli, Command, RunArgs, ServerArgs};
+use lancet::bench::{self, BenchConfig};
+use lancet::cli::{AgentArgs, BenchArgs, Cli, Command, RunArgs, ServerArgs};
 use lancet::coordinator::{self, Pattern, Settings};
 use lancet::launch::{self, LISTEN_BANNER};
 use lancet::plot::{self, ModelCurve};
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         Command::Run(a) => run(&a),
         Command::Agent(a) => agent(&a),
         Command::Server(a) => server(&a),
+        Command::Bench(a) => bench_cmd(&a),
     };
     match r {
         Ok(code) => code,
@@ -51,6 +53,49 @@ fn server(a: &ServerArgs) -> Result<ExitCode, String> {
     let end = Instant::now() + Duration::from_secs_f64(a.duration_secs.clamp(0.0, 86_400.0));
     while Instant::now() < end {
         std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_cmd(a: &BenchArgs) -> Result<ExitCode, String> {
+    let ok = |x: f64| x.is_finite() && x > 0.0;
+    if !(ok(a.lo)
+        && a.hi >= a.lo
+        && ok(a.secs)
+        && a.secs <= 600.0
+        && a.alpha > 0.0
+        && a.alpha < 1.0)
+    {
+        return Err("bench needs 0 < --lo <= --hi, 0 < --secs <= 600, 0 < --alpha < 1".into());
+    }
+    let cfg = BenchConfig {
+        lo: a.lo,
+        hi: a.hi,
+        steps: a.steps.min(20),
+        secs: a.secs,
+        alpha: a.alpha,
+        size: a.size.clamp(1, 65_000),
+    };
+    let to_stdout = a.json.as_deref() == Some(Path::new("-"));
+    let progress = |s: &bench::Step| {
+        if !to_stdout {
+            eprintln!(
+                "  {:.0} rps: sent {:.0}, late {}, AD p {:.3}: {}",
+                s.target_rps,
+                s.sent_rps,
+                s.late,
+                s.ad_p_value,
+                if s.passed { "pass" } else { "fail" }
+            );
+        }
+    };
+    let r = bench::run(&cfg, &progress)?;
+    if !to_stdout {
+        print!("{}", r.text());
+    }
+    if let Some(p) = &a.json {
+        let text = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())? + "\n";
+        write_out(p, &text)?;
     }
     Ok(ExitCode::SUCCESS)
 }
