@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::workload::{AppProto, Transport, Workload};
+use crate::workload::{AppProto, KvSizes, Transport, Workload};
 
 /// Lancet: self-correcting open-loop latency measurement (coordinator + agents).
 #[derive(Debug, Parser)]
@@ -109,16 +109,20 @@ pub struct RunArgs {
     /// Echo protocol: payload bytes.
     #[arg(long, default_value_t = 8)]
     pub echo_size: usize,
-    /// memcached/redis: number of distinct keys.
+    /// Key-value protocols: key/value sizes: fixed (--key-size, --value-size), etc or usr
+    /// (Facebook's pools, Atikoglu et al. SIGMETRICS 2012; see the README).
+    #[arg(long, value_enum, default_value_t = KvSizes::Fixed)]
+    pub kv_sizes: KvSizes,
+    /// Key-value protocols (memcached, memcached-binary, redis): number of distinct keys.
     #[arg(long, default_value_t = 1000)]
     pub keys: u64,
-    /// memcached/redis: key size in bytes (>= 8).
+    /// Key-value protocols (memcached, memcached-binary, redis): key size in bytes (>= 8).
     #[arg(long, default_value_t = 16)]
     pub key_size: usize,
-    /// memcached/redis: value size in bytes for sets.
+    /// Key-value protocols (memcached, memcached-binary, redis): value size in bytes for sets.
     #[arg(long, default_value_t = 64)]
     pub value_size: usize,
-    /// memcached/redis: fraction of requests that are gets (the rest are sets).
+    /// Key-value protocols (memcached, memcached-binary, redis): fraction of requests that are gets (the rest are sets).
     #[arg(long, default_value_t = 0.9)]
     pub get_ratio: f64,
     /// http: path to GET.
@@ -254,6 +258,7 @@ impl RunArgs {
             burst: self.burst,
             seed: self.seed,
             r2p2_timeout_ms: self.r2p2_timeout_ms,
+            kv_sizes: self.kv_sizes,
         }
     }
 }
