@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::workload::{AppProto, Transport, Workload};
+use crate::workload::{AppProto, KvSizes, Transport, Workload};
 
 /// Lancet: self-correcting open-loop latency measurement (coordinator + agents).
 #[derive(Debug, Parser)]
@@ -22,6 +22,34 @@ pub enum Command {
     Agent(AgentArgs),
     /// Run the synthetic service-time test server (8-byte requests naming ns of work).
     Server(ServerArgs),
+    /// Benchmark one agent core on loopback UDP: the max open-loop rate whose inter-arrivals
+    /// pass Anderson-Darling, a back-to-back send() blast, and the cost of the timestamps.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// First open-loop rate tried (requests/s); it doubles until a rate fails, then bisects.
+    #[arg(long, default_value_t = 20_000.0)]
+    pub lo: f64,
+    /// Highest rate tried.
+    #[arg(long, default_value_t = 4_000_000.0)]
+    pub hi: f64,
+    /// Bisection steps after the first failing rate.
+    #[arg(long, default_value_t = 4)]
+    pub steps: usize,
+    /// Measured seconds per rate (plus a quarter of that as warm-up), and of the blast.
+    #[arg(long, default_value_t = 1.0)]
+    pub secs: f64,
+    /// Significance level of the Anderson-Darling inter-arrival test.
+    #[arg(long, default_value_t = 0.01)]
+    pub alpha: f64,
+    /// Datagram payload bytes of the blast and timestamp loops.
+    #[arg(long, default_value_t = 32)]
+    pub size: usize,
+    /// Write the results as JSON to this file ('-' for stdout, replacing the text).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -39,7 +67,8 @@ pub struct ServerArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7000")]
     pub listen: String,
-    /// Transport.
+    /// Transport (tcp or udp; for R2P2 run `r2p2-server --synthetic-reply 8` from
+    /// tools/r2p2-linux).
     #[arg(long, value_enum, default_value_t = Transport::Tcp)]
     pub transport: Transport,
     /// Extra service time added per second since start (µs/s): a non-stationary server.
@@ -55,7 +84,7 @@ pub struct RunArgs {
     /// Server under test, host:port.
     #[arg(long)]
     pub target: String,
-    /// Transport.
+    /// Transport (r2p2: R2P2 over UDP, echo and synthetic protocols only).
     #[arg(long, value_enum, default_value_t = Transport::Tcp)]
     pub transport: Transport,
     /// Application protocol.
@@ -80,16 +109,20 @@ pub struct RunArgs {
     /// Echo protocol: payload bytes.
     #[arg(long, default_value_t = 8)]
     pub echo_size: usize,
-    /// memcached/redis: number of distinct keys.
+    /// Key-value protocols: key/value sizes: fixed (--key-size, --value-size), etc or usr
+    /// (Facebook's pools, Atikoglu et al. SIGMETRICS 2012; see the README).
+    #[arg(long, value_enum, default_value_t = KvSizes::Fixed)]
+    pub kv_sizes: KvSizes,
+    /// Key-value protocols (memcached, memcached-binary, redis): number of distinct keys.
     #[arg(long, default_value_t = 1000)]
     pub keys: u64,
-    /// memcached/redis: key size in bytes (>= 8).
+    /// Key-value protocols (memcached, memcached-binary, redis): key size in bytes (>= 8).
     #[arg(long, default_value_t = 16)]
     pub key_size: usize,
-    /// memcached/redis: value size in bytes for sets.
+    /// Key-value protocols (memcached, memcached-binary, redis): value size in bytes for sets.
     #[arg(long, default_value_t = 64)]
     pub value_size: usize,
-    /// memcached/redis: fraction of requests that are gets (the rest are sets).
+    /// Key-value protocols (memcached, memcached-binary, redis): fraction of requests that are gets (the rest are sets).
     #[arg(long, default_value_t = 0.9)]
     pub get_ratio: f64,
     /// http: path to GET.
@@ -99,6 +132,10 @@ pub struct RunArgs {
     /// should flag anything above 1).
     #[arg(long, default_value_t = 1)]
     pub burst: u32,
+    /// R2P2 transport: per-request timeout in ms (requests without a reply by then count as
+    /// failed, not received).
+    #[arg(long, default_value_t = 1000)]
+    pub r2p2_timeout_ms: u64,
     /// Random seed (agent i uses a seed derived from it).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -181,6 +218,20 @@ pub struct RunArgs {
     /// Write every latency sample as CSV.
     #[arg(long)]
     pub samples_csv: Option<PathBuf>,
+    /// Draw a PNG: latency CCDF per load and p<ci-percentile> vs load with its CI.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    /// Add a qsim model curve to the p-vs-load plot (qsim model spec: mg-n-fcfs,
+    /// partitioned-fcfs, mg-n-ps, jsq, jbsq:n=2, ...), simulated with the --service shape and
+    /// --service-us mean at utilisation load × service-us / --model-workers.
+    #[arg(long, value_name = "SPEC", requires = "plot")]
+    pub model: Option<String>,
+    /// Workers (server cores) of the model.
+    #[arg(long, default_value_t = 1)]
+    pub model_workers: usize,
+    /// Fixed latency added to the model (µs): the network and stack the model leaves out.
+    #[arg(long, default_value_t = 0.0)]
+    pub model_offset_us: f64,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -206,6 +257,8 @@ impl RunArgs {
             http_path: self.http_path.clone(),
             burst: self.burst,
             seed: self.seed,
+            r2p2_timeout_ms: self.r2p2_timeout_ms,
+            kv_sizes: self.kv_sizes,
         }
     }
 }

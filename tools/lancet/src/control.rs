@@ -19,7 +19,7 @@ use crate::workload::Workload;
 pub enum Request {
     /// Workload and analysis parameters (an addition to table 4.2: agents may be remote).
     Configure {
-        workload: Workload,
+        workload: Box<Workload>,
         /// Percentiles to report, e.g. [50, 90, 99].
         percentiles: Vec<f64>,
         /// Confidence level of the intervals, e.g. 0.95.

@@ -19,6 +19,14 @@ pub fn memcached(buf: &[u8]) -> Option<usize> {
     (buf.len() >= total).then_some(total)
 }
 
+/// memcached binary protocol: a 24-byte header whose bytes 8..12 are the body length (big
+/// endian), then the body.
+pub fn memcached_binary(buf: &[u8]) -> Option<usize> {
+    let body = u32::from_be_bytes(buf.get(8..12)?.try_into().ok()?);
+    let total = 24usize.checked_add(usize::try_from(body).ok()?)?;
+    (buf.len() >= total).then_some(total)
+}
+
 /// Redis RESP2 reply to GET/SET: simple string, error, integer, or bulk string (`$-1` = nil).
 pub fn redis(buf: &[u8]) -> Option<usize> {
     let line = find(buf, b"\r\n")?;

@@ -5,11 +5,13 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod bench;
 pub mod cli;
 pub mod control;
 pub mod coordinator;
 pub mod framing;
 pub mod launch;
+pub mod plot;
 pub mod report;
 pub mod server;
 pub mod stats;

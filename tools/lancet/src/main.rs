@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use lancet::cli::{AgentArgs, Cli, Command, RunArgs, ServerArgs};
+use lancet::bench::{self, BenchConfig};
+use lancet::cli::{AgentArgs, BenchArgs, Cli, Command, RunArgs, ServerArgs};
 use lancet::coordinator::{self, Pattern, Settings};
 use lancet::launch::{self, LISTEN_BANNER};
+use lancet::plot::{self, ModelCurve};
 use lancet::report::{self, RunReport};
 use lancet::server::SyntheticServer;
 
@@ -23,6 +25,7 @@ fn main() -> ExitCode {
         Command::Run(a) => run(&a),
         Command::Agent(a) => agent(&a),
         Command::Server(a) => server(&a),
+        Command::Bench(a) => bench_cmd(&a),
     };
     match r {
         Ok(code) => code,
@@ -50,6 +53,49 @@ fn server(a: &ServerArgs) -> Result<ExitCode, String> {
     let end = Instant::now() + Duration::from_secs_f64(a.duration_secs.clamp(0.0, 86_400.0));
     while Instant::now() < end {
         std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_cmd(a: &BenchArgs) -> Result<ExitCode, String> {
+    let ok = |x: f64| x.is_finite() && x > 0.0;
+    if !(ok(a.lo)
+        && a.hi >= a.lo
+        && ok(a.secs)
+        && a.secs <= 600.0
+        && a.alpha > 0.0
+        && a.alpha < 1.0)
+    {
+        return Err("bench needs 0 < --lo <= --hi, 0 < --secs <= 600, 0 < --alpha < 1".into());
+    }
+    let cfg = BenchConfig {
+        lo: a.lo,
+        hi: a.hi,
+        steps: a.steps.min(20),
+        secs: a.secs,
+        alpha: a.alpha,
+        size: a.size.clamp(1, 65_000),
+    };
+    let to_stdout = a.json.as_deref() == Some(Path::new("-"));
+    let progress = |s: &bench::Step| {
+        if !to_stdout {
+            eprintln!(
+                "  {:.0} rps: sent {:.0}, late {}, AD p {:.3}: {}",
+                s.target_rps,
+                s.sent_rps,
+                s.late,
+                s.ad_p_value,
+                if s.passed { "pass" } else { "fail" }
+            );
+        }
+    };
+    let r = bench::run(&cfg, &progress)?;
+    if !to_stdout {
+        print!("{}", r.text());
+    }
+    if let Some(p) = &a.json {
+        let text = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())? + "\n";
+        write_out(p, &text)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -127,6 +173,16 @@ fn run(a: &RunArgs) -> Result<ExitCode, String> {
     let pattern = pattern(a)?;
     let w = a.workload();
     w.validate().map_err(|e| e.to_string())?;
+    let model = match &a.model {
+        Some(spec) => Some(ModelCurve::new(
+            spec,
+            a.model_workers,
+            &a.service,
+            a.service_us,
+            a.model_offset_us,
+        )?),
+        None => None,
+    };
     let timeout = Duration::from_secs_f64(a.agent_timeout_secs.max(1.0));
     let (mut agents, _local) = match &a.agents_file {
         Some(f) => (
@@ -175,6 +231,21 @@ fn run(a: &RunArgs) -> Result<ExitCode, String> {
     }
     if let Some(p) = &a.samples_csv {
         write_out(p, &report::samples_csv(&exp))?;
+    }
+    if let Some(p) = &a.plot {
+        let curve = match &model {
+            Some(m) => {
+                let max = exp
+                    .points
+                    .iter()
+                    .map(|r| r.achieved_rps)
+                    .fold(0.0, f64::max);
+                Some((m.label.as_str(), m.curve(max * 1.1, 40)?))
+            }
+            None => None,
+        };
+        let curve = curve.as_ref().map(|(l, c)| (*l, c.as_slice()));
+        plot::plot(p, &exp, a.ci_percentile, curve)?;
     }
     Ok(if exp.points.iter().all(|p| p.conclusive) {
         ExitCode::SUCCESS

@@ -65,6 +65,11 @@ impl SyntheticServer {
                 let (stop, core) = (stop.clone(), core.clone());
                 (a, std::thread::spawn(move || udp_loop(&s, &stop, &core)))
             }
+            Transport::R2p2 => {
+                return Err(io::Error::other(
+                    "no R2P2 server here: run r2p2-server (tools/r2p2-linux) instead",
+                ));
+            }
         };
         Ok(SyntheticServer {
             addr,

@@ -113,7 +113,7 @@ fn free_port() -> u16 {
 
 /// Start `cmd args` (skipping with a printed reason when it is not installed), wait for its
 /// port, run a two-step sweep with `proto` and check the server answered what was sent.
-fn sweep_real_server(cmd: &str, args: &[&str], port: u16, proto: &str) {
+fn sweep_real_server(cmd: &str, args: &[&str], port: u16, proto: &str, extra: &[&str]) {
     let _g = serial();
     let child = Command::new(cmd)
         .args(args)
@@ -161,6 +161,7 @@ fn sweep_real_server(cmd: &str, args: &[&str], port: u16, proto: &str) {
             "--json",
             "-",
         ])
+        .args(extra)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -198,7 +199,27 @@ fn memcached_sweep_throughput_matches_what_was_sent() {
         "-t",
         "1",
     ];
-    sweep_real_server("memcached", &args, port, "memcached");
+    sweep_real_server("memcached", &args, port, "memcached", &[]);
+}
+
+#[test]
+fn memcached_binary_etc_sweep_throughput_matches_what_was_sent() {
+    let port = free_port();
+    let p = port.to_string();
+    let args = [
+        "-l",
+        "127.0.0.1",
+        "-p",
+        &p,
+        "-U",
+        "0",
+        "-u",
+        "root",
+        "-t",
+        "1",
+    ];
+    let extra = ["--kv-sizes", "etc", "--get-ratio", "0.7"];
+    sweep_real_server("memcached", &args, port, "memcached-binary", &extra);
 }
 
 #[test]
@@ -215,7 +236,7 @@ fn redis_sweep_throughput_matches_what_was_sent() {
         "--appendonly",
         "no",
     ];
-    sweep_real_server("redis-server", &args, port, "redis");
+    sweep_real_server("redis-server", &args, port, "redis", &[]);
 }
 
 #[test]

@@ -1,18 +1,106 @@
 //! One client connection of the agent's pool: non-blocking TCP or connected UDP socket, an
 //! output buffer for partial TCP writes, and the FIFO of outstanding requests (responses on a
 //! connection come back in order; for UDP a lost datagram shifts attribution, so UDP runs should
-//! stay far from loss).
+//! stay far from loss). R2P2 matches replies to requests by request id, so its requests need not
+//! complete in order and a lost reply ends in that request's own timeout.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, UdpSocket};
+use std::net::{SocketAddr, SocketAddrV4, TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::Instant;
+
+use ferrix_net::r2p2::{Client, ClientConfig, Outcome, Policy};
+use r2p2_linux::{StdClock, UdpTransport};
 
 use crate::workload::{Request, Transport};
 
 enum Sock {
     Tcp(TcpStream),
     Udp(UdpSocket),
+    R2p2(Box<R2p2Sock>),
+}
+
+/// An R2P2 client on its own UDP socket: the protocol logic of `ferrix_net::r2p2::Client`
+/// driven over Linux by `r2p2-linux`'s transport and clock.
+struct R2p2Sock {
+    socket: UdpSocket,
+    client: Client<UdpTransport, StdClock>,
+    server: SocketAddrV4,
+    timeout_ns: u64,
+    /// Outstanding requests by the context number given to the client.
+    inflight: HashMap<u64, Pending>,
+    next_ctx: u64,
+    buf: Vec<u8>,
+    /// Requests that ended without a reply (timeout, DROP, send failure).
+    failed: u64,
+}
+
+impl R2p2Sock {
+    fn connect(target: &str, timeout_ns: u64) -> io::Result<R2p2Sock> {
+        let server = target
+            .to_socket_addrs()?
+            .find_map(|a| match a {
+                SocketAddr::V4(v4) => Some(v4),
+                SocketAddr::V6(_) => None,
+            })
+            .ok_or_else(|| io::Error::other(format!("{target} has no IPv4 address")))?;
+        let local = if server.ip().is_loopback() {
+            SocketAddrV4::new([127, 0, 0, 1].into(), 0)
+        } else {
+            SocketAddrV4::new([0, 0, 0, 0].into(), 0)
+        };
+        let socket = r2p2_linux::bind(local).map_err(io::Error::other)?;
+        socket.set_nonblocking(true)?;
+        let transport = UdpTransport::new(&socket).map_err(io::Error::other)?;
+        let client = Client::new(transport, StdClock::default(), ClientConfig::default());
+        Ok(R2p2Sock {
+            socket,
+            client,
+            server,
+            timeout_ns,
+            inflight: HashMap::new(),
+            next_ctx: 0,
+            buf: vec![0u8; r2p2_linux::MAX_DATAGRAM],
+            failed: 0,
+        })
+    }
+
+    fn send(&mut self, req: &[u8], p: Pending) -> io::Result<()> {
+        let ctx = self.next_ctx;
+        self.next_ctx += 1;
+        self.client
+            .send_request(self.server, req, Policy::LbRoute, self.timeout_ns, ctx)
+            .map_err(|e| io::Error::other(format!("R2P2 request: {e:?}")))?;
+        self.inflight.insert(ctx, p);
+        Ok(())
+    }
+
+    fn poll(&mut self, mut done: impl FnMut(Pending, Instant)) -> io::Result<usize> {
+        let mut count = 0;
+        loop {
+            let got = r2p2_linux::recv(&self.socket, &mut self.buf).map_err(io::Error::other)?;
+            let now = Instant::now();
+            match got {
+                Some((src, n)) => self.client.handle_datagram(src, &self.buf[..n]),
+                None => self.client.poll_timers(),
+            }
+            while let Some(c) = self.client.next_completion() {
+                let Some(p) = self.inflight.remove(&c.ctx) else {
+                    continue;
+                };
+                match c.outcome {
+                    Outcome::Success(_) => {
+                        done(p, now);
+                        count += 1;
+                    }
+                    Outcome::Timeout | Outcome::Dropped | Outcome::SendFailed => self.failed += 1,
+                }
+            }
+            if got.is_none() {
+                return Ok(count);
+            }
+        }
+    }
 }
 
 /// An outstanding request: when it was sent and whether its latency is sampled.
@@ -32,7 +120,8 @@ pub struct Conn {
 
 impl Conn {
     /// Connect to `target`.
-    pub fn connect(target: &str, transport: Transport) -> io::Result<Conn> {
+    /// Connect to `target`; R2P2 requests time out after `r2p2_timeout_ns`.
+    pub fn connect(target: &str, transport: Transport, r2p2_timeout_ns: u64) -> io::Result<Conn> {
         let sock = match transport {
             Transport::Tcp => {
                 let s = TcpStream::connect(target)?;
@@ -46,6 +135,7 @@ impl Conn {
                 s.set_nonblocking(true)?;
                 Sock::Udp(s)
             }
+            Transport::R2p2 => Sock::R2p2(Box::new(R2p2Sock::connect(target, r2p2_timeout_ns)?)),
         };
         Ok(Conn {
             sock,
@@ -79,9 +169,29 @@ impl Conn {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(sent),
                 Err(e) => return Err(e),
             },
+            Sock::R2p2(r) => {
+                r.send(req, Pending { sent, sampled })?;
+                return Ok(sent);
+            }
         }
         self.pending.push_back(Pending { sent, sampled });
         Ok(sent)
+    }
+
+    /// Requests sent and not yet answered (or timed out, for R2P2).
+    pub fn outstanding(&self) -> usize {
+        match &self.sock {
+            Sock::R2p2(r) => r.inflight.len(),
+            _ => self.pending.len(),
+        }
+    }
+
+    /// R2P2 requests that ended without a reply (timeout, DROP, send failure); 0 for others.
+    pub fn failed(&self) -> u64 {
+        match &self.sock {
+            Sock::R2p2(r) => r.failed,
+            _ => 0,
+        }
     }
 
     /// Flush pending output and read whatever arrived; calls `done(pending, rx_time)` for each
@@ -146,6 +256,7 @@ impl Conn {
                     }
                 }
             }
+            Sock::R2p2(r) => count = r.poll(done)?,
         }
         Ok(count)
     }

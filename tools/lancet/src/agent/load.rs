@@ -97,7 +97,7 @@ fn run_inner(
     let (shape, req) = w.validate().map_err(|e| e.to_string())?;
     let gap_dist: Dist = shape.with_mean(1e9 / rps).map_err(|e| e.to_string())?;
     let mut conns = (0..w.connections)
-        .map(|_| Conn::connect(&w.target, w.transport))
+        .map(|_| Conn::connect(&w.target, w.transport, w.r2p2_timeout_ms * 1_000_000))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("cannot connect to {}: {e}", w.target))?;
     let mut rng: Rng = ferrix_dist::rng(w.seed);
@@ -149,7 +149,7 @@ fn run_inner(
             for _ in 0..w.burst {
                 let Some(i) = (0..conns.len())
                     .map(|k| (rr + k) % conns.len())
-                    .find(|i| conns[*i].pending.len() < w.outstanding)
+                    .find(|i| conns[*i].outstanding() < w.outstanding)
                 else {
                     st.snap.skipped += 1;
                     continue;

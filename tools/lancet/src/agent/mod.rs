@@ -68,7 +68,7 @@ impl Session {
             } => {
                 workload.validate().map_err(|e| e.to_string())?;
                 self.stop_load();
-                self.workload = Some(workload);
+                self.workload = Some(*workload);
                 self.percentiles = percentiles;
                 self.confidence = confidence;
                 self.max_lag = max_lag.max(1);

@@ -222,7 +222,7 @@ pub fn measure_load(
             ..w.clone()
         };
         a.call(&Request::Configure {
-            workload,
+            workload: Box::new(workload),
             percentiles: s.percentiles.clone(),
             confidence: s.confidence,
             max_lag: s.max_lag,
