@@ -14,6 +14,16 @@
 //! time, and on Linux (`tools/r2p2-linux`). Bytes from the network are hostile: anything
 //! malformed is counted in [`R2p2Stats`] and dropped, never a panic.
 //!
+//! Where it runs: `tools/r2p2-linux` (Linux UDP sockets; the `r2p2-client` / `r2p2-server`
+//! commands, also as `r2p2_linux::cli` functions the integration tests build into binaries of
+//! their own), and `apps/synthetic` in the guest, as a server (every core; per-core requests
+//! served and guest ns per request printed at exit) and as a client (`client=IP:PORT count=N
+//! size=S`: one request at a time from core 0, exit 0 only if each completed exactly once with
+//! its echo). Interop tests (`tests/tests/r2p2.rs`): Linux client to guest server through
+//! QEMU user networking and through TAP in a test namespace (QEMU and the shim), guest client
+//! to Linux server through TAP. `ferrix bench r2p2` measures Linux-to-Linux round trips/s
+//! against plain UDP and guest instructions per echo (QEMU `-icount`).
+//!
 //! The API in the terms of thesis table 9.2: `r2p2_poll` is [`client::Client::handle_datagram`]
 //! / [`server::Server::handle_datagram`] plus `poll_timers`; `r2p2_send_req` is
 //! [`client::Client::send_request`]; `r2p2_send_response` is

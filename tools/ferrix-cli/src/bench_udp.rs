@@ -122,7 +122,7 @@ pub fn decode_loop(line: &str) -> Option<LoopStats> {
 }
 
 /// A Linux UDP echo server on 127.0.0.1 that stops after `n` datagrams; returns its address.
-fn linux_echo_server(n: u32) -> std::io::Result<(String, std::thread::JoinHandle<()>)> {
+pub(crate) fn linux_echo_server(n: u32) -> std::io::Result<(String, std::thread::JoinHandle<()>)> {
     let s = UdpSocket::bind("127.0.0.1:0")?;
     let addr = s.local_addr()?.to_string();
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -141,7 +141,7 @@ fn linux_echo_server(n: u32) -> std::io::Result<(String, std::thread::JoinHandle
 }
 
 /// A free UDP port on 127.0.0.1.
-fn free_port() -> std::io::Result<u16> {
+pub(crate) fn free_port() -> std::io::Result<u16> {
     Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -440,7 +440,7 @@ pub fn per_frame(console: &str) -> Option<u64> {
     })
 }
 
-fn fmt_loop(s: &LoopStats) -> String {
+pub(crate) fn fmt_loop(s: &LoopStats) -> String {
     format!(
         "{:.0} req/s  p50 {:.1} us  p99 {:.1} us  ({} requests, {} lost)",
         s.per_sec, s.p50_us, s.p99_us, s.requests, s.lost

@@ -112,6 +112,19 @@ enum BenchCmd {
         #[arg(long)]
         tap: bool,
     },
+    /// R2P2 echo: Linux-to-Linux R2P2 round trips/s next to plain UDP echo in the same run,
+    /// and guest instructions per R2P2 echo at apps/synthetic (QEMU -icount).
+    R2p2 {
+        /// Measured requests per configuration.
+        #[arg(long, default_value_t = 2000)]
+        requests: u32,
+        /// Request (and echo) size, bytes (above 1464 a request takes REQ0 + ACK + the rest).
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// App name, crate directory or image to boot.
+        #[arg(long, default_value = "synthetic")]
+        app: String,
+    },
     /// (internal) The closed-loop UDP client, run inside the bench's namespace.
     #[command(hide = true)]
     UdpClient {
@@ -265,6 +278,30 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                 what: format!("UDP echo server on {bind}"),
                 source,
             })?;
+            Ok(0)
+        }
+        Cmd::Bench {
+            what:
+                BenchCmd::R2p2 {
+                    requests,
+                    size,
+                    app,
+                },
+        } => {
+            let opts = crate::bench_r2p2::R2p2BenchOptions {
+                app,
+                requests,
+                size,
+                qemu: qemu_binary(),
+            };
+            let rows = crate::bench_r2p2::bench_r2p2(&opts, &mut std::io::stderr())?;
+            for r in rows {
+                let line = match r.outcome {
+                    Ok(s) => s,
+                    Err(e) => format!("unavailable: {e}"),
+                };
+                let _ = writeln!(std::io::stdout(), "{:<14} {line}", r.config);
+            }
             Ok(0)
         }
         Cmd::Bench {

@@ -25,6 +25,9 @@ pub struct Load {
     pub verify_echo: bool,
     /// Use the SACK extension (the server must have it on too).
     pub sack: bool,
+    /// The SACK extension's retransmission timeout, ns (raise it for a slow server: every
+    /// RTO without progress resends REQ0 or a SACK).
+    pub rto_ns: u64,
 }
 
 /// How the requests ended, and latencies (ns) of the successful ones, sorted.
@@ -61,6 +64,7 @@ pub fn run(socket: &UdpSocket, load: &Load) -> Result<Report, Error> {
     let clock = StdClock::default();
     let cfg = ClientConfig {
         sack: load.sack,
+        rto_ns: load.rto_ns,
         ..ClientConfig::default()
     };
     let mut client = Client::new(UdpTransport::new(socket)?, clock, cfg);

@@ -6,6 +6,7 @@
 //! `unsafe` or a crate such as `nix`, left for later).
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod client;
 pub mod server;
 
