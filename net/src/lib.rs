@@ -29,6 +29,7 @@ pub mod ipv4;
 pub mod r2p2;
 pub mod stack;
 pub mod stats;
+pub mod tcp;
 pub mod udp;
 
 pub use arp_table::{ArpConfig, ArpTable};

@@ -1,0 +1,110 @@
+//! The smoltcp [`Device`] adapter over a [`FrameQueue`].
+
+use core::net::Ipv4Addr;
+use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::time::Instant;
+
+/// A queue of Ethernet frames: what a core's NIC queue pair (or a test's in-memory wire)
+/// offers the TCP endpoint.
+pub trait FrameQueue {
+    /// A received frame; dropping it gives its buffer back to the queue.
+    type RxFrame: AsRef<[u8]>;
+
+    /// The next received frame, if any.
+    fn receive(&mut self) -> Option<Self::RxFrame>;
+
+    /// Whether [`transmit`](Self::transmit) has room for one more frame now.
+    fn can_transmit(&self) -> bool {
+        true
+    }
+
+    /// Sends one frame of `len` bytes, filled in place by `fill`.
+    fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, len: usize, fill: F) -> R;
+}
+
+/// smoltcp's view of a [`FrameQueue`] for one poll.
+pub(crate) struct QueueDevice<'a, Q: FrameQueue> {
+    pub(crate) queue: &'a mut Q,
+    /// Largest Ethernet frame, header included.
+    pub(crate) frame_mtu: usize,
+    /// Peers (address, port) that have a half-open connection: their retransmitted SYNs are
+    /// dropped here, else smoltcp would hand them to another listening socket (it gives a
+    /// segment to the first socket that accepts it) and open a second half-open connection.
+    pub(crate) syn_guard: &'a [(Ipv4Addr, u16)],
+}
+
+/// `(source address, source port)` of a segment with SYN set and ACK clear, if `frame` is one.
+fn pure_syn(frame: &[u8]) -> Option<(Ipv4Addr, u16)> {
+    if frame.len() < 14 + 20 || frame[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let ip = &frame[14..];
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    if ip[0] >> 4 != 4 || ihl < 20 || ip[9] != 6 || ip.len() < ihl + 20 {
+        return None;
+    }
+    let tcp = &ip[ihl..];
+    let flags = tcp[13];
+    if flags & 0x02 == 0 || flags & 0x10 != 0 {
+        return None;
+    }
+    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    Some((src, u16::from_be_bytes([tcp[0], tcp[1]])))
+}
+
+impl<Q: FrameQueue> Device for QueueDevice<'_, Q> {
+    type RxToken<'b>
+        = RxToken<Q::RxFrame>
+    where
+        Self: 'b;
+    type TxToken<'b>
+        = TxToken<'b, Q>
+    where
+        Self: 'b;
+
+    fn receive(&mut self, _now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        loop {
+            let frame = self.queue.receive()?;
+            if !self.syn_guard.is_empty()
+                && pure_syn(frame.as_ref()).is_some_and(|peer| self.syn_guard.contains(&peer))
+            {
+                continue;
+            }
+            return Some((RxToken(frame), TxToken(self.queue)));
+        }
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<Self::TxToken<'_>> {
+        self.queue.can_transmit().then_some(TxToken(self.queue))
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = self.frame_mtu;
+        caps.max_burst_size = None;
+        caps
+    }
+}
+
+pub(crate) struct RxToken<F>(F);
+
+impl<F: AsRef<[u8]>> phy::RxToken for RxToken<F> {
+    fn consume<R, G>(self, f: G) -> R
+    where
+        G: FnOnce(&[u8]) -> R,
+    {
+        f(self.0.as_ref())
+    }
+}
+
+pub(crate) struct TxToken<'a, Q>(&'a mut Q);
+
+impl<Q: FrameQueue> phy::TxToken for TxToken<'_, Q> {
+    fn consume<R, G>(self, len: usize, f: G) -> R
+    where
+        G: FnOnce(&mut [u8]) -> R,
+    {
+        self.0.transmit(len, f)
+    }
+}

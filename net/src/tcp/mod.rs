@@ -1,0 +1,40 @@
+//! TCP for ferrix: smoltcp as the engine, one endpoint per core, events in the style of IX.
+//!
+//! A [`TcpEndpoint`] is one core's TCP: a smoltcp `Interface` with the address of the shared
+//! [`IfConfig`](crate::IfConfig), a pool of sockets allocated once (`listeners + max_conns`,
+//! each with its receive and send buffers), and no allocation per connection afterwards: a
+//! listening socket that takes a SYN becomes the connection and a free socket is armed to listen
+//! in its place; a closed connection's socket goes back to the free pool.
+//!
+//! # How the kernel drives it
+//! * One endpoint per core, fed by that core's RSS receive queue and sending on that core's
+//!   transmit queue, through a [`FrameQueue`] over the queue pair. RSS hashes a connection's
+//!   4-tuple to one queue, so each connection has a **home core**: its endpoint owns it, and
+//!   only that core calls into the endpoint (the endpoint is not shared; no locks).
+//! * Every core listens on the service port (`TcpConfig::port`); each endpoint has its own
+//!   listeners and its own seed (`TcpConfig::seed`) for initial sequence numbers.
+//! * The core's loop: `poll(now, queue, &mut events)` takes the received frames, runs TCP
+//!   (timers too) and appends a batch of [`TcpEvent`]s; the app handles the batch and issues its
+//!   calls ([`TcpEndpoint::send`], [`TcpEndpoint::recv_done`], [`TcpEndpoint::close`]); the next
+//!   `poll` sends what the calls queued. When idle, sleep until
+//!   [`TcpEndpoint::poll_at`] or the next interrupt. Reuse the events vector (no allocation).
+//! * Receive is zero copy: [`TcpEndpoint::recv`] is a slice of the socket's receive ring,
+//!   valid until `recv_done`.
+//! * Frames: give the endpoint the IPv4 TCP frames and ARP (smoltcp answers ARP for our
+//!   address and keeps its own neighbour cache); UDP and ICMP stay on [`crate::NetStack`].
+//! * Active opens ([`TcpEndpoint::connect`]) are for clients and tests; on a multi-queue NIC the
+//!   local port must be chosen so that the reply hashes to the same core.
+//!
+//! # Limits
+//! * `poll` looks at every busy socket, and smoltcp looks at every socket, on each poll: fine
+//!   for thousands of connections, a cost to measure at 10,000.
+//! * smoltcp gives a segment to the first socket that accepts it; a retransmitted SYN of a
+//!   half-open connection would open a second one on another listener, so the device adapter
+//!   drops SYNs from peers (address, port) that have a half-open connection here.
+
+mod device;
+mod endpoint;
+
+pub use device::FrameQueue;
+pub use endpoint::{ConnId, TcpConfig, TcpEndpoint, TcpError, TcpEvent};
+pub use smoltcp::time::{Duration, Instant};
