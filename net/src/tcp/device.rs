@@ -31,6 +31,9 @@ pub(crate) struct QueueDevice<'a, Q: FrameQueue> {
     /// dropped here, else smoltcp would hand them to another listening socket (it gives a
     /// segment to the first socket that accepts it) and open a second half-open connection.
     pub(crate) syn_guard: &'a [(Ipv4Addr, u16)],
+    /// Drop every SYN (no listener armed: the pool is full). The peer retries later, where
+    /// smoltcp would answer with a reset.
+    pub(crate) drop_syns: bool,
 }
 
 /// `(source address, source port)` of a segment with SYN set and ACK clear, if `frame` is one.
@@ -65,8 +68,9 @@ impl<Q: FrameQueue> Device for QueueDevice<'_, Q> {
     fn receive(&mut self, _now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         loop {
             let frame = self.queue.receive()?;
-            if !self.syn_guard.is_empty()
-                && pure_syn(frame.as_ref()).is_some_and(|peer| self.syn_guard.contains(&peer))
+            if (self.drop_syns || !self.syn_guard.is_empty())
+                && pure_syn(frame.as_ref())
+                    .is_some_and(|peer| self.drop_syns || self.syn_guard.contains(&peer))
             {
                 continue;
             }

@@ -5,7 +5,9 @@ use crate::config::IfConfig;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::iface::{
+    Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
+};
 use smoltcp::socket::tcp::{Socket, SocketBuffer, State};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint};
@@ -127,7 +129,8 @@ pub struct TcpEndpoint {
     free: Vec<u32>,
     /// Slots not free, in no particular order (the slots `poll` looks at).
     busy: Vec<u32>,
-    listening: usize,
+    /// Slots listening.
+    listeners: Vec<u32>,
     /// Remote (address, port) of passive half-open connections.
     syn_guard: Vec<(Ipv4Addr, u16)>,
     /// The slot of each `syn_guard` entry.
@@ -160,6 +163,7 @@ impl TcpEndpoint {
             queue,
             frame_mtu,
             syn_guard: &[],
+            drop_syns: false,
         };
         let mut iface = Interface::new(icfg, &mut dev, now);
         iface.update_ip_addrs(|addrs| {
@@ -193,7 +197,7 @@ impl TcpEndpoint {
             slots,
             free: (0..pool as u32).rev().collect(),
             busy: Vec::with_capacity(pool),
-            listening: 0,
+            listeners: Vec::with_capacity(listeners),
             syn_guard: Vec::with_capacity(pool),
             guard_slots: Vec::with_capacity(pool),
             cfg: TcpConfig { listeners, ..cfg },
@@ -211,11 +215,11 @@ impl TcpEndpoint {
 
     /// Connections open or opening (not counting listeners).
     pub fn connections(&self) -> usize {
-        self.busy.len() - self.listening
+        self.busy.len() - self.listeners.len()
     }
 
     fn rearm(&mut self) {
-        while self.listening < self.cfg.listeners {
+        while self.listeners.len() < self.cfg.listeners {
             let Some(slot) = self.free.pop() else { return };
             let s = &mut self.slots[slot as usize];
             let sock = self.sockets.get_mut::<Socket>(s.handle);
@@ -225,32 +229,73 @@ impl TcpEndpoint {
             }
             s.state = SlotState::Listening;
             self.busy.push(slot);
-            self.listening += 1;
+            self.listeners.push(slot);
+        }
+    }
+
+    /// Turns listeners that took a SYN into half-open connections and arms others in their
+    /// place, so a burst of SYNs finds listeners while the pool lasts.
+    fn promote_listeners(&mut self) {
+        let mut i = 0;
+        let mut promoted = false;
+        while i < self.listeners.len() {
+            let slot = self.listeners[i];
+            let s = &mut self.slots[slot as usize];
+            let sock = self.sockets.get_mut::<Socket>(s.handle);
+            if sock.state() == State::Listen {
+                i += 1;
+                continue;
+            }
+            self.listeners.swap_remove(i);
+            promoted = true;
+            s.state = SlotState::Opening { active: false };
+            if let Some(IpEndpoint {
+                addr: IpAddress::Ipv4(a),
+                port,
+            }) = sock.remote_endpoint()
+            {
+                self.syn_guard.push((a, port));
+                self.guard_slots.push(slot);
+            }
+        }
+        if promoted {
+            self.rearm();
         }
     }
 
     /// Takes frames from `queue`, runs TCP (timers included) up to `now`, sends what is due,
     /// and appends what happened to `events` (in order per connection).
     pub fn poll<Q: FrameQueue>(&mut self, now: Instant, queue: &mut Q, events: &mut Vec<TcpEvent>) {
-        let mut dev = QueueDevice {
-            queue: &mut *queue,
-            frame_mtu: self.frame_mtu,
-            syn_guard: &self.syn_guard,
-        };
-        self.iface.poll(now, &mut dev, &mut self.sockets);
-        if self.scan(events) {
-            // Listeners re-armed or slots freed: let smoltcp send what that made due.
+        self.iface.poll_maintenance(now);
+        loop {
             let mut dev = QueueDevice {
-                queue,
+                queue: &mut *queue,
                 frame_mtu: self.frame_mtu,
                 syn_guard: &self.syn_guard,
+                drop_syns: self.cfg.listeners > 0 && self.listeners.is_empty(),
             };
-            self.iface.poll_egress(now, &mut dev, &mut self.sockets);
+            match self
+                .iface
+                .poll_ingress_single(now, &mut dev, &mut self.sockets)
+            {
+                PollIngressSingleResult::None => break,
+                // O(listeners), a handful: cheap enough to do after every frame.
+                _ => self.promote_listeners(),
+            }
         }
+        self.scan(events);
+        let mut dev = QueueDevice {
+            queue,
+            frame_mtu: self.frame_mtu,
+            syn_guard: &self.syn_guard,
+            drop_syns: false,
+        };
+        while self.iface.poll_egress(now, &mut dev, &mut self.sockets) != PollResult::None {}
     }
 
-    /// Looks at every busy slot; returns whether a slot changed role.
-    fn scan(&mut self, events: &mut Vec<TcpEvent>) -> bool {
+    /// Looks at every busy slot and reports what changed.
+    fn scan(&mut self, events: &mut Vec<TcpEvent>) {
+        self.promote_listeners();
         let mut changed = false;
         let mut i = 0;
         while i < self.busy.len() {
@@ -263,26 +308,13 @@ impl TcpEndpoint {
             let sock = self.sockets.get_mut::<Socket>(s.handle);
             let state = sock.state();
             let mut free = false;
-            if s.state == SlotState::Listening && state != State::Listen {
-                self.listening -= 1;
-                changed = true;
-                s.state = SlotState::Opening { active: false };
-                if let Some(IpEndpoint {
-                    addr: IpAddress::Ipv4(a),
-                    port,
-                }) = sock.remote_endpoint()
-                {
-                    self.syn_guard.push((a, port));
-                    self.guard_slots.push(slot);
-                }
-            }
             if let SlotState::Opening { active } = s.state {
                 match state {
                     State::SynSent | State::SynReceived => {}
                     State::Listen => {
                         // Reset while half open: a listener again.
                         s.state = SlotState::Listening;
-                        self.listening += 1;
+                        self.listeners.push(slot);
                     }
                     State::Closed => {
                         if active {
@@ -299,11 +331,12 @@ impl TcpEndpoint {
                         });
                     }
                 }
-                if !active && s.state != (SlotState::Opening { active }) {
-                    if let Some(g) = self.guard_slots.iter().position(|&g| g == slot) {
-                        self.guard_slots.swap_remove(g);
-                        self.syn_guard.swap_remove(g);
-                    }
+                if !active
+                    && s.state != (SlotState::Opening { active })
+                    && let Some(g) = self.guard_slots.iter().position(|&g| g == slot)
+                {
+                    self.guard_slots.swap_remove(g);
+                    self.syn_guard.swap_remove(g);
                 }
             }
             if s.state == SlotState::Open {
@@ -345,7 +378,6 @@ impl TcpEndpoint {
         if changed {
             self.rearm();
         }
-        changed
     }
 
     /// When `poll` must run next at the latest (a timer), if any socket has one; `now` if at
