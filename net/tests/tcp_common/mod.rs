@@ -297,10 +297,15 @@ impl Net {
             .map(|_| self.client.ep.connect(SERVER_IP, PORT).unwrap())
             .collect();
         self.run_until(max_steps, |net| net.client.connected == n);
-        for (i, &id) in ids.iter().enumerate() {
-            for seq in 0..per_conn {
-                self.client.send_msg(id, ((i as u64) << 32) | seq);
+        // Pipelined: batches of up to 4 requests per connection without waiting for replies,
+        // a step of the network between batches so they go out as separate segments.
+        for batch in (0..per_conn).collect::<Vec<_>>().chunks(4) {
+            for (i, &id) in ids.iter().enumerate() {
+                for &seq in batch {
+                    self.client.send_msg(id, ((i as u64) << 32) | seq);
+                }
             }
+            self.step();
         }
         let want = per_conn as usize;
         self.run_until(max_steps, |net| {
