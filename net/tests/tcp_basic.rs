@@ -28,3 +28,35 @@ fn stale_ids_are_rejected() {
         Err(ferrix_net::tcp::TcpError::BadConn)
     );
 }
+
+#[test]
+fn retransmitted_syns_open_one_connection_each() {
+    // The first two SYN-ACKs of every connection are lost, so each client retransmits its SYN
+    // while the server holds a half-open connection for it: the retransmission must reach that
+    // connection, not open another one on a different listener.
+    use std::collections::HashMap;
+    let mut net = Net::new(64, 8, 2048);
+    // A first round frees slots in a mixed order, so listeners sit before and after the
+    // half-open connections in smoltcp's socket order.
+    net.request_reply(16, 1, 200_000);
+    net.server.conns.clear();
+    net.client.conns.clear();
+    net.server.accepted = 0;
+    net.server.closed = 0;
+    net.server.max_open = 0;
+    net.client.connected = 0;
+    net.client.closed = 0;
+    let mut seen: HashMap<u16, usize> = HashMap::new();
+    net.server_filter = Some(Box::new(move |f: &[u8]| {
+        if tcp_common::tcp_flags(f) != Some(0x12) {
+            return false;
+        }
+        let dst_port = u16::from_be_bytes([f[14 + 20 + 2], f[14 + 20 + 3]]);
+        let n = seen.entry(dst_port).or_default();
+        *n += 1;
+        *n <= 2
+    }));
+    net.request_reply(16, 10, 200_000);
+    assert_eq!(net.server.max_open, 16);
+    assert!(net.dropped >= 32);
+}

@@ -169,6 +169,8 @@ pub struct Net {
     rng: u64,
     pub dropped: usize,
     pub delivered: usize,
+    /// Frames from the server for which this returns true are dropped.
+    pub server_filter: Option<Box<dyn FnMut(&[u8]) -> bool>>,
 }
 
 impl Net {
@@ -211,6 +213,7 @@ impl Net {
             rng: 0x9e37_79b9_7f4a_7c15,
             dropped: 0,
             delivered: 0,
+            server_filter: None,
         }
     }
 
@@ -236,7 +239,8 @@ impl Net {
         let mut moved = false;
         while let Some(f) = self.server.port.tx.pop_front() {
             moved = true;
-            if self.lose() {
+            let filtered = self.server_filter.as_mut().is_some_and(|drop| drop(&f));
+            if self.lose() || filtered {
                 self.dropped += 1;
             } else {
                 self.delivered += 1;
@@ -336,4 +340,10 @@ impl Net {
         );
         assert!(self.client.conns.values().all(|c| c.closed));
     }
+}
+
+/// TCP flags of an IPv4 TCP frame (no IP options), if it is one.
+pub fn tcp_flags(frame: &[u8]) -> Option<u8> {
+    (frame.len() >= 14 + 20 + 20 && frame[12..14] == [8, 0] && frame[14 + 9] == 6)
+        .then(|| frame[14 + 20 + 13])
 }
