@@ -159,6 +159,9 @@ impl Side {
     }
 }
 
+/// Decides whether to drop a frame.
+pub type FrameFilter = Box<dyn FnMut(&[u8]) -> bool>;
+
 /// Server and client back to back.
 pub struct Net {
     pub server: Side,
@@ -170,7 +173,7 @@ pub struct Net {
     pub dropped: usize,
     pub delivered: usize,
     /// Frames from the server for which this returns true are dropped.
-    pub server_filter: Option<Box<dyn FnMut(&[u8]) -> bool>>,
+    pub server_filter: Option<FrameFilter>,
 }
 
 impl Net {
