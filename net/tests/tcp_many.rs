@@ -46,3 +46,14 @@ fn pool_exhaustion_is_reported_and_recovers() {
     assert_eq!(net.server.closed, 8);
     assert!(net.client.ep.connect(SERVER_IP, PORT).is_ok());
 }
+
+/// The fan-in target: 10,000 connections open at once on one endpoint. About 1 s in
+/// release: `cargo test --release -p ferrix-net --test tcp_many -- --ignored`.
+#[test]
+#[ignore = "slow in debug builds; run with --release"]
+fn ten_thousand_connections_at_once() {
+    let n = 10_000;
+    let mut net = Net::new(n + 16, 64, 1024);
+    net.request_reply(n, 2, 2_000_000);
+    assert!(net.server.max_open >= n);
+}
