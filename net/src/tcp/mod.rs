@@ -20,8 +20,12 @@
 //!   [`TcpEndpoint::poll_at`] or the next interrupt. Reuse the events vector (no allocation).
 //! * Receive is zero copy: [`TcpEndpoint::recv`] is a slice of the socket's receive ring,
 //!   valid until `recv_done`.
-//! * Frames: give the endpoint the IPv4 TCP frames and ARP (smoltcp answers ARP for our
-//!   address and keeps its own neighbour cache); UDP and ICMP stay on [`crate::NetStack`].
+//! * Frames: give each endpoint the IPv4 TCP frames of its queue, and a copy of **every** ARP
+//!   frame whatever queue it came in on (RSS does not hash ARP): smoltcp fills its neighbour
+//!   cache only from ARP, per interface, so a core that never sees the ARP reply to its own
+//!   request cannot send. UDP and ICMP stay on [`crate::NetStack`]. smoltcp's neighbour cache
+//!   holds 8 entries (its build-time `SMOLTCP_IFACE_NEIGHBOR_CACHE_COUNT`): enough behind a
+//!   gateway, too few for many clients on the local subnet.
 //! * Active opens ([`TcpEndpoint::connect`]) are for clients and tests; on a multi-queue NIC the
 //!   local port must be chosen so that the reply hashes to the same core.
 //!
