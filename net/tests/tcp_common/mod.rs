@@ -174,6 +174,8 @@ pub struct Net {
     pub delivered: usize,
     /// Frames from the server for which this returns true are dropped.
     pub server_filter: Option<FrameFilter>,
+    /// Frames from the client for which this returns true are dropped.
+    pub client_filter: Option<FrameFilter>,
 }
 
 impl Net {
@@ -217,6 +219,7 @@ impl Net {
             dropped: 0,
             delivered: 0,
             server_filter: None,
+            client_filter: None,
         }
     }
 
@@ -252,7 +255,8 @@ impl Net {
         }
         while let Some(f) = self.client.port.tx.pop_front() {
             moved = true;
-            if self.lose() {
+            let filtered = self.client_filter.as_mut().is_some_and(|drop| drop(&f));
+            if self.lose() || filtered {
                 self.dropped += 1;
             } else {
                 self.delivered += 1;
