@@ -59,4 +59,28 @@ fn retransmitted_syns_open_one_connection_each() {
     net.request_reply(16, 10, 200_000);
     assert_eq!(net.server.max_open, 16);
     assert!(net.dropped >= 32);
+    assert!(net.server.ep.stats().dup_syns_dropped > 0);
+}
+
+#[test]
+fn zero_copy_send_and_stats() {
+    use tcp_common::{PORT, SERVER_IP};
+    let mut net = Net::new(4, 2, 2048);
+    let id = net.client.ep.connect(SERVER_IP, PORT).unwrap();
+    net.run_until(10_000, |net| net.client.connected == 1);
+    let req = 0x0102_0304_0506_0708u64;
+    let n = net
+        .client
+        .ep
+        .send_with(id, |buf| {
+            buf[..8].copy_from_slice(&req.to_be_bytes());
+            8
+        })
+        .unwrap();
+    assert_eq!(n, 8);
+    net.run_until(10_000, |net| net.client.conns[&id].got.len() == 1);
+    assert_eq!(net.client.conns[&id].got, [!req]);
+    let s = net.server.ep.stats();
+    assert_eq!((s.accepted, s.closed), (1, 0));
+    assert_eq!(net.client.ep.stats().connected, 1);
 }

@@ -34,6 +34,10 @@ pub(crate) struct QueueDevice<'a, Q: FrameQueue> {
     /// Drop every SYN (no listener armed: the pool is full). The peer retries later, where
     /// smoltcp would answer with a reset.
     pub(crate) drop_syns: bool,
+    /// SYNs dropped because of `syn_guard`.
+    pub(crate) dup_syns: u64,
+    /// SYNs dropped because of `drop_syns`.
+    pub(crate) full_syns: u64,
 }
 
 /// `(source address, source port)` of a segment with SYN set and ACK clear, if `frame` is one.
@@ -69,10 +73,16 @@ impl<Q: FrameQueue> Device for QueueDevice<'_, Q> {
         loop {
             let frame = self.queue.receive()?;
             if (self.drop_syns || !self.syn_guard.is_empty())
-                && pure_syn(frame.as_ref())
-                    .is_some_and(|peer| self.drop_syns || self.syn_guard.contains(&peer))
+                && let Some(peer) = pure_syn(frame.as_ref())
             {
-                continue;
+                if self.drop_syns {
+                    self.full_syns += 1;
+                    continue;
+                }
+                if self.syn_guard.contains(&peer) {
+                    self.dup_syns += 1;
+                    continue;
+                }
             }
             return Some((RxToken(frame), TxToken(self.queue)));
         }

@@ -83,6 +83,21 @@ pub enum TcpEvent {
     Closed(ConnId),
 }
 
+/// Counters of one endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpStats {
+    /// `Accepted` events.
+    pub accepted: u64,
+    /// `Connected` events.
+    pub connected: u64,
+    /// `Closed` events.
+    pub closed: u64,
+    /// Retransmitted SYNs of half-open connections, dropped (see the module doc).
+    pub dup_syns_dropped: u64,
+    /// SYNs dropped because no socket was free to listen.
+    pub syns_dropped_pool_full: u64,
+}
+
 /// Why a call failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TcpError {
@@ -138,6 +153,7 @@ pub struct TcpEndpoint {
     cfg: TcpConfig,
     frame_mtu: usize,
     next_port: u16,
+    stats: TcpStats,
 }
 
 fn peer_fin_seen(state: State) -> bool {
@@ -164,6 +180,8 @@ impl TcpEndpoint {
             frame_mtu,
             syn_guard: &[],
             drop_syns: false,
+            dup_syns: 0,
+            full_syns: 0,
         };
         let mut iface = Interface::new(icfg, &mut dev, now);
         iface.update_ip_addrs(|addrs| {
@@ -203,6 +221,7 @@ impl TcpEndpoint {
             cfg: TcpConfig { listeners, ..cfg },
             frame_mtu,
             next_port: EPHEMERAL_FIRST,
+            stats: TcpStats::default(),
         };
         ep.rearm();
         ep
@@ -211,6 +230,11 @@ impl TcpEndpoint {
     /// Sockets in the pool (connections plus listeners).
     pub fn pool_size(&self) -> usize {
         self.slots.len()
+    }
+
+    /// The endpoint's counters.
+    pub fn stats(&self) -> TcpStats {
+        self.stats
     }
 
     /// Connections open or opening (not counting listeners).
@@ -273,11 +297,15 @@ impl TcpEndpoint {
                 frame_mtu: self.frame_mtu,
                 syn_guard: &self.syn_guard,
                 drop_syns: self.cfg.listeners > 0 && self.listeners.is_empty(),
+                dup_syns: 0,
+                full_syns: 0,
             };
-            match self
+            let res = self
                 .iface
-                .poll_ingress_single(now, &mut dev, &mut self.sockets)
-            {
+                .poll_ingress_single(now, &mut dev, &mut self.sockets);
+            self.stats.dup_syns_dropped += dev.dup_syns;
+            self.stats.syns_dropped_pool_full += dev.full_syns;
+            match res {
                 PollIngressSingleResult::None => break,
                 // O(listeners), a handful: cheap enough to do after every frame.
                 _ => self.promote_listeners(),
@@ -289,6 +317,8 @@ impl TcpEndpoint {
             frame_mtu: self.frame_mtu,
             syn_guard: &self.syn_guard,
             drop_syns: false,
+            dup_syns: 0,
+            full_syns: 0,
         };
         while self.iface.poll_egress(now, &mut dev, &mut self.sockets) != PollResult::None {}
     }
@@ -318,6 +348,7 @@ impl TcpEndpoint {
                     }
                     State::Closed => {
                         if active {
+                            self.stats.closed += 1;
                             events.push(TcpEvent::Closed(id));
                         }
                         free = true;
@@ -325,8 +356,10 @@ impl TcpEndpoint {
                     _ => {
                         s.state = SlotState::Open;
                         events.push(if active {
+                            self.stats.connected += 1;
                             TcpEvent::Connected(id)
                         } else {
+                            self.stats.accepted += 1;
                             TcpEvent::Accepted(id)
                         });
                     }
@@ -355,6 +388,7 @@ impl TcpEndpoint {
                     events.push(TcpEvent::PeerClosed(id));
                 }
                 if matches!(state, State::Closed | State::TimeWait) {
+                    self.stats.closed += 1;
                     events.push(TcpEvent::Closed(id));
                     s.state = SlotState::Lingering;
                 }
@@ -432,6 +466,25 @@ impl TcpEndpoint {
     pub fn send(&mut self, conn: ConnId, data: &[u8]) -> Result<usize, TcpError> {
         let (s, sock) = self.live(conn)?;
         let n = sock.send_slice(data).map_err(|_| TcpError::NotOpen)?;
+        s.tx_queued += n;
+        Ok(n)
+    }
+
+    /// Zero-copy send: `fill` writes into the free part of the send buffer (contiguous, so
+    /// possibly less than all the free space when the ring wraps) and returns how many bytes it
+    /// wrote; returns that count.
+    pub fn send_with<F: FnOnce(&mut [u8]) -> usize>(
+        &mut self,
+        conn: ConnId,
+        fill: F,
+    ) -> Result<usize, TcpError> {
+        let (s, sock) = self.live(conn)?;
+        let n = sock
+            .send(|buf| {
+                let n = fill(buf).min(buf.len());
+                (n, n)
+            })
+            .map_err(|_| TcpError::NotOpen)?;
         s.tx_queued += n;
         Ok(n)
     }

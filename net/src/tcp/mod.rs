@@ -40,5 +40,5 @@ mod device;
 mod endpoint;
 
 pub use device::FrameQueue;
-pub use endpoint::{ConnId, TcpConfig, TcpEndpoint, TcpError, TcpEvent};
+pub use endpoint::{ConnId, TcpConfig, TcpEndpoint, TcpError, TcpEvent, TcpStats};
 pub use smoltcp::time::{Duration, Instant};
