@@ -29,6 +29,48 @@
 //! * Active opens ([`TcpEndpoint::connect`]) are for clients and tests; on a multi-queue NIC the
 //!   local port must be chosen so that the reply hashes to the same core.
 //!
+//! ```
+//! use ferrix_net::tcp::{FrameQueue, Instant, TcpConfig, TcpEndpoint, TcpEvent};
+//! # use ferrix_net::{IfConfig, MacAddr};
+//! # struct CoreQueue;
+//! # impl FrameQueue for CoreQueue {
+//! #     type RxFrame = Vec<u8>;
+//! #     fn receive(&mut self) -> Option<Vec<u8>> { None }
+//! #     fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, len: usize, fill: F) -> R {
+//! #         fill(&mut vec![0; len])
+//! #     }
+//! # }
+//! # let ifc = IfConfig {
+//! #     mac: MacAddr([2, 0, 0, 0, 0, 1]), ip: "10.0.0.1".parse().unwrap(),
+//! #     prefix_len: 24, gateway: None, mtu: 1500,
+//! # };
+//! # let (core, mut queue, now) = (0u64, CoreQueue, Instant::from_millis(0));
+//! // At boot, on each core, over that core's queue pair:
+//! let cfg = TcpConfig { port: 7000, listeners: 16, max_conns: 2500, seed: 0x1000 + core,
+//!                       ..TcpConfig::default() };
+//! let mut tcp = TcpEndpoint::new(&ifc, cfg, &mut queue, now);
+//! let mut events = Vec::with_capacity(256);
+//! // One turn of the core's loop: a batch of events, then the app's calls.
+//! events.clear();
+//! tcp.poll(now, &mut queue, &mut events);
+//! for &ev in &events {
+//!     match ev {
+//!         TcpEvent::Received(conn, _) => {
+//!             let data = tcp.recv(conn).unwrap(); // in the receive ring: zero copy
+//!             let mut req = [0u8; 8];
+//!             if data.len() >= 8 {
+//!                 req.copy_from_slice(&data[..8]);
+//!                 tcp.recv_done(conn, 8).unwrap();
+//!                 tcp.send(conn, &req).unwrap(); // sent by the next poll
+//!             }
+//!         }
+//!         TcpEvent::PeerClosed(conn) => tcp.close(conn).unwrap(),
+//!         _ => {}
+//!     }
+//! }
+//! let _wake_at = tcp.poll_at(now); // next timer, for the idle loop
+//! ```
+//!
 //! # Limits
 //! * `poll` looks at every busy socket, and smoltcp looks at every socket, on each poll: fine
 //!   for thousands of connections, a cost to measure at 10,000.
