@@ -78,6 +78,10 @@ fn zero_copy_send_and_stats() {
         })
         .unwrap();
     assert_eq!(n, 8);
+    // `flush` puts it on the wire at once, before the next poll.
+    assert!(net.client.port.tx.is_empty());
+    net.client.ep.flush(net.now, &mut net.client.port);
+    assert_eq!(net.client.port.tx.len(), 1);
     net.run_until(10_000, |net| net.client.conns[&id].got.len() == 1);
     assert_eq!(net.client.conns[&id].got, [!req]);
     let s = net.server.ep.stats();

@@ -312,6 +312,12 @@ impl TcpEndpoint {
             }
         }
         self.scan(events);
+        self.flush(now, queue);
+    }
+
+    /// Sends what the calls since the last `poll` queued, without taking received frames or
+    /// reporting events: for a core that wants its replies on the wire before its next turn.
+    pub fn flush<Q: FrameQueue>(&mut self, now: Instant, queue: &mut Q) {
         let mut dev = QueueDevice {
             queue,
             frame_mtu: self.frame_mtu,

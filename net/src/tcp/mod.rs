@@ -16,7 +16,7 @@
 //! * The core's loop: `poll(now, queue, &mut events)` takes the received frames, runs TCP
 //!   (timers too) and appends a batch of [`TcpEvent`]s; the app handles the batch and issues its
 //!   calls ([`TcpEndpoint::send`], [`TcpEndpoint::recv_done`], [`TcpEndpoint::close`]); the next
-//!   `poll` sends what the calls queued. When idle, sleep until
+//!   `poll` sends what the calls queued, or [`TcpEndpoint::flush`] at once. When idle, sleep until
 //!   [`TcpEndpoint::poll_at`] or the next interrupt. Reuse the events vector (no allocation).
 //! * Receive is zero copy: [`TcpEndpoint::recv`] is a slice of the socket's receive ring,
 //!   valid until `recv_done`.
