@@ -122,3 +122,47 @@ impl<Q: FrameQueue> phy::TxToken for TxToken<'_, Q> {
         self.0.transmit(len, f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::pure_syn;
+    use core::net::Ipv4Addr;
+
+    fn frame(flags: u8) -> [u8; 54] {
+        let mut f = [0u8; 54];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[14 + 9] = 6;
+        f[14 + 12..14 + 16].copy_from_slice(&[10, 0, 0, 2]);
+        f[34..36].copy_from_slice(&50000u16.to_be_bytes());
+        f[34 + 13] = flags;
+        f
+    }
+
+    #[test]
+    fn recognises_pure_syns_only() {
+        let peer = Some((Ipv4Addr::new(10, 0, 0, 2), 50000));
+        assert_eq!(pure_syn(&frame(0x02)), peer);
+        assert_eq!(pure_syn(&frame(0x12)), None); // SYN-ACK
+        assert_eq!(pure_syn(&frame(0x10)), None); // ACK
+        let mut udp = frame(0x02);
+        udp[14 + 9] = 17;
+        assert_eq!(pure_syn(&udp), None);
+        let mut arp = frame(0x02);
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(pure_syn(&arp), None);
+    }
+
+    #[test]
+    fn never_reads_past_the_frame() {
+        let f = frame(0x02);
+        for len in 0..f.len() {
+            assert_eq!(pure_syn(&f[..len]), None, "len {len}");
+        }
+        for ihl in 0..16u8 {
+            let mut g = frame(0x02);
+            g[14] = 0x40 | ihl;
+            let _ = pure_syn(&g);
+        }
+    }
+}
