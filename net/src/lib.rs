@@ -3,7 +3,8 @@
 //! Wire formats with zero-copy parsers and in-buffer writers ([`eth`], [`arp`], [`ipv4`],
 //! [`icmp`], [`udp`], [`checksum`]), the shared ARP cache ([`arp_table`]), static interface
 //! configuration from the kernel command line ([`config`]), per-core statistics ([`stats`]) and
-//! the per-core stack that ties them together ([`stack`]).
+//! the per-core stack that ties them together ([`stack`]), and per-core TCP on smoltcp with an
+//! IX-style event API ([`tcp`]).
 //!
 //! Every byte from the network is hostile: parsers check bounds before every read, never index
 //! past what they checked, and report what is wrong as a [`DropReason`]; the stack counts it and
@@ -29,6 +30,7 @@ pub mod ipv4;
 pub mod r2p2;
 pub mod stack;
 pub mod stats;
+pub mod tcp;
 pub mod udp;
 
 pub use arp_table::{ArpConfig, ArpTable};

@@ -1,0 +1,168 @@
+//! The smoltcp [`Device`] adapter over a [`FrameQueue`].
+
+use core::net::Ipv4Addr;
+use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::time::Instant;
+
+/// A queue of Ethernet frames: what a core's NIC queue pair (or a test's in-memory wire)
+/// offers the TCP endpoint.
+pub trait FrameQueue {
+    /// A received frame; dropping it gives its buffer back to the queue.
+    type RxFrame: AsRef<[u8]>;
+
+    /// The next received frame, if any.
+    fn receive(&mut self) -> Option<Self::RxFrame>;
+
+    /// Whether [`transmit`](Self::transmit) has room for one more frame now.
+    fn can_transmit(&self) -> bool {
+        true
+    }
+
+    /// Sends one frame of `len` bytes, filled in place by `fill`.
+    fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, len: usize, fill: F) -> R;
+}
+
+/// smoltcp's view of a [`FrameQueue`] for one poll.
+pub(crate) struct QueueDevice<'a, Q: FrameQueue> {
+    pub(crate) queue: &'a mut Q,
+    /// Largest Ethernet frame, header included.
+    pub(crate) frame_mtu: usize,
+    /// Peers (address, port) that have a half-open connection: their retransmitted SYNs are
+    /// dropped here, else smoltcp would hand them to another listening socket (it gives a
+    /// segment to the first socket that accepts it) and open a second half-open connection.
+    pub(crate) syn_guard: &'a [(Ipv4Addr, u16)],
+    /// Drop every SYN (no listener armed: the pool is full). The peer retries later, where
+    /// smoltcp would answer with a reset.
+    pub(crate) drop_syns: bool,
+    /// SYNs dropped because of `syn_guard`.
+    pub(crate) dup_syns: u64,
+    /// SYNs dropped because of `drop_syns`.
+    pub(crate) full_syns: u64,
+}
+
+/// `(source address, source port)` of a segment with SYN set and ACK clear, if `frame` is one.
+fn pure_syn(frame: &[u8]) -> Option<(Ipv4Addr, u16)> {
+    if frame.len() < 14 + 20 || frame[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let ip = &frame[14..];
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    if ip[0] >> 4 != 4 || ihl < 20 || ip[9] != 6 || ip.len() < ihl + 20 {
+        return None;
+    }
+    let tcp = &ip[ihl..];
+    let flags = tcp[13];
+    if flags & 0x02 == 0 || flags & 0x10 != 0 {
+        return None;
+    }
+    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    Some((src, u16::from_be_bytes([tcp[0], tcp[1]])))
+}
+
+impl<Q: FrameQueue> Device for QueueDevice<'_, Q> {
+    type RxToken<'b>
+        = RxToken<Q::RxFrame>
+    where
+        Self: 'b;
+    type TxToken<'b>
+        = TxToken<'b, Q>
+    where
+        Self: 'b;
+
+    fn receive(&mut self, _now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        loop {
+            let frame = self.queue.receive()?;
+            if (self.drop_syns || !self.syn_guard.is_empty())
+                && let Some(peer) = pure_syn(frame.as_ref())
+            {
+                if self.drop_syns {
+                    self.full_syns += 1;
+                    continue;
+                }
+                if self.syn_guard.contains(&peer) {
+                    self.dup_syns += 1;
+                    continue;
+                }
+            }
+            return Some((RxToken(frame), TxToken(self.queue)));
+        }
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<Self::TxToken<'_>> {
+        self.queue.can_transmit().then_some(TxToken(self.queue))
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = self.frame_mtu;
+        caps.max_burst_size = None;
+        caps
+    }
+}
+
+pub(crate) struct RxToken<F>(F);
+
+impl<F: AsRef<[u8]>> phy::RxToken for RxToken<F> {
+    fn consume<R, G>(self, f: G) -> R
+    where
+        G: FnOnce(&[u8]) -> R,
+    {
+        f(self.0.as_ref())
+    }
+}
+
+pub(crate) struct TxToken<'a, Q>(&'a mut Q);
+
+impl<Q: FrameQueue> phy::TxToken for TxToken<'_, Q> {
+    fn consume<R, G>(self, len: usize, f: G) -> R
+    where
+        G: FnOnce(&mut [u8]) -> R,
+    {
+        self.0.transmit(len, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pure_syn;
+    use core::net::Ipv4Addr;
+
+    fn frame(flags: u8) -> [u8; 54] {
+        let mut f = [0u8; 54];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[14 + 9] = 6;
+        f[14 + 12..14 + 16].copy_from_slice(&[10, 0, 0, 2]);
+        f[34..36].copy_from_slice(&50000u16.to_be_bytes());
+        f[34 + 13] = flags;
+        f
+    }
+
+    #[test]
+    fn recognises_pure_syns_only() {
+        let peer = Some((Ipv4Addr::new(10, 0, 0, 2), 50000));
+        assert_eq!(pure_syn(&frame(0x02)), peer);
+        assert_eq!(pure_syn(&frame(0x12)), None); // SYN-ACK
+        assert_eq!(pure_syn(&frame(0x10)), None); // ACK
+        let mut udp = frame(0x02);
+        udp[14 + 9] = 17;
+        assert_eq!(pure_syn(&udp), None);
+        let mut arp = frame(0x02);
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(pure_syn(&arp), None);
+    }
+
+    #[test]
+    fn never_reads_past_the_frame() {
+        let f = frame(0x02);
+        for len in 0..f.len() {
+            assert_eq!(pure_syn(&f[..len]), None, "len {len}");
+        }
+        for ihl in 0..16u8 {
+            let mut g = frame(0x02);
+            g[14] = 0x40 | ihl;
+            let _ = pure_syn(&g);
+        }
+    }
+}

@@ -1,0 +1,542 @@
+//! The per-core TCP endpoint: one smoltcp [`Interface`], a fixed pool of sockets, events.
+
+use super::device::{FrameQueue, QueueDevice};
+use crate::config::IfConfig;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::net::Ipv4Addr;
+use smoltcp::iface::{
+    Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
+};
+use smoltcp::socket::tcp::{Socket, SocketBuffer, State};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint};
+
+/// Ethernet header length: smoltcp's MTU for an Ethernet device includes it.
+const ETH_HEADER: usize = 14;
+/// First local port for active opens.
+const EPHEMERAL_FIRST: u16 = 49152;
+
+/// Sizes and options of a [`TcpEndpoint`].
+#[derive(Clone, Copy, Debug)]
+pub struct TcpConfig {
+    /// Port to listen on (0: no listening sockets).
+    pub port: u16,
+    /// Listening sockets kept armed (each takes one SYN at a time: the accept backlog).
+    pub listeners: usize,
+    /// Connections open at once, not counting the listeners.
+    pub max_conns: usize,
+    /// Receive buffer per connection, bytes.
+    pub rx_buf: usize,
+    /// Send buffer per connection, bytes.
+    pub tx_buf: usize,
+    /// Nagle's algorithm (off for request/reply traffic).
+    pub nagle: bool,
+    /// Seed for initial sequence numbers; give each core its own.
+    pub seed: u64,
+}
+
+impl Default for TcpConfig {
+    fn default() -> TcpConfig {
+        TcpConfig {
+            port: 0,
+            listeners: 8,
+            max_conns: 1024,
+            rx_buf: 4096,
+            tx_buf: 4096,
+            nagle: false,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// A connection of one endpoint: a pool slot and the generation of its current use, so a stale
+/// id of a closed connection never reaches the slot's next connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId {
+    slot: u32,
+    generation: u32,
+}
+
+impl ConnId {
+    /// The pool slot, `0..pool size`: an index for per-connection application state.
+    pub fn slot(self) -> usize {
+        self.slot as usize
+    }
+}
+
+/// What happened during a [`TcpEndpoint::poll`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpEvent {
+    /// A connection to our listening port is established.
+    Accepted(ConnId),
+    /// A connection opened by [`TcpEndpoint::connect`] is established.
+    Connected(ConnId),
+    /// Bytes arrived: the count since the last `Received` of this connection. Read them with
+    /// [`TcpEndpoint::recv`] and release them with [`TcpEndpoint::recv_done`].
+    Received(ConnId, usize),
+    /// The peer acknowledged this many more bytes of what was sent.
+    Sent(ConnId, usize),
+    /// The peer closed its side: nothing more will be received; close ours when done.
+    PeerClosed(ConnId),
+    /// The connection is over (closed both ways, reset or failed to open); its id is now dead.
+    Closed(ConnId),
+}
+
+/// Counters of one endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpStats {
+    /// `Accepted` events.
+    pub accepted: u64,
+    /// `Connected` events.
+    pub connected: u64,
+    /// `Closed` events.
+    pub closed: u64,
+    /// Retransmitted SYNs of half-open connections, dropped (see the module doc).
+    pub dup_syns_dropped: u64,
+    /// SYNs dropped because no socket was free to listen.
+    pub syns_dropped_pool_full: u64,
+}
+
+/// Why a call failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpError {
+    /// The id is of a connection that is closed (or never was).
+    BadConn,
+    /// The connection cannot send (not established or already closed on our side).
+    NotOpen,
+    /// Every pool slot is in use.
+    PoolFull,
+    /// `recv_done` released more bytes than were received.
+    TooMuch,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SlotState {
+    Free,
+    Listening,
+    /// SYN received or sent; `active` for our own `connect`.
+    Opening {
+        active: bool,
+    },
+    Open,
+    /// `Closed` reported, waiting in TIME-WAIT for smoltcp to let go of the socket.
+    Lingering,
+}
+
+struct Slot {
+    handle: SocketHandle,
+    state: SlotState,
+    generation: u32,
+    /// Bytes in the receive buffer already reported by `Received`.
+    rx_reported: usize,
+    /// Bytes in the send buffer (sent or not) not yet acknowledged, as last seen.
+    tx_queued: usize,
+    peer_closed: bool,
+}
+
+/// One core's TCP endpoint.
+pub struct TcpEndpoint {
+    iface: Interface,
+    sockets: SocketSet<'static>,
+    slots: Vec<Slot>,
+    /// Free slots (a stack: recently freed slots are warm in the cache).
+    free: Vec<u32>,
+    /// Slots not free, in no particular order (the slots `poll` looks at).
+    busy: Vec<u32>,
+    /// Slots listening.
+    listeners: Vec<u32>,
+    /// Remote (address, port) of passive half-open connections.
+    syn_guard: Vec<(Ipv4Addr, u16)>,
+    /// The slot of each `syn_guard` entry.
+    guard_slots: Vec<u32>,
+    cfg: TcpConfig,
+    frame_mtu: usize,
+    next_port: u16,
+    stats: TcpStats,
+}
+
+fn peer_fin_seen(state: State) -> bool {
+    matches!(
+        state,
+        State::CloseWait | State::LastAck | State::Closing | State::TimeWait
+    )
+}
+
+impl TcpEndpoint {
+    /// An endpoint with the address of `ifc`, its whole socket pool allocated now, and
+    /// `cfg.listeners` sockets listening on `cfg.port` (if not 0).
+    pub fn new<Q: FrameQueue>(
+        ifc: &IfConfig,
+        cfg: TcpConfig,
+        queue: &mut Q,
+        now: Instant,
+    ) -> TcpEndpoint {
+        let frame_mtu = ifc.mtu + ETH_HEADER;
+        let mut icfg = Config::new(HardwareAddress::Ethernet(EthernetAddress(ifc.mac.0)));
+        icfg.random_seed = cfg.seed;
+        let mut dev = QueueDevice {
+            queue,
+            frame_mtu,
+            syn_guard: &[],
+            drop_syns: false,
+            dup_syns: 0,
+            full_syns: 0,
+        };
+        let mut iface = Interface::new(icfg, &mut dev, now);
+        iface.update_ip_addrs(|addrs| {
+            let _ = addrs.push(IpCidr::new(IpAddress::Ipv4(ifc.ip), ifc.prefix_len));
+        });
+        if let Some(gw) = ifc.gateway {
+            let _ = iface.routes_mut().add_default_ipv4_route(gw);
+        }
+        let listeners = if cfg.port == 0 { 0 } else { cfg.listeners };
+        let pool = cfg.max_conns + listeners;
+        let mut sockets = SocketSet::new(Vec::with_capacity(pool));
+        let mut slots = Vec::with_capacity(pool);
+        for _ in 0..pool {
+            let mut sock = Socket::new(
+                SocketBuffer::new(vec![0u8; cfg.rx_buf]),
+                SocketBuffer::new(vec![0u8; cfg.tx_buf]),
+            );
+            sock.set_nagle_enabled(cfg.nagle);
+            slots.push(Slot {
+                handle: sockets.add(sock),
+                state: SlotState::Free,
+                generation: 0,
+                rx_reported: 0,
+                tx_queued: 0,
+                peer_closed: false,
+            });
+        }
+        let mut ep = TcpEndpoint {
+            iface,
+            sockets,
+            slots,
+            free: (0..pool as u32).rev().collect(),
+            busy: Vec::with_capacity(pool),
+            listeners: Vec::with_capacity(listeners),
+            syn_guard: Vec::with_capacity(pool),
+            guard_slots: Vec::with_capacity(pool),
+            cfg: TcpConfig { listeners, ..cfg },
+            frame_mtu,
+            next_port: EPHEMERAL_FIRST,
+            stats: TcpStats::default(),
+        };
+        ep.rearm();
+        ep
+    }
+
+    /// Sockets in the pool (connections plus listeners).
+    pub fn pool_size(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The endpoint's counters.
+    pub fn stats(&self) -> TcpStats {
+        self.stats
+    }
+
+    /// Connections open or opening (not counting listeners).
+    pub fn connections(&self) -> usize {
+        self.busy.len() - self.listeners.len()
+    }
+
+    fn rearm(&mut self) {
+        while self.listeners.len() < self.cfg.listeners {
+            let Some(slot) = self.free.pop() else { return };
+            let s = &mut self.slots[slot as usize];
+            let sock = self.sockets.get_mut::<Socket>(s.handle);
+            if sock.listen(self.cfg.port).is_err() {
+                self.free.push(slot);
+                return;
+            }
+            s.state = SlotState::Listening;
+            self.busy.push(slot);
+            self.listeners.push(slot);
+        }
+    }
+
+    /// Turns listeners that took a SYN into half-open connections and arms others in their
+    /// place, so a burst of SYNs finds listeners while the pool lasts.
+    fn promote_listeners(&mut self) {
+        let mut i = 0;
+        let mut promoted = false;
+        while i < self.listeners.len() {
+            let slot = self.listeners[i];
+            let s = &mut self.slots[slot as usize];
+            let sock = self.sockets.get_mut::<Socket>(s.handle);
+            if sock.state() == State::Listen {
+                i += 1;
+                continue;
+            }
+            self.listeners.swap_remove(i);
+            promoted = true;
+            s.state = SlotState::Opening { active: false };
+            if let Some(IpEndpoint {
+                addr: IpAddress::Ipv4(a),
+                port,
+            }) = sock.remote_endpoint()
+            {
+                self.syn_guard.push((a, port));
+                self.guard_slots.push(slot);
+            }
+        }
+        if promoted {
+            self.rearm();
+        }
+    }
+
+    /// Takes frames from `queue`, runs TCP (timers included) up to `now`, sends what is due,
+    /// and appends what happened to `events` (in order per connection).
+    pub fn poll<Q: FrameQueue>(&mut self, now: Instant, queue: &mut Q, events: &mut Vec<TcpEvent>) {
+        self.iface.poll_maintenance(now);
+        loop {
+            let mut dev = QueueDevice {
+                queue: &mut *queue,
+                frame_mtu: self.frame_mtu,
+                syn_guard: &self.syn_guard,
+                drop_syns: self.cfg.listeners > 0 && self.listeners.is_empty(),
+                dup_syns: 0,
+                full_syns: 0,
+            };
+            let res = self
+                .iface
+                .poll_ingress_single(now, &mut dev, &mut self.sockets);
+            self.stats.dup_syns_dropped += dev.dup_syns;
+            self.stats.syns_dropped_pool_full += dev.full_syns;
+            match res {
+                PollIngressSingleResult::None => break,
+                // O(listeners), a handful: cheap enough to do after every frame.
+                _ => self.promote_listeners(),
+            }
+        }
+        self.scan(events);
+        self.flush(now, queue);
+    }
+
+    /// Sends what the calls since the last `poll` queued, without taking received frames or
+    /// reporting events: for a core that wants its replies on the wire before its next turn.
+    pub fn flush<Q: FrameQueue>(&mut self, now: Instant, queue: &mut Q) {
+        let mut dev = QueueDevice {
+            queue,
+            frame_mtu: self.frame_mtu,
+            syn_guard: &self.syn_guard,
+            drop_syns: false,
+            dup_syns: 0,
+            full_syns: 0,
+        };
+        while self.iface.poll_egress(now, &mut dev, &mut self.sockets) != PollResult::None {}
+    }
+
+    /// Looks at every busy slot and reports what changed.
+    fn scan(&mut self, events: &mut Vec<TcpEvent>) {
+        self.promote_listeners();
+        let mut changed = false;
+        let mut i = 0;
+        while i < self.busy.len() {
+            let slot = self.busy[i];
+            let s = &mut self.slots[slot as usize];
+            let id = ConnId {
+                slot,
+                generation: s.generation,
+            };
+            let sock = self.sockets.get_mut::<Socket>(s.handle);
+            let state = sock.state();
+            let mut free = false;
+            if let SlotState::Opening { active } = s.state {
+                match state {
+                    State::SynSent | State::SynReceived => {}
+                    State::Listen => {
+                        // Reset while half open: a listener again.
+                        s.state = SlotState::Listening;
+                        self.listeners.push(slot);
+                    }
+                    State::Closed => {
+                        if active {
+                            self.stats.closed += 1;
+                            events.push(TcpEvent::Closed(id));
+                        }
+                        free = true;
+                    }
+                    _ => {
+                        s.state = SlotState::Open;
+                        events.push(if active {
+                            self.stats.connected += 1;
+                            TcpEvent::Connected(id)
+                        } else {
+                            self.stats.accepted += 1;
+                            TcpEvent::Accepted(id)
+                        });
+                    }
+                }
+                if !active
+                    && s.state != (SlotState::Opening { active })
+                    && let Some(g) = self.guard_slots.iter().position(|&g| g == slot)
+                {
+                    self.guard_slots.swap_remove(g);
+                    self.syn_guard.swap_remove(g);
+                }
+            }
+            if s.state == SlotState::Open {
+                let rx = sock.recv_queue();
+                if rx > s.rx_reported {
+                    events.push(TcpEvent::Received(id, rx - s.rx_reported));
+                    s.rx_reported = rx;
+                }
+                let tx = sock.send_queue();
+                if tx < s.tx_queued {
+                    events.push(TcpEvent::Sent(id, s.tx_queued - tx));
+                }
+                s.tx_queued = tx;
+                if !s.peer_closed && peer_fin_seen(state) {
+                    s.peer_closed = true;
+                    events.push(TcpEvent::PeerClosed(id));
+                }
+                if matches!(state, State::Closed | State::TimeWait) {
+                    self.stats.closed += 1;
+                    events.push(TcpEvent::Closed(id));
+                    s.state = SlotState::Lingering;
+                }
+            }
+            if s.state == SlotState::Lingering && state == State::Closed {
+                free = true;
+            }
+            if free {
+                changed = true;
+                s.state = SlotState::Free;
+                s.generation = s.generation.wrapping_add(1);
+                s.rx_reported = 0;
+                s.tx_queued = 0;
+                s.peer_closed = false;
+                self.free.push(slot);
+                self.busy.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        if changed {
+            self.rearm();
+        }
+    }
+
+    /// When `poll` must run next at the latest (a timer), if any socket has one; `now` if at
+    /// once.
+    pub fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        self.iface.poll_at(now, &self.sockets)
+    }
+
+    /// How long until `poll` must run, see [`poll_at`](Self::poll_at).
+    pub fn poll_delay(&mut self, now: Instant) -> Option<Duration> {
+        self.iface.poll_delay(now, &self.sockets)
+    }
+
+    fn live(&mut self, conn: ConnId) -> Result<(&mut Slot, &mut Socket<'static>), TcpError> {
+        let s = self
+            .slots
+            .get_mut(conn.slot as usize)
+            .filter(|s| {
+                s.generation == conn.generation
+                    && matches!(s.state, SlotState::Open | SlotState::Opening { .. })
+            })
+            .ok_or(TcpError::BadConn)?;
+        let sock = self.sockets.get_mut::<Socket>(s.handle);
+        Ok((s, sock))
+    }
+
+    /// Opens a connection to `remote:port` from this endpoint's address ([`TcpEvent::Connected`]
+    /// when established). On a multi-core host the local port must hash back to this core.
+    pub fn connect(&mut self, remote: Ipv4Addr, port: u16) -> Result<ConnId, TcpError> {
+        let slot = self.free.pop().ok_or(TcpError::PoolFull)?;
+        let local = self.next_port;
+        self.next_port = self.next_port.checked_add(1).unwrap_or(EPHEMERAL_FIRST);
+        let s = &mut self.slots[slot as usize];
+        let sock = self.sockets.get_mut::<Socket>(s.handle);
+        if sock
+            .connect(self.iface.context(), (IpAddress::Ipv4(remote), port), local)
+            .is_err()
+        {
+            self.free.push(slot);
+            return Err(TcpError::NotOpen);
+        }
+        s.state = SlotState::Opening { active: true };
+        self.busy.push(slot);
+        Ok(ConnId {
+            slot,
+            generation: s.generation,
+        })
+    }
+
+    /// Queues bytes of `data` for sending; returns how many fit in the send buffer (the rest
+    /// must be sent again after [`TcpEvent::Sent`]).
+    pub fn send(&mut self, conn: ConnId, data: &[u8]) -> Result<usize, TcpError> {
+        let (s, sock) = self.live(conn)?;
+        let n = sock.send_slice(data).map_err(|_| TcpError::NotOpen)?;
+        s.tx_queued += n;
+        Ok(n)
+    }
+
+    /// Zero-copy send: `fill` writes into the free part of the send buffer (contiguous, so
+    /// possibly less than all the free space when the ring wraps) and returns how many bytes it
+    /// wrote; returns that count.
+    pub fn send_with<F: FnOnce(&mut [u8]) -> usize>(
+        &mut self,
+        conn: ConnId,
+        fill: F,
+    ) -> Result<usize, TcpError> {
+        let (s, sock) = self.live(conn)?;
+        let n = sock
+            .send(|buf| {
+                let n = fill(buf).min(buf.len());
+                (n, n)
+            })
+            .map_err(|_| TcpError::NotOpen)?;
+        s.tx_queued += n;
+        Ok(n)
+    }
+
+    /// The received bytes not yet released, as one contiguous slice of the receive buffer (zero
+    /// copy: when the data wraps around the ring, the first part; release it with
+    /// [`recv_done`](Self::recv_done) to see the rest).
+    pub fn recv(&mut self, conn: ConnId) -> Result<&[u8], TcpError> {
+        let (_, sock) = self.live(conn)?;
+        Ok(sock.peek(usize::MAX).unwrap_or(&[]))
+    }
+
+    /// Releases the first `n` received bytes, reopening the receive window.
+    pub fn recv_done(&mut self, conn: ConnId, n: usize) -> Result<(), TcpError> {
+        let (s, sock) = self.live(conn)?;
+        if n > sock.recv_queue() {
+            return Err(TcpError::TooMuch);
+        }
+        let mut left = n;
+        while left > 0 {
+            let k = sock
+                .recv(|buf| {
+                    let k = buf.len().min(left);
+                    (k, k)
+                })
+                .map_err(|_| TcpError::NotOpen)?;
+            if k == 0 {
+                break;
+            }
+            left -= k;
+        }
+        s.rx_reported = s.rx_reported.saturating_sub(n);
+        Ok(())
+    }
+
+    /// Closes our side (FIN after the queued bytes); [`TcpEvent::Closed`] follows.
+    pub fn close(&mut self, conn: ConnId) -> Result<(), TcpError> {
+        let (_, sock) = self.live(conn)?;
+        sock.close();
+        Ok(())
+    }
+
+    /// Resets the connection at once.
+    pub fn abort(&mut self, conn: ConnId) -> Result<(), TcpError> {
+        let (_, sock) = self.live(conn)?;
+        sock.abort();
+        Ok(())
+    }
+}
