@@ -34,7 +34,13 @@ pub(super) struct Endpoint {
     /// Steered only: frames the stack built, and buffers done with, for the owner.
     raw: Vec<Vec<u8>>,
     done: Vec<PacketBuf>,
+    /// TCP, once the app listens (cores with their own queue pair only).
+    tcp: Option<super::tcp_glue::Tcp>,
 }
+
+/// The app's TCP event handler.
+pub(super) type TcpHandler<'a> =
+    &'a mut dyn FnMut(&mut ferrix_net::tcp::TcpEndpoint, ferrix_net::tcp::TcpEvent);
 
 /// The stack's transmit path on a core with a queue: a transmit allocates a buffer from the
 /// queue's pool, the stack fills it, and it joins the burst sent at the end of the poll.
@@ -156,6 +162,7 @@ impl Endpoint {
             tx: Vec::new(),
             raw: Vec::new(),
             done: Vec::new(),
+            tcp: None,
         };
         if let Port::Queue { queue, .. } = &mut ep.port
             && queue.index() == 0
@@ -168,6 +175,27 @@ impl Endpoint {
             ep.flush();
         }
         Ok(ep)
+    }
+
+    /// Starts TCP on this core, listening as `cfg` says. Needs the core's own queue pair.
+    pub(super) fn tcp_listen(&mut self, cfg: ferrix_net::tcp::TcpConfig) -> Result<(), NetError> {
+        let Port::Queue { queue, .. } = &mut self.port else {
+            return Err(NetError::NoQueue);
+        };
+        let rx_offloaded = super::info().is_some_and(|i| i.offloads.rx_checksum);
+        let cfg = ferrix_net::tcp::TcpConfig {
+            seed: cfg.seed ^ (self.core as u64).wrapping_mul(0x9e37_79b9),
+            rx_checksum_offloaded: rx_offloaded,
+            ..cfg
+        };
+        self.tcp = Some(super::tcp_glue::Tcp::new(
+            self.stack.config(),
+            cfg,
+            &mut **queue,
+            &mut self.tx,
+        ));
+        self.flush();
+        Ok(())
     }
 
     /// The queue pair this endpoint uses (its owner's when steered).
@@ -236,11 +264,13 @@ impl Endpoint {
     pub(super) fn poll(
         &mut self,
         handler: &mut dyn FnMut(&Datagram, &mut [u8]) -> Option<usize>,
+        tcp_handler: TcpHandler<'_>,
     ) -> usize {
         let now = crate::time::now_ns();
         let mut rx = core::mem::take(&mut self.rx);
         let n = match &mut self.port {
             Port::Queue { queue, group } => {
+                let group_pairs = super::info().map_or(0, |i| i.queue_pairs);
                 // Work handed back by the cores this queue feeds.
                 if group.len() > 1 {
                     let mut m = MAILBOX[self.core].lock();
@@ -258,7 +288,21 @@ impl Endpoint {
                 }
                 let n = queue.rx_burst(&mut rx, RX_BURST);
                 for buf in rx.drain(..) {
-                    let target = if group.len() > 1 {
+                    let (is_tcp, is_arp) = super::tcp_glue::classify(buf.data());
+                    if is_tcp && let Some(t) = self.tcp.as_mut() {
+                        // With receive checksum offload smoltcp does not verify TCP checksums:
+                        // check the frames the NIC did not vouch for here.
+                        if t.rx_offloaded
+                            && !buf.l4_checksum_ok()
+                            && !super::tcp_glue::tcp_checksum_ok(buf.data())
+                        {
+                            queue.free(buf);
+                            continue;
+                        }
+                        t.rx.push_back(buf); // TCP flows stay on the queue's core (their home)
+                        continue;
+                    }
+                    let target = if group.len() > 1 && !is_tcp {
                         steer::pick(group, steer::flow_hash(buf.data()))
                     } else {
                         self.core
@@ -280,8 +324,20 @@ impl Endpoint {
                     };
                     match process(&mut self.stack, buf, now, &mut tx, handler) {
                         Outcome::Reply(b) => self.tx.push(b),
+                        // smoltcp keeps its own neighbour cache: it sees every ARP frame too,
+                        // and so do the other cores' endpoints (copies).
+                        Outcome::Done(b) if is_arp && self.tcp.is_some() => {
+                            super::tcp_glue::share_arp(self.core, group_pairs, b.data());
+                            if let Some(t) = self.tcp.as_mut() {
+                                t.rx.push_back(b);
+                            }
+                        }
                         Outcome::Done(b) => queue.free(b),
                     }
+                }
+                if let Some(t) = self.tcp.as_mut() {
+                    t.take_arp_copies(self.core, &mut **queue);
+                    t.poll(&mut **queue, &mut self.tx, tcp_handler);
                 }
                 n
             }

@@ -11,8 +11,12 @@
 //! go to the app's handler, which may answer in place (zero copy: the reply is built in the
 //! receive buffer and transmitted from it).
 
+/// The TCP endpoint API (`TcpConfig`, `TcpEvent`, `ConnId`, `TcpEndpoint`) of `ferrix-net`.
+pub use ferrix_net::tcp;
+
 mod endpoint;
 mod steer;
+mod tcp_glue;
 
 use crate::percpu::MAX_CPUS;
 use alloc::boxed::Box;
@@ -140,7 +144,24 @@ pub fn bind_udp(port: u16) -> Result<(), NetError> {
 pub fn poll(
     mut handler: impl FnMut(&Datagram, &mut [u8]) -> Option<usize>,
 ) -> Result<usize, NetError> {
-    with_endpoint(|ep| ep.poll(&mut handler))
+    with_endpoint(|ep| ep.poll(&mut handler, &mut |_, _| {}))
+}
+
+/// Starts TCP on this core (listening on `cfg.port` unless 0), on the core's own queue pair:
+/// connections hashed to this core's queue live here (their home core). See
+/// `ferrix_net::tcp` for the endpoint API the handler of [`poll_tcp`] receives.
+pub fn tcp_listen(cfg: ferrix_net::tcp::TcpConfig) -> Result<(), NetError> {
+    with_endpoint(|ep| ep.tcp_listen(cfg))?
+}
+
+/// [`poll`] with TCP: UDP datagrams go to `udp`, TCP events (accepted, received, sent, peer
+/// closed, closed) to `tcp` with the endpoint to read, send and close through; what `tcp`
+/// queues is sent before the call returns.
+pub fn poll_tcp(
+    mut udp: impl FnMut(&Datagram, &mut [u8]) -> Option<usize>,
+    mut tcp: impl FnMut(&mut ferrix_net::tcp::TcpEndpoint, ferrix_net::tcp::TcpEvent),
+) -> Result<usize, NetError> {
+    with_endpoint(|ep| ep.poll(&mut udp, &mut tcp))
 }
 
 /// Sends a UDP datagram from this core.

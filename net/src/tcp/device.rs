@@ -27,6 +27,11 @@ pub(crate) struct QueueDevice<'a, Q: FrameQueue> {
     pub(crate) queue: &'a mut Q,
     /// Largest Ethernet frame, header included.
     pub(crate) frame_mtu: usize,
+    /// The NIC validated (or will leave partial, for local senders) TCP checksums on receive:
+    /// smoltcp must not verify them again ([`TcpConfig::rx_checksum_offloaded`]).
+    ///
+    /// [`TcpConfig::rx_checksum_offloaded`]: super::TcpConfig::rx_checksum_offloaded
+    pub(crate) rx_l4_checksum_offloaded: bool,
     /// Peers (address, port) that have a half-open connection: their retransmitted SYNs are
     /// dropped here, else smoltcp would hand them to another listening socket (it gives a
     /// segment to the first socket that accepts it) and open a second half-open connection.
@@ -97,6 +102,9 @@ impl<Q: FrameQueue> Device for QueueDevice<'_, Q> {
         caps.medium = Medium::Ethernet;
         caps.max_transmission_unit = self.frame_mtu;
         caps.max_burst_size = None;
+        if self.rx_l4_checksum_offloaded {
+            caps.checksum.tcp = smoltcp::phy::Checksum::Tx;
+        }
         caps
     }
 }

@@ -189,6 +189,7 @@ impl Net {
             tx_buf: buf,
             nagle: false,
             seed: 1,
+            rx_checksum_offloaded: false,
         };
         let ccfg = TcpConfig {
             port: 0,

@@ -1,0 +1,104 @@
+//! tcp-echo: a TCP echo server on every core that has its own NIC queue pair (each connection
+//! lives on the core its flow is hashed to: its home core), on the kernel's smoltcp endpoint.
+//!
+//! Arguments: `port=N` (default 7), `exit-after=N` (exit 0 once N connections have closed).
+//! Needs `ferrix.ip=A.B.C.D/N` on the command line. Cores without a queue pair idle.
+#![no_std]
+#![no_main]
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use ferrix::net::NetError;
+use ferrix::net::tcp::{TcpConfig, TcpEvent};
+use ferrix::println;
+
+/// Connections closed and bytes echoed, all cores.
+static CLOSED: AtomicU64 = AtomicU64::new(0);
+static BYTES: AtomicU64 = AtomicU64::new(0);
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+fn arg<T: core::str::FromStr>(name: &str) -> Option<T> {
+    ferrix::args().find_map(|a| a.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+}
+
+fn main(core: usize) {
+    let port: u16 = arg("port").unwrap_or(7);
+    let exit_after: Option<u64> = arg("exit-after");
+    let cfg = TcpConfig {
+        port,
+        listeners: 8,
+        max_conns: 256,
+        rx_buf: 8192,
+        tx_buf: 8192,
+        ..TcpConfig::default()
+    };
+    match ferrix::net::tcp_listen(cfg) {
+        Ok(()) => {}
+        Err(NetError::NoQueue) if core != 0 => ferrix::idle(),
+        Err(e) => {
+            println!("tcp-echo: core {core}: {e}");
+            ferrix::exit(1);
+        }
+    }
+    if core == 0 {
+        println!("tcp-echo: listening on port {port}");
+    }
+    loop {
+        let polled = ferrix::net::poll_tcp(
+            |_, _| None,
+            |ep, ev| match ev {
+                TcpEvent::Received(c, _) => {
+                    // Echo what fits in the send buffer; the rest stays unread until the peer
+                    // acknowledges (a later Received or Sent event retries).
+                    let n = match ep.recv(c) {
+                        Ok(data) if !data.is_empty() => {
+                            let mut tmp = [0u8; 2048];
+                            let k = data.len().min(tmp.len());
+                            tmp[..k].copy_from_slice(&data[..k]);
+                            ep.send(c, &tmp[..k]).unwrap_or(0)
+                        }
+                        _ => 0,
+                    };
+                    if n > 0 {
+                        let _ = ep.recv_done(c, n);
+                        BYTES.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                }
+                TcpEvent::Sent(c, _) => {
+                    if let Ok(data) = ep.recv(c)
+                        && !data.is_empty()
+                    {
+                        let mut tmp = [0u8; 2048];
+                        let k = data.len().min(tmp.len());
+                        tmp[..k].copy_from_slice(&data[..k]);
+                        let n = ep.send(c, &tmp[..k]).unwrap_or(0);
+                        let _ = ep.recv_done(c, n);
+                        BYTES.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                }
+                TcpEvent::PeerClosed(c) => {
+                    let _ = ep.close(c);
+                }
+                TcpEvent::Closed(_) => {
+                    CLOSED.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {}
+            },
+        );
+        if let Err(e) = polled {
+            println!("tcp-echo: core {core}: {e}");
+            ferrix::exit(1);
+        }
+        if exit_after.is_some_and(|n| CLOSED.load(Ordering::Relaxed) >= n)
+            && !EXITING.swap(true, Ordering::AcqRel)
+        {
+            println!(
+                "tcp-echo: {} connections closed, {} bytes echoed",
+                CLOSED.load(Ordering::Relaxed),
+                BYTES.load(Ordering::Relaxed)
+            );
+            ferrix::exit(0);
+        }
+    }
+}
+
+ferrix::entry!(main);
