@@ -198,3 +198,66 @@ for c, s in enumerate(conns):
 for s in conns:
     s.close()
 "#;
+
+#[test]
+fn synthetic_tcp_mode_serves_pipelined_requests_in_order() {
+    let port = 22000 + (std::process::id() % 20000) as u16;
+    let image = ferrix_tests::image("synthetic");
+    let fwd = format!("user:tcp:{port}:9000");
+    let (conns, depth) = (4, 20);
+    let mut vm = Command::new(FERRIX)
+        .args([
+            "run",
+            image.to_str().unwrap(),
+            "--net",
+            &fwd,
+            "--cpus",
+            "2",
+            "--timeout",
+            "120",
+            "--",
+        ])
+        .args([
+            "ferrix.ip=10.0.2.15/24",
+            "ferrix.gw=10.0.2.2",
+            "tcp-port=9000",
+        ])
+        .arg(format!("exit-after={}", conns * depth))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the VM");
+    let (seen, rest) = wait_for(&mut vm, "synthetic: serving");
+    assert!(seen.contains("synthetic: serving"), "{seen}");
+    let mut streams = Vec::new();
+    for c in 0..conns {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let s = loop {
+            match TcpStream::connect(("127.0.0.1", port)) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() > deadline => panic!("connection {c}: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        };
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        streams.push(s);
+    }
+    for (c, s) in streams.iter_mut().enumerate() {
+        // 8-byte requests naming a service time; distinct times (about 1 µs) tag the replies.
+        let reqs: Vec<[u8; 8]> = (0..depth)
+            .map(|i| (1000 + (c * depth + i) as u64).to_le_bytes())
+            .collect();
+        s.write_all(&reqs.concat()).unwrap();
+        let mut got = vec![0u8; 8 * depth];
+        s.read_exact(&mut got)
+            .unwrap_or_else(|e| panic!("connection {c}: {e}"));
+        assert_eq!(got, reqs.concat(), "connection {c}: replies out of order");
+    }
+    drop(streams);
+    let status = vm.wait().expect("VM");
+    let out = seen + &rest.join().unwrap_or_default();
+    assert!(status.success(), "{out}");
+    assert!(
+        out.contains(&format!("synthetic: {} replies", conns * depth)),
+        "{out}"
+    );
+}
