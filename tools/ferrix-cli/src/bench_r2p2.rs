@@ -11,11 +11,10 @@
 //!   request in the polls that received them (driver RX, ferrix-net, R2P2 server, the reply
 //!   built in place, driver TX). Deterministic, unlike the wall-clock rows.
 
-use crate::bench::Capture;
-use crate::bench_udp::{closed_loop, fmt_loop, free_port, linux_echo_server};
+use crate::bench_guest::GuestVm;
+use crate::bench_udp::{closed_loop, fmt_loop, linux_echo_server};
 use crate::error::CliError;
-use crate::netspec::{Forward, NetSpec};
-use crate::run::{Accel, RunOptions, Vmm, resolve_image, run_with_qemu};
+use crate::run::resolve_image;
 use ferrix_net::r2p2::ServerConfig;
 use r2p2_linux::client::{Load, Report, run};
 use r2p2_linux::server::{Mode, serve};
@@ -161,66 +160,22 @@ fn guest_icount(
     image: &std::path::Path,
     total: u32,
 ) -> Result<String, String> {
-    let port = free_port().map_err(|e| e.to_string())?;
-    let opts = RunOptions {
-        target: image.to_string_lossy().into_owned(),
-        vmm: Vmm::Qemu,
-        cpus: 1,
-        timeout: Some(Duration::from_secs(300)),
-        accel: Accel::Tcg,
-        profile: Some("microvm-icount".to_string()),
-        args: vec![
-            "ferrix.ip=10.0.2.15/24".into(),
-            "ferrix.gw=10.0.2.2".into(),
-            format!("exit-after={total}"),
-        ],
-        net: Some(NetSpec::User(vec![Forward {
-            udp: true,
-            host: port,
-            guest: 8100,
-        }])),
-        ..RunOptions::default()
-    };
-    let cap = Capture::default();
-    let console = cap.clone();
-    let qemu = o.qemu.clone();
-    let vm = std::thread::spawn(move || run_with_qemu(&opts, &qemu, Box::new(cap)));
-    // Wait until the guest serves (its banner), then measure.
-    let t = Instant::now();
-    while !console.text().contains("synthetic: serving") {
-        if t.elapsed() > Duration::from_secs(60) || vm.is_finished() {
-            return Err(format!(
-                "the guest did not start serving:\n{}",
-                console.text()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let server = SocketAddrV4::new([127, 0, 0, 1].into(), port);
+    let guest = GuestVm::start(image, &o.qemu, true, 8100, total, "synthetic: serving")?;
+    let server = SocketAddrV4::new([127, 0, 0, 1].into(), guest.port);
     let socket = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let r = run(&socket, &load(server, u64::from(total), o.size)).map_err(|e| e.to_string())?;
     // A request slirp lost never reached the guest's count: top it up, one at a time.
     for _ in 0..100 {
-        if vm.is_finished() {
+        if guest.is_finished() {
             break;
         }
         let _ = run(&socket, &load(server, 1, o.size));
     }
-    let res = vm
-        .join()
-        .map_err(|_| "the VM thread panicked".to_string())?
-        .map_err(|e| e.to_string())?;
-    if res.exit_code != 0 {
-        return Err(format!(
-            "the guest exited with {}:\n{}",
-            res.exit_code,
-            console.text()
-        ));
-    }
+    let console = guest.finish()?;
     if r.ok == 0 {
-        return Err(format!("no request succeeded:\n{}", console.text()));
+        return Err(format!("no request succeeded:\n{console}"));
     }
-    Ok(console.text())
+    Ok(console)
 }
 
 /// The guest's "N ns per R2P2 request in poll over M requests" figure: (N, M).

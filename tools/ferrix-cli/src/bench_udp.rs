@@ -11,10 +11,9 @@
 //!   poll loop (driver RX, ferrix-net, in-place reply, driver TX and the queue notification).
 //!   Deterministic; the target is <= 1,000 per request/reply.
 
-use crate::bench::Capture;
+use crate::bench_guest::GuestVm;
 use crate::error::CliError;
-use crate::netspec::{Forward, NetSpec};
-use crate::run::{Accel, RunOptions, Vmm, resolve_image, run_with_qemu};
+use crate::run::resolve_image;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
@@ -260,55 +259,17 @@ fn run_guest(
     icount: bool,
     client: impl FnOnce(u16) -> std::io::Result<LoopStats>,
 ) -> Result<(LoopStats, String), String> {
-    let port = free_port().map_err(|e| e.to_string())?;
     let warmup = (o.requests / 10).max(10);
-    let opts = RunOptions {
-        target: image.to_string_lossy().into_owned(),
-        vmm: Vmm::Qemu,
-        cpus: 1,
-        timeout: Some(Duration::from_secs(300)),
-        accel: Accel::Tcg,
-        profile: icount.then(|| "microvm-icount".to_string()),
-        args: vec![
-            "ferrix.ip=10.0.2.15/24".into(),
-            "ferrix.gw=10.0.2.2".into(),
-            format!("exit-after={}", o.requests + warmup),
-        ],
-        net: Some(NetSpec::User(vec![Forward {
-            udp: true,
-            host: port,
-            guest: 7,
-        }])),
-        ..RunOptions::default()
-    };
-    let cap = Capture::default();
-    let console = cap.clone();
-    let qemu = o.qemu.clone();
-    let vm = std::thread::spawn(move || run_with_qemu(&opts, &qemu, Box::new(cap)));
-    // Wait until the guest serves (its banner), then measure.
-    let t = Instant::now();
-    while !console.text().contains("udp-echo: serving") {
-        if t.elapsed() > Duration::from_secs(60) || vm.is_finished() {
-            return Err(format!(
-                "the guest did not start serving:\n{}",
-                console.text()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let stats = client(port).map_err(|e| e.to_string())?;
-    let res = vm
-        .join()
-        .map_err(|_| "the VM thread panicked".to_string())?
-        .map_err(|e| e.to_string())?;
-    if res.exit_code != 0 {
-        return Err(format!(
-            "the guest exited with {}:\n{}",
-            res.exit_code,
-            console.text()
-        ));
-    }
-    Ok((stats, console.text()))
+    let guest = GuestVm::start(
+        image,
+        &o.qemu,
+        icount,
+        7,
+        o.requests + warmup,
+        "udp-echo: serving",
+    )?;
+    let stats = client(guest.port).map_err(|e| e.to_string())?;
+    Ok((stats, guest.finish()?))
 }
 
 /// A network namespace deleted on drop.

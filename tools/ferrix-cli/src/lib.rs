@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+mod bench_guest;
 pub mod bench_r2p2;
 pub mod bench_report;
 pub mod bench_udp;
