@@ -85,6 +85,9 @@ impl Nic for FakeNic {
 }
 
 impl QueuePair for FakeQueue {
+    fn rx_pending(&self) -> bool {
+        !self.wire.lanes[self.index].lock().to_guest.is_empty()
+    }
     fn rx_burst(&mut self, out: &mut Vec<PacketBuf>, max: usize) -> usize {
         let mut n = 0;
         while n < max {

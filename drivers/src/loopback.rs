@@ -57,6 +57,9 @@ impl Nic for Loopback {
 }
 
 impl QueuePair for LoopQueue {
+    fn rx_pending(&self) -> bool {
+        !self.ring.is_empty()
+    }
     fn rx_burst(&mut self, out: &mut Vec<PacketBuf>, max: usize) -> usize {
         let n = max.min(self.ring.len());
         for b in self.ring.drain(..n) {
@@ -102,6 +105,7 @@ mod tests {
         let mut qs = nic.take_queues();
         assert!(nic.take_queues().is_empty());
         let q = &mut qs[1];
+        assert!(!q.rx_pending());
         let mut tx = Vec::new();
         for i in 0..3u8 {
             let mut b = q.alloc().unwrap();
@@ -110,9 +114,11 @@ mod tests {
             tx.push(b);
         }
         assert_eq!(q.tx_burst(&mut tx), 3);
+        assert!(q.rx_pending());
         let mut rx = Vec::new();
         assert_eq!(q.rx_burst(&mut rx, 2), 2);
         assert_eq!(q.rx_burst(&mut rx, 8), 1);
+        assert!(!q.rx_pending());
         assert_eq!(
             rx.iter().map(|b| b.data()[0]).collect::<Vec<_>>(),
             [0, 1, 2]

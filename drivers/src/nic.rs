@@ -59,6 +59,9 @@ impl QueueStats {
 
 /// One RX/TX queue pair, owned by one core.
 pub trait QueuePair: Send {
+    /// Whether received packets are waiting (a cheap peek that takes nothing: the scheduler of
+    /// another core asks it to decide whether this core needs an interrupt).
+    fn rx_pending(&self) -> bool;
     /// Appends up to `max` received packets to `out`; returns how many.
     fn rx_burst(&mut self, out: &mut Vec<PacketBuf>, max: usize) -> usize;
     /// Queues packets from the front of `pkts` for transmission, removing those it took;

@@ -326,6 +326,9 @@ impl<H: Hal, T: Transport> VirtioQueuePair<H, T> {
 }
 
 impl<H: Hal, T: Transport + Send> QueuePair for VirtioQueuePair<H, T> {
+    fn rx_pending(&self) -> bool {
+        self.rx.peek_used().is_some()
+    }
     fn rx_burst(&mut self, out: &mut Vec<PacketBuf>, max: usize) -> usize {
         let mut n = 0;
         while n < max {

@@ -10,6 +10,12 @@
 //!   the hottest addresses at exit (`ferrix profile`).
 //! * `ferrix.ip=A.B.C.D/N`, `ferrix.gw=A.B.C.D`, `ferrix.mac=..`: the network interface
 //!   (parsed and checked by `ferrix_net::IfConfig`).
+//! * `ferrix.sched=zygos|zygos-noipi|partitioned`: how cores share TCP work in
+//!   `ferrix::net::serve_tcp` (default `zygos`; see `ferrix_sched::Policy`).
+//! * `ferrix.ipi-interval-ns=N`: at most one scheduler IPI per core per N ns (default 4000,
+//!   the reference's rate limit; 0: no limit).
+
+use ferrix_sched::Policy;
 
 /// Parsed kernel options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +28,10 @@ pub struct KernelOptions {
     pub stats: bool,
     /// Sampling profiler rate in Hz (`ferrix.profile=HZ`; 0: off).
     pub profile_hz: u32,
+    /// The scheduling policy (`ferrix.sched`).
+    pub sched: Policy,
+    /// Minimum interval between scheduler IPIs to one core (`ferrix.ipi-interval-ns`).
+    pub ipi_interval_ns: u64,
 }
 
 /// A problem in a `ferrix.*` option.
@@ -31,6 +41,10 @@ pub enum CmdlineError<'a> {
     BadCpus(&'a str),
     /// `ferrix.profile` is not a rate in 1..=1,000,000 Hz.
     BadProfile(&'a str),
+    /// `ferrix.sched` names no policy.
+    BadSched(&'a str),
+    /// `ferrix.ipi-interval-ns` is not a number of nanoseconds.
+    BadIpiInterval(&'a str),
     /// An unknown `ferrix.` option.
     Unknown(&'a str),
 }
@@ -42,6 +56,8 @@ impl Default for KernelOptions {
             bootstats: false,
             stats: false,
             profile_hz: 0,
+            sched: Policy::default(),
+            ipi_interval_ns: ferrix_sched::ipi::REFERENCE_MIN_INTERVAL_NS,
         }
     }
 }
@@ -63,6 +79,14 @@ pub fn parse(cmdline: &str, max_cpus: usize) -> Result<KernelOptions, CmdlineErr
             Some(("profile", v)) => match v.parse::<u32>() {
                 Ok(hz) if (1..=1_000_000).contains(&hz) => opts.profile_hz = hz,
                 _ => return Err(CmdlineError::BadProfile(tok)),
+            },
+            Some(("sched", v)) => match v.parse::<Policy>() {
+                Ok(p) => opts.sched = p,
+                Err(_) => return Err(CmdlineError::BadSched(tok)),
+            },
+            Some(("ipi-interval-ns", v)) => match v.parse::<u64>() {
+                Ok(ns) => opts.ipi_interval_ns = ns,
+                Err(_) => return Err(CmdlineError::BadIpiInterval(tok)),
             },
             Some(("ip" | "gw" | "mac", _)) => {} // the network's, checked by ferrix-net
             _ => return Err(CmdlineError::Unknown(tok)),
@@ -151,7 +175,7 @@ mod tests {
                 cpus: 4,
                 bootstats: true,
                 stats: true,
-                profile_hz: 0
+                ..KernelOptions::default()
             }
         );
         assert_eq!(parse("ferrix.profile=997", 64).unwrap().profile_hz, 997);
@@ -174,6 +198,21 @@ mod tests {
         assert_eq!(
             parse("ferrix.cpus=x", 64),
             Err(CmdlineError::BadCpus("ferrix.cpus=x"))
+        );
+    }
+
+    #[test]
+    fn scheduler_options() {
+        let o = parse("ferrix.sched=partitioned ferrix.ipi-interval-ns=0", 64).unwrap();
+        assert_eq!((o.sched, o.ipi_interval_ns), (Policy::Partitioned, 0));
+        assert_eq!(parse("", 64).unwrap().sched, Policy::Zygos);
+        assert_eq!(
+            parse("ferrix.sched=fifo", 64),
+            Err(CmdlineError::BadSched("ferrix.sched=fifo"))
+        );
+        assert_eq!(
+            parse("ferrix.ipi-interval-ns=-1", 64),
+            Err(CmdlineError::BadIpiInterval("ferrix.ipi-interval-ns=-1"))
         );
     }
 

@@ -46,6 +46,8 @@ mod imp {
     }
 
     pub(crate) fn on_ipi() {
+        // The scheduler's IPIs (a no-op unless this core serves TCP and runs app code).
+        crate::net::zygos::on_ipi(crate::percpu::core_id());
         let f = HANDLER.load(Ordering::Acquire);
         if f != 0 {
             // SAFETY: HANDLER only ever holds a `fn(usize)` stored by `set_handler`.

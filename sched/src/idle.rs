@@ -14,7 +14,10 @@
 //! - (b) other cores' shuffle queues (steal), if the policy steals;
 //! - (c) other cores' software packet queues, then (d) other cores' NIC rings: packets waiting
 //!   on a core that runs application code call for an IPI, if the policy sends them (a core in
-//!   the kernel or idle gets to its packets by itself).
+//!   the kernel or idle gets to its packets by itself);
+//! - (e) other cores' remote-syscall queues: a thief's IPI for its calls may have been rate
+//!   limited ([`crate::ipi::RateLimiter`]), so calls still waiting on a core in application
+//!   code are asked for again (an extension: the thesis sends that IPI once).
 //!
 //! Steps (b)-(d) visit the other cores in a random rotation drawn from the [`Rng`] each time, so
 //! thieves do not all pile onto the same victim.
@@ -121,13 +124,22 @@ pub fn next_action(
         return Action::Steal { victim };
     }
     if policy.sends_ipis() {
-        let busy_with = |c: CoreId, pending: bool| pending && view.mode(c) == CoreMode::App;
-        let waiting = first_other(me, view.cores(), rng, |c| busy_with(c, view.sw_packets(c)))
-            .or_else(|| first_other(me, view.cores(), rng, |c| busy_with(c, view.nic(c))));
+        // The mode is read first: it is one atomic, the queue checks may cost more.
+        let in_app = |c: CoreId| view.mode(c) == CoreMode::App;
+        let waiting = first_other(me, view.cores(), rng, |c| in_app(c) && view.sw_packets(c))
+            .or_else(|| first_other(me, view.cores(), rng, |c| in_app(c) && view.nic(c)));
         if let Some(target) = waiting {
             return Action::Ipi {
                 target,
                 reason: IpiReason::Packets,
+            };
+        }
+        if let Some(target) =
+            first_other(me, view.cores(), rng, |c| in_app(c) && view.remote_calls(c))
+        {
+            return Action::Ipi {
+                target,
+                reason: IpiReason::RemoteCalls,
             };
         }
     }

@@ -6,7 +6,7 @@
 //! | `zygos-noipi` | yes | no | the cooperative variant (section 6.4.5, figure 6.9) |
 //! | `partitioned` | no | no | IX: each core serves only its own RSS queue |
 //!
-//! [`Policy::from_cmdline`] reads `sched=NAME` from a kernel command line.
+//! [`Policy::from_cmdline`] reads `ferrix.sched=NAME` from a kernel command line.
 
 use core::fmt;
 use core::str::FromStr;
@@ -24,7 +24,7 @@ pub enum Policy {
 }
 
 /// The command-line key that selects the policy.
-pub const CMDLINE_KEY: &str = "sched";
+pub const CMDLINE_KEY: &str = "ferrix.sched";
 
 impl Policy {
     /// Every policy, in the thesis's order of expected performance.
@@ -49,7 +49,7 @@ impl Policy {
         matches!(self, Policy::Zygos)
     }
 
-    /// The policy named by the last `sched=NAME` word of `cmdline`; the default ([`Policy::Zygos`])
+    /// The policy named by the last `ferrix.sched=NAME` word of `cmdline`; the default ([`Policy::Zygos`])
     /// if there is none; an error if the name is unknown.
     pub fn from_cmdline(cmdline: &str) -> Result<Policy, UnknownPolicy> {
         let mut found = Policy::default();
@@ -109,15 +109,22 @@ mod tests {
     fn cmdline() {
         assert_eq!(Policy::from_cmdline("console=ttyS0"), Ok(Policy::Zygos));
         assert_eq!(
-            Policy::from_cmdline("net=10.0.0.2 sched=partitioned quiet"),
+            Policy::from_cmdline("net=10.0.0.2 ferrix.sched=partitioned quiet"),
             Ok(Policy::Partitioned)
         );
         assert_eq!(
-            Policy::from_cmdline("sched=zygos sched=zygos-noipi"),
+            Policy::from_cmdline("ferrix.sched=zygos ferrix.sched=zygos-noipi"),
             Ok(Policy::ZygosNoIpi)
         );
-        assert_eq!(Policy::from_cmdline("sched=fifo"), Err(UnknownPolicy));
-        assert_eq!(Policy::from_cmdline("schedx=fifo"), Ok(Policy::Zygos));
+        assert_eq!(
+            Policy::from_cmdline("ferrix.sched=fifo"),
+            Err(UnknownPolicy)
+        );
+        assert_eq!(
+            Policy::from_cmdline("ferrix.schedx=fifo"),
+            Ok(Policy::Zygos)
+        );
+        assert_eq!(Policy::from_cmdline("sched=partitioned"), Ok(Policy::Zygos));
     }
 
     #[test]

@@ -83,6 +83,10 @@ proptest! {
             let o = &view.0[c.index()];
             (o.sw || o.nic) && o.mode == CoreMode::App
         };
+        let calls_wait = |c: CoreId| {
+            let o = &view.0[c.index()];
+            o.remote && o.mode == CoreMode::App
+        };
         let action = next_action(me, policy, &view, &mut XorShift32::new(seed));
         let expected_own = if mine.remote {
             Some(Action::RunRemoteCalls)
@@ -105,18 +109,24 @@ proptest! {
                 prop_assert!(policy.steals());
                 prop_assert!(victim != me && view.0[victim.index()].shuffle);
             }
-            Action::Ipi { target, reason } => {
+            Action::Ipi { target, reason: IpiReason::Packets } => {
                 prop_assert!(policy.sends_ipis() && !can_steal);
                 prop_assert!(target != me && needs_ipi(target));
-                prop_assert_eq!(reason, IpiReason::Packets);
                 // Software queues (c) come before NIC rings (d).
                 if !view.0[target.index()].sw {
                     prop_assert!(!others().any(|c| needs_ipi(c) && view.0[c.index()].sw));
                 }
             }
+            Action::Ipi { target, reason: IpiReason::RemoteCalls } => {
+                // (e) only when no packets call for one.
+                prop_assert!(policy.sends_ipis() && !can_steal);
+                prop_assert!(target != me && calls_wait(target));
+                prop_assert!(!others().any(needs_ipi));
+            }
             Action::Nothing => {
                 prop_assert!(!can_steal);
                 prop_assert!(!(policy.sends_ipis() && others().any(needs_ipi)));
+                prop_assert!(!(policy.sends_ipis() && others().any(calls_wait)));
             }
             other => prop_assert!(false, "own-core action {:?} with nothing pending", other),
         }

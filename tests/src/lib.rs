@@ -57,6 +57,33 @@ impl Write for Capture {
     }
 }
 
+/// Waits for a line containing `needle` on a VM's piped stdout; returns everything read so far
+/// and a thread that collects the rest (join it after the VM exits).
+pub fn wait_for(
+    vm: &mut std::process::Child,
+    needle: &str,
+) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Read};
+    let out = vm.stdout.take().expect("piped stdout");
+    let mut r = BufReader::new(out);
+    let mut seen = String::new();
+    let mut line = String::new();
+    while r.read_line(&mut line).unwrap_or(0) > 0 {
+        seen.push_str(&line);
+        let hit = line.contains(needle);
+        line.clear();
+        if hit {
+            break;
+        }
+    }
+    let rest = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = r.read_to_string(&mut s);
+        s
+    });
+    (seen, rest)
+}
+
 /// The image of guest app `app`, built once per test process.
 pub fn image(app: &str) -> PathBuf {
     static IMAGES: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();

@@ -2,35 +2,13 @@
 //! every reply, in order, on several connections with pipelined requests, through QEMU's user
 //! network (no root) and through a multi-queue TAP inside a namespace the test creates.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use ferrix_tests::wait_for;
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const FERRIX: &str = env!("CARGO_BIN_EXE_ferrix-in-test");
-
-/// Waits for `needle` on the VM's stdout; returns everything read so far and a thread that
-/// collects the rest.
-fn wait_for(vm: &mut Child, needle: &str) -> (String, std::thread::JoinHandle<String>) {
-    let out = vm.stdout.take().expect("piped stdout");
-    let mut r = BufReader::new(out);
-    let mut seen = String::new();
-    let mut line = String::new();
-    while r.read_line(&mut line).unwrap_or(0) > 0 {
-        seen.push_str(&line);
-        let hit = line.contains(needle);
-        line.clear();
-        if hit {
-            break;
-        }
-    }
-    let rest = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = r.read_to_string(&mut s);
-        s
-    });
-    (seen, rest)
-}
 
 /// `conns` connections, each with `depth` requests written back to back before reading the
 /// replies; checks every byte comes back in order. `connect` opens a connection.

@@ -13,8 +13,9 @@
 //! `sack=1` (the SACK extension: recover lost packets of multi-packet messages),
 //! `rto-us=N` (its retransmission timeout, default 1000), `gc-rtos=N` (idle RTOs before a
 //! partial request or a kept reply is dropped, default 200),
-//! `tcp-port=N` (also serve the TCP framing of the thesis microbenchmark: 8-byte requests
-//! naming a service time, 8-byte replies, pipelined, on each connection's home core),
+//! `tcp-port=N` (serve the TCP framing of the thesis microbenchmark instead: 8-byte requests
+//! naming a service time, 8-byte replies, pipelined; cores share the connections as the boot
+//! policy `ferrix.sched=zygos|zygos-noipi|partitioned` says, see [`tcp`]; no UDP or R2P2 then),
 //! `exit-after=N` (exit 0 after N replies in total), `max-service-ns=N` (cap on the
 //! service time a request may ask for, default 10 ms, so that a payload that is not a
 //! synthetic request cannot stall a core). Needs `ferrix.ip=` (and `ferrix.gw=`).
@@ -109,6 +110,10 @@ fn main(core: usize) {
     let reply_size: Option<usize> = arg("reply-size");
     let exit_after: Option<u64> = arg("exit-after");
     let max_service: u64 = arg("max-service-ns").unwrap_or(10_000_000);
+    // TCP mode (`tcp-port=N`): every core serves TCP under the boot policy, nothing else.
+    if let Some(port) = arg::<u16>("tcp-port") {
+        return serve_tcp(core, port, exit_after, max_service);
+    }
     for p in ports.all() {
         match ferrix::net::bind_udp(p) {
             Ok(()) => {}
@@ -137,87 +142,65 @@ fn main(core: usize) {
         gc_rtos: arg("gc-rtos").unwrap_or(200),
         ..ServerConfig::default()
     };
-    // TCP mode (`tcp-port=N`): on the cores that have a queue pair of their own.
-    if let Some(port) = arg::<u16>("tcp-port") {
-        let tcfg = ferrix::net::tcp::TcpConfig {
-            port,
-            listeners: 8,
-            max_conns: 512,
-            ..Default::default()
-        };
-        match ferrix::net::tcp_listen(tcfg) {
-            Ok(()) | Err(NetError::NoQueue) => {}
-            Err(e) => {
-                println!("synthetic: core {core}: TCP: {e}");
-                ferrix::exit(1);
-            }
-        }
-    }
     let mut server = Server::new(GuestTransport::default(), GuestClock, cfg);
     let mut reply = alloc::vec::Vec::new();
     let served = &SERVED[core.min(MAX_CORES - 1)];
     loop {
         let t0 = ferrix::time::now_ns();
         let before = server.served();
-        let polled = ferrix::net::poll_tcp(
-            |d, buf| {
-                let port = d.dst.port();
-                let len = d.len.min(buf.len());
-                if !ports.is_r2p2(port) {
-                    spin(
-                        synthetic::service_time_ns(buf.get(..len).unwrap_or_default())
-                            .min(max_service),
-                    );
-                    REPLIED.fetch_add(1, Ordering::Relaxed);
-                    let n = reply_size.unwrap_or(len).min(buf.len());
-                    if let Some(pad) = buf.get_mut(len.min(n)..n) {
-                        pad.fill(0);
-                    }
-                    return Some(n);
-                }
-                server.transport_mut().set_port(port);
-                let datagram = buf.get(..len).unwrap_or_default();
-                let req = server.handle_datagram(d.src, datagram)?;
-                spin(synthetic::service_time_ns(&req.payload).min(max_service));
-                let meta = req.meta;
-                // Where the reply's payload comes from: a borrowed request lies at the end of the
-                // datagram (after header_size bytes), a reassembled one is owned.
-                let (n, borrowed_at) = match (&req.payload, reply_size) {
-                    (_, Some(n)) => (n, None),
-                    (Payload::Borrowed(b), None) => (b.len(), Some(len - b.len())),
-                    (Payload::Owned(v), None) => (v.len(), None),
-                };
-                reply.clear();
-                if let (Payload::Owned(v), None) = (&req.payload, reply_size) {
-                    reply.extend_from_slice(v);
-                }
-                drop(req);
+        let polled = ferrix::net::poll(|d, buf| {
+            let port = d.dst.port();
+            let len = d.len.min(buf.len());
+            if !ports.is_r2p2(port) {
+                spin(
+                    synthetic::service_time_ns(buf.get(..len).unwrap_or_default()).min(max_service),
+                );
                 REPLIED.fetch_add(1, Ordering::Relaxed);
-                // Zero copy for one-packet replies: build it in the receive buffer.
-                if n <= MAX_PAYLOAD && HEADER_LEN + n <= buf.len() {
-                    let body = &mut buf[HEADER_LEN..HEADER_LEN + n];
-                    match borrowed_at {
-                        Some(at) if at != HEADER_LEN => buf.copy_within(at..at + n, HEADER_LEN),
-                        Some(_) => {}
-                        None if reply_size.is_some() => body.fill(0),
-                        None => body.copy_from_slice(&reply),
-                    }
-                    return server.response_in_place(&meta, buf, n);
+                let n = reply_size.unwrap_or(len).min(buf.len());
+                if let Some(pad) = buf.get_mut(len.min(n)..n) {
+                    pad.fill(0);
                 }
-                if reply.len() != n {
-                    reply.clear();
-                    match borrowed_at {
-                        Some(at) => {
-                            reply.extend_from_slice(buf.get(at..at + n).unwrap_or_default())
-                        }
-                        None => reply.resize(n, 0),
-                    }
+                return Some(n);
+            }
+            server.transport_mut().set_port(port);
+            let datagram = buf.get(..len).unwrap_or_default();
+            let req = server.handle_datagram(d.src, datagram)?;
+            spin(synthetic::service_time_ns(&req.payload).min(max_service));
+            let meta = req.meta;
+            // Where the reply's payload comes from: a borrowed request lies at the end of the
+            // datagram (after header_size bytes), a reassembled one is owned.
+            let (n, borrowed_at) = match (&req.payload, reply_size) {
+                (_, Some(n)) => (n, None),
+                (Payload::Borrowed(b), None) => (b.len(), Some(len - b.len())),
+                (Payload::Owned(v), None) => (v.len(), None),
+            };
+            reply.clear();
+            if let (Payload::Owned(v), None) = (&req.payload, reply_size) {
+                reply.extend_from_slice(v);
+            }
+            drop(req);
+            REPLIED.fetch_add(1, Ordering::Relaxed);
+            // Zero copy for one-packet replies: build it in the receive buffer.
+            if n <= MAX_PAYLOAD && HEADER_LEN + n <= buf.len() {
+                let body = &mut buf[HEADER_LEN..HEADER_LEN + n];
+                match borrowed_at {
+                    Some(at) if at != HEADER_LEN => buf.copy_within(at..at + n, HEADER_LEN),
+                    Some(_) => {}
+                    None if reply_size.is_some() => body.fill(0),
+                    None => body.copy_from_slice(&reply),
                 }
-                let _ = server.send_response(&meta, &reply);
-                None
-            },
-            |ep, ev| tcp::on_event(ep, ev, max_service),
-        );
+                return server.response_in_place(&meta, buf, n);
+            }
+            if reply.len() != n {
+                reply.clear();
+                match borrowed_at {
+                    Some(at) => reply.extend_from_slice(buf.get(at..at + n).unwrap_or_default()),
+                    None => reply.resize(n, 0),
+                }
+            }
+            let _ = server.send_response(&meta, &reply);
+            None
+        });
         let frames = match polled {
             Ok(n) => n,
             Err(e) => {
@@ -266,6 +249,33 @@ fn main(core: usize) {
             ferrix::exit(0);
         }
     }
+}
+
+fn serve_tcp(core: usize, port: u16, exit_after: Option<u64>, max_service_ns: u64) {
+    let service = tcp::Synthetic {
+        max_service_ns,
+        exit_after,
+    };
+    let cfg = ferrix::net::tcp::TcpConfig {
+        port,
+        listeners: 8,
+        max_conns: 512,
+        ..Default::default()
+    };
+    if core == 0
+        && let Ok(c) = ferrix::net::config()
+    {
+        println!(
+            "synthetic: serving TCP on {}:{port}, policy {}",
+            c.ip,
+            ferrix::net::zygos::boot_policy()
+        );
+    }
+    if let Err(e) = ferrix::net::serve_tcp(cfg, &service) {
+        println!("synthetic: core {core}: TCP: {e}");
+        ferrix::exit(1);
+    }
+    tcp::finish();
 }
 
 ferrix::entry!(main);

@@ -1,38 +1,68 @@
 //! The TCP mode of the synthetic server (thesis 3.2 microbenchmark framing): each request is 8
 //! bytes naming a service time in ns (little-endian); the server spins that long and answers
-//! with 8 bytes (the request echoed). Requests may be pipelined; each connection is served in
-//! order on its home core (the core its flow is hashed to).
+//! with 8 bytes (the request echoed). Requests may be pipelined.
+//!
+//! Served through `ferrix::net::serve_tcp`, so the boot policy (`ferrix.sched=zygos`,
+//! `zygos-noipi` or `partitioned`) decides which core runs a connection's requests: its home
+//! core, or an idle core that steals it. Replies of one connection stay in order whatever core
+//! runs them. At exit it prints how many requests each core ran.
 
-use core::sync::atomic::Ordering;
-use ferrix::net::tcp::{TcpEndpoint, TcpEvent};
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, Ordering};
+use ferrix::net::{Flow, FlowEvent, TcpService};
 
 /// Request and reply size.
 pub const MSG: usize = 8;
 
-/// Handles one TCP event: serves every complete request that has arrived and fits the send
-/// buffer; the rest waits for the next `Received`/`Sent` event.
-pub fn on_event(ep: &mut TcpEndpoint, ev: TcpEvent, max_service_ns: u64) {
-    let c = match ev {
-        TcpEvent::Received(c, _) | TcpEvent::Sent(c, _) => c,
-        TcpEvent::PeerClosed(c) => {
-            let _ = ep.close(c);
-            return;
+/// TCP requests run, per core.
+static RAN: [AtomicU64; super::MAX_CORES] = [const { AtomicU64::new(0) }; super::MAX_CORES];
+
+/// The service: spin for the named time, echo the request.
+pub struct Synthetic {
+    pub max_service_ns: u64,
+    pub exit_after: Option<u64>,
+}
+
+impl TcpService for Synthetic {
+    fn on_event(&self, flow: &mut Flow<'_>, event: FlowEvent) {
+        match event {
+            FlowEvent::Received => {}
+            FlowEvent::PeerClosed => return flow.close(),
+            FlowEvent::Accepted | FlowEvent::Closed => return,
         }
-        _ => return,
-    };
-    loop {
-        let mut req = [0u8; MSG];
-        match ep.recv(c) {
-            Ok(data) if data.len() >= MSG => req.copy_from_slice(&data[..MSG]),
-            _ => return,
+        let core = ferrix::core_id().min(super::MAX_CORES - 1);
+        while flow.data().len() >= MSG && flow.send_room() >= MSG {
+            let mut req = [0u8; MSG];
+            req.copy_from_slice(&flow.data()[..MSG]);
+            super::spin(u64::from_le_bytes(req).min(self.max_service_ns));
+            flow.send(&req);
+            flow.consume(MSG);
+            RAN[core].fetch_add(1, Ordering::Relaxed);
+            let total = super::REPLIED.fetch_add(1, Ordering::Relaxed) + 1;
+            if self.exit_after.is_some_and(|n| total >= n) {
+                // Every core leaves serve_tcp once the last replies are out; see `finish`.
+                ferrix::net::zygos::stop();
+            }
         }
-        super::spin(u64::from_le_bytes(req).min(max_service_ns));
-        if ep.send(c, &req) != Ok(MSG) {
-            // No room for the whole reply: the request stays unread and is served (again,
-            // from the start) when the peer acknowledges and room appears.
-            return;
-        }
-        let _ = ep.recv_done(c, MSG);
-        super::REPLIED.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Cores that returned from `serve_tcp`.
+static DONE: AtomicU64 = AtomicU64::new(0);
+
+/// After `serve_tcp` returned: the last core to get here prints the summary (the VM exits
+/// when every core's entry has returned).
+pub fn finish() {
+    if DONE.fetch_add(1, Ordering::AcqRel) + 1 < ferrix::cpus() as u64 {
+        return;
+    }
+    let mut per_core = alloc::string::String::new();
+    for (c, n) in RAN.iter().take(ferrix::cpus()).enumerate() {
+        let _ = write!(per_core, " core {c} {}", n.load(Ordering::Relaxed));
+    }
+    ferrix::println!(
+        "synthetic: {} replies",
+        super::REPLIED.load(Ordering::Relaxed)
+    );
+    ferrix::println!("synthetic: tcp requests run:{per_core}");
 }

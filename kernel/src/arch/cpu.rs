@@ -146,18 +146,20 @@ pub fn invlpg(addr: u64) {
     unsafe { asm!("invlpg [{}]", in(reg) addr, options(nostack, preserves_flags)) }
 }
 
-/// Enables interrupts.
+/// Enables interrupts. Also a compiler barrier (no `nomem`): memory accesses are not moved
+/// across it, so code that must run with interrupts off (it holds a lock an interrupt handler
+/// takes) stays on the right side.
 #[inline]
 pub fn enable_interrupts() {
     // SAFETY: ferrix installs its IDT before any core enables interrupts.
-    unsafe { asm!("sti", options(nomem, nostack)) }
+    unsafe { asm!("sti", options(nostack)) }
 }
 
-/// Disables interrupts.
+/// Disables interrupts (a compiler barrier too, see [`enable_interrupts`]).
 #[inline]
 pub fn disable_interrupts() {
     // SAFETY: clearing IF only defers interrupts.
-    unsafe { asm!("cli", options(nomem, nostack)) }
+    unsafe { asm!("cli", options(nostack)) }
 }
 
 /// Whether interrupts are enabled on this core.

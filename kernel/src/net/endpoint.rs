@@ -206,6 +206,30 @@ impl Endpoint {
         }
     }
 
+    /// Whether frames wait in its own queue pair's receive ring (false when steered).
+    pub(super) fn rx_pending(&self) -> bool {
+        match &self.port {
+            Port::Queue { queue, .. } => queue.rx_pending(),
+            Port::Steered { .. } => false,
+        }
+    }
+
+    /// Runs `f` on this core's TCP endpoint (None if TCP is not started here), then sends what
+    /// it queued.
+    pub(super) fn with_tcp<R>(
+        &mut self,
+        f: impl FnOnce(&mut ferrix_net::tcp::TcpEndpoint) -> R,
+    ) -> Option<R> {
+        let Port::Queue { queue, .. } = &mut self.port else {
+            return None;
+        };
+        let t = self.tcp.as_mut()?;
+        let r = f(&mut t.ep);
+        t.flush(&mut **queue, &mut self.tx);
+        self.flush();
+        Some(r)
+    }
+
     /// The counters of its own queue pair (zero when steered).
     pub(super) fn queue_stats(&self) -> QueueStats {
         match &self.port {

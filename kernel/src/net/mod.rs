@@ -17,6 +17,9 @@ pub use ferrix_net::tcp;
 mod endpoint;
 mod steer;
 mod tcp_glue;
+pub mod zygos;
+
+pub use zygos::{Flow, FlowEvent, TcpService, serve_tcp};
 
 use crate::percpu::MAX_CPUS;
 use alloc::boxed::Box;
@@ -216,6 +219,7 @@ pub fn print_stats() {
             }
         }
     }
+    zygos::print_stats();
     let lost = steer::dropped();
     if lost > 0 {
         crate::println!(

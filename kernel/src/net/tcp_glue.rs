@@ -133,6 +133,11 @@ impl Tcp {
         for ev in self.events.drain(..) {
             handler(&mut self.ep, ev);
         }
+        self.flush(queue, out);
+    }
+
+    /// Sends what the endpoint has queued (calls made outside [`Tcp::poll`]).
+    pub(super) fn flush(&mut self, queue: &mut dyn QueuePair, out: &mut Vec<PacketBuf>) {
         {
             let mut frames = Frames {
                 rx: &mut self.rx,
@@ -140,7 +145,7 @@ impl Tcp {
                 queue: &mut *queue,
                 out: &mut *out,
             };
-            self.ep.flush(t, &mut frames);
+            self.ep.flush(now(), &mut frames);
         }
         for b in self.grave.lock().drain(..) {
             queue.free(b);

@@ -1,0 +1,641 @@
+//! ZygOS serving of TCP (thesis chapter 6): `ferrix-sched` wired to the per-core endpoints.
+//!
+//! Every core runs [`serve_tcp`]. A connection lives on its *home core* (the core whose queue
+//! pair RSS hands its packets to; the only core that touches its smoltcp socket). TCP input on
+//! the home core turns segments into *flow events* (accepted, data, peer closed, closed): the
+//! bytes are copied from the socket into the flow's inbox, the event is appended, and
+//! `Sched::notify` makes the flow ready on the home core's shuffle queue. Whoever takes the
+//! flow (the home core, or an idle *thief* under `zygos` / `zygos-noipi`) owns it exclusively
+//! and runs the app's [`TcpService`] on its events with interrupts enabled; the app's calls
+//! (send, close) go to the flow's outbox. The home core executes them on the socket: at once
+//! when it ran the flow itself, or from its remote-syscall queue when a thief did.
+//!
+//! The idle loop follows `ferrix_sched::idle::next_action`. Under `zygos`, an idle core that
+//! sees packets waiting on a core busy in app code, or a thief that queued calls for such a
+//! core, sends it an IPI (rate limited per target, `ferrix.ipi-interval-ns`); the handler runs
+//! that core's remote calls and its network stack, then returns to the interrupted app code.
+//! The kernel part of the loop runs with interrupts off: the IPI handler takes the per-core
+//! locks the loop holds, so it may only run while the core is in app code.
+//!
+//! Cores without a queue pair of their own (fewer pairs than cores) are home to no connection;
+//! they only steal (so under `partitioned` they stay idle).
+//!
+//! Per-flow state is allocated once per slot (`max_conns` slots per home core, plus slack for
+//! closed connections whose last events have not run yet); the inbox and outbox vectors keep
+//! their capacity across connections, so steady state does not allocate.
+
+use super::{ENDPOINTS, NetError, with_endpoint};
+use crate::percpu::MAX_CPUS;
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use ferrix_net::tcp::{ConnId, TcpConfig, TcpEndpoint, TcpEvent};
+use ferrix_sched::idle::{self, Action, XorShift32};
+use ferrix_sched::ipi::{Clock, CoreMode, IpiDecision};
+use ferrix_sched::{Claim, Config, CoreId, FlowId, HomeCore, PacketView, Policy, Sched};
+
+/// What happened on a connection, as the app sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowEvent {
+    /// A new connection (the first event of a flow).
+    Accepted,
+    /// Bytes arrived: [`Flow::data`] holds everything received and not consumed yet.
+    Received,
+    /// The peer will send nothing more; [`Flow::close`] when done.
+    PeerClosed,
+    /// The connection is gone (the last event of a flow); calls are ignored.
+    Closed,
+}
+
+/// The app's TCP service: called for every event of every connection, on whatever core runs
+/// the flow (its home core or a thief), one event at a time per connection, in order.
+pub trait TcpService: Sync {
+    /// Handles one event; read with [`Flow::data`] / [`Flow::consume`], answer with
+    /// [`Flow::send`], end with [`Flow::close`].
+    fn on_event(&self, flow: &mut Flow<'_>, event: FlowEvent);
+}
+
+/// One connection while its events run: received bytes, and the calls made on it.
+pub struct Flow<'a> {
+    id: FlowId,
+    rx: &'a [u8],
+    consumed: usize,
+    tx: &'a mut Vec<u8>,
+    tx_limit: usize,
+    close: bool,
+}
+
+impl Flow<'_> {
+    /// The flow's id (unique among open connections of the VM).
+    pub fn id(&self) -> u32 {
+        self.id.to_raw()
+    }
+
+    /// The connection's home core.
+    pub fn home(&self) -> usize {
+        self.id.home().index()
+    }
+
+    /// Received bytes not consumed yet.
+    pub fn data(&self) -> &[u8] {
+        &self.rx[self.consumed..]
+    }
+
+    /// Marks the first `n` bytes of [`Flow::data`] consumed (at most all of them).
+    pub fn consume(&mut self, n: usize) {
+        self.consumed = (self.consumed + n).min(self.rx.len());
+    }
+
+    /// Queues `bytes` for sending, in order after everything sent before. Returns how many
+    /// were taken: less than `bytes.len()` when the flow's unsent backlog is full (the app
+    /// should keep the request unconsumed and retry on a later event).
+    pub fn send(&mut self, bytes: &[u8]) -> usize {
+        let n = bytes.len().min(self.tx_limit.saturating_sub(self.tx.len()));
+        self.tx.extend_from_slice(&bytes[..n]);
+        n
+    }
+
+    /// Room left for [`Flow::send`].
+    pub fn send_room(&self) -> usize {
+        self.tx_limit.saturating_sub(self.tx.len())
+    }
+
+    /// Closes the connection once everything queued is sent.
+    pub fn close(&mut self) {
+        self.close = true;
+    }
+}
+
+/// Received bytes a flow buffers before TCP stops reading from the socket (its window then
+/// closes: back-pressure), and unsent bytes it accepts.
+const FLOW_RX_MAX: usize = 16 * 1024;
+const FLOW_TX_MAX: usize = 64 * 1024;
+/// Flow slots per home core beyond `max_conns`: closed connections whose last events have not
+/// run yet keep their slot until then.
+const SLACK_SLOTS: usize = 64;
+/// How often an idle core polls its own endpoint anyway (TCP timers, ARP copies), and how
+/// often a busy one does.
+const IDLE_POLL_NS: u64 = 50_000;
+const BUSY_POLL_NS: u64 = 1_000_000;
+
+/// One flow's shared part. The home core appends events and bytes; the owner takes them and
+/// leaves its calls. Locked only briefly, with interrupts off, never across app code.
+#[derive(Default)]
+struct FlowData {
+    conn: Option<ConnId>,
+    events: VecDeque<FlowEvent>,
+    rx: Vec<u8>,
+    /// The socket holds bytes the inbox had no room for.
+    rx_blocked: bool,
+    /// Unsent bytes, in order (the owner appends, the home core moves them to the socket).
+    tx: Vec<u8>,
+    close: bool,
+    /// The owner ran the `Closed` event: the slot is free once the flow is released.
+    dead: bool,
+}
+
+impl FlowData {
+    /// Whether the home core has work for this flow after its owner finished.
+    fn needs_home(&self) -> bool {
+        !self.tx.is_empty() || self.close || self.dead || self.rx_blocked
+    }
+}
+
+/// Scheduler counters of one core.
+#[derive(Default)]
+pub struct CoreSchedStats {
+    /// Flow events this core ran (app handler calls).
+    pub events: AtomicU64,
+    /// Flows this core took from its own shuffle queue.
+    pub local_runs: AtomicU64,
+    /// Flows this core stole from other cores.
+    pub steals: AtomicU64,
+    /// IPIs this core sent (packets waiting / remote calls).
+    pub ipis_sent: AtomicU64,
+    /// IPIs this core handled by running its network stack / remote calls.
+    pub ipi_runs: AtomicU64,
+    /// Remote-call batches this core executed for thieves.
+    pub remote_batches: AtomicU64,
+    /// Connections refused (reset) because every flow slot was taken.
+    pub refused: AtomicU64,
+}
+
+struct Runtime {
+    sched: Sched<()>,
+    flows: Box<[Box<[spin::Mutex<FlowData>]>]>,
+}
+
+/// A home core's private scheduler state: conn slot -> flow slot, free flow slots.
+struct Home {
+    core: HomeCore<()>,
+    by_conn: Vec<Option<u32>>,
+    free: Vec<u32>,
+}
+
+static RUNTIME: spin::Once<Runtime> = spin::Once::new();
+static HOMES: [spin::Mutex<Option<Home>>; MAX_CPUS] = [const { spin::Mutex::new(None) }; MAX_CPUS];
+static ACTIVE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+static STATS: [CoreSchedStats; MAX_CPUS] = [const {
+    CoreSchedStats {
+        events: AtomicU64::new(0),
+        local_runs: AtomicU64::new(0),
+        steals: AtomicU64::new(0),
+        ipis_sent: AtomicU64::new(0),
+        ipi_runs: AtomicU64::new(0),
+        remote_batches: AtomicU64::new(0),
+        refused: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
+
+struct KernelClock;
+impl Clock for KernelClock {
+    fn now_ns(&self) -> u64 {
+        crate::time::now_ns()
+    }
+}
+
+/// Other cores' receive rings, as the idle loop sees them (a core in the middle of its own
+/// poll holds its endpoint: it is in the kernel and needs no IPI, so "nothing pending").
+struct Rings;
+impl PacketView for Rings {
+    fn sw_packets(&self, _core: CoreId) -> bool {
+        false // frames go from the ring through TCP in one poll: no software queue
+    }
+    fn nic(&self, core: CoreId) -> bool {
+        ENDPOINTS
+            .get(core.index())
+            .and_then(|slot| slot.try_lock())
+            .is_some_and(|g| g.as_ref().is_some_and(|ep| ep.rx_pending()))
+    }
+}
+
+/// The policy the command line asks for (`ferrix.sched=`, default `zygos`).
+pub fn boot_policy() -> Policy {
+    crate::cmdline::parse(crate::mem::kernel::cmdline(), MAX_CPUS)
+        .map(|o| o.sched)
+        .unwrap_or_default()
+}
+
+/// The policy in use, once [`serve_tcp`] started.
+pub fn policy() -> Option<Policy> {
+    RUNTIME.get().map(|rt| rt.sched.policy())
+}
+
+/// Core `core`'s scheduler counters.
+pub fn stats(core: usize) -> Option<&'static CoreSchedStats> {
+    STATS.get(core)
+}
+
+fn runtime(cfg: &TcpConfig) -> &'static Runtime {
+    RUNTIME.call_once(|| {
+        let cmdline = crate::mem::kernel::cmdline();
+        let opts = crate::cmdline::parse(cmdline, MAX_CPUS).unwrap_or_default();
+        let cores = crate::sdk::cpus();
+        let per_core = cfg.max_conns + cfg.listeners + SLACK_SLOTS;
+        let mut config = Config::new(cores, per_core);
+        config.policy = opts.sched;
+        config.ipi_min_interval_ns = opts.ipi_interval_ns;
+        let (sched, homes) = Sched::new(config);
+        for (c, core) in homes.into_iter().enumerate() {
+            *HOMES[c].lock() = Some(Home {
+                core,
+                by_conn: Vec::new(),
+                free: (0..per_core as u32).rev().collect(),
+            });
+        }
+        let flows = (0..cores)
+            .map(|_| (0..per_core).map(|_| spin::Mutex::default()).collect())
+            .collect();
+        Runtime { sched, flows }
+    })
+}
+
+impl Runtime {
+    fn flow(&self, f: FlowId) -> &spin::Mutex<FlowData> {
+        &self.flows[f.home().index()][f.slot() as usize]
+    }
+}
+
+/// Asks every core's [`serve_tcp`] to return once it has had nothing to do for
+/// [`STOP_GRACE_NS`] (so calls thieves are sending home still go out). Callable from app code.
+pub fn stop() {
+    STOP.store(true, Ordering::Release);
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+/// How long a core must find nothing to do after [`stop`] before [`serve_tcp`] returns.
+pub const STOP_GRACE_NS: u64 = 20_000_000;
+
+/// Serves TCP on this core under the policy of `ferrix.sched=` (default `zygos`) until
+/// [`stop`] is called. Call it on every core with the same `cfg` and an equivalent `service`.
+/// Cores without their own queue pair steal work (they are home to no connection). Errors:
+/// no NIC, no network configuration on the command line.
+pub fn serve_tcp(cfg: TcpConfig, service: &dyn TcpService) -> Result<(), NetError> {
+    let me = crate::percpu::core_id();
+    let rt = runtime(&cfg);
+    let has_home = match super::tcp_listen(cfg) {
+        Ok(()) => true,
+        Err(NetError::NoQueue) => false,
+        Err(e) => return Err(e),
+    };
+    if has_home {
+        let pool = with_endpoint(|ep| ep.with_tcp(|t| t.pool_size()))
+            .ok()
+            .flatten();
+        if let Some(h) = HOMES[me].lock().as_mut() {
+            h.by_conn = alloc::vec![None; pool.unwrap_or(0)];
+        }
+    }
+    crate::arch::cpu::disable_interrupts();
+    ACTIVE[me].store(true, Ordering::Release);
+    let mut worker = Worker {
+        me,
+        rt,
+        service,
+        has_home,
+        rng: XorShift32::new((crate::arch::cpu::rdtsc() as u32) ^ (me as u32 + 1)),
+        events: Vec::new(),
+        rx: Vec::new(),
+        tx: Vec::new(),
+        last_poll: 0,
+        quiet_since: None,
+    };
+    while worker.step() {}
+    ACTIVE[me].store(false, Ordering::Release);
+    crate::arch::cpu::enable_interrupts();
+    Ok(())
+}
+
+/// One core's loop state (its scratch vectors are reused across flows).
+struct Worker<'a> {
+    me: usize,
+    rt: &'static Runtime,
+    service: &'a dyn TcpService,
+    has_home: bool,
+    rng: XorShift32,
+    events: Vec<FlowEvent>,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+    last_poll: u64,
+    /// After [`stop`]: since when this core has found nothing to do.
+    quiet_since: Option<u64>,
+}
+
+impl Worker<'_> {
+    /// One turn of the loop; false when the core should leave [`serve_tcp`].
+    fn step(&mut self) -> bool {
+        let sched = &self.rt.sched;
+        let me = CoreId(self.me as u8);
+        sched.set_mode(me, CoreMode::Kernel);
+        // TCP timers and ARP copies need a poll now and then, even while flows keep this core
+        // busy and its ring looks empty.
+        if self.has_home && crate::time::now_ns().saturating_sub(self.last_poll) > BUSY_POLL_NS {
+            self.poll();
+        }
+        let action = idle::next_action(me, sched.policy(), &sched.view(&Rings), &mut self.rng);
+        match action {
+            Action::RunRemoteCalls => home_work(self.me, self.rt, false),
+            Action::RunNetStack | Action::PollNic => self.poll(),
+            Action::RunOwnFlow => {
+                let claim = HOMES[self.me]
+                    .lock()
+                    .as_mut()
+                    .and_then(|h| sched.next_local(&mut h.core));
+                if let Some(claim) = claim {
+                    STATS[self.me].local_runs.fetch_add(1, Ordering::Relaxed);
+                    self.run(claim);
+                    finish_local(self.me, self.rt, claim.flow);
+                }
+            }
+            Action::Steal { victim } => {
+                if let Some(claim) = sched.steal(victim) {
+                    STATS[self.me].steals.fetch_add(1, Ordering::Relaxed);
+                    self.run(claim);
+                    let calls = self.rt.flow(claim.flow).lock().needs_home().then_some(());
+                    let d = sched.complete_stolen(claim.flow, calls, &KernelClock);
+                    self.ipi(victim, d);
+                }
+            }
+            Action::Ipi { target, .. } => {
+                let d = sched.ipi_for_packets(target, &KernelClock);
+                self.ipi(target, d);
+            }
+            Action::Nothing => {
+                sched.set_mode(me, CoreMode::Idle);
+                let now = crate::time::now_ns();
+                if STOP.load(Ordering::Acquire) {
+                    let since = *self.quiet_since.get_or_insert(now);
+                    if now.saturating_sub(since) > STOP_GRACE_NS {
+                        return false;
+                    }
+                }
+                if now.saturating_sub(self.last_poll) > IDLE_POLL_NS {
+                    self.poll();
+                } else {
+                    core::hint::spin_loop();
+                }
+                return true;
+            }
+        }
+        self.quiet_since = None;
+        true
+    }
+
+    fn ipi(&self, target: CoreId, d: IpiDecision) {
+        if d == IpiDecision::Send && crate::ipi::send(target.index()) {
+            STATS[self.me].ipis_sent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Polls this core's endpoint (TCP input makes flows ready; ARP, ICMP answered).
+    fn poll(&mut self) {
+        self.last_poll = crate::time::now_ns();
+        if self.has_home {
+            home_work(self.me, self.rt, true);
+        } else {
+            // Cores without a queue pair: their endpoint's mailbox (ARP, ICMP steered here).
+            let _ = with_endpoint(|ep| ep.poll(&mut |_, _| None, &mut |_, _| {}));
+        }
+    }
+
+    /// Runs the claimed events of a flow through the app, interrupts on.
+    fn run(&mut self, claim: Claim) {
+        let slot = self.rt.flow(claim.flow);
+        self.events.clear();
+        self.rx.clear();
+        self.tx.clear();
+        {
+            let mut fd = slot.lock();
+            let n = (claim.events as usize).min(fd.events.len());
+            self.events.extend(fd.events.drain(..n));
+            core::mem::swap(&mut self.rx, &mut fd.rx);
+        }
+        let tx_limit = FLOW_TX_MAX.saturating_sub(slot.lock().tx.len());
+        let mut flow = Flow {
+            id: claim.flow,
+            rx: &self.rx,
+            consumed: 0,
+            tx: &mut self.tx,
+            tx_limit,
+            close: false,
+        };
+        let mut closed = false;
+        let sched = &self.rt.sched;
+        sched.set_mode(CoreId(self.me as u8), CoreMode::App);
+        crate::arch::cpu::enable_interrupts();
+        for &ev in &self.events {
+            closed |= ev == FlowEvent::Closed;
+            self.service.on_event(&mut flow, ev);
+        }
+        crate::arch::cpu::disable_interrupts();
+        sched.set_mode(CoreId(self.me as u8), CoreMode::Kernel);
+        STATS[self.me]
+            .events
+            .fetch_add(self.events.len() as u64, Ordering::Relaxed);
+        let (consumed, close) = (flow.consumed, flow.close);
+        let mut fd = slot.lock();
+        // What the app left unread goes back in front of what arrived meanwhile.
+        self.rx.drain(..consumed);
+        self.rx.extend_from_slice(&fd.rx);
+        core::mem::swap(&mut self.rx, &mut fd.rx);
+        if closed {
+            fd.dead = true;
+        } else {
+            fd.tx.extend_from_slice(&self.tx);
+            fd.close |= close;
+        }
+    }
+}
+
+/// Home core: releases a flow it ran itself, after executing its calls.
+fn finish_local(me: usize, rt: &Runtime, flow: FlowId) {
+    let mut home = HOMES[me].lock();
+    let Some(h) = home.as_mut() else { return };
+    let _ = with_endpoint(|ep| ep.with_tcp(|t| execute(rt, t, flow)));
+    rt.sched.complete_local(&mut h.core, flow);
+    reclaim(rt, h, flow);
+}
+
+/// Home core work under its locks: remote calls of thieves, then (if `poll`) the NIC and TCP.
+/// Also the IPI handler's body.
+fn home_work(me: usize, rt: &Runtime, poll: bool) {
+    let mut home = HOMES[me].lock();
+    let Some(h) = home.as_mut() else { return };
+    let _ = with_endpoint(|ep| {
+        let mut done = Vec::new();
+        ep.with_tcp(|t| {
+            let n = rt.sched.run_remote(&mut h.core, |flow, ()| {
+                execute(rt, t, flow);
+                done.push(flow);
+            });
+            STATS[me]
+                .remote_batches
+                .fetch_add(n as u64, Ordering::Relaxed);
+        });
+        for flow in done {
+            reclaim(rt, h, flow);
+        }
+        if poll {
+            ep.poll(&mut |_, _| None, &mut |t, ev| on_tcp(me, rt, h, t, ev));
+        }
+    });
+}
+
+/// Home core: executes a flow's calls on its socket (send what fits, close when all is
+/// sent) and refills its inbox from the socket if it had to stop reading.
+fn execute(rt: &Runtime, t: &mut TcpEndpoint, flow: FlowId) {
+    let mut fd = rt.flow(flow).lock();
+    let Some(conn) = fd.conn else {
+        fd.tx.clear(); // the connection is gone: nothing can be sent any more
+        return;
+    };
+    drain_tx(t, conn, &mut fd);
+    if fd.rx_blocked && fill_rx(t, conn, &mut fd) {
+        // The flow is still busy (released after this): the event is counted and the release
+        // makes it ready again.
+        fd.events.push_back(FlowEvent::Received);
+        let _ = rt.sched.flow(flow).notify(1);
+    }
+}
+
+fn drain_tx(t: &mut TcpEndpoint, conn: ConnId, fd: &mut FlowData) {
+    if !fd.tx.is_empty() {
+        match t.send(conn, &fd.tx) {
+            Ok(n) => {
+                fd.tx.drain(..n);
+            }
+            Err(_) => fd.tx.clear(),
+        }
+    }
+    if fd.tx.is_empty() && fd.close {
+        fd.close = false;
+        let _ = t.close(conn);
+    }
+}
+
+/// Copies received bytes from the socket into the flow's inbox (up to [`FLOW_RX_MAX`]).
+/// Returns whether any were copied.
+fn fill_rx(t: &mut TcpEndpoint, conn: ConnId, fd: &mut FlowData) -> bool {
+    let mut copied = false;
+    loop {
+        let room = FLOW_RX_MAX.saturating_sub(fd.rx.len());
+        let Ok(data) = t.recv(conn) else { break };
+        if data.is_empty() {
+            fd.rx_blocked = false;
+            break;
+        }
+        if room == 0 {
+            fd.rx_blocked = true;
+            break;
+        }
+        let n = data.len().min(room);
+        fd.rx.extend_from_slice(&data[..n]);
+        let _ = t.recv_done(conn, n);
+        copied = true;
+    }
+    copied
+}
+
+/// Frees the slot of a flow whose `Closed` event has run, once it is idle.
+fn reclaim(rt: &Runtime, h: &mut Home, flow: FlowId) {
+    let mut fd = rt.flow(flow).lock();
+    if fd.dead && rt.sched.flow(flow).state() == ferrix_sched::State::Idle {
+        fd.dead = false;
+        fd.close = false;
+        fd.rx_blocked = false;
+        fd.conn = None;
+        fd.events.clear();
+        fd.rx.clear();
+        fd.tx.clear();
+        h.free.push(flow.slot());
+    }
+}
+
+/// Home core: one TCP event from smoltcp, turned into a flow event.
+fn on_tcp(me: usize, rt: &Runtime, h: &mut Home, t: &mut TcpEndpoint, ev: TcpEvent) {
+    let core = CoreId(me as u8);
+    let flow_of = |h: &Home, c: ConnId| {
+        h.by_conn
+            .get(c.slot())
+            .copied()
+            .flatten()
+            .and_then(|s| FlowId::new(core, s))
+    };
+    let (flow, event) = match ev {
+        TcpEvent::Accepted(c) => {
+            let Some(slot) = h.free.pop() else {
+                STATS[me].refused.fetch_add(1, Ordering::Relaxed);
+                let _ = t.abort(c);
+                return;
+            };
+            if let Some(e) = h.by_conn.get_mut(c.slot()) {
+                *e = Some(slot);
+            }
+            let Some(f) = FlowId::new(core, slot) else {
+                return;
+            };
+            rt.flow(f).lock().conn = Some(c);
+            (f, FlowEvent::Accepted)
+        }
+        TcpEvent::Received(c, _) => {
+            let Some(f) = flow_of(h, c) else { return };
+            if !fill_rx(t, c, &mut rt.flow(f).lock()) {
+                return;
+            }
+            (f, FlowEvent::Received)
+        }
+        TcpEvent::Sent(c, _) => {
+            if let Some(f) = flow_of(h, c) {
+                drain_tx(t, c, &mut rt.flow(f).lock());
+            }
+            return;
+        }
+        TcpEvent::PeerClosed(c) => {
+            let Some(f) = flow_of(h, c) else { return };
+            (f, FlowEvent::PeerClosed)
+        }
+        TcpEvent::Closed(c) => {
+            let Some(f) = flow_of(h, c) else { return };
+            if let Some(e) = h.by_conn.get_mut(c.slot()) {
+                *e = None;
+            }
+            rt.flow(f).lock().conn = None;
+            (f, FlowEvent::Closed)
+        }
+        TcpEvent::Connected(_) => return,
+    };
+    rt.flow(flow).lock().events.push_back(event);
+    rt.sched.notify(&mut h.core, flow, 1);
+}
+
+/// The IPI hook: on a core serving TCP and interrupted in app code, run its remote calls and
+/// its network stack. (A core in the kernel has interrupts off, so this never runs there.)
+pub(crate) fn on_ipi(me: usize) {
+    let Some(rt) = RUNTIME.get() else { return };
+    if !ACTIVE.get(me).is_some_and(|a| a.load(Ordering::Acquire)) {
+        return;
+    }
+    if rt.sched.core(CoreId(me as u8)).mode.get() != CoreMode::App {
+        return;
+    }
+    STATS[me].ipi_runs.fetch_add(1, Ordering::Relaxed);
+    home_work(me, rt, true);
+}
+
+/// Prints every core's scheduler counters (`ferrix run --stats`), one `ferrix-sched:` line each.
+pub(crate) fn print_stats() {
+    let Some(policy) = policy() else { return };
+    for (core, s) in STATS.iter().enumerate().take(crate::sdk::cpus()) {
+        crate::println!(
+            "ferrix-sched: core {core} policy {policy}: events {} local {} steals {} ipis_sent {} ipi_runs {} remote_batches {} refused {}",
+            s.events.load(Ordering::Relaxed),
+            s.local_runs.load(Ordering::Relaxed),
+            s.steals.load(Ordering::Relaxed),
+            s.ipis_sent.load(Ordering::Relaxed),
+            s.ipi_runs.load(Ordering::Relaxed),
+            s.remote_batches.load(Ordering::Relaxed),
+            s.refused.load(Ordering::Relaxed),
+        );
+    }
+}
