@@ -75,6 +75,8 @@ impl fmt::Display for UnknownPolicy {
     }
 }
 
+impl core::error::Error for UnknownPolicy {}
+
 impl FromStr for Policy {
     type Err = UnknownPolicy;
 

@@ -21,7 +21,12 @@ static RAN: [AtomicU64; super::MAX_CORES] = [const { AtomicU64::new(0) }; super:
 pub struct Synthetic {
     pub max_service_ns: u64,
     pub exit_after: Option<u64>,
+    /// Stop serving once no request has been run for this long (after the first one).
+    pub idle_exit_ns: Option<u64>,
 }
+
+/// When the last request finished (guest ns; 0: none yet).
+static LAST_RUN_NS: AtomicU64 = AtomicU64::new(0);
 
 impl TcpService for Synthetic {
     fn on_event(&self, flow: &mut Flow<'_>, event: FlowEvent) {
@@ -38,11 +43,22 @@ impl TcpService for Synthetic {
             flow.send(&req);
             flow.consume(MSG);
             RAN[core].fetch_add(1, Ordering::Relaxed);
+            LAST_RUN_NS.store(ferrix::time::now_ns(), Ordering::Relaxed);
             let total = super::REPLIED.fetch_add(1, Ordering::Relaxed) + 1;
             if self.exit_after.is_some_and(|n| total >= n) {
                 // Every core leaves serve_tcp once the last replies are out; see `finish`.
                 ferrix::net::zygos::stop();
             }
+        }
+    }
+
+    fn on_idle(&self, now_ns: u64) {
+        let last = LAST_RUN_NS.load(Ordering::Relaxed);
+        if let Some(idle) = self.idle_exit_ns
+            && last != 0
+            && now_ns.saturating_sub(last) > idle
+        {
+            ferrix::net::zygos::stop();
         }
     }
 }

@@ -10,7 +10,36 @@ use crate::arch::cpu::{invlpg, write_cr3};
 use linked_list_allocator::LockedHeap;
 
 #[global_allocator]
-static HEAP: LockedHeap = LockedHeap::empty();
+static HEAP: IrqSafeHeap = IrqSafeHeap(LockedHeap::empty());
+
+/// The heap, with interrupts off while its lock is held: interrupt handlers allocate too (the
+/// scheduler's IPI handler runs the network stack), and one that interrupts an allocation on
+/// its own core would otherwise spin on the lock its core holds for ever.
+struct IrqSafeHeap(LockedHeap);
+
+/// Runs `f` with interrupts off, restoring the previous state after.
+fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
+    let were_on = crate::arch::cpu::interrupts_enabled();
+    crate::arch::cpu::disable_interrupts();
+    let r = f();
+    if were_on {
+        crate::arch::cpu::enable_interrupts();
+    }
+    r
+}
+
+// SAFETY: forwards to `LockedHeap`'s `GlobalAlloc`, only adding interrupt masking around it.
+unsafe impl core::alloc::GlobalAlloc for IrqSafeHeap {
+    unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc` is passed on unchanged.
+        without_interrupts(|| unsafe { self.0.alloc(layout) })
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: core::alloc::Layout) {
+        // SAFETY: the caller's contract for `dealloc` is passed on unchanged.
+        without_interrupts(|| unsafe { self.0.dealloc(ptr, layout) })
+    }
+}
 
 /// Frames, tables and the RAM map, behind one lock.
 struct Memory {
@@ -140,7 +169,7 @@ pub fn init(start_info: u64, guards: &[u64]) -> Result<(), MemError> {
         .map_err(|_| MemError::OutOfMemory("heap"))?;
     // SAFETY: [heap, heap + heap_bytes) is RAM just taken from the frame allocator, mapped
     // writable and used by nothing else; init is called once.
-    unsafe { HEAP.lock().init(heap as *mut u8, heap_bytes as usize) };
+    unsafe { HEAP.0.lock().init(heap as *mut u8, heap_bytes as usize) };
 
     let dma = frames
         .alloc(DMA_REGION_SIZE / PAGE_SIZE, 2 << 20)
@@ -231,8 +260,10 @@ pub fn is_ram(addr: u64, len: u64) -> bool {
 
 /// Heap statistics: (used, free) bytes.
 pub fn heap_usage() -> (usize, usize) {
-    let h = HEAP.lock();
-    (h.used(), h.free())
+    without_interrupts(|| {
+        let h = HEAP.0.lock();
+        (h.used(), h.free())
+    })
 }
 
 /// The physical address of the live page tables' root (for the AP trampoline).

@@ -54,6 +54,13 @@ pub trait TcpService: Sync {
     /// Handles one event; read with [`Flow::data`] / [`Flow::consume`], answer with
     /// [`Flow::send`], end with [`Flow::close`].
     fn on_event(&self, flow: &mut Flow<'_>, event: FlowEvent);
+
+    /// Called now and then (about every 50 µs) on a core that has nothing to do, with the time
+    /// (`ferrix::time::now_ns`); for the app's timers and housekeeping. Keep it short: it runs
+    /// in the kernel's loop, interrupts off. Default: nothing.
+    fn on_idle(&self, now_ns: u64) {
+        let _ = now_ns;
+    }
 }
 
 /// One connection while its events run: received bytes, and the calls made on it.
@@ -159,6 +166,12 @@ pub struct CoreSchedStats {
     pub remote_batches: AtomicU64,
     /// Connections refused (reset) because every flow slot was taken.
     pub refused: AtomicU64,
+    /// Guest ns in loop turns that did something (not idle polling), and the part of it spent
+    /// in app code (IPI handlers included). Under QEMU `-icount shift=0` a guest ns is one
+    /// instruction, so `(busy_ns - app_ns) / events` is the kernel's instructions per event
+    /// (scheduler + TCP + driver).
+    pub busy_ns: AtomicU64,
+    pub app_ns: AtomicU64,
 }
 
 struct Runtime {
@@ -185,6 +198,8 @@ static STATS: [CoreSchedStats; MAX_CPUS] = [const {
         ipi_runs: AtomicU64::new(0),
         remote_batches: AtomicU64::new(0),
         refused: AtomicU64::new(0),
+        busy_ns: AtomicU64::new(0),
+        app_ns: AtomicU64::new(0),
     }
 }; MAX_CPUS];
 
@@ -328,9 +343,10 @@ impl Worker<'_> {
         let sched = &self.rt.sched;
         let me = CoreId(self.me as u8);
         sched.set_mode(me, CoreMode::Kernel);
+        let t0 = crate::time::now_ns();
         // TCP timers and ARP copies need a poll now and then, even while flows keep this core
         // busy and its ring looks empty.
-        if self.has_home && crate::time::now_ns().saturating_sub(self.last_poll) > BUSY_POLL_NS {
+        if self.has_home && t0.saturating_sub(self.last_poll) > BUSY_POLL_NS {
             self.poll();
         }
         let action = idle::next_action(me, sched.policy(), &sched.view(&Rings), &mut self.rng);
@@ -372,6 +388,7 @@ impl Worker<'_> {
                 }
                 if now.saturating_sub(self.last_poll) > IDLE_POLL_NS {
                     self.poll();
+                    self.service.on_idle(now);
                 } else {
                     core::hint::spin_loop();
                 }
@@ -379,6 +396,9 @@ impl Worker<'_> {
             }
         }
         self.quiet_since = None;
+        STATS[self.me]
+            .busy_ns
+            .fetch_add(crate::time::now_ns() - t0, Ordering::Relaxed);
         true
     }
 
@@ -423,12 +443,16 @@ impl Worker<'_> {
         let mut closed = false;
         let sched = &self.rt.sched;
         sched.set_mode(CoreId(self.me as u8), CoreMode::App);
+        let t0 = crate::time::now_ns();
         crate::arch::cpu::enable_interrupts();
         for &ev in &self.events {
             closed |= ev == FlowEvent::Closed;
             self.service.on_event(&mut flow, ev);
         }
         crate::arch::cpu::disable_interrupts();
+        STATS[self.me]
+            .app_ns
+            .fetch_add(crate::time::now_ns() - t0, Ordering::Relaxed);
         sched.set_mode(CoreId(self.me as u8), CoreMode::Kernel);
         STATS[self.me]
             .events
@@ -628,7 +652,7 @@ pub(crate) fn print_stats() {
     let Some(policy) = policy() else { return };
     for (core, s) in STATS.iter().enumerate().take(crate::sdk::cpus()) {
         crate::println!(
-            "ferrix-sched: core {core} policy {policy}: events {} local {} steals {} ipis_sent {} ipi_runs {} remote_batches {} refused {}",
+            "ferrix-sched: core {core} policy {policy}: events {} local {} steals {} ipis_sent {} ipi_runs {} remote_batches {} refused {} busy_ns {} app_ns {}",
             s.events.load(Ordering::Relaxed),
             s.local_runs.load(Ordering::Relaxed),
             s.steals.load(Ordering::Relaxed),
@@ -636,6 +660,8 @@ pub(crate) fn print_stats() {
             s.ipi_runs.load(Ordering::Relaxed),
             s.remote_batches.load(Ordering::Relaxed),
             s.refused.load(Ordering::Relaxed),
+            s.busy_ns.load(Ordering::Relaxed),
+            s.app_ns.load(Ordering::Relaxed),
         );
     }
 }
