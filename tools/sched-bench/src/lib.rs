@@ -12,7 +12,7 @@
 //!
 //! // The whole bench (about a minute and a half on 2 cores), tables on stdout.
 //! let report = run(&HostBenchOptions::default(), &mut std::io::stdout())?;
-//! println!("ordering held at S̄ = 10 µs: {:?}", report.means[0].ordering_held);
+//! println!("ordering at S̄ = 10 µs: {:?}", report.means[0].ordering);
 //!
 //! // One point: zygos at 70 % load, S̄ = 10 µs.
 //! let p = run_point(Policy::Zygos, 0.7, 10.0, &HostBenchOptions::default())?;
@@ -30,9 +30,10 @@ mod workload;
 
 pub use ferrix_sched::Policy;
 pub use options::{HostBenchOptions, Steering};
-pub use point::{PointResult, run_point, run_point_retrying};
+pub use point::{PointResult, measure_point, run_point, run_point_retrying};
 pub use report::{
-    Bracket, HostReport, MeanReport, ModelMaxLoads, PolicyReport, model_max_loads, run,
+    Bracket, HostReport, MeanReport, ModelCurves, ModelMaxLoads, OrderingCheck, PolicyReport,
+    model_curves, model_max_loads, run,
 };
 
 /// What can go wrong.

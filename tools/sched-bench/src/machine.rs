@@ -132,6 +132,8 @@ pub(crate) struct CoreStats {
     /// Gaps of at least [`STALL_NS`] between clock reads, and their total length.
     pub stalls: u64,
     pub stall_ns: u64,
+    /// The longest of them.
+    pub max_stall_ns: u64,
 }
 
 /// A reply transmitted by a home core: request id and time.
@@ -292,6 +294,7 @@ impl Worker {
         if gap >= STALL_NS && self.last_ns != 0 {
             self.stats.stalls += 1;
             self.stats.stall_ns += gap;
+            self.stats.max_stall_ns = self.stats.max_stall_ns.max(gap);
         }
         self.last_ns = now;
         now

@@ -38,9 +38,13 @@ pub struct HostBenchOptions {
     pub policies: Vec<Policy>,
     /// Offered loads of the sweep, as fractions of the capacity `cores / S̄`, increasing.
     pub loads: Vec<f64>,
-    /// Requests measured per point (after the warm-up).
+    /// Runs per point of the sweep and the bisection (each with its own request stream, seeds
+    /// `seed`, `seed + 1`, ...); the point reports the run with the median p99, which a single
+    /// multi-millisecond host stall in one run does not move.
+    pub runs_per_point: usize,
+    /// Requests measured per run (after the warm-up).
     pub requests_per_point: usize,
-    /// Requests run and discarded first at every point.
+    /// Requests run and discarded first in every run.
     pub warmup_requests: usize,
     /// The SLO: p99 latency <= `slo_factor`·S̄ (default 10, the thesis's).
     pub slo_factor: f64,
@@ -61,8 +65,12 @@ pub struct HostBenchOptions {
     pub max_stall_fraction: f64,
     /// Most runs of one point (1: never retry).
     pub max_attempts: usize,
-    /// Pause before running a noisy point again, ms (lets a burst of host noise pass).
+    /// Pause before the first rerun of a noisy point, ms; doubled before each further rerun
+    /// (host noise here comes in bursts of seconds to tens of seconds).
     pub retry_pause_ms: u64,
+    /// Wall time [`crate::run`] may spend in all on pauses and reruns, s: bounds the bench when
+    /// the host stays noisy (points then stay flagged noisy).
+    pub retry_budget_s: f64,
 }
 
 impl Default for HostBenchOptions {
@@ -75,8 +83,9 @@ impl Default for HostBenchOptions {
             service_means_us: vec![10.0, 50.0],
             policies: Policy::ALL.to_vec(),
             loads: vec![0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9],
-            requests_per_point: 30_000,
-            warmup_requests: 3_000,
+            runs_per_point: 3,
+            requests_per_point: 10_000,
+            warmup_requests: 1_000,
             slo_factor: 10.0,
             refine_probes: 3,
             ipi_min_interval_ns: REFERENCE_MIN_INTERVAL_NS,
@@ -84,8 +93,9 @@ impl Default for HostBenchOptions {
             seed: 1,
             model_tolerance: 0.002,
             max_stall_fraction: 0.03,
-            max_attempts: 3,
-            retry_pause_ms: 300,
+            max_attempts: 5,
+            retry_pause_ms: 250,
+            retry_budget_s: 60.0,
         }
     }
 }
@@ -97,6 +107,7 @@ impl HostBenchOptions {
         Self {
             service_means_us: vec![20.0],
             loads: vec![0.5, 0.8],
+            runs_per_point: 1,
             requests_per_point: 3_000,
             warmup_requests: 300,
             refine_probes: 1,
@@ -164,13 +175,21 @@ impl HostBenchOptions {
                 self.model_tolerance
             ));
         }
+        if !(self.retry_budget_s >= 0.0 && self.retry_budget_s <= 1e6) {
+            return bad(format!(
+                "retry budget must be in [0, 1e6] s, got {}",
+                self.retry_budget_s
+            ));
+        }
         if self.max_stall_fraction.is_nan()
             || self.max_stall_fraction < 0.0
             || self.max_attempts == 0
+            || self.runs_per_point == 0
         {
             return bad(format!(
-                "need max stall fraction >= 0 and max attempts >= 1, got {} and {}",
-                self.max_stall_fraction, self.max_attempts
+                "need max stall fraction >= 0, max attempts >= 1 and runs per point >= 1, got {}, {} \
+                 and {}",
+                self.max_stall_fraction, self.max_attempts, self.runs_per_point
             ));
         }
         Ok(())

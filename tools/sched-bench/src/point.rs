@@ -1,5 +1,7 @@
 //! One point of a sweep: one policy, one load, one mean service time, run on host threads.
 
+use std::time::{Duration, Instant};
+
 use ferrix_sched::{Config, Policy};
 use serde::{Serialize, Serializer};
 
@@ -60,8 +62,12 @@ pub struct PointResult {
     pub stall_fraction: f64,
     /// `stall_fraction` > the options' `max_stall_fraction`: the numbers are noise-limited.
     pub noisy: bool,
-    /// Runs made of this point ([`run_point_retrying`] keeps the least stalled one).
+    /// The longest stall, µs.
+    pub max_stall_us: f64,
+    /// Runs made for this point, noisy reruns included.
     pub attempts: usize,
+    /// The p99 of each run [`measure_point`] made (one per seed; this result is the median's run).
+    pub p99_runs_us: Vec<f64>,
     /// Checks: requests never completed, completed more than once, and replies of one flow
     /// transmitted out of arrival order. All three must be 0.
     pub lost: usize,
@@ -126,21 +132,77 @@ pub fn run_point(
     ))
 }
 
-/// [`run_point`], run again (after a pause) while the run was noisy, up to `opts.max_attempts`
-/// runs; returns the least-stalled run, with `attempts` set. The retry looks only at the stall
-/// meter (host noise), never at the latencies, so it cannot favour a policy.
+/// The point as the bench measures it: `opts.runs_per_point` runs, with seeds `opts.seed`,
+/// `opts.seed + 1`, ..., each made with [`run_point_retrying`]; returns the run with the median
+/// p99 (the lower median for an even count), with `attempts` and `p99_runs_us` covering all runs.
+pub fn measure_point(
+    policy: Policy,
+    load: f64,
+    mean_us: f64,
+    opts: &HostBenchOptions,
+) -> Result<PointResult, Error> {
+    let mut unlimited = Duration::MAX;
+    median_of_runs(policy, load, mean_us, opts, &mut unlimited)
+}
+
+/// [`measure_point`] charging reruns to `budget`.
+pub(crate) fn median_of_runs(
+    policy: Policy,
+    load: f64,
+    mean_us: f64,
+    opts: &HostBenchOptions,
+    budget: &mut Duration,
+) -> Result<PointResult, Error> {
+    let mut runs = Vec::with_capacity(opts.runs_per_point);
+    for k in 0..opts.runs_per_point {
+        let seeded = HostBenchOptions {
+            seed: opts.seed.wrapping_add(k as u64),
+            ..opts.clone()
+        };
+        runs.push(retrying(policy, load, mean_us, &seeded, budget)?);
+    }
+    let p99s: Vec<f64> = runs.iter().map(|r| r.p99_us).collect();
+    let attempts = runs.iter().map(|r| r.attempts).sum();
+    runs.sort_by(|a, b| a.p99_us.total_cmp(&b.p99_us));
+    let mut median = runs.swap_remove((runs.len() - 1) / 2);
+    median.attempts = attempts;
+    median.p99_runs_us = p99s;
+    Ok(median)
+}
+
+/// [`run_point`], run again while the run was noisy, up to `opts.max_attempts` runs, pausing
+/// `opts.retry_pause_ms` before the first rerun and twice as long before each next one; returns
+/// the least-stalled run, with `attempts` set. The retry looks only at the stall meter (host
+/// noise), never at the latencies, so it cannot favour a policy.
 pub fn run_point_retrying(
     policy: Policy,
     load: f64,
     mean_us: f64,
     opts: &HostBenchOptions,
 ) -> Result<PointResult, Error> {
+    let mut unlimited = Duration::MAX;
+    retrying(policy, load, mean_us, opts, &mut unlimited)
+}
+
+/// [`run_point_retrying`], charging pauses and reruns to `budget` and not retrying once it is
+/// spent.
+pub(crate) fn retrying(
+    policy: Policy,
+    load: f64,
+    mean_us: f64,
+    opts: &HostBenchOptions,
+    budget: &mut Duration,
+) -> Result<PointResult, Error> {
     let mut best = run_point(policy, load, mean_us, opts)?;
     let mut attempts = 1;
-    while best.noisy && attempts < opts.max_attempts {
-        std::thread::sleep(std::time::Duration::from_millis(opts.retry_pause_ms));
+    let mut pause = Duration::from_millis(opts.retry_pause_ms);
+    while best.noisy && attempts < opts.max_attempts && !budget.is_zero() {
+        let start = Instant::now();
+        std::thread::sleep(pause.min(*budget));
+        pause *= 2;
         let again = run_point(policy, load, mean_us, opts)?;
         attempts += 1;
+        *budget = budget.saturating_sub(start.elapsed());
         if again.stall_fraction < best.stall_fraction {
             best = again;
         }
@@ -240,7 +302,9 @@ fn summarise(
         stall_us: sum(|c| c.stall_ns) as f64 / 1e3,
         stall_fraction,
         noisy: stall_fraction > opts.max_stall_fraction,
+        max_stall_us: out.cores.iter().map(|c| c.max_stall_ns).max().unwrap_or(0) as f64 / 1e3,
         attempts: 1,
+        p99_runs_us: vec![p99_us],
         lost,
         duplicated,
         fifo_violations,

@@ -3,14 +3,14 @@
 //! and the comparison with the thesis.
 
 use std::io::Write;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ferrix_sched::Policy;
 use qsim::{Model, SimConfig, ZygosParams};
 use serde::Serialize;
 
 use crate::options::{HostBenchOptions, Steering};
-use crate::point::{PointResult, run_point_retrying};
+use crate::point::{PointResult, median_of_runs};
 use crate::{Error, thesis};
 
 /// Max loads @ SLO of zero-overhead queueing models with `cores` workers (qsim), as fractions of
@@ -38,16 +38,47 @@ impl ModelMaxLoads {
     }
 }
 
+/// p99 latency of the zero-overhead queueing models at each load of the sweep, in units of S̄
+/// (qsim; multiply by S̄).
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelCurves {
+    /// The sweep's loads.
+    pub loads: Vec<f64>,
+    /// M/G/n/FCFS.
+    pub central_fcfs: Vec<f64>,
+    /// n×M/G/1/FCFS, random assignment.
+    pub partitioned_fcfs: Vec<f64>,
+    /// qsim's ZygOS model with and without interrupts.
+    pub zygos: Vec<f64>,
+    pub zygos_noipi: Vec<f64>,
+}
+
+impl ModelCurves {
+    /// qsim's model of `policy`.
+    pub fn of(&self, policy: Policy) -> &[f64] {
+        match policy {
+            Policy::Zygos => &self.zygos,
+            Policy::ZygosNoIpi => &self.zygos_noipi,
+            Policy::Partitioned => &self.partitioned_fcfs,
+        }
+    }
+}
+
 /// Where the max load was found relative to the sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Bracket {
     /// Between two loads, refined by bisection.
     Bracketed,
-    /// Even the lowest load of the sweep misses the SLO: the max load is below it (reported 0).
+    /// The lowest load of the sweep misses the SLO in a quiet run: the max load is below it
+    /// (reported 0).
     BelowSweep,
     /// Every load of the sweep meets the SLO: the max load is at least the highest one.
     AboveSweep,
+    /// Noise hides the max load: no quiet run missed the SLO but the highest load's run was noisy
+    /// and missed it (the max load is the highest load that met the SLO, and may be higher), or
+    /// no run met it but the lowest loads' runs were noisy (reported 0).
+    Inconclusive,
 }
 
 /// One policy at one mean service time.
@@ -88,8 +119,22 @@ pub struct MeanReport {
     /// load is 0).
     pub zygos_over_partitioned: Option<f64>,
     pub noipi_over_partitioned: Option<f64>,
-    /// Whether max loads ordered zygos > zygos-noipi > partitioned (None unless all three ran).
-    pub ordering_held: Option<bool>,
+    /// Whether max loads ordered zygos > zygos-noipi > partitioned.
+    pub ordering: OrderingCheck,
+}
+
+/// The outcome of the thesis's ordering check, zygos > zygos-noipi > partitioned in max load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OrderingCheck {
+    /// The max loads are strictly ordered so.
+    Held,
+    /// They are not.
+    NotHeld,
+    /// Host noise left a max load undetermined ([`Bracket::Inconclusive`]).
+    Inconclusive,
+    /// Not all three policies ran.
+    NotRun,
 }
 
 impl MeanReport {
@@ -107,13 +152,15 @@ pub struct HostReport {
     pub steering: String,
     pub service: String,
     pub slo_factor: f64,
+    pub runs_per_point: usize,
     pub requests_per_point: usize,
     pub warmup_requests: usize,
     pub ipi_min_interval_ns: u64,
     pub ipi_poll_ns: u64,
     pub seed: u64,
-    /// Queueing models with `cores` workers.
+    /// Queueing models with `cores` workers: max loads @ SLO, and p99 at the sweep's loads.
     pub models: ModelMaxLoads,
+    pub model_p99: ModelCurves,
     /// One per mean service time.
     pub means: Vec<MeanReport>,
     /// The thesis's numbers (16 hyperthreads), for comparison.
@@ -134,18 +181,41 @@ pub fn model_max_loads(opts: &HostBenchOptions) -> Result<ModelMaxLoads, Error> 
         cfg.seed = opts.seed;
         Ok(qsim::maxload::max_load(&cfg, opts.model_tolerance)?.max_load)
     };
-    let zygos = |interrupts| {
-        Model::Zygos(ZygosParams {
-            interrupts,
-            steal_cost: 0.0,
-            ipi_cost: 0.0,
-        })
-    };
     Ok(ModelMaxLoads {
         central_fcfs: max(Model::CentralFcfs)?,
         partitioned_fcfs: max(Model::PartitionedFcfs)?,
-        zygos: max(zygos(true))?,
-        zygos_noipi: max(zygos(false))?,
+        zygos: max(zygos_model(true))?,
+        zygos_noipi: max(zygos_model(false))?,
+    })
+}
+
+fn zygos_model(interrupts: bool) -> Model {
+    Model::Zygos(ZygosParams {
+        interrupts,
+        steal_cost: 0.0,
+        ipi_cost: 0.0,
+    })
+}
+
+/// The queueing models' p99 at each load of `opts.loads`, in units of S̄ (qsim).
+pub fn model_curves(opts: &HostBenchOptions) -> Result<ModelCurves, Error> {
+    let curve = |model: Model| -> Result<Vec<f64>, Error> {
+        opts.loads
+            .iter()
+            .map(|&load| {
+                let mut cfg = SimConfig::new(model.clone(), opts.cores, opts.service.clone(), load);
+                cfg.slo = opts.slo_factor;
+                cfg.seed = opts.seed;
+                Ok(qsim::simulate(&cfg)?.p99.value)
+            })
+            .collect()
+    };
+    Ok(ModelCurves {
+        loads: opts.loads.clone(),
+        central_fcfs: curve(Model::CentralFcfs)?,
+        partitioned_fcfs: curve(Model::PartitionedFcfs)?,
+        zygos: curve(zygos_model(true))?,
+        zygos_noipi: curve(zygos_model(false))?,
     })
 }
 
@@ -154,15 +224,18 @@ pub fn run(opts: &HostBenchOptions, out: &mut impl Write) -> Result<HostReport, 
     opts.validate()?;
     let start = Instant::now();
     let models = model_max_loads(opts)?;
+    let model_p99 = model_curves(opts)?;
+    let mut budget = Duration::from_secs_f64(opts.retry_budget_s);
     writeln!(
         out,
         "ferrix bench sched, host half: the ferrix-sched scheduler on {} host threads (one per \
-         simulated core), {} flows ({}), {} service time, Poisson open loop, {} requests per \
-         point after {} warm-up, SLO p99 <= {}·S̄",
+         simulated core), {} flows ({}), {} service time, Poisson open loop; each point is the \
+         median-p99 run of {} seeds, {} requests each after {} warm-up; SLO p99 <= {}·S̄",
         opts.cores,
         opts.flows,
         steering_name(opts.steering),
         opts.service,
+        opts.runs_per_point,
         opts.requests_per_point,
         opts.warmup_requests,
         opts.slo_factor,
@@ -179,8 +252,8 @@ pub fn run(opts: &HostBenchOptions, out: &mut impl Write) -> Result<HostReport, 
     )?;
     let mut means = Vec::new();
     for &mean_us in &opts.service_means_us {
-        let report = run_mean(opts, mean_us, &models, out)?;
-        print_mean(&report, &models, opts.cores, out)?;
+        let report = run_mean(opts, mean_us, &models, &mut budget, out)?;
+        print_mean(&report, &models, &model_p99, opts.cores, out)?;
         means.push(report);
     }
     let report = HostReport {
@@ -189,12 +262,14 @@ pub fn run(opts: &HostBenchOptions, out: &mut impl Write) -> Result<HostReport, 
         steering: steering_name(opts.steering),
         service: opts.service.to_string(),
         slo_factor: opts.slo_factor,
+        runs_per_point: opts.runs_per_point,
         requests_per_point: opts.requests_per_point,
         warmup_requests: opts.warmup_requests,
         ipi_min_interval_ns: opts.ipi_min_interval_ns,
         ipi_poll_ns: opts.ipi_poll_ns,
         seed: opts.seed,
         models,
+        model_p99,
         means,
         thesis: thesis::REFERENCE,
         elapsed_s: start.elapsed().as_secs_f64(),
@@ -215,17 +290,24 @@ fn run_mean(
     opts: &HostBenchOptions,
     mean_us: f64,
     models: &ModelMaxLoads,
+    budget: &mut Duration,
     out: &mut impl Write,
 ) -> Result<MeanReport, Error> {
-    let mut policies = Vec::new();
-    for &policy in &opts.policies {
-        let mut sweep = Vec::new();
-        for &load in &opts.loads {
-            let p = run_point_retrying(policy, load, mean_us, opts)?;
+    // Policies interleaved at each load, so a burst of host noise hits them alike rather than
+    // wiping out one policy's whole sweep.
+    let mut sweeps = vec![Vec::new(); opts.policies.len()];
+    for &load in &opts.loads {
+        for (sweep, &policy) in sweeps.iter_mut().zip(&opts.policies) {
+            let p = median_of_runs(policy, load, mean_us, opts, budget)?;
             progress(&p, "", out)?;
             sweep.push(p);
         }
-        policies.push(find_max_load(policy, mean_us, sweep, opts, models, out)?);
+    }
+    let mut policies = Vec::new();
+    for (sweep, &policy) in sweeps.into_iter().zip(&opts.policies) {
+        policies.push(find_max_load(
+            policy, mean_us, sweep, opts, models, budget, out,
+        )?);
     }
     let get = |p| policies.iter().find(|r: &&PolicyReport| r.policy == p);
     let ratio = |a: Option<&PolicyReport>, b: Option<&PolicyReport>| match (a, b) {
@@ -237,16 +319,24 @@ fn run_mean(
         get(Policy::ZygosNoIpi),
         get(Policy::Partitioned),
     );
-    let ordering_held = match (z, n, p) {
-        (Some(z), Some(n), Some(p)) => Some(z.max_load > n.max_load && n.max_load > p.max_load),
-        _ => None,
+    let ordering = match (z, n, p) {
+        (Some(z), Some(n), Some(p)) => {
+            if [z, n, p].iter().any(|r| r.bracket == Bracket::Inconclusive) {
+                OrderingCheck::Inconclusive
+            } else if z.max_load > n.max_load && n.max_load > p.max_load {
+                OrderingCheck::Held
+            } else {
+                OrderingCheck::NotHeld
+            }
+        }
+        _ => OrderingCheck::NotRun,
     };
     Ok(MeanReport {
         mean_us,
         slo_us: opts.slo_factor * mean_us,
         zygos_over_partitioned: ratio(z, p),
         noipi_over_partitioned: ratio(n, p),
-        ordering_held,
+        ordering,
         policies,
     })
 }
@@ -265,8 +355,16 @@ fn progress(p: &PointResult, tag: &str, out: &mut impl Write) -> Result<(), Erro
         p.ipis_per_s,
         100.0 * p.stall_fraction,
         if p.noisy { " NOISY" } else { "" },
-        if p.attempts > 1 {
-            format!(" ({} runs)", p.attempts)
+        if p.p99_runs_us.len() > 1 || p.attempts > 1 {
+            format!(
+                " [p99 of each seed {}; {} runs]",
+                p.p99_runs_us
+                    .iter()
+                    .map(|v| format!("{v:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                p.attempts
+            )
         } else {
             String::new()
         },
@@ -282,41 +380,52 @@ fn progress(p: &PointResult, tag: &str, out: &mut impl Write) -> Result<(), Erro
     Ok(())
 }
 
-/// Max load from the sweep (below the first load that misses the SLO), then bisection.
+/// Max load from the sweep, then bisection: the bracket's top is the first load whose run missed
+/// the SLO while quiet (a noisy miss says nothing about the policy), its bottom the highest
+/// load below that met the SLO. A noisy miss during the bisection stops it.
+#[allow(clippy::too_many_arguments)]
 fn find_max_load(
     policy: Policy,
     mean_us: f64,
     sweep: Vec<PointResult>,
     opts: &HostBenchOptions,
     models: &ModelMaxLoads,
+    budget: &mut Duration,
     out: &mut impl Write,
 ) -> Result<PolicyReport, Error> {
-    let first_miss = sweep.iter().position(|p| !p.meets_slo);
+    let clean_miss = sweep.iter().position(|p| !p.meets_slo && !p.noisy);
+    let below = &sweep[..clean_miss.unwrap_or(sweep.len())];
+    let last_meet = below.iter().rposition(|p| p.meets_slo);
     let mut probes = Vec::new();
-    let (max_load, bracket, at_max_load) = match first_miss {
-        Some(0) => (0.0, Bracket::BelowSweep, None),
-        None => {
-            let last = sweep.last().cloned();
-            (
-                last.as_ref().map_or(0.0, |p| p.load),
-                Bracket::AboveSweep,
-                last,
-            )
+    let (max_load, bracket, at_max_load) = match (clean_miss, last_meet) {
+        (Some(0), _) => (0.0, Bracket::BelowSweep, None),
+        // Nothing met the SLO, but the runs below the first quiet miss were all noisy.
+        (_, None) => (0.0, Bracket::Inconclusive, None),
+        (None, Some(i)) => {
+            let bracket = if i + 1 == sweep.len() {
+                Bracket::AboveSweep
+            } else {
+                Bracket::Inconclusive
+            };
+            (sweep[i].load, bracket, Some(sweep[i].clone()))
         }
-        Some(i) => {
-            let (mut lo, mut hi) = (sweep[i - 1].load, sweep[i].load);
-            let mut at = sweep[i - 1].clone();
+        (Some(miss), Some(i)) => {
+            let (mut lo, mut hi) = (sweep[i].load, sweep[miss].load);
+            let mut at = sweep[i].clone();
             for _ in 0..opts.refine_probes {
                 let mid = 0.5 * (lo + hi);
-                let p = run_point_retrying(policy, mid, mean_us, opts)?;
+                let p = median_of_runs(policy, mid, mean_us, opts, budget)?;
                 progress(&p, " (bisect)", out)?;
-                if p.meets_slo {
+                let (meets, noisy) = (p.meets_slo, p.noisy);
+                probes.push(p.clone());
+                if meets {
                     lo = mid;
-                    at = p.clone();
+                    at = p;
+                } else if noisy {
+                    break;
                 } else {
                     hi = mid;
                 }
-                probes.push(p);
             }
             (lo, Bracket::Bracketed, Some(at))
         }
@@ -343,18 +452,20 @@ fn find_max_load(
 fn print_mean(
     r: &MeanReport,
     models: &ModelMaxLoads,
+    curves: &ModelCurves,
     cores: usize,
     out: &mut impl Write,
 ) -> Result<(), Error> {
     writeln!(out)?;
     writeln!(
         out,
-        "S̄ = {} µs, SLO p99 <= {} µs: p99 µs (* misses the SLO, ~ noisy run) / steal % / IPIs per s",
+        "S̄ = {} µs, SLO p99 <= {} µs: p99 µs (* misses the SLO, ~ noisy run) (the policy's \
+         qsim model) / steal % / IPIs per s",
         r.mean_us, r.slo_us
     )?;
     write!(out, "  load ")?;
     for p in &r.policies {
-        write!(out, "| {:^31} ", p.policy.name())?;
+        write!(out, "| {:^39} ", p.policy.name())?;
     }
     writeln!(out)?;
     let loads: Vec<f64> = r
@@ -366,12 +477,14 @@ fn print_mean(
         write!(out, "  {load:.2} ")?;
         for p in &r.policies {
             let s = &p.sweep[i];
+            let model = curves.of(p.policy).get(i).map_or(0.0, |m| m * r.mean_us);
             write!(
                 out,
-                "| {:>9.1}{}{} {:>5.1} % {:>9.0}/s ",
+                "| {:>9.1}{}{} ({:>6.0}) {:>5.1} % {:>7.0}/s ",
                 s.p99_us,
                 if s.meets_slo { " " } else { "*" },
                 if s.noisy { "~" } else { " " },
+                model,
                 100.0 * s.steal_fraction,
                 s.ipis_per_s
             )?;
@@ -381,7 +494,7 @@ fn print_mean(
     writeln!(out)?;
     writeln!(
         out,
-        "S̄ = {} µs: max load @ SLO (fraction of {cores}/S̄; < below the sweep, + above it); \
+        "S̄ = {} µs: max load @ SLO (fraction of {cores}/S̄; < below the sweep, + above it, ? noisy above); \
          M/G/{cores}/FCFS model {:.3}",
         r.mean_us, models.central_fcfs
     )?;
@@ -417,6 +530,7 @@ fn print_mean(
                 Bracket::Bracketed => " ",
                 Bracket::BelowSweep => "<",
                 Bracket::AboveSweep => "+",
+                Bracket::Inconclusive => "?",
             },
             100.0 * p.fraction_of_central_model,
             100.0 * p.fraction_of_policy_model,
@@ -437,10 +551,11 @@ fn print_mean(
          > partitioned: {}",
         fmt(r.zygos_over_partitioned),
         fmt(r.noipi_over_partitioned),
-        match r.ordering_held {
-            Some(true) => "held",
-            Some(false) => "NOT held",
-            None => "n/a (not all policies ran)",
+        match r.ordering {
+            OrderingCheck::Held => "held",
+            OrderingCheck::NotHeld => "NOT held",
+            OrderingCheck::Inconclusive => "inconclusive (host noise left a max load undetermined)",
+            OrderingCheck::NotRun => "n/a (not all policies ran)",
         }
     )?;
     Ok(())
