@@ -119,6 +119,8 @@ pub(crate) struct CoreStats {
     pub stolen_events: u64,
     /// Flows stolen (claims).
     pub steals: u64,
+    /// Own flows claimed.
+    pub local_claims: u64,
     /// IPIs sent for packets waiting on a core in application code.
     pub ipis_packets: u64,
     /// IPIs sent for remote calls queued on a home core in application code.
@@ -421,6 +423,7 @@ impl Worker {
         self.set_mode(m, CoreMode::Kernel);
         let n = calls.len() as u64;
         if local {
+            self.stats.local_claims += 1;
             self.stats.local_events += n;
             let now = self.now(m);
             self.log.extend(calls.iter().map(|&id| (id, now)));

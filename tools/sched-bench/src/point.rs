@@ -45,6 +45,8 @@ pub struct PointResult {
     pub stolen_events: u64,
     /// `stolen_events` / all events (the thesis's normalised steal rate, figure 6.8).
     pub steal_fraction: f64,
+    /// Events per claim (a claim takes every pending event of a flow; its replies leave together).
+    pub events_per_claim: f64,
     /// IPIs sent (for packets, for remote calls), refused by the rate limiter, and handled.
     pub ipis: u64,
     pub ipis_for_packets: u64,
@@ -285,6 +287,8 @@ fn summarise(
         achieved_rps: (n - lost) as f64 / duration_s,
         events_per_core,
         steals: sum(|c| c.steals),
+        events_per_claim: events as f64
+            / (sum(|c| c.steals) + sum(|c| c.local_claims)).max(1) as f64,
         stolen_events,
         steal_fraction: if events == 0 {
             0.0

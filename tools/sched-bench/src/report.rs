@@ -614,7 +614,8 @@ impl HostReport {
         writeln!(
             out,
             "mean_us,policy,kind,load,p50_us,p99_us,p999_us,mean_latency_us,meets_slo,\
-             steal_fraction,ipis_per_s,ipis_rate_limited,stalls,stall_us,achieved_rps,events_per_core"
+             steal_fraction,events_per_claim,ipis_per_s,ipis_rate_limited,stalls,stall_fraction,\
+             max_stall_us,noisy,attempts,achieved_rps,events_per_core"
         )?;
         for m in &self.means {
             for p in &m.policies {
@@ -623,7 +624,7 @@ impl HostReport {
                 for (kind, s) in rows.chain(probes) {
                     writeln!(
                         out,
-                        "{},{},{kind},{:.4},{:.2},{:.2},{:.2},{:.2},{},{:.5},{:.1},{},{},{:.0},{:.1},{}",
+                        "{},{},{kind},{:.4},{:.2},{:.2},{:.2},{:.2},{},{:.5},{:.4},{:.1},{},{},{:.5},{:.1},{},{},{:.1},{}",
                         m.mean_us,
                         p.policy.name(),
                         s.load,
@@ -633,10 +634,14 @@ impl HostReport {
                         s.mean_latency_us,
                         s.meets_slo,
                         s.steal_fraction,
+                        s.events_per_claim,
                         s.ipis_per_s,
                         s.ipis_rate_limited,
                         s.stalls,
-                        s.stall_us,
+                        s.stall_fraction,
+                        s.max_stall_us,
+                        s.noisy,
+                        s.attempts,
                         s.achieved_rps,
                         s.events_per_core
                             .iter()
