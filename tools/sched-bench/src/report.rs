@@ -51,6 +51,9 @@ pub struct ModelCurves {
     /// qsim's ZygOS model with and without interrupts.
     pub zygos: Vec<f64>,
     pub zygos_noipi: Vec<f64>,
+    /// Fraction of requests the ZygOS models run on a core other than their home one.
+    pub zygos_steal: Vec<f64>,
+    pub zygos_noipi_steal: Vec<f64>,
 }
 
 impl ModelCurves {
@@ -199,23 +202,29 @@ fn zygos_model(interrupts: bool) -> Model {
 
 /// The queueing models' p99 at each load of `opts.loads`, in units of S̄ (qsim).
 pub fn model_curves(opts: &HostBenchOptions) -> Result<ModelCurves, Error> {
-    let curve = |model: Model| -> Result<Vec<f64>, Error> {
+    let runs = |model: Model| -> Result<Vec<qsim::RunResult>, Error> {
         opts.loads
             .iter()
             .map(|&load| {
                 let mut cfg = SimConfig::new(model.clone(), opts.cores, opts.service.clone(), load);
                 cfg.slo = opts.slo_factor;
                 cfg.seed = opts.seed;
-                Ok(qsim::simulate(&cfg)?.p99.value)
+                Ok(qsim::simulate(&cfg)?)
             })
             .collect()
     };
+    let p99 = |rs: &[qsim::RunResult]| rs.iter().map(|r| r.p99.value).collect();
+    let steal = |rs: &[qsim::RunResult]| rs.iter().map(|r| r.steal_rate).collect();
+    let zygos = runs(zygos_model(true))?;
+    let noipi = runs(zygos_model(false))?;
     Ok(ModelCurves {
         loads: opts.loads.clone(),
-        central_fcfs: curve(Model::CentralFcfs)?,
-        partitioned_fcfs: curve(Model::PartitionedFcfs)?,
-        zygos: curve(zygos_model(true))?,
-        zygos_noipi: curve(zygos_model(false))?,
+        central_fcfs: p99(&runs(Model::CentralFcfs)?),
+        partitioned_fcfs: p99(&runs(Model::PartitionedFcfs)?),
+        zygos: p99(&zygos),
+        zygos_noipi: p99(&noipi),
+        zygos_steal: steal(&zygos),
+        zygos_noipi_steal: steal(&noipi),
     })
 }
 
@@ -582,7 +591,7 @@ fn print_thesis(r: &HostReport, out: &mut impl Write) -> Result<(), Error> {
         writeln!(
             out,
             "here (host threads, {} cores), S̄ = {} µs: zygos {} of M/G/{}/FCFS; zygos-noipi peak \
-             steal rate {}",
+             steal rate {}; qsim's ZygOS-no-interrupts model with {} cores peaks at {:.0} %",
             r.cores,
             m.mean_us,
             z.map_or("n/a".into(), |z| format!(
@@ -595,6 +604,13 @@ fn print_thesis(r: &HostReport, out: &mut impl Write) -> Result<(), Error> {
                 100.0 * n.peak_steal_fraction,
                 n.peak_steal_load
             )),
+            r.cores,
+            100.0
+                * r.model_p99
+                    .zygos_noipi_steal
+                    .iter()
+                    .copied()
+                    .fold(0.0, f64::max),
         )?;
     }
     writeln!(out, "host bench took {:.1} s", r.elapsed_s)?;
