@@ -14,6 +14,9 @@
 //!   `ferrix::net::serve_tcp` (default `zygos`; see `ferrix_sched::Policy`).
 //! * `ferrix.ipi-interval-ns=N`: at most one scheduler IPI per core per N ns (default 4000,
 //!   the reference's rate limit; 0: no limit).
+//! * `ferrix.idle-halt-us=N`: in `serve_tcp`, a core that found nothing to do for N µs halts
+//!   (for up to 100 µs, or until an interrupt) instead of polling, giving its CPU back to the
+//!   host (default 0: always poll, as ZygOS does).
 
 use ferrix_sched::Policy;
 
@@ -32,6 +35,8 @@ pub struct KernelOptions {
     pub sched: Policy,
     /// Minimum interval between scheduler IPIs to one core (`ferrix.ipi-interval-ns`).
     pub ipi_interval_ns: u64,
+    /// Idle time before a serving core halts, µs (`ferrix.idle-halt-us`; 0: never).
+    pub idle_halt_us: u64,
 }
 
 /// A problem in a `ferrix.*` option.
@@ -45,6 +50,8 @@ pub enum CmdlineError<'a> {
     BadSched(&'a str),
     /// `ferrix.ipi-interval-ns` is not a number of nanoseconds.
     BadIpiInterval(&'a str),
+    /// `ferrix.idle-halt-us` is not a number of microseconds.
+    BadIdleHalt(&'a str),
     /// An unknown `ferrix.` option.
     Unknown(&'a str),
 }
@@ -58,6 +65,7 @@ impl Default for KernelOptions {
             profile_hz: 0,
             sched: Policy::default(),
             ipi_interval_ns: ferrix_sched::ipi::REFERENCE_MIN_INTERVAL_NS,
+            idle_halt_us: 0,
         }
     }
 }
@@ -87,6 +95,10 @@ pub fn parse(cmdline: &str, max_cpus: usize) -> Result<KernelOptions, CmdlineErr
             Some(("ipi-interval-ns", v)) => match v.parse::<u64>() {
                 Ok(ns) => opts.ipi_interval_ns = ns,
                 Err(_) => return Err(CmdlineError::BadIpiInterval(tok)),
+            },
+            Some(("idle-halt-us", v)) => match v.parse::<u64>() {
+                Ok(us) => opts.idle_halt_us = us,
+                Err(_) => return Err(CmdlineError::BadIdleHalt(tok)),
             },
             Some(("ip" | "gw" | "mac", _)) => {} // the network's, checked by ferrix-net
             _ => return Err(CmdlineError::Unknown(tok)),
@@ -203,8 +215,19 @@ mod tests {
 
     #[test]
     fn scheduler_options() {
-        let o = parse("ferrix.sched=partitioned ferrix.ipi-interval-ns=0", 64).unwrap();
-        assert_eq!((o.sched, o.ipi_interval_ns), (Policy::Partitioned, 0));
+        let o = parse(
+            "ferrix.sched=partitioned ferrix.ipi-interval-ns=0 ferrix.idle-halt-us=200",
+            64,
+        )
+        .unwrap();
+        assert_eq!(
+            (o.sched, o.ipi_interval_ns, o.idle_halt_us),
+            (Policy::Partitioned, 0, 200)
+        );
+        assert_eq!(
+            parse("ferrix.idle-halt-us=x", 64),
+            Err(CmdlineError::BadIdleHalt("ferrix.idle-halt-us=x"))
+        );
         assert_eq!(parse("", 64).unwrap().sched, Policy::Zygos);
         assert_eq!(
             parse("ferrix.sched=fifo", 64),

@@ -66,6 +66,9 @@ mod imp {
     static APIC_TICKS_PER_MS: AtomicU64 = AtomicU64::new(0);
     /// Timer callback (a `fn(usize)` stored as usize; 0 = none).
     static TIMER_CB: AtomicUsize = AtomicUsize::new(0);
+    /// Cores whose APIC timer runs periodically (`start_periodic`).
+    static PERIODIC: [core::sync::atomic::AtomicBool; crate::percpu::MAX_CPUS] =
+        [const { core::sync::atomic::AtomicBool::new(false) }; crate::percpu::MAX_CPUS];
 
     /// Measures the TSC against PIT channel 2 and the APIC timer against the TSC. Boot CPU,
     /// after the APIC is enabled. Returns false when no PIT answered (fallback rate used).
@@ -155,11 +158,32 @@ mod imp {
         let per_ms = APIC_TICKS_PER_MS.load(Ordering::Relaxed);
         let count = (per_ms * 1000 / u64::from(hz.max(1))).clamp(1, u64::from(u32::MAX)) as u32;
         apic::timer_start(TIMER_VECTOR, count, true);
+        if let Some(p) = PERIODIC.get(crate::percpu::core_id()) {
+            p.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Stops this core's APIC timer.
     pub fn stop() {
         apic::timer_stop();
+        if let Some(p) = PERIODIC.get(crate::percpu::core_id()) {
+            p.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Halts this core until an interrupt, at most about `ns` later: a one-shot APIC timer
+    /// wakes it, unless its timer already runs periodically (then the next tick does).
+    /// Returns with interrupts enabled (`sti; hlt`), after the waking interrupt's handler ran.
+    pub fn halt_for_ns(ns: u64) {
+        let periodic = PERIODIC
+            .get(crate::percpu::core_id())
+            .is_some_and(|p| p.load(Ordering::Relaxed));
+        if !periodic {
+            let per_ms = APIC_TICKS_PER_MS.load(Ordering::Relaxed);
+            let count = (per_ms.saturating_mul(ns) / 1_000_000).clamp(1, u64::from(u32::MAX));
+            apic::timer_start(TIMER_VECTOR, count as u32, false);
+        }
+        crate::arch::cpu::wait_for_interrupt();
     }
 
     pub(crate) fn on_timer_interrupt() {

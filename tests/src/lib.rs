@@ -84,6 +84,47 @@ pub fn wait_for(
     (seen, rest)
 }
 
+/// A Python TCP client for tests inside a namespace (the test process itself is in the root
+/// namespace and must not address a guest): `python3 -c PIPELINED_TCP_CLIENT_PY HOST PORT N DEPTH
+/// MODE` opens N connections, writes DEPTH requests back to back on each, then checks every
+/// connection's replies come back whole and in order, and closes. MODE `echo`: text requests
+/// naming connection and request, echoed; a number NS: 8-byte synthetic requests (NS plus a
+/// tag, little-endian ns of service time) echoed by apps/synthetic's TCP mode.
+pub const PIPELINED_TCP_CLIENT_PY: &str = r#"
+import socket, struct, sys, time
+host, port, n, depth, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+def request(c, i):
+    if mode == "echo":
+        return (b"conn %d request %d;" % (c, i)) * 3
+    return struct.pack("<Q", int(mode) + c * depth + i)
+conns = []
+for c in range(n):
+    for attempt in range(50):
+        try:
+            s = socket.create_connection((host, port), timeout=3)
+            break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        sys.exit("cannot connect")
+    s.settimeout(60)
+    conns.append(s)
+reqs = [b"".join(request(c, i) for i in range(depth)) for c in range(n)]
+for s, r in zip(conns, reqs):
+    s.sendall(r)
+for c, (s, r) in enumerate(zip(conns, reqs)):
+    got = b""
+    while len(got) < len(r):
+        chunk = s.recv(65536)
+        if not chunk:
+            sys.exit("connection %d closed early" % c)
+        got += chunk
+    if got != r:
+        sys.exit("connection %d: replies out of order or mixed" % c)
+for s in conns:
+    s.close()
+"#;
+
 /// The image of guest app `app`, built once per test process.
 pub fn image(app: &str) -> PathBuf {
     static IMAGES: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();

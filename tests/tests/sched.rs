@@ -256,11 +256,12 @@ fn every_policy_keeps_replies_in_order_on_4_cpus() {
             .command(&[
                 "python3",
                 "-c",
-                CLIENT_PY,
+                ferrix_tests::PIPELINED_TCP_CLIENT_PY,
                 "10.79.0.2",
                 "9000",
                 &conns.to_string(),
                 &depth.to_string(),
+                "100000",
             ])
             .output()
             .expect("python3 client");
@@ -282,36 +283,3 @@ fn every_policy_keeps_replies_in_order_on_4_cpus() {
         );
     }
 }
-
-/// Opens N connections, writes DEPTH 8-byte requests (100 µs plus a tag) back to back on each,
-/// then checks every connection's replies come back whole and in order.
-const CLIENT_PY: &str = r#"
-import socket, struct, sys, time
-host, port, n, depth = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-conns = []
-for c in range(n):
-    for attempt in range(50):
-        try:
-            s = socket.create_connection((host, port), timeout=3)
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        sys.exit("cannot connect")
-    s.settimeout(60)
-    conns.append(s)
-reqs = [b"".join(struct.pack("<Q", 100000 + c * depth + i) for i in range(depth)) for c in range(n)]
-for s, r in zip(conns, reqs):
-    s.sendall(r)
-for c, (s, r) in enumerate(zip(conns, reqs)):
-    got = b""
-    while len(got) < len(r):
-        chunk = s.recv(65536)
-        if not chunk:
-            sys.exit("connection %d closed early" % c)
-        got += chunk
-    if got != r:
-        sys.exit("connection %d: replies out of order or mixed" % c)
-for s in conns:
-    s.close()
-"#;

@@ -119,11 +119,12 @@ fn tcp_echo_through_tap_under_qemu_4_cpus() {
         .command(&[
             "python3",
             "-c",
-            CLIENT_PY,
+            ferrix_tests::PIPELINED_TCP_CLIENT_PY,
             "10.77.0.2",
             "7",
             &conns.to_string(),
             "16",
+            "echo",
         ])
         .output()
         .expect("python3 client");
@@ -144,38 +145,6 @@ fn tcp_echo_through_tap_under_qemu_4_cpus() {
         "{out}"
     );
 }
-
-/// Opens N connections to HOST:PORT, writes DEPTH requests back to back on each, checks the
-/// replies in order, closes.
-const CLIENT_PY: &str = r#"
-import socket, sys, time
-host, port, n, depth = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-conns = []
-for c in range(n):
-    for attempt in range(20):
-        try:
-            s = socket.create_connection((host, port), timeout=3)
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        sys.exit("cannot connect")
-    conns.append(s)
-for c, s in enumerate(conns):
-    data = b"".join((b"conn %d request %d;" % (c, i)) * 3 for i in range(depth))
-    s.settimeout(30)
-    s.sendall(data)
-    got = b""
-    while len(got) < len(data):
-        chunk = s.recv(65536)
-        if not chunk:
-            sys.exit("connection %d closed early" % c)
-        got += chunk
-    if got != data:
-        sys.exit("connection %d: wrong bytes" % c)
-for s in conns:
-    s.close()
-"#;
 
 #[test]
 fn synthetic_tcp_mode_serves_pipelined_requests_in_order() {

@@ -124,6 +124,8 @@ const SLACK_SLOTS: usize = 64;
 /// How often an idle core polls its own endpoint anyway (TCP timers, ARP copies), and how
 /// often a busy one does.
 const IDLE_POLL_NS: u64 = 50_000;
+/// Longest halt of an idle core (`ferrix.idle-halt-us`): its one-shot timer wakes it then.
+const HALT_NS: u64 = 100_000;
 const BUSY_POLL_NS: u64 = 1_000_000;
 
 /// One flow's shared part. The home core appends events and bytes; the owner takes them and
@@ -315,6 +317,9 @@ pub fn serve_tcp(cfg: TcpConfig, service: &dyn TcpService) -> Result<(), NetErro
         tx: Vec::new(),
         last_poll: 0,
         quiet_since: None,
+        idle_since: None,
+        halt_after_ns: crate::cmdline::parse(crate::mem::kernel::cmdline(), MAX_CPUS)
+            .map_or(0, |o| o.idle_halt_us.saturating_mul(1000)),
     };
     while worker.step() {}
     ACTIVE[me].store(false, Ordering::Release);
@@ -335,6 +340,10 @@ struct Worker<'a> {
     last_poll: u64,
     /// After [`stop`]: since when this core has found nothing to do.
     quiet_since: Option<u64>,
+    /// Since when this core has found nothing to do (for `ferrix.idle-halt-us`).
+    idle_since: Option<u64>,
+    /// Halt after this long idle (0: never).
+    halt_after_ns: u64,
 }
 
 impl Worker<'_> {
@@ -389,6 +398,13 @@ impl Worker<'_> {
                 if now.saturating_sub(self.last_poll) > IDLE_POLL_NS {
                     self.poll();
                     self.service.on_idle(now);
+                } else if self.halt_after_ns > 0
+                    && now.saturating_sub(*self.idle_since.get_or_insert(now)) > self.halt_after_ns
+                {
+                    // Interrupts come on for the halt; an IPI handler sees this core idle (not
+                    // in app code) and does nothing, so no lock is taken under us.
+                    crate::time::halt_for_ns(HALT_NS);
+                    crate::arch::cpu::disable_interrupts();
                 } else {
                     core::hint::spin_loop();
                 }
@@ -396,6 +412,7 @@ impl Worker<'_> {
             }
         }
         self.quiet_since = None;
+        self.idle_since = None;
         STATS[self.me]
             .busy_ns
             .fetch_add(crate::time::now_ns() - t0, Ordering::Relaxed);

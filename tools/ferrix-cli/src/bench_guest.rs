@@ -1,6 +1,6 @@
-//! A benchmark's guest: an app booted under QEMU's user network with one UDP port forwarded
-//! from 127.0.0.1, waited for until it prints its banner, and joined when it has exited. Used
-//! by `bench udp-echo` and `bench r2p2`.
+//! A benchmark's guest: an app booted under QEMU's user network with one UDP or TCP port
+//! forwarded from 127.0.0.1, waited for until it prints its banner, and joined when it has
+//! exited. Used by `bench udp-echo`, `bench r2p2` and `bench sched`.
 
 use crate::bench::Capture;
 use crate::bench_udp::free_port;
@@ -10,6 +10,22 @@ use crate::run::{Accel, RunOptions, RunResult, Vmm, run_with_qemu};
 use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// What to boot for a benchmark.
+pub(crate) struct GuestSpec<'a> {
+    pub image: &'a Path,
+    pub qemu: &'a str,
+    pub cpus: u32,
+    /// Boot under the `microvm-icount` profile (a guest ns is one instruction).
+    pub icount: bool,
+    /// Forward TCP (else UDP) to `guest_port`.
+    pub tcp: bool,
+    pub guest_port: u16,
+    /// App arguments (after the network configuration).
+    pub args: Vec<String>,
+    /// Printed by the guest once it serves.
+    pub banner: &'a str,
+}
 
 /// A running benchmark guest.
 pub(crate) struct GuestVm {
@@ -31,26 +47,48 @@ impl GuestVm {
         exit_after: u32,
         banner: &str,
     ) -> Result<GuestVm, String> {
-        let port = free_port().map_err(|e| e.to_string())?;
-        let opts = RunOptions {
-            target: image.to_string_lossy().into_owned(),
-            vmm: Vmm::Qemu,
+        GuestVm::boot(&GuestSpec {
+            image,
+            qemu,
             cpus: 1,
-            timeout: Some(Duration::from_secs(300)),
+            icount,
+            tcp: false,
+            guest_port,
+            args: vec![format!("exit-after={exit_after}")],
+            banner,
+        })
+    }
+
+    /// Boots a guest as `spec` says (as 10.0.2.15, gateway 10.0.2.2, plus `spec.args`).
+    pub fn boot(spec: &GuestSpec<'_>) -> Result<GuestVm, String> {
+        let port = if spec.tcp {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+        } else {
+            free_port()
+        }
+        .map_err(|e| e.to_string())?;
+        let mut args: Vec<String> =
+            vec!["ferrix.ip=10.0.2.15/24".into(), "ferrix.gw=10.0.2.2".into()];
+        args.extend(spec.args.iter().cloned());
+        let opts = RunOptions {
+            target: spec.image.to_string_lossy().into_owned(),
+            vmm: Vmm::Qemu,
+            cpus: spec.cpus,
+            timeout: Some(Duration::from_secs(1800)),
             accel: Accel::Tcg,
-            profile: icount.then(|| "microvm-icount".to_string()),
-            args: vec![
-                "ferrix.ip=10.0.2.15/24".into(),
-                "ferrix.gw=10.0.2.2".into(),
-                format!("exit-after={exit_after}"),
-            ],
+            profile: spec.icount.then(|| "microvm-icount".to_string()),
+            args,
             net: Some(NetSpec::User(vec![Forward {
-                udp: true,
+                udp: !spec.tcp,
                 host: port,
-                guest: guest_port,
+                guest: spec.guest_port,
             }])),
+            stats: true,
             ..RunOptions::default()
         };
+        let (qemu, banner) = (spec.qemu, spec.banner);
         let console = Capture::default();
         let cap = console.clone();
         let qemu = qemu.to_string();

@@ -125,6 +125,48 @@ enum BenchCmd {
         #[arg(long, default_value = "synthetic")]
         app: String,
     },
+    /// The ZygOS experiment (thesis 6.5) on 2 cores: p99 vs load and max load @ SLO
+    /// (p99 <= 10·S̄) of the three policies (zygos, zygos-noipi, partitioned) as a fraction of
+    /// the M/G/2/FCFS model, in the guest (QEMU, Lancet load) and with the scheduler on host
+    /// threads; plus instructions per event.
+    Sched {
+        /// Mean service times in µs (exponential) of the host-threads part, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10,50")]
+        service_us: Vec<f64>,
+        /// Mean service times in µs of the guest part (under TCG the guest kernel needs about
+        /// 100 µs per request, so S̄ must be far above it), comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "2000")]
+        guest_service_us: Vec<f64>,
+        /// Guest loads (fractions of the 2/S̄ capacity), comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8"
+        )]
+        loads: Vec<f64>,
+        /// Seconds of load per guest point.
+        #[arg(long, default_value_t = 2.0)]
+        step_secs: f64,
+        /// Policies to compare, comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "zygos,zygos-noipi,partitioned"
+        )]
+        policies: Vec<ferrix_sched::Policy>,
+        /// Skip the guest part.
+        #[arg(long)]
+        no_guest: bool,
+        /// Skip the host-threads part.
+        #[arg(long)]
+        no_host: bool,
+        /// Skip the instruction counts.
+        #[arg(long)]
+        no_instructions: bool,
+        /// App name, crate directory or image to boot.
+        #[arg(long, default_value = "synthetic")]
+        app: String,
+    },
     /// (internal) The closed-loop UDP client, run inside the bench's namespace.
     #[command(hide = true)]
     UdpClient {
@@ -302,6 +344,49 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                 };
                 let _ = writeln!(std::io::stdout(), "{:<14} {line}", r.config);
             }
+            Ok(0)
+        }
+        Cmd::Bench {
+            what:
+                BenchCmd::Sched {
+                    service_us,
+                    guest_service_us,
+                    loads,
+                    step_secs,
+                    policies,
+                    no_guest,
+                    no_host,
+                    no_instructions,
+                    app,
+                },
+        } => {
+            if service_us
+                .iter()
+                .chain(&guest_service_us)
+                .any(|s| !(s.is_finite() && *s > 0.0))
+                || loads
+                    .iter()
+                    .any(|l| !(l.is_finite() && *l > 0.0 && *l < 1.0))
+                || !(step_secs.is_finite() && step_secs > 0.0)
+            {
+                return Err(CliError::Usage(
+                    "--service-us must be > 0, --loads in (0, 1), --step-secs > 0".into(),
+                ));
+            }
+            let opts = crate::bench_sched::SchedBenchOptions {
+                qemu: qemu_binary(),
+                app,
+                service_us,
+                guest_service_us,
+                loads,
+                step_secs,
+                policies,
+                guest: !no_guest,
+                host: !no_host,
+                instructions: !no_instructions,
+            };
+            let report = crate::bench_sched::bench_sched(&opts, &mut std::io::stderr())?;
+            let _ = write!(std::io::stdout(), "{report}");
             Ok(0)
         }
         Cmd::Bench {

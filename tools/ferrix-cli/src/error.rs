@@ -108,6 +108,9 @@ pub enum CliError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A benchmark could not run (a part it cannot do without failed).
+    #[error("bench: {0}")]
+    Bench(String),
 }
 
 impl CliError {
@@ -126,7 +129,8 @@ impl CliError {
             | CliError::QemuFailed { .. }
             | CliError::GuestReset { .. }
             | CliError::Shim(_)
-            | CliError::Io { .. } => EXIT_VM_FAILED,
+            | CliError::Io { .. }
+            | CliError::Bench(_) => EXIT_VM_FAILED,
         }
     }
 }

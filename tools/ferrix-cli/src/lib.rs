@@ -7,6 +7,8 @@ pub mod bench;
 mod bench_guest;
 pub mod bench_r2p2;
 pub mod bench_report;
+pub mod bench_sched;
+mod bench_sched_host;
 pub mod bench_udp;
 pub mod bootstats;
 pub mod build;

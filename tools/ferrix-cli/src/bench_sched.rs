@@ -1,0 +1,545 @@
+//! `ferrix bench sched`: the thesis's ZygOS experiment (section 6.5) scaled to this machine.
+//!
+//! Three parts, each reported with the thesis's figures beside it:
+//! 1. **Guest**: apps/synthetic's TCP mode on 2 vCPUs under QEMU, once per policy
+//!    (`ferrix.sched=`), loaded by Lancet's open-loop agent (Poisson arrivals, exponential
+//!    service times of mean S̄, 8-byte requests naming the time) through QEMU's user network.
+//!    A sweep of loads (fractions of the 2/S̄ capacity) gives p99 vs load and the max load whose
+//!    p99 <= 10·S̄, next to the M/G/2/FCFS model's (qsim). QEMU's user network has one queue
+//!    pair, so every connection is homed on core 0 (the imbalance ZygOS fixes). Under TCG the
+//!    guest kernel needs on the order of 100 µs per request while the service spins keep real
+//!    time, so the guest's S̄ is milliseconds (`--guest-service-us`, default 2000); idle vCPUs
+//!    halt (`ferrix.idle-halt-us=200`) so that the load generator and QEMU's network thread get
+//!    the host's two cores when the guest has nothing to do.
+//! 2. **Host**: the same scheduler code on host threads with simulated service times
+//!    (`ferrix-sched-bench`), where the policy comparison at S̄ = 10 and 50 µs is meaningful.
+//! 3. **Instructions**: the scheduler's own cost per event (local and stolen paths) counted by
+//!    callgrind on the host (`sched/examples/event_instructions.rs`), and the guest kernel's
+//!    instructions per event (scheduler + TCP + driver) under QEMU `-icount`.
+
+use crate::bench_guest::{GuestSpec, GuestVm};
+use crate::error::CliError;
+use crate::run::resolve_image;
+use ferrix_sched::Policy;
+use lancet::agent::load::{self, Cmd};
+use lancet::workload::{AppProto, Transport, Workload};
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The SLO: p99 <= this many mean service times (thesis 6.5).
+pub const SLO_FACTOR: f64 = 10.0;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct SchedBenchOptions {
+    pub qemu: String,
+    pub app: String,
+    /// Mean service times (µs) of the host-threads part.
+    pub service_us: Vec<f64>,
+    /// Mean service times (µs) of the guest part: under TCG the guest kernel's work per request
+    /// takes on the order of 100 µs, so S̄ must be far above that for the policies to matter.
+    pub guest_service_us: Vec<f64>,
+    /// Guest loads, fractions of the 2/S̄ capacity.
+    pub loads: Vec<f64>,
+    /// Seconds of load per guest point (after 0.5 s of warm-up).
+    pub step_secs: f64,
+    /// Policies to compare.
+    pub policies: Vec<Policy>,
+    pub guest: bool,
+    pub host: bool,
+    pub instructions: bool,
+}
+
+impl Default for SchedBenchOptions {
+    fn default() -> Self {
+        SchedBenchOptions {
+            qemu: crate::qemu_run::qemu_binary(),
+            app: "synthetic".into(),
+            service_us: vec![10.0, 50.0],
+            guest_service_us: vec![2000.0],
+            loads: vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+            step_secs: 2.0,
+            policies: Policy::ALL.to_vec(),
+            guest: true,
+            host: true,
+            instructions: true,
+        }
+    }
+}
+
+/// One guest measurement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuestPoint {
+    pub load: f64,
+    pub offered_rps: f64,
+    /// What the load generator managed to send (it skips arrivals it is late for by more than
+    /// 200 µs, e.g. while the host runs the guest's vCPUs instead).
+    pub sent_rps: f64,
+    pub achieved_rps: f64,
+    pub p99_us: f64,
+    pub samples: usize,
+}
+
+impl GuestPoint {
+    /// Whether the guest kept up with the offered load (within 10 %).
+    pub fn kept_up(&self) -> bool {
+        self.achieved_rps >= 0.9 * self.offered_rps
+    }
+}
+
+/// The highest load among `points` that kept up and met p99 <= SLO (0 if none).
+pub fn max_load_at_slo(points: &[GuestPoint], slo_us: f64) -> f64 {
+    points
+        .iter()
+        .filter(|p| p.kept_up() && p.samples > 0 && p.p99_us <= slo_us)
+        .map(|p| p.load)
+        .fold(0.0, f64::max)
+}
+
+/// p99 of `v` (nearest rank), 0 if empty.
+fn p99(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let k = ((0.99 * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[k - 1]
+}
+
+/// Connections of the guest load (and slots per core in the guest: smoltcp visits every slot
+/// on each poll, so the guest keeps few).
+const GUEST_CONNS: usize = 8;
+
+/// One open-loop point against the guest on 127.0.0.1:`port`.
+fn guest_point(port: u16, service_us: f64, load: f64, secs: f64) -> Result<GuestPoint, String> {
+    let cores = 2.0;
+    let rps = load * cores / (service_us * 1e-6);
+    let w = Workload {
+        target: format!("127.0.0.1:{port}"),
+        transport: Transport::Tcp,
+        proto: AppProto::Synthetic,
+        connections: GUEST_CONNS,
+        outstanding: 8,
+        arrival: "exp".into(),
+        service: "exp".into(),
+        service_us,
+        seed: (load * 1e6) as u64 ^ service_us.to_bits(),
+        ..Workload::default()
+    };
+    let (tx, rx) = mpsc::channel();
+    let agent =
+        std::thread::spawn(move || load::run(&w, rps, Duration::from_secs_f64(secs + 90.0), &rx));
+    // The agent connects first: QEMU's user network accepts forwarded connections with a
+    // listen backlog of 1, so a burst of connects takes a SYN retransmission (1 s) per couple
+    // of connections. Measure only once the load runs, after 0.5 s of warm-up.
+    let started = std::time::Instant::now();
+    loop {
+        let (stx, srx) = mpsc::channel();
+        let _ = tx.send(Cmd::Snapshot(stx));
+        let snap = srx
+            .recv_timeout(Duration::from_secs(60))
+            .map_err(|_| "the load agent did not answer".to_string())?;
+        if let Some(e) = snap.error {
+            let _ = tx.send(Cmd::Stop);
+            return Err(e);
+        }
+        if snap.sent > 0 {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = tx.send(Cmd::Stop);
+            return Err("the load agent did not start in 60 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = tx.send(Cmd::Measure {
+        samples: 2_000_000,
+        sampling: 1,
+    });
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let (stx, srx) = mpsc::channel();
+    let _ = tx.send(Cmd::Snapshot(stx));
+    let snap = srx
+        .recv_timeout(Duration::from_secs(30))
+        .map_err(|_| "the load agent did not answer".to_string())?;
+    let _ = tx.send(Cmd::Stop);
+    let _ = agent.join();
+    if let Some(e) = snap.error {
+        return Err(e);
+    }
+    let mut lat: Vec<f64> = snap.samples.iter().map(|s| s.1).collect();
+    let window = snap.window_secs.max(1e-9);
+    Ok(GuestPoint {
+        load,
+        offered_rps: rps,
+        sent_rps: snap.sent as f64 / window,
+        achieved_rps: snap.received as f64 / window,
+        p99_us: p99(&mut lat),
+        samples: lat.len(),
+    })
+}
+
+/// A guest counter from its `ferrix-sched:` lines, summed over cores.
+pub fn sched_total(console: &str, name: &str) -> u64 {
+    console
+        .lines()
+        .filter(|l| l.starts_with("ferrix-sched: core "))
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            w.by_ref().find(|x| *x == name)?;
+            w.next()?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// One policy's guest run: the points per S̄ and the guest's counters.
+#[derive(Debug, Clone)]
+pub struct GuestRun {
+    pub policy: Policy,
+    pub curves: Vec<(f64, Vec<GuestPoint>)>,
+    pub events: u64,
+    pub steals: u64,
+    pub ipis: u64,
+}
+
+fn guest_run(
+    o: &SchedBenchOptions,
+    image: &Path,
+    policy: Policy,
+    progress: &mut dyn Write,
+) -> Result<GuestRun, String> {
+    let vm = GuestVm::boot(&GuestSpec {
+        image,
+        qemu: &o.qemu,
+        cpus: 2,
+        icount: false,
+        tcp: true,
+        guest_port: 9000,
+        args: vec![
+            format!("ferrix.sched={policy}"),
+            "tcp-port=9000".into(),
+            "idle-exit-ms=10000".into(),
+            format!("tcp-max-conns={GUEST_CONNS}"),
+            // Idle vCPUs give the host CPU back: the load generator and QEMU's network thread
+            // share this machine's cores with them.
+            "ferrix.idle-halt-us=200".into(),
+        ],
+        banner: "synthetic: serving TCP",
+    })?;
+    let mut curves = Vec::new();
+    for &s in &o.guest_service_us {
+        let mut points = Vec::new();
+        for &load in &o.loads {
+            let p = guest_point(vm.port, s, load, o.step_secs)?;
+            let _ = writeln!(
+                progress,
+                "bench: guest {policy} S={s} us load {load:.2}: offered {:.0}/s sent {:.0}/s achieved {:.0}/s p99 {:.0} us",
+                p.offered_rps, p.sent_rps, p.achieved_rps, p.p99_us
+            );
+            let stop = !p.kept_up() || p.p99_us > 4.0 * SLO_FACTOR * s;
+            points.push(p);
+            if stop {
+                break; // saturated: higher loads only take longer
+            }
+        }
+        curves.push((s, points));
+    }
+    let console = vm.finish()?;
+    Ok(GuestRun {
+        policy,
+        curves,
+        events: sched_total(&console, "events"),
+        steals: sched_total(&console, "steals"),
+        ipis: sched_total(&console, "ipis_sent"),
+    })
+}
+
+/// Connection slots per core for the instruction count (smoltcp's poll visits every socket:
+/// the cost per event grows with the pool; see the report line).
+const ICOUNT_CONNS: usize = 16;
+
+/// Guest kernel instructions per event (scheduler + TCP + driver) under `-icount`: 2,000
+/// request/reply round trips of service time 0 on one connection. One vCPU: icount's clock
+/// counts every vCPU's instructions, so a second core's would be charged to the first.
+fn guest_icount(o: &SchedBenchOptions, image: &Path) -> Result<(f64, u64), String> {
+    let vm = GuestVm::boot(&GuestSpec {
+        image,
+        qemu: &o.qemu,
+        cpus: 1,
+        icount: true,
+        tcp: true,
+        guest_port: 9000,
+        args: vec![
+            "ferrix.sched=zygos".into(),
+            "tcp-port=9000".into(),
+            "idle-exit-ms=500".into(),
+            format!("tcp-max-conns={ICOUNT_CONNS}"),
+        ],
+        banner: "synthetic: serving TCP",
+    })?;
+    let r = (|| -> std::io::Result<()> {
+        use std::io::Read;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", vm.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        s.set_nodelay(true)?;
+        let mut buf = [0u8; 8];
+        for _ in 0..2000 {
+            s.write_all(&0u64.to_le_bytes())?;
+            s.read_exact(&mut buf)?;
+        }
+        Ok(())
+    })();
+    let console = vm.finish()?;
+    r.map_err(|e| format!("icount client: {e}"))?;
+    let events = sched_total(&console, "events");
+    let kernel = sched_total(&console, "busy_ns").saturating_sub(sched_total(&console, "app_ns"));
+    if events == 0 {
+        return Err(format!("no events counted:\n{console}"));
+    }
+    Ok((kernel as f64 / events as f64, events))
+}
+
+/// Scheduler-only instructions per event on the host (callgrind): (local, stolen).
+fn host_instructions() -> Result<(f64, f64), String> {
+    let root = crate::workspace::workspace_root().map_err(|e| e.to_string())?;
+    let st = Command::new("cargo")
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "-q",
+            "-p",
+            "ferrix-sched",
+            "--example",
+            "event_instructions",
+        ])
+        .status()
+        .map_err(|e| format!("cargo: {e}"))?;
+    if !st.success() {
+        return Err("building sched/examples/event_instructions failed".into());
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let exe = target.join("release/examples/event_instructions");
+    let count = |n: u64, path: &str| -> Result<f64, String> {
+        let out = Command::new("valgrind")
+            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .arg(&exe)
+            .args([n.to_string().as_str(), path])
+            .output()
+            .map_err(|e| format!("valgrind: {e} (install valgrind for instruction counts)"))?;
+        let text = String::from_utf8_lossy(&out.stderr);
+        text.lines()
+            .find_map(|l| l.split("Collected :").nth(1)?.trim().parse::<f64>().ok())
+            .ok_or_else(|| format!("no callgrind total in:\n{text}"))
+    };
+    let per = |path: &str| -> Result<f64, String> {
+        Ok((count(20_000, path)? - count(10_000, path)?) / 10_000.0)
+    };
+    Ok((per("local")?, per("stolen")?))
+}
+
+/// Runs the benchmark; progress to `progress`; returns the report text.
+pub fn bench_sched(o: &SchedBenchOptions, progress: &mut dyn Write) -> Result<String, CliError> {
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "ZygOS policies, SLO p99 <= {SLO_FACTOR}·S̄, exponential service, Poisson arrivals, 2 cores"
+    );
+    let models = ferrix_sched_bench::model_max_loads(&ferrix_sched_bench::HostBenchOptions {
+        cores: 2,
+        slo_factor: SLO_FACTOR,
+        ..Default::default()
+    })
+    .map_err(|e| CliError::Bench(format!("qsim: {e}")))?;
+    let model = models.central_fcfs;
+    let t = ferrix_sched_bench::thesis::REFERENCE;
+    let _ = writeln!(
+        report,
+        "M/G/2/FCFS model max load @ SLO: {model:.3} (qsim). Thesis ({} hyperthreads, M/G/{}/FCFS): ZygOS reaches {:.0} % at S̄ = 10 µs, {:.0} % at 25 µs; steal rate ≈ {:.0} % of events without IPIs.",
+        t.cores,
+        t.cores,
+        t.zygos_fraction_10us * 100.0,
+        t.zygos_fraction_25us * 100.0,
+        t.steal_rate_no_ipi * 100.0
+    );
+    if o.guest {
+        let image = resolve_image(&o.app)?;
+        let mut runs = Vec::new();
+        for &policy in &o.policies {
+            let _ = writeln!(progress, "bench: guest under {policy}");
+            match guest_run(o, &image, policy, progress) {
+                Ok(r) => runs.push(r),
+                Err(e) => {
+                    let _ = writeln!(report, "guest {policy}: failed: {e}");
+                }
+            }
+        }
+        let _ = writeln!(
+            report,
+            "\nGuest (QEMU TCG, 2 vCPUs, one queue pair: all connections homed on core 0):"
+        );
+        for &s in &o.guest_service_us {
+            let _ = writeln!(report, "  S̄ = {s} µs:");
+            let mut best = Vec::new();
+            for r in &runs {
+                let Some((_, pts)) = r.curves.iter().find(|(m, _)| *m == s) else {
+                    continue;
+                };
+                let ml = max_load_at_slo(pts, SLO_FACTOR * s);
+                best.push((r.policy, ml));
+                let curve: Vec<String> = pts
+                    .iter()
+                    .map(|p| format!("{:.2}:{:.0}", p.load, p.p99_us))
+                    .collect();
+                let _ = writeln!(
+                    report,
+                    "    {:<12} max load {ml:.2} = {:.2} of the model; p99 µs by load {}",
+                    r.policy.name(),
+                    ml / model,
+                    curve.join(" ")
+                );
+            }
+            report.push_str(&ordering_line(&best));
+        }
+        for r in &runs {
+            let steal_pct = 100.0 * r.steals as f64 / r.events.max(1) as f64;
+            let _ = writeln!(
+                report,
+                "  {:<12} events {} steals {} ({steal_pct:.0} % of events) IPIs {}",
+                r.policy.name(),
+                r.events,
+                r.steals,
+                r.ipis
+            );
+        }
+    }
+    if o.host {
+        report.push_str(&crate::bench_sched_host::host_section(o, progress)?);
+    }
+    if o.instructions {
+        let _ = writeln!(report, "\nInstructions per event:");
+        match host_instructions() {
+            Ok((local, stolen)) => {
+                let _ = writeln!(
+                    report,
+                    "  scheduler only (host, callgrind): local path {local:.0}, stolen path {stolen:.0} (notify, idle decision, claim, completion, remote run)"
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(report, "  scheduler only (host): not measured: {e}");
+            }
+        }
+        if o.guest {
+            let image = resolve_image(&o.app)?;
+            let _ = writeln!(progress, "bench: guest instructions per event (-icount)");
+            match guest_icount(o, &image) {
+                Ok((per, events)) => {
+                    let _ = writeln!(
+                        report,
+                        "  guest kernel (QEMU -icount, 1 vCPU, local path, {ICOUNT_CONNS} connection slots): {per:.0} per event over {events} events (scheduler + TCP + driver, not the app; smoltcp visits every socket slot per poll, so this grows with tcp-max-conns)"
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(report, "  guest kernel: not measured: {e}");
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// "zygos > zygos-noipi > partitioned: held / did not hold", with the ratios to partitioned.
+pub fn ordering_line(best: &[(Policy, f64)]) -> String {
+    let get = |p: Policy| best.iter().find(|b| b.0 == p).map(|b| b.1);
+    match (
+        get(Policy::Zygos),
+        get(Policy::ZygosNoIpi),
+        get(Policy::Partitioned),
+    ) {
+        (Some(z), Some(n), Some(p)) => {
+            let held = z >= n && n >= p && z > p;
+            let ratio = |x: f64| {
+                if p > 0.0 {
+                    format!("{:.2}x", x / p)
+                } else {
+                    "n/a".into()
+                }
+            };
+            format!(
+                "    ordering zygos >= zygos-noipi >= partitioned (zygos > partitioned): {}; zygos/partitioned {}, zygos-noipi/partitioned {}\n",
+                if held { "held" } else { "did NOT hold" },
+                ratio(z),
+                ratio(n)
+            )
+        }
+        _ => "    ordering: not all policies measured\n".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pt(load: f64, p99_us: f64, kept: bool) -> GuestPoint {
+        GuestPoint {
+            load,
+            offered_rps: 1000.0,
+            sent_rps: 1000.0,
+            achieved_rps: if kept { 1000.0 } else { 500.0 },
+            p99_us,
+            samples: 100,
+        }
+    }
+
+    #[test]
+    fn max_load_needs_slo_and_throughput() {
+        let pts = [
+            pt(0.1, 50.0, true),
+            pt(0.2, 90.0, true),
+            pt(0.3, 200.0, true),
+        ];
+        assert_eq!(max_load_at_slo(&pts, 100.0), 0.2);
+        assert_eq!(max_load_at_slo(&[pt(0.5, 10.0, false)], 100.0), 0.0);
+        assert_eq!(max_load_at_slo(&[], 100.0), 0.0);
+    }
+
+    #[test]
+    fn ordering_is_checked() {
+        let best = [
+            (Policy::Zygos, 0.6),
+            (Policy::ZygosNoIpi, 0.5),
+            (Policy::Partitioned, 0.3),
+        ];
+        let l = ordering_line(&best);
+        assert!(l.contains("held") && l.contains("2.00x"), "{l}");
+        let worse = [
+            (Policy::Zygos, 0.2),
+            (Policy::ZygosNoIpi, 0.5),
+            (Policy::Partitioned, 0.3),
+        ];
+        assert!(ordering_line(&worse).contains("did NOT hold"));
+    }
+
+    #[test]
+    fn counters_sum_over_cores() {
+        let c = "ferrix-sched: core 0 policy zygos: events 10 local 4 steals 0 ipis_sent 1\n\
+                 ferrix-sched: core 1 policy zygos: events 5 local 0 steals 5 ipis_sent 2\nx";
+        assert_eq!(sched_total(c, "events"), 15);
+        assert_eq!(sched_total(c, "steals"), 5);
+        assert_eq!(sched_total(c, "ipis_sent"), 3);
+    }
+
+    #[test]
+    fn p99_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(p99(&mut v), 99.0);
+        assert_eq!(p99(&mut []), 0.0);
+    }
+}
