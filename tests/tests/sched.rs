@@ -283,3 +283,81 @@ fn every_policy_keeps_replies_in_order_on_4_cpus() {
         );
     }
 }
+
+/// One vCPU: a request that *waits* (a timer, `Flow::set_timer`) does not hold the core: a
+/// request on another connection sent during the wait is answered first; the waiting
+/// connection's later request stays behind its wait (order per connection).
+#[test]
+fn a_timer_wait_does_not_hold_the_core() {
+    const WAIT: u64 = 1 << 63;
+    let port = 27000 + (std::process::id() % 10000) as u16;
+    let mut vm = slirp_vm(port, 1, &["exit-after=3", "max-service-ns=5000000000"]);
+    let (seen, rest) = wait_for(&mut vm, "synthetic: serving TCP");
+    let mut a = connect(port);
+    let mut b = connect(port);
+    let (a_wait, a_next, b_req) = (WAIT | 1_500_000_000, 1_000u64, 2_000u64);
+    a.write_all(&[a_wait.to_le_bytes(), a_next.to_le_bytes()].concat())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    b.write_all(&b_req.to_le_bytes()).unwrap();
+    let mut got = [0u8; 8];
+    b.read_exact(&mut got).expect("B's reply");
+    assert_eq!(u64::from_le_bytes(got), b_req);
+    // A's replies have not come yet: its wait is still running.
+    a.set_nonblocking(true).unwrap();
+    let early = a.read(&mut got);
+    assert!(
+        matches!(&early, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "A answered before its wait ended: {early:?} {got:?}"
+    );
+    a.set_nonblocking(false).unwrap();
+    let mut both = [0u8; 16];
+    a.read_exact(&mut both).expect("A's replies");
+    assert_eq!(u64::from_le_bytes(both[..8].try_into().unwrap()), a_wait);
+    assert_eq!(u64::from_le_bytes(both[8..].try_into().unwrap()), a_next);
+    let out = finish(vm, seen, rest);
+    assert!(out.contains("synthetic: 3 replies"), "{out}");
+}
+
+/// Replies far larger than a flow's send backlog go out in pieces, resumed on
+/// `FlowEvent::Sent`, whole and in order on every connection.
+#[test]
+fn large_replies_resume_on_sent_events() {
+    let port = 28000 + (std::process::id() % 10000) as u16;
+    let (conns, depth, size) = (2, 3, 150_000usize);
+    let mut vm = slirp_vm(
+        port,
+        2,
+        &[
+            &format!("reply-size={size}"),
+            &format!("exit-after={}", conns * depth),
+        ],
+    );
+    let (seen, rest) = wait_for(&mut vm, "synthetic: serving TCP");
+    let mut streams: Vec<TcpStream> = (0..conns).map(|_| connect(port)).collect();
+    for (c, s) in streams.iter_mut().enumerate() {
+        let reqs: Vec<u8> = (0..depth)
+            .flat_map(|i| (1_000 + (c * depth + i) as u64).to_le_bytes())
+            .collect();
+        s.write_all(&reqs).unwrap();
+    }
+    for (c, s) in streams.iter_mut().enumerate() {
+        for i in 0..depth {
+            let mut reply = vec![0u8; size];
+            s.read_exact(&mut reply)
+                .unwrap_or_else(|e| panic!("connection {c} reply {i}: {e}"));
+            let want = 1_000 + (c * depth + i) as u64;
+            assert_eq!(reply[..8], want.to_le_bytes(), "connection {c} reply {i}");
+            assert!(
+                reply[8..].iter().all(|&b| b == 0),
+                "connection {c} reply {i}"
+            );
+        }
+    }
+    drop(streams);
+    let out = finish(vm, seen, rest);
+    assert!(
+        out.contains(&format!("synthetic: {} replies", conns * depth)),
+        "{out}"
+    );
+}

@@ -257,6 +257,9 @@ fn serve_tcp(core: usize, port: u16, exit_after: Option<u64>, max_service_ns: u6
     let service = tcp::Synthetic {
         max_service_ns,
         exit_after,
+        reply_size: arg("reply-size")
+            .unwrap_or(tcp::MSG)
+            .clamp(tcp::MSG, 1 << 30),
         idle_exit_ns: arg::<u64>("idle-exit-ms").map(|ms| ms.saturating_mul(1_000_000)),
     };
     let cfg = ferrix::net::tcp::TcpConfig {

@@ -2,12 +2,14 @@
 //!
 //! Every core runs [`serve_tcp`]. A connection lives on its *home core* (the core whose queue
 //! pair RSS hands its packets to; the only core that touches its smoltcp socket). TCP input on
-//! the home core turns segments into *flow events* (accepted, data, peer closed, closed): the
-//! bytes are copied from the socket into the flow's inbox, the event is appended, and
+//! the home core turns segments into *flow events* (accepted, data, send room, timer, peer
+//! closed, closed): the bytes are copied from the socket into the flow's inbox (one copy: a
+//! thief cannot reach the home core's socket ring), the event is appended, and
 //! `Sched::notify` makes the flow ready on the home core's shuffle queue. Whoever takes the
 //! flow (the home core, or an idle *thief* under `zygos` / `zygos-noipi`) owns it exclusively
 //! and runs the app's [`TcpService`] on its events with interrupts enabled; the app's calls
-//! (send, close) go to the flow's outbox. The home core executes them on the socket: at once
+//! (send, close, set a timer) go to the flow's outbox, and its per-connection word
+//! ([`Flow::user`]) travels with the flow. The home core executes them on the socket: at once
 //! when it ran the flow itself, or from its remote-syscall queue when a thief did.
 //!
 //! The idle loop follows `ferrix_sched::idle::next_action`. Under `zygos`, an idle core that
@@ -42,6 +44,11 @@ pub enum FlowEvent {
     Accepted,
     /// Bytes arrived: [`Flow::data`] holds everything received and not consumed yet.
     Received,
+    /// Room to send again: an earlier [`Flow::send`] took less than asked, and the backlog has
+    /// since drained to half of [`FLOW_TX_MAX`].
+    Sent,
+    /// The timer set with [`Flow::set_timer`] is due.
+    Timer,
     /// The peer will send nothing more; [`Flow::close`] when done.
     PeerClosed,
     /// The connection is gone (the last event of a flow); calls are ignored.
@@ -70,7 +77,11 @@ pub struct Flow<'a> {
     consumed: usize,
     tx: &'a mut Vec<u8>,
     tx_limit: usize,
+    /// A send took less than asked (the app wants [`FlowEvent::Sent`]).
+    tx_short: bool,
     close: bool,
+    timer: Option<u64>,
+    user: u64,
 }
 
 impl Flow<'_> {
@@ -100,7 +111,21 @@ impl Flow<'_> {
     pub fn send(&mut self, bytes: &[u8]) -> usize {
         let n = bytes.len().min(self.tx_limit.saturating_sub(self.tx.len()));
         self.tx.extend_from_slice(&bytes[..n]);
+        self.tx_short |= n < bytes.len();
         n
+    }
+
+    /// Asks for one [`FlowEvent::Timer`] `after_ns` from now (replacing an earlier timer of
+    /// this flow). Timers are checked whenever the home core polls (at least every 50 µs when
+    /// idle, every 1 ms when busy).
+    pub fn set_timer(&mut self, after_ns: u64) {
+        self.timer = Some(crate::time::now_ns().saturating_add(after_ns));
+    }
+
+    /// The app's per-connection word (0 at `Accepted`), kept across events whatever core runs
+    /// them: a state, an index into the app's own table.
+    pub fn user(&mut self) -> &mut u64 {
+        &mut self.user
     }
 
     /// Room left for [`Flow::send`].
@@ -115,9 +140,10 @@ impl Flow<'_> {
 }
 
 /// Received bytes a flow buffers before TCP stops reading from the socket (its window then
-/// closes: back-pressure), and unsent bytes it accepts.
-const FLOW_RX_MAX: usize = 16 * 1024;
-const FLOW_TX_MAX: usize = 64 * 1024;
+/// closes: back-pressure).
+pub const FLOW_RX_MAX: usize = 16 * 1024;
+/// See [`FLOW_RX_MAX`].
+pub const FLOW_TX_MAX: usize = 64 * 1024;
 /// Flow slots per home core beyond `max_conns`: closed connections whose last events have not
 /// run yet keep their slot until then.
 const SLACK_SLOTS: usize = 64;
@@ -142,12 +168,24 @@ struct FlowData {
     close: bool,
     /// The owner ran the `Closed` event: the slot is free once the flow is released.
     dead: bool,
+    /// A send was cut short: deliver `Sent` once the backlog has drained to half.
+    want_sent: bool,
+    /// Timer the owner asked for, not yet handed to the home core's timer heap.
+    timer_req: Option<u64>,
+    /// The deadline of the flow's current timer (heap entries with another are stale).
+    timer_due: Option<u64>,
+    /// The app's word.
+    user: u64,
 }
 
 impl FlowData {
     /// Whether the home core has work for this flow after its owner finished.
     fn needs_home(&self) -> bool {
-        !self.tx.is_empty() || self.close || self.dead || self.rx_blocked
+        !self.tx.is_empty()
+            || self.close
+            || self.dead
+            || self.rx_blocked
+            || self.timer_req.is_some()
     }
 }
 
@@ -186,6 +224,8 @@ struct Home {
     core: HomeCore<()>,
     by_conn: Vec<Option<u32>>,
     free: Vec<u32>,
+    /// Flow timers: (deadline, flow slot); stale when the flow's `timer_due` differs.
+    timers: alloc::collections::BinaryHeap<core::cmp::Reverse<(u64, u32)>>,
 }
 
 static RUNTIME: spin::Once<Runtime> = spin::Once::new();
@@ -259,6 +299,7 @@ fn runtime(cfg: &TcpConfig) -> &'static Runtime {
                 core,
                 by_conn: Vec::new(),
                 free: (0..per_core as u32).rev().collect(),
+                timers: alloc::collections::BinaryHeap::with_capacity(per_core),
             });
         }
         let flows = (0..cores)
@@ -275,14 +316,29 @@ impl Runtime {
 }
 
 /// Asks every core's [`serve_tcp`] to return once it has had nothing to do for
-/// [`STOP_GRACE_NS`] (so calls thieves are sending home still go out). Callable from app code.
+/// [`STOP_GRACE_NS`] (so calls thieves are sending home still go out) and, on a home core,
+/// everything its connections sent has been acknowledged (or [`STOP_DRAIN_NS`] passed).
+/// Callable from app code.
 pub fn stop() {
-    STOP.store(true, Ordering::Release);
+    STOP_AT.call_once(crate::time::now_ns);
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
+static STOP_AT: spin::Once<u64> = spin::Once::new();
 /// How long a core must find nothing to do after [`stop`] before [`serve_tcp`] returns.
 pub const STOP_GRACE_NS: u64 = 20_000_000;
+/// Longest wait after [`stop`] for peers to acknowledge what was sent (a peer that went away
+/// must not keep the VM up).
+pub const STOP_DRAIN_NS: u64 = 5_000_000_000;
+
+/// Whether this home core still has output in flight: flow backlogs not yet on a socket, or
+/// socket bytes not yet acknowledged.
+fn output_pending(me: usize, rt: &Runtime) -> bool {
+    rt.flows[me].iter().any(|f| !f.lock().tx.is_empty())
+        || with_endpoint(|ep| ep.with_tcp(|t| t.unacked_bytes() > 0))
+            .ok()
+            .flatten()
+            .unwrap_or(false)
+}
 
 /// Serves TCP on this core under the policy of `ferrix.sched=` (default `zygos`) until
 /// [`stop`] is called. Call it on every core with the same `cfg` and an equivalent `service`.
@@ -389,9 +445,13 @@ impl Worker<'_> {
             Action::Nothing => {
                 sched.set_mode(me, CoreMode::Idle);
                 let now = crate::time::now_ns();
-                if STOP.load(Ordering::Acquire) {
+                if let Some(&stop_at) = STOP_AT.get() {
                     let since = *self.quiet_since.get_or_insert(now);
-                    if now.saturating_sub(since) > STOP_GRACE_NS {
+                    if now.saturating_sub(since) > STOP_GRACE_NS
+                        && (!self.has_home
+                            || now.saturating_sub(stop_at) > STOP_DRAIN_NS
+                            || !output_pending(self.me, self.rt))
+                    {
                         return false;
                     }
                 }
@@ -442,20 +502,23 @@ impl Worker<'_> {
         self.events.clear();
         self.rx.clear();
         self.tx.clear();
-        {
+        let (tx_limit, user) = {
             let mut fd = slot.lock();
             let n = (claim.events as usize).min(fd.events.len());
             self.events.extend(fd.events.drain(..n));
             core::mem::swap(&mut self.rx, &mut fd.rx);
-        }
-        let tx_limit = FLOW_TX_MAX.saturating_sub(slot.lock().tx.len());
+            (FLOW_TX_MAX.saturating_sub(fd.tx.len()), fd.user)
+        };
         let mut flow = Flow {
             id: claim.flow,
             rx: &self.rx,
             consumed: 0,
             tx: &mut self.tx,
             tx_limit,
+            tx_short: false,
             close: false,
+            timer: None,
+            user,
         };
         let mut closed = false;
         let sched = &self.rt.sched;
@@ -474,17 +537,28 @@ impl Worker<'_> {
         STATS[self.me]
             .events
             .fetch_add(self.events.len() as u64, Ordering::Relaxed);
-        let (consumed, close) = (flow.consumed, flow.close);
+        let (consumed, close, short, timer, user) = (
+            flow.consumed,
+            flow.close,
+            flow.tx_short,
+            flow.timer,
+            flow.user,
+        );
         let mut fd = slot.lock();
         // What the app left unread goes back in front of what arrived meanwhile.
         self.rx.drain(..consumed);
         self.rx.extend_from_slice(&fd.rx);
         core::mem::swap(&mut self.rx, &mut fd.rx);
+        fd.user = user;
         if closed {
             fd.dead = true;
         } else {
             fd.tx.extend_from_slice(&self.tx);
             fd.close |= close;
+            fd.want_sent |= short;
+            if timer.is_some() {
+                fd.timer_req = timer;
+            }
         }
     }
 }
@@ -493,7 +567,8 @@ impl Worker<'_> {
 fn finish_local(me: usize, rt: &Runtime, flow: FlowId) {
     let mut home = HOMES[me].lock();
     let Some(h) = home.as_mut() else { return };
-    let _ = with_endpoint(|ep| ep.with_tcp(|t| execute(rt, t, flow)));
+    let timers = &mut h.timers;
+    let _ = with_endpoint(|ep| ep.with_tcp(|t| execute(rt, t, flow, timers)));
     rt.sched.complete_local(&mut h.core, flow);
     reclaim(rt, h, flow);
 }
@@ -506,8 +581,9 @@ fn home_work(me: usize, rt: &Runtime, poll: bool) {
     let _ = with_endpoint(|ep| {
         let mut done = Vec::new();
         ep.with_tcp(|t| {
+            let timers = &mut h.timers;
             let n = rt.sched.run_remote(&mut h.core, |flow, ()| {
-                execute(rt, t, flow);
+                execute(rt, t, flow, timers);
                 done.push(flow);
             });
             STATS[me]
@@ -519,18 +595,61 @@ fn home_work(me: usize, rt: &Runtime, poll: bool) {
         }
         if poll {
             ep.poll(&mut |_, _| None, &mut |t, ev| on_tcp(me, rt, h, t, ev));
+            fire_timers(me, rt, h);
         }
     });
 }
 
+/// Home core: turns due flow timers into `Timer` events.
+fn fire_timers(me: usize, rt: &Runtime, h: &mut Home) {
+    let now = crate::time::now_ns();
+    // Timers re-armed before they fired leave stale entries: drop them when they pile up.
+    let slots = rt.flows[me].len();
+    if h.timers.len() > 2 * slots {
+        h.timers.retain(|&core::cmp::Reverse((due, slot))| {
+            rt.flows[me]
+                .get(slot as usize)
+                .is_some_and(|f| f.lock().timer_due == Some(due))
+        });
+    }
+    while let Some(&core::cmp::Reverse((due, slot))) = h.timers.peek() {
+        if due > now {
+            break;
+        }
+        h.timers.pop();
+        let Some(flow) = FlowId::new(CoreId(me as u8), slot) else {
+            continue;
+        };
+        {
+            let mut fd = rt.flow(flow).lock();
+            if fd.timer_due != Some(due) || fd.conn.is_none() {
+                continue; // replaced, or the connection is gone
+            }
+            fd.timer_due = None;
+            fd.events.push_back(FlowEvent::Timer);
+        }
+        rt.sched.notify(&mut h.core, flow, 1);
+    }
+}
+
 /// Home core: executes a flow's calls on its socket (send what fits, close when all is
-/// sent) and refills its inbox from the socket if it had to stop reading.
-fn execute(rt: &Runtime, t: &mut TcpEndpoint, flow: FlowId) {
+/// sent), arms its timer, and refills its inbox from the socket if it had to stop reading.
+fn execute(
+    rt: &Runtime,
+    t: &mut TcpEndpoint,
+    flow: FlowId,
+    timers: &mut alloc::collections::BinaryHeap<core::cmp::Reverse<(u64, u32)>>,
+) {
     let mut fd = rt.flow(flow).lock();
     let Some(conn) = fd.conn else {
         fd.tx.clear(); // the connection is gone: nothing can be sent any more
+        fd.timer_req = None;
         return;
     };
+    if let Some(due) = fd.timer_req.take() {
+        fd.timer_due = Some(due);
+        timers.push(core::cmp::Reverse((due, flow.slot())));
+    }
     drain_tx(t, conn, &mut fd);
     if fd.rx_blocked && fill_rx(t, conn, &mut fd) {
         // The flow is still busy (released after this): the event is counted and the release
@@ -585,6 +704,10 @@ fn reclaim(rt: &Runtime, h: &mut Home, flow: FlowId) {
         fd.dead = false;
         fd.close = false;
         fd.rx_blocked = false;
+        fd.want_sent = false;
+        fd.timer_req = None;
+        fd.timer_due = None;
+        fd.user = 0;
         fd.conn = None;
         fd.events.clear();
         fd.rx.clear();
@@ -627,10 +750,15 @@ fn on_tcp(me: usize, rt: &Runtime, h: &mut Home, t: &mut TcpEndpoint, ev: TcpEve
             (f, FlowEvent::Received)
         }
         TcpEvent::Sent(c, _) => {
-            if let Some(f) = flow_of(h, c) {
-                drain_tx(t, c, &mut rt.flow(f).lock());
+            let Some(f) = flow_of(h, c) else { return };
+            let mut fd = rt.flow(f).lock();
+            drain_tx(t, c, &mut fd);
+            if !(fd.want_sent && fd.tx.len() <= FLOW_TX_MAX / 2) {
+                return;
             }
-            return;
+            fd.want_sent = false;
+            drop(fd);
+            (f, FlowEvent::Sent)
         }
         TcpEvent::PeerClosed(c) => {
             let Some(f) = flow_of(h, c) else { return };

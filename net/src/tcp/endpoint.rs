@@ -248,6 +248,17 @@ impl TcpEndpoint {
         self.busy.len() - self.listeners.len()
     }
 
+    /// Bytes queued for sending and not yet acknowledged, over every open connection (a walk
+    /// of all of them: for shutdown, not the hot path).
+    pub fn unacked_bytes(&self) -> usize {
+        self.busy
+            .iter()
+            .map(|&slot| &self.slots[slot as usize])
+            .filter(|s| s.state == SlotState::Open)
+            .map(|s| self.sockets.get::<Socket>(s.handle).send_queue())
+            .sum()
+    }
+
     fn rearm(&mut self) {
         while self.listeners.len() < self.cfg.listeners {
             let Some(slot) = self.free.pop() else { return };
