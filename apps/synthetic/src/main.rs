@@ -16,8 +16,8 @@
 //! `tcp-port=N` (serve the TCP framing of the thesis microbenchmark instead: 8-byte requests
 //! naming a service time, 8-byte replies, pipelined; cores share the connections as the boot
 //! policy `ferrix.sched=zygos|zygos-noipi|partitioned` says, see [`tcp`]; no UDP or R2P2 then),
-//! `tcp-max-conns=N` (TCP connections per core, default 512; smoltcp visits every socket
-//! on each poll, so fewer is faster), `exit-after=N` (exit 0 after N replies in total), `idle-exit-ms=N` (TCP mode: exit 0 once no
+//! `tcp-max-conns=N` (TCP connections per core, default 512; each holds its socket buffers),
+//! `exit-after=N` (exit 0 after N replies in total), `idle-exit-ms=N` (TCP mode: exit 0 once no
 //! request has run for N ms, after the first one), `max-service-ns=N` (cap on the
 //! service time a request may ask for, default 10 ms, so that a payload that is not a
 //! synthetic request cannot stall a core). Needs `ferrix.ip=` (and `ferrix.gw=`).

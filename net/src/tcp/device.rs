@@ -25,6 +25,9 @@ pub trait FrameQueue {
 /// smoltcp's view of a [`FrameQueue`] for one poll.
 pub(crate) struct QueueDevice<'a, Q: FrameQueue> {
     pub(crate) queue: &'a mut Q,
+    /// The one frame smoltcp may receive through this device (the endpoint takes frames off
+    /// the queue itself, to bring a parked connection back before smoltcp sees its segment).
+    pub(crate) pending: Option<Q::RxFrame>,
     /// Largest Ethernet frame, header included.
     pub(crate) frame_mtu: usize,
     /// The NIC validated (or will leave partial, for local senders) TCP checksums on receive:
@@ -75,22 +78,20 @@ impl<Q: FrameQueue> Device for QueueDevice<'_, Q> {
         Self: 'b;
 
     fn receive(&mut self, _now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        loop {
-            let frame = self.queue.receive()?;
-            if (self.drop_syns || !self.syn_guard.is_empty())
-                && let Some(peer) = pure_syn(frame.as_ref())
-            {
-                if self.drop_syns {
-                    self.full_syns += 1;
-                    continue;
-                }
-                if self.syn_guard.contains(&peer) {
-                    self.dup_syns += 1;
-                    continue;
-                }
+        let frame = self.pending.take()?;
+        if (self.drop_syns || !self.syn_guard.is_empty())
+            && let Some(peer) = pure_syn(frame.as_ref())
+        {
+            if self.drop_syns {
+                self.full_syns += 1;
+                return None;
             }
-            return Some((RxToken(frame), TxToken(self.queue)));
+            if self.syn_guard.contains(&peer) {
+                self.dup_syns += 1;
+                return None;
+            }
         }
+        Some((RxToken(frame), TxToken(self.queue)))
     }
 
     fn transmit(&mut self, _now: Instant) -> Option<Self::TxToken<'_>> {

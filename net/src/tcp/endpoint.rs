@@ -1,6 +1,7 @@
 //! The per-core TCP endpoint: one smoltcp [`Interface`], a fixed pool of sockets, events.
 
 use super::device::{FrameQueue, QueueDevice};
+use super::park::{FourTuple, ParkTable, segment_key};
 use crate::config::IfConfig;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -38,6 +39,10 @@ pub struct TcpConfig {
     /// with valid checksums, or, from a sender on the same host, with a partial one that must
     /// not be verified. The driver of the endpoint verifies frames the NIC did not vouch for.
     pub rx_checksum_offloaded: bool,
+    /// Park a connection that has been quiet this long (established, nothing unacknowledged):
+    /// its socket leaves smoltcp's set, so polls cost nothing for it, and comes back with its
+    /// next segment or call. 0: never park. Keep it above smoltcp's 10 ms delayed-ACK timer.
+    pub park_after_ms: u32,
 }
 
 impl Default for TcpConfig {
@@ -51,6 +56,7 @@ impl Default for TcpConfig {
             nagle: false,
             seed: 0x5eed,
             rx_checksum_offloaded: false,
+            park_after_ms: 50,
         }
     }
 }
@@ -101,6 +107,10 @@ pub struct TcpStats {
     pub dup_syns_dropped: u64,
     /// SYNs dropped because no socket was free to listen.
     pub syns_dropped_pool_full: u64,
+    /// Connections parked (taken out of smoltcp's set while quiet), and brought back.
+    pub parked: u64,
+    /// See `parked`.
+    pub unparked: u64,
 }
 
 /// Why a call failed.
@@ -130,7 +140,14 @@ enum SlotState {
 }
 
 struct Slot {
-    handle: SocketHandle,
+    /// The socket's handle while it is in smoltcp's set...
+    handle: Option<SocketHandle>,
+    /// ... or the socket itself while parked (free slots are parked too).
+    parked: Option<Socket<'static>>,
+    /// The 4-tuple it is parked under, for an open connection.
+    key: Option<FourTuple>,
+    /// Last time something happened on it (an event or a call).
+    active_at: Instant,
     state: SlotState,
     generation: u32,
     /// Bytes in the receive buffer already reported by `Received`.
@@ -147,8 +164,16 @@ pub struct TcpEndpoint {
     slots: Vec<Slot>,
     /// Free slots (a stack: recently freed slots are warm in the cache).
     free: Vec<u32>,
-    /// Slots not free, in no particular order (the slots `poll` looks at).
+    /// Slots not free and not parked, in no particular order (the slots `poll` looks at).
     busy: Vec<u32>,
+    /// Open connections parked, by 4-tuple.
+    parked: ParkTable,
+    /// Entries of smoltcp's set storage (its high-water mark of sockets in the set: smoltcp
+    /// reuses free entries but never shrinks, and visits every entry on each poll).
+    set_entries: usize,
+    park_after: Duration,
+    /// Time of the last `poll`.
+    now: Instant,
     /// Slots listening.
     listeners: Vec<u32>,
     /// Remote (address, port) of passive half-open connections.
@@ -159,6 +184,19 @@ pub struct TcpEndpoint {
     frame_mtu: usize,
     next_port: u16,
     stats: TcpStats,
+}
+
+/// The 4-tuple an established socket's segments carry (remote = their source).
+fn parked_key(sock: &Socket) -> Option<FourTuple> {
+    let (Some(remote), Some(local)) = (sock.remote_endpoint(), sock.local_endpoint()) else {
+        return None;
+    };
+    let IpAddress::Ipv4(ip) = remote.addr;
+    Some(FourTuple {
+        remote_ip: u32::from(ip),
+        remote_port: remote.port,
+        local_port: local.port,
+    })
 }
 
 fn peer_fin_seen(state: State) -> bool {
@@ -182,6 +220,7 @@ impl TcpEndpoint {
         icfg.random_seed = cfg.seed;
         let mut dev = QueueDevice {
             queue,
+            pending: None,
             frame_mtu,
             rx_l4_checksum_offloaded: cfg.rx_checksum_offloaded,
             syn_guard: &[],
@@ -198,7 +237,7 @@ impl TcpEndpoint {
         }
         let listeners = if cfg.port == 0 { 0 } else { cfg.listeners };
         let pool = cfg.max_conns + listeners;
-        let mut sockets = SocketSet::new(Vec::with_capacity(pool));
+        let sockets = SocketSet::new(Vec::with_capacity(pool));
         let mut slots = Vec::with_capacity(pool);
         for _ in 0..pool {
             let mut sock = Socket::new(
@@ -207,7 +246,10 @@ impl TcpEndpoint {
             );
             sock.set_nagle_enabled(cfg.nagle);
             slots.push(Slot {
-                handle: sockets.add(sock),
+                handle: None,
+                parked: Some(sock),
+                key: None,
+                active_at: now,
                 state: SlotState::Free,
                 generation: 0,
                 rx_reported: 0,
@@ -221,6 +263,10 @@ impl TcpEndpoint {
             slots,
             free: (0..pool as u32).rev().collect(),
             busy: Vec::with_capacity(pool),
+            parked: ParkTable::with_capacity(pool),
+            set_entries: 0,
+            park_after: Duration::from_millis(u64::from(cfg.park_after_ms)),
+            now,
             listeners: Vec::with_capacity(listeners),
             syn_guard: Vec::with_capacity(pool),
             guard_slots: Vec::with_capacity(pool),
@@ -245,7 +291,39 @@ impl TcpEndpoint {
 
     /// Connections open or opening (not counting listeners).
     pub fn connections(&self) -> usize {
-        self.busy.len() - self.listeners.len()
+        self.busy.len() + self.parked.len() - self.listeners.len()
+    }
+
+    /// Sockets in smoltcp's set (what each poll visits): listeners and connections not parked.
+    pub fn hot_sockets(&self) -> usize {
+        self.busy.len()
+    }
+
+    /// Puts slot `slot`'s socket into smoltcp's set if it is parked; its socket.
+    fn hot(&mut self, slot: u32) -> &mut Socket<'static> {
+        let s = &mut self.slots[slot as usize];
+        if let Some(sock) = s.parked.take() {
+            s.handle = Some(self.sockets.add(sock));
+            self.set_entries = self.set_entries.max(self.busy.len() + 1);
+            if let Some(key) = s.key.take() {
+                self.parked.remove(key);
+                self.busy.push(slot);
+                self.stats.unparked += 1;
+            }
+        }
+        s.active_at = self.now;
+        let h = s.handle.expect("a slot's socket is in the set or parked");
+        self.sockets.get_mut::<Socket>(h)
+    }
+
+    /// Takes slot `slot`'s socket out of smoltcp's set (it must be in it).
+    fn park_socket(&mut self, slot: u32) {
+        let s = &mut self.slots[slot as usize];
+        if let Some(h) = s.handle.take() {
+            s.parked = Some(match self.sockets.remove(h) {
+                smoltcp::socket::Socket::Tcp(t) => t,
+            });
+        }
     }
 
     /// Bytes queued for sending and not yet acknowledged, over every open connection (a walk
@@ -255,19 +333,21 @@ impl TcpEndpoint {
             .iter()
             .map(|&slot| &self.slots[slot as usize])
             .filter(|s| s.state == SlotState::Open)
-            .map(|s| self.sockets.get::<Socket>(s.handle).send_queue())
+            .filter_map(|s| s.handle)
+            .map(|h| self.sockets.get::<Socket>(h).send_queue())
             .sum()
     }
 
     fn rearm(&mut self) {
         while self.listeners.len() < self.cfg.listeners {
             let Some(slot) = self.free.pop() else { return };
-            let s = &mut self.slots[slot as usize];
-            let sock = self.sockets.get_mut::<Socket>(s.handle);
-            if sock.listen(self.cfg.port).is_err() {
+            let port = self.cfg.port;
+            if self.hot(slot).listen(port).is_err() {
+                self.park_socket(slot);
                 self.free.push(slot);
                 return;
             }
+            let s = &mut self.slots[slot as usize];
             s.state = SlotState::Listening;
             self.busy.push(slot);
             self.listeners.push(slot);
@@ -282,7 +362,11 @@ impl TcpEndpoint {
         while i < self.listeners.len() {
             let slot = self.listeners[i];
             let s = &mut self.slots[slot as usize];
-            let sock = self.sockets.get_mut::<Socket>(s.handle);
+            let Some(h) = s.handle else {
+                i += 1; // listeners are never parked
+                continue;
+            };
+            let sock = self.sockets.get_mut::<Socket>(h);
             if sock.state() == State::Listen {
                 i += 1;
                 continue;
@@ -307,10 +391,18 @@ impl TcpEndpoint {
     /// Takes frames from `queue`, runs TCP (timers included) up to `now`, sends what is due,
     /// and appends what happened to `events` (in order per connection).
     pub fn poll<Q: FrameQueue>(&mut self, now: Instant, queue: &mut Q, events: &mut Vec<TcpEvent>) {
+        self.now = now;
         self.iface.poll_maintenance(now);
-        loop {
+        while let Some(frame) = queue.receive() {
+            // A segment of a parked connection: its socket goes back into the set first.
+            if !self.parked.is_empty()
+                && let Some(slot) = segment_key(frame.as_ref()).and_then(|k| self.parked.get(k))
+            {
+                self.hot(slot);
+            }
             let mut dev = QueueDevice {
                 queue: &mut *queue,
+                pending: Some(frame),
                 frame_mtu: self.frame_mtu,
                 rx_l4_checksum_offloaded: self.cfg.rx_checksum_offloaded,
                 syn_guard: &self.syn_guard,
@@ -323,10 +415,9 @@ impl TcpEndpoint {
                 .poll_ingress_single(now, &mut dev, &mut self.sockets);
             self.stats.dup_syns_dropped += dev.dup_syns;
             self.stats.syns_dropped_pool_full += dev.full_syns;
-            match res {
-                PollIngressSingleResult::None => break,
+            if res != PollIngressSingleResult::None {
                 // O(listeners), a handful: cheap enough to do after every frame.
-                _ => self.promote_listeners(),
+                self.promote_listeners();
             }
         }
         self.scan(events);
@@ -338,6 +429,7 @@ impl TcpEndpoint {
     pub fn flush<Q: FrameQueue>(&mut self, now: Instant, queue: &mut Q) {
         let mut dev = QueueDevice {
             queue,
+            pending: None,
             frame_mtu: self.frame_mtu,
             rx_l4_checksum_offloaded: self.cfg.rx_checksum_offloaded,
             syn_guard: &self.syn_guard,
@@ -348,7 +440,8 @@ impl TcpEndpoint {
         while self.iface.poll_egress(now, &mut dev, &mut self.sockets) != PollResult::None {}
     }
 
-    /// Looks at every busy slot and reports what changed.
+    /// Looks at every busy slot and reports what changed; parks connections quiet for
+    /// `park_after`.
     fn scan(&mut self, events: &mut Vec<TcpEvent>) {
         self.promote_listeners();
         let mut changed = false;
@@ -356,11 +449,16 @@ impl TcpEndpoint {
         while i < self.busy.len() {
             let slot = self.busy[i];
             let s = &mut self.slots[slot as usize];
+            let Some(h) = s.handle else {
+                i += 1; // busy slots are in the set
+                continue;
+            };
             let id = ConnId {
                 slot,
                 generation: s.generation,
             };
-            let sock = self.sockets.get_mut::<Socket>(s.handle);
+            let before = events.len();
+            let sock = self.sockets.get_mut::<Socket>(h);
             let state = sock.state();
             let mut free = false;
             if let SlotState::Opening { active } = s.state {
@@ -397,6 +495,7 @@ impl TcpEndpoint {
                     self.syn_guard.swap_remove(g);
                 }
             }
+            let mut park = None;
             if s.state == SlotState::Open {
                 let rx = sock.recv_queue();
                 if rx > s.rx_reported {
@@ -417,6 +516,15 @@ impl TcpEndpoint {
                     events.push(TcpEvent::Closed(id));
                     s.state = SlotState::Lingering;
                 }
+                if events.len() > before {
+                    s.active_at = self.now;
+                } else if self.park_after > Duration::ZERO
+                    && state == State::Established
+                    && tx == 0
+                    && self.now >= s.active_at + self.park_after
+                {
+                    park = parked_key(sock);
+                }
             }
             if s.state == SlotState::Lingering && state == State::Closed {
                 free = true;
@@ -428,8 +536,16 @@ impl TcpEndpoint {
                 s.rx_reported = 0;
                 s.tx_queued = 0;
                 s.peer_closed = false;
+                self.park_socket(slot);
                 self.free.push(slot);
                 self.busy.swap_remove(i);
+            } else if let Some(key) = park
+                && self.parked.insert(key, slot)
+            {
+                self.slots[slot as usize].key = Some(key);
+                self.park_socket(slot);
+                self.busy.swap_remove(i);
+                self.stats.parked += 1;
             } else {
                 i += 1;
             }
@@ -437,6 +553,24 @@ impl TcpEndpoint {
         if changed {
             self.rearm();
         }
+        if self.set_entries > 64 && 4 * self.busy.len() < self.set_entries {
+            self.compact_set();
+        }
+    }
+
+    /// Moves the sockets in the set to a fresh set sized for them, so polls stop visiting the
+    /// empty entries parked connections left (amortised: it runs when at most a quarter of the
+    /// entries are used, and the new storage grows by doubling).
+    fn compact_set(&mut self) {
+        let mut fresh = SocketSet::new(Vec::with_capacity(2 * self.busy.len() + 16));
+        for &slot in &self.busy {
+            let s = &mut self.slots[slot as usize];
+            if let Some(h) = s.handle {
+                s.handle = Some(fresh.add(self.sockets.remove(h)));
+            }
+        }
+        self.sockets = fresh;
+        self.set_entries = self.busy.len();
     }
 
     /// When `poll` must run next at the latest (a timer), if any socket has one; `now` if at
@@ -450,17 +584,20 @@ impl TcpEndpoint {
         self.iface.poll_delay(now, &self.sockets)
     }
 
+    /// The slot and socket of a live connection, back in smoltcp's set if it was parked
+    /// (a call may make it send).
     fn live(&mut self, conn: ConnId) -> Result<(&mut Slot, &mut Socket<'static>), TcpError> {
-        let s = self
-            .slots
-            .get_mut(conn.slot as usize)
-            .filter(|s| {
-                s.generation == conn.generation
-                    && matches!(s.state, SlotState::Open | SlotState::Opening { .. })
-            })
-            .ok_or(TcpError::BadConn)?;
-        let sock = self.sockets.get_mut::<Socket>(s.handle);
-        Ok((s, sock))
+        let ok = self.slots.get(conn.slot as usize).is_some_and(|s| {
+            s.generation == conn.generation
+                && matches!(s.state, SlotState::Open | SlotState::Opening { .. })
+        });
+        if !ok {
+            return Err(TcpError::BadConn);
+        }
+        self.hot(conn.slot);
+        let s = &mut self.slots[conn.slot as usize];
+        let h = s.handle.ok_or(TcpError::BadConn)?;
+        Ok((s, self.sockets.get_mut::<Socket>(h)))
     }
 
     /// Opens a connection to `remote:port` from this endpoint's address ([`TcpEvent::Connected`]
@@ -469,15 +606,20 @@ impl TcpEndpoint {
         let slot = self.free.pop().ok_or(TcpError::PoolFull)?;
         let local = self.next_port;
         self.next_port = self.next_port.checked_add(1).unwrap_or(EPHEMERAL_FIRST);
+        self.hot(slot);
         let s = &mut self.slots[slot as usize];
-        let sock = self.sockets.get_mut::<Socket>(s.handle);
-        if sock
-            .connect(self.iface.context(), (IpAddress::Ipv4(remote), port), local)
-            .is_err()
-        {
+        let opened = s.handle.is_some_and(|h| {
+            self.sockets
+                .get_mut::<Socket>(h)
+                .connect(self.iface.context(), (IpAddress::Ipv4(remote), port), local)
+                .is_ok()
+        });
+        if !opened {
+            self.park_socket(slot);
             self.free.push(slot);
             return Err(TcpError::NotOpen);
         }
+        let s = &mut self.slots[slot as usize];
         s.state = SlotState::Opening { active: true };
         self.busy.push(slot);
         Ok(ConnId {

@@ -71,15 +71,20 @@
 //! let _wake_at = tcp.poll_at(now); // next timer, for the idle loop
 //! ```
 //!
-//! # Limits
-//! * `poll` looks at every busy socket, and smoltcp looks at every socket, on each poll: fine
-//!   for thousands of connections, a cost to measure at 10,000.
+//! # Parking, and limits
+//! * smoltcp visits every socket of its set on each poll (and on each segment until one
+//!   accepts it). The endpoint keeps only listeners and active connections there: a connection
+//!   quiet for `TcpConfig::park_after_ms` (established, nothing unacknowledged) is *parked* in
+//!   its pool slot and found again by its 4-tuple when a segment or a call arrives (`park.rs`),
+//!   so 10,000 mostly idle connections cost what the active ones cost. `poll` and `scan` are
+//!   O(active connections).
 //! * smoltcp gives a segment to the first socket that accepts it; a retransmitted SYN of a
 //!   half-open connection would open a second one on another listener, so the device adapter
 //!   drops SYNs from peers (address, port) that have a half-open connection here.
 
 mod device;
 mod endpoint;
+mod park;
 
 pub use device::FrameQueue;
 pub use endpoint::{ConnId, TcpConfig, TcpEndpoint, TcpError, TcpEvent, TcpStats};

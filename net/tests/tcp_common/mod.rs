@@ -180,6 +180,16 @@ pub struct Net {
 
 impl Net {
     pub fn new(max_conns: usize, listeners: usize, buf: usize) -> Net {
+        Net::with_park_after(max_conns, listeners, buf, 50)
+    }
+
+    /// [`Net::new`] with connections parked after `park_after_ms` quiet (0: never).
+    pub fn with_park_after(
+        max_conns: usize,
+        listeners: usize,
+        buf: usize,
+        park_after_ms: u32,
+    ) -> Net {
         let now = Instant::from_millis(1);
         let scfg = TcpConfig {
             port: PORT,
@@ -190,6 +200,7 @@ impl Net {
             nagle: false,
             seed: 1,
             rx_checksum_offloaded: false,
+            park_after_ms,
         };
         let ccfg = TcpConfig {
             port: 0,

@@ -110,8 +110,7 @@ fn p99(v: &mut [f64]) -> f64 {
     v[k - 1]
 }
 
-/// Connections of the guest load (and slots per core in the guest: smoltcp visits every slot
-/// on each poll, so the guest keeps few).
+/// Connections of the guest load (few: QEMU's user network accepts them slowly).
 const GUEST_CONNS: usize = 8;
 
 /// One open-loop point against the guest on 127.0.0.1:`port`.
@@ -224,7 +223,6 @@ fn guest_run(
             format!("ferrix.sched={policy}"),
             "tcp-port=9000".into(),
             "idle-exit-ms=10000".into(),
-            format!("tcp-max-conns={GUEST_CONNS}"),
             // Idle vCPUs give the host CPU back: the load generator and QEMU's network thread
             // share this machine's cores with them.
             "ferrix.idle-halt-us=200".into(),
@@ -259,10 +257,6 @@ fn guest_run(
     })
 }
 
-/// Connection slots per core for the instruction count (smoltcp's poll visits every socket:
-/// the cost per event grows with the pool; see the report line).
-const ICOUNT_CONNS: usize = 16;
-
 /// Guest kernel instructions per event (scheduler + TCP + driver) under `-icount`: 2,000
 /// request/reply round trips of service time 0 on one connection. One vCPU: icount's clock
 /// counts every vCPU's instructions, so a second core's would be charged to the first.
@@ -278,7 +272,6 @@ fn guest_icount(o: &SchedBenchOptions, image: &Path) -> Result<(f64, u64), Strin
             "ferrix.sched=zygos".into(),
             "tcp-port=9000".into(),
             "idle-exit-ms=500".into(),
-            format!("tcp-max-conns={ICOUNT_CONNS}"),
         ],
         banner: "synthetic: serving TCP",
     })?;
@@ -443,7 +436,7 @@ pub fn bench_sched(o: &SchedBenchOptions, progress: &mut dyn Write) -> Result<St
                 Ok((per, events)) => {
                     let _ = writeln!(
                         report,
-                        "  guest kernel (QEMU -icount, 1 vCPU, local path, {ICOUNT_CONNS} connection slots): {per:.0} per event over {events} events (scheduler + TCP + driver, not the app; smoltcp visits every socket slot per poll, so this grows with tcp-max-conns)"
+                        "  guest kernel (QEMU -icount, 1 vCPU, local path): {per:.0} per event over {events} events (scheduler + TCP + driver, not the app)"
                     );
                 }
                 Err(e) => {
