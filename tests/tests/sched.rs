@@ -361,3 +361,106 @@ fn large_replies_resume_on_sent_events() {
         "{out}"
     );
 }
+
+/// The fan-in target: 10,000 TCP connections open at once in one guest (2 vCPUs, a 2-queue TAP
+/// inside a namespace of the test's own), each answered once while all are open; quiet
+/// connections are parked out of smoltcp's set, so polls stay cheap.
+#[test]
+fn ten_thousand_connections_open_at_once() {
+    if let Some(why) = ferrix_tests::netns::unavailable() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let n = 10_000;
+    let ns = ferrix_tests::netns::NetNs::create();
+    ns.tap("fm0", "10.81.0.1/24");
+    let image = ferrix_tests::image("synthetic");
+    let mut vm = ns
+        .command(&[
+            FERRIX,
+            "run",
+            image.to_str().unwrap(),
+            "--cpus",
+            "2",
+            "--mem",
+            "512M",
+            "--net",
+            "tap:fm0",
+            "--stats",
+            "--timeout",
+            "400",
+            "--",
+            "ferrix.ip=10.81.0.2/24",
+            "tcp-port=9000",
+            // Up to 6,000 per core (RSS splits them about evenly), small socket buffers.
+            "tcp-max-conns=6000",
+            "tcp-buf=1024",
+            &format!("exit-after={n}"),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the VM");
+    let (seen, rest) = wait_for(&mut vm, "synthetic: serving TCP");
+    let client = ns
+        .command(&[
+            "python3",
+            "-c",
+            MANY_PY,
+            "10.81.0.2",
+            "9000",
+            &n.to_string(),
+        ])
+        .output()
+        .expect("python3 client");
+    if !client.status.success() {
+        let _ = vm.kill();
+    }
+    let out = vm.wait_with_output().expect("VM");
+    let all = seen + &rest.join().unwrap_or_default();
+    assert!(
+        client.status.success(),
+        "client: {}\nVM: {all}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains(&format!("synthetic: {n} replies")), "{all}");
+    assert_eq!(
+        counter(&all, 0, "refused") + counter(&all, 1, "refused"),
+        0,
+        "{all}"
+    );
+}
+
+/// Opens N connections (raising the file limit), then sends one 8-byte request (service 0,
+/// tagged) on each and checks each reply while every connection is still open.
+const MANY_PY: &str = r#"
+import resource, socket, struct, sys, time
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 1000), hard))
+conns = []
+for c in range(n):
+    for attempt in range(100):
+        try:
+            s = socket.create_connection((host, port), timeout=10)
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        sys.exit("cannot connect %d" % c)
+    conns.append(s)
+for c, s in enumerate(conns):
+    s.sendall(struct.pack("<Q", c))
+for c, s in enumerate(conns):
+    s.settimeout(60)
+    got = b""
+    while len(got) < 8:
+        chunk = s.recv(8 - len(got))
+        if not chunk:
+            sys.exit("connection %d closed early" % c)
+        got += chunk
+    if struct.unpack("<Q", got)[0] != c:
+        sys.exit("connection %d: wrong reply" % c)
+for s in conns:
+    s.close()
+"#;

@@ -17,6 +17,7 @@
 //! naming a service time, 8-byte replies, pipelined; cores share the connections as the boot
 //! policy `ferrix.sched=zygos|zygos-noipi|partitioned` says, see [`tcp`]; no UDP or R2P2 then),
 //! `tcp-max-conns=N` (TCP connections per core, default 512; each holds its socket buffers),
+//! `tcp-buf=N` (each TCP socket's receive and send buffer, bytes, default 4096),
 //! `exit-after=N` (exit 0 after N replies in total), `idle-exit-ms=N` (TCP mode: exit 0 once no
 //! request has run for N ms, after the first one), `max-service-ns=N` (cap on the
 //! service time a request may ask for, default 10 ms, so that a payload that is not a
@@ -266,6 +267,8 @@ fn serve_tcp(core: usize, port: u16, exit_after: Option<u64>, max_service_ns: u6
         port,
         listeners: 8,
         max_conns: arg("tcp-max-conns").unwrap_or(512),
+        rx_buf: arg::<usize>("tcp-buf").unwrap_or(4096).clamp(256, 1 << 20),
+        tx_buf: arg::<usize>("tcp-buf").unwrap_or(4096).clamp(256, 1 << 20),
         ..Default::default()
     };
     if core == 0
