@@ -13,8 +13,11 @@ pub struct Offloads {
     pub tx_checksum: bool,
     /// The device validates incoming TCP/UDP checksums.
     pub rx_checksum: bool,
-    /// The device spreads flows over queues by hash (RSS).
+    /// The device spreads flows over queues by hash (RSS, or its own steering).
     pub rss: bool,
+    /// ... with the Toeplitz hash, key and indirection table the driver configured
+    /// (VIRTIO_NET_F_RSS: `ferrix_abi::rss`), so a flow's queue is known in advance.
+    pub rss_toeplitz: bool,
 }
 
 /// What a NIC is.

@@ -1,8 +1,11 @@
 //! virtio-net on top of the `virtio-drivers` transports (MMIO or PCI) and split virtqueues:
 //! multi-queue (VIRTIO_NET_F_MQ, one RX/TX pair per core, enabled through the control queue)
 //! with one packet per descriptor chain and the 12-byte `virtio_net_hdr_v1` (10 bytes on legacy
-//! devices) in front of every frame. The device steers flows to queues (RSS or its own steering); without MQ there is
-//! one queue pair and the caller steers in software.
+//! devices) in front of every frame. When the device offers VIRTIO_NET_F_RSS (QEMU `rss=on`),
+//! the driver configures Toeplitz RSS over IPv4 TCP/UDP flows with the key and indirection
+//! table of `ferrix_abi::rss` (the ferrix shim hashes the same way), so a flow's queue can be
+//! computed in advance; otherwise the device steers by itself (VQ_PAIRS_SET). Without MQ there
+//! is one queue pair and the caller steers in software.
 //!
 //! Buffers: each queue pair owns a [`BufPool`]; RX buffers are posted with the device writing
 //! the header at `HEADROOM - 12` so the frame lands at [`HEADROOM`]; TX writes the header in the
@@ -49,14 +52,38 @@ pub mod feature {
 const HDR_F_NEEDS_CSUM: u8 = 1;
 const HDR_F_DATA_VALID: u8 = 2;
 
-/// Control queue: class MQ, command VQ_PAIRS_SET (5.1.6.5.5).
+/// Control queue: class MQ, commands VQ_PAIRS_SET and RSS_CONFIG (5.1.6.5.5, 5.1.6.5.7).
 const CTRL_CLASS_MQ: u8 = 4;
 const CTRL_MQ_VQ_PAIRS_SET: u8 = 0;
+const CTRL_MQ_RSS_CONFIG: u8 = 1;
 const CTRL_OK: u8 = 0;
 /// Config space offsets.
 const CFG_MAC: usize = 0;
 const CFG_STATUS: usize = 6;
 const CFG_MAX_PAIRS: usize = 8;
+const CFG_RSS_MAX_KEY_SIZE: usize = 17;
+const CFG_RSS_MAX_TABLE_LEN: usize = 18;
+const CFG_SUPPORTED_HASH_TYPES: usize = 20;
+/// `VIRTIO_NET_RSS_HASH_TYPE_*`: IPv4 addresses, and TCP / UDP over IPv4 with ports.
+const HASH_TYPES_IPV4: u32 = (1 << 0) | (1 << 1) | (1 << 2);
+
+/// The body of a `VIRTIO_NET_CTRL_MQ_RSS_CONFIG` command (5.1.6.5.7.1): Toeplitz over the
+/// IPv4 (+ TCP/UDP ports) flow with `key`, an indirection table of `table_len` entries (a power
+/// of two) spreading over `pairs` queue pairs (entry i -> pair i mod pairs, as the ferrix shim
+/// does), unclassified traffic to pair 0, `pairs` transmit queues.
+pub fn rss_config(hash_types: u32, table_len: u16, pairs: u16, key: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(12 + 2 * usize::from(table_len) + key.len());
+    v.extend_from_slice(&hash_types.to_le_bytes());
+    v.extend_from_slice(&(table_len - 1).to_le_bytes()); // indirection_table_mask
+    v.extend_from_slice(&0u16.to_le_bytes()); // unclassified_queue
+    for i in 0..table_len {
+        v.extend_from_slice(&(i % pairs.max(1)).to_le_bytes());
+    }
+    v.extend_from_slice(&pairs.to_le_bytes()); // max_tx_vq
+    v.push(key.len() as u8);
+    v.extend_from_slice(key);
+    v
+}
 const STATUS_LINK_UP: u16 = 1;
 
 /// Why the device could not be brought up.
@@ -107,10 +134,12 @@ impl VirtioNet {
             | feature::CTRL_VQ
             | feature::MQ
             | feature::CSUM
-            | feature::GUEST_CSUM;
+            | feature::GUEST_CSUM
+            | feature::RSS;
         let mut features = offered & wanted;
         if features & feature::CTRL_VQ == 0 {
-            features &= !feature::MQ; // MQ requires the control queue
+            // MQ and RSS are configured through the control queue.
+            features &= !(feature::MQ | feature::RSS);
         }
         let hdr_len = if features & feature::VERSION_1 != 0 {
             NET_HDR_LEN
@@ -169,17 +198,45 @@ impl VirtioNet {
         };
         transport.finish_init();
 
+        // With RSS the device hashes each flow with our key and table; otherwise it steers by
+        // itself (VQ_PAIRS_SET: "automatic receive steering").
+        let mut rss = false;
         if pairs > 1
             && let Some(ctrl) = ctrl.as_mut()
         {
-            let hdr = [CTRL_CLASS_MQ, CTRL_MQ_VQ_PAIRS_SET];
-            let data = (pairs as u16).to_le_bytes();
+            let rss_body = if features & feature::RSS != 0 {
+                let max_key = transport
+                    .read_config_space::<u8>(CFG_RSS_MAX_KEY_SIZE)
+                    .map_err(VirtioNetError::Config)?;
+                let max_table = transport
+                    .read_config_space::<u16>(CFG_RSS_MAX_TABLE_LEN)
+                    .map_err(VirtioNetError::Config)?;
+                let types = transport
+                    .read_config_space::<u32>(CFG_SUPPORTED_HASH_TYPES)
+                    .map_err(VirtioNetError::Config)?
+                    & HASH_TYPES_IPV4;
+                let key = ferrix_abi::rss::MICROSOFT_RSS_KEY;
+                let table = (ferrix_abi::rss::INDIRECTION_ENTRIES as u16).min(max_table);
+                // The table length must be a power of two, the key must fit.
+                (table > 0 && usize::from(max_key) >= key.len() && types != 0).then(|| {
+                    let table = 1u16 << (15 - table.leading_zeros());
+                    rss_config(types, table, pairs as u16, &key)
+                })
+            } else {
+                None
+            };
+            let (cmd, body) = match &rss_body {
+                Some(b) => (CTRL_MQ_RSS_CONFIG, b.as_slice()),
+                None => (CTRL_MQ_VQ_PAIRS_SET, &(pairs as u16).to_le_bytes()[..]),
+            };
+            let hdr = [CTRL_CLASS_MQ, cmd];
             let mut ack = [0xffu8];
-            ctrl.add_notify_wait_pop(&[&hdr, &data], &mut [&mut ack], &mut transport)
+            ctrl.add_notify_wait_pop(&[&hdr, body], &mut [&mut ack], &mut transport)
                 .map_err(VirtioNetError::Queue)?;
             if ack[0] != CTRL_OK {
                 return Err(VirtioNetError::MqRefused(ack[0]));
             }
+            rss = rss_body.is_some();
         }
 
         let transport = Arc::new(spin::Mutex::new(transport));
@@ -206,6 +263,7 @@ impl VirtioNet {
         }
         let offloads = Offloads {
             rss: features & feature::MQ != 0 && pairs > 1,
+            rss_toeplitz: rss,
             tx_checksum: features & feature::CSUM != 0,
             rx_checksum: features & feature::GUEST_CSUM != 0,
         };

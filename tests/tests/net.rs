@@ -116,8 +116,14 @@ const SLACK: u32 = 50;
 /// Pushes the server over its exit count (see [`SLACK`]); `ns` runs the sender inside a
 /// namespace.
 fn fire_slack(dst: &str, ns: Option<&ferrix_tests::netns::NetNs>) {
+    fire_slack_from(dst, ns, 0);
+}
+
+/// [`fire_slack`] from source port `port` (0: any).
+fn fire_slack_from(dst: &str, ns: Option<&ferrix_tests::netns::NetNs>, port: u16) {
     let n = SLACK.to_string();
-    let argv = [UDP_CLIENT, "--fire", dst, &n];
+    let port = port.to_string();
+    let argv = [UDP_CLIENT, "--fire", dst, &n, &port];
     let _ = match ns {
         Some(ns) => ns.command(&argv).status(),
         None => std::process::Command::new(argv[0])
@@ -212,6 +218,17 @@ fn udp_echo_through_slirp() {
 /// 10.77.0.1), pings it with Linux's ping, runs the UDP client over 16 flows, and returns the
 /// console (with the per-core statistics).
 fn echo_through_tap(vmm: &str, cpus: u32, echoes: u32) -> Option<String> {
+    echo_through_tap_from(vmm, cpus, echoes, None)
+}
+
+/// [`echo_through_tap`]; with `ports` = (client source ports, slack source port) the client
+/// sends one flow from each of those ports instead of 16 ephemeral ones.
+fn echo_through_tap_from(
+    vmm: &str,
+    cpus: u32,
+    echoes: u32,
+    ports: Option<(&[u16], u16)>,
+) -> Option<String> {
     if let Some(why) = ferrix_tests::netns::unavailable() {
         eprintln!("skipping: {why}");
         return None;
@@ -246,12 +263,19 @@ fn echo_through_tap(vmm: &str, cpus: u32, echoes: u32) -> Option<String> {
         .command(&["ping", "-c", "3", "-i", "0.2", "-w", "60", "10.77.0.2"])
         .output()
         .expect("ping");
-    let client = ns
-        .command(&[UDP_CLIENT, "10.77.0.2:7", &echoes.to_string(), "16", "60"])
-        .output()
-        .expect("client");
+    let list = ports.map(|(p, _)| {
+        let v: Vec<String> = p.iter().map(u16::to_string).collect();
+        format!("ports={}", v.join(","))
+    });
+    let mut argv = vec![UDP_CLIENT, "10.77.0.2:7"];
+    let n = echoes.to_string();
+    argv.extend([n.as_str(), "16", "60"]);
+    if let Some(l) = &list {
+        argv.push(l);
+    }
+    let client = ns.command(&argv).output().expect("client");
     if client.status.success() {
-        fire_slack("10.77.0.2:7", Some(&ns));
+        fire_slack_from("10.77.0.2:7", Some(&ns), ports.map_or(0, |p| p.1));
     } else {
         let _ = vm.kill();
     }
@@ -286,6 +310,83 @@ fn cores_with_rx(console: &str) -> usize {
                 .is_some_and(|n| n != "0")
         })
         .count()
+}
+
+/// Frames received per queue pair (index = queue), from the `ferrix-stats:` lines of cores
+/// that own their queue.
+fn rx_per_queue(console: &str, queues: usize) -> Vec<u64> {
+    let mut rx = vec![0; queues];
+    for l in console.lines() {
+        let Some(rest) = l.strip_prefix("ferrix-stats: core ") else {
+            continue;
+        };
+        let mut w = rest.split_whitespace();
+        let (Some(_core), Some("queue"), Some(q), Some("rx"), Some(n)) =
+            (w.next(), w.next(), w.next(), w.next(), w.next())
+        else {
+            continue;
+        };
+        if let (Ok(q), Ok(n)) = (q.trim_end_matches(':').parse::<usize>(), n.parse::<u64>())
+            && q < queues
+        {
+            rx[q] = n;
+        }
+    }
+    rx
+}
+
+/// QEMU's virtio-net with `rss=on`: the driver programs Toeplitz RSS (the Microsoft key, 128
+/// entries, entry i -> pair i mod 4), so every flow lands on the queue its hash names. The
+/// flows (8 client ports, the slack sender, the ping) are chosen to avoid one queue, which
+/// must then receive nothing, while each flow's queue receives at least that flow's echoes.
+#[test]
+fn rss_puts_each_flow_on_its_toeplitz_queue() {
+    use ferrix_shim::net::rss::{INDIRECTION_ENTRIES, MICROSOFT_RSS_KEY, toeplitz};
+    let ips: Vec<u8> = [[10, 77, 0, 1], [10, 77, 0, 2]].concat();
+    let queue =
+        |input: &[u8]| (toeplitz(&MICROSOFT_RSS_KEY, input) as usize % INDIRECTION_ENTRIES) % 4;
+    let flow_queue = |port: u16| {
+        let mut v = ips.clone();
+        v.extend(port.to_be_bytes());
+        v.extend(7u16.to_be_bytes());
+        queue(&v)
+    };
+    // ICMP hashes over the addresses only; ARP and IPv6 are unclassified (queue 0).
+    let icmp = queue(&ips);
+    let empty = (1..4).find(|&q| q != icmp).unwrap_or(3);
+    let ports: Vec<u16> = (40_000u16..)
+        .filter(|&p| flow_queue(p) != empty)
+        .take(8)
+        .collect();
+    let slack = (45_000u16..)
+        .find(|&p| flow_queue(p) != empty)
+        .unwrap_or(45_000);
+    let echoes = 64;
+    let Some(console) = echo_through_tap_from("qemu", 4, echoes, Some((&ports, slack))) else {
+        return;
+    };
+    assert!(console.contains("queue pairs 4 rss toeplitz"), "{console}");
+    let rx = rx_per_queue(&console, 4);
+    eprintln!(
+        "rx per queue {rx:?}, empty queue {empty}, flows on queues {:?}",
+        ports.iter().map(|&p| flow_queue(p)).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        rx[empty], 0,
+        "queue {empty} should get no flow; rx per queue {rx:?}\n{console}"
+    );
+    let mut want = [0u64; 4];
+    for &p in &ports {
+        want[flow_queue(p)] += u64::from(echoes) / ports.len() as u64;
+    }
+    for q in 0..4 {
+        assert!(
+            rx[q] >= want[q],
+            "queue {q}: {} frames, its flows sent {}; rx per queue {rx:?}\n{console}",
+            rx[q],
+            want[q]
+        );
+    }
 }
 
 #[test]

@@ -39,10 +39,15 @@ fn start_nic<T: Transport + Send + 'static>(transport: T, cpus: usize, what: &st
         Ok(mut nic) => {
             let info = nic.info();
             println!(
-                "ferrix: virtio-net ({what}): mac {} link {} queue pairs {}",
+                "ferrix: virtio-net ({what}): mac {} link {} queue pairs {}{}",
                 crate::net::MacFmt(info.mac),
                 if info.link_up { "up" } else { "down" },
-                info.queue_pairs
+                info.queue_pairs,
+                if info.offloads.rss_toeplitz {
+                    " rss toeplitz"
+                } else {
+                    ""
+                }
             );
             crate::net::install(info, nic.take_queues());
         }

@@ -1,6 +1,8 @@
-//! A Linux UDP echo client for the tests: `udp-client HOST:PORT COUNT FLOWS [TIMEOUT_S]`,
-//! or `udp-client --fire HOST:PORT COUNT` to send COUNT datagrams 10 ms apart without waiting
-//! for anything (the tests use it to push an `exit-after=N` server over its count).
+//! A Linux UDP echo client for the tests: `udp-client HOST:PORT COUNT FLOWS [TIMEOUT_S
+//! [ports=P1,P2,...]]` (with `ports=`, one flow from each of those source ports instead of
+//! FLOWS ephemeral ones), or `udp-client --fire HOST:PORT COUNT [SRC_PORT]` to send COUNT
+//! datagrams 10 ms apart without waiting for anything (the tests use it to push an
+//! `exit-after=N` server over its count).
 //! Sends COUNT datagrams round-robin from FLOWS sockets (distinct source ports, so RSS can
 //! spread them over queues), each with a unique payload, and checks every echo. Retries a
 //! datagram up to 5 times (the guest may still be booting). Prints `ok COUNT` and exits 0, or
@@ -15,7 +17,9 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("--fire") {
         let dst: SocketAddr = args.get(2).and_then(|a| a.parse().ok()).expect("HOST:PORT");
         let n: usize = args.get(3).and_then(|a| a.parse().ok()).expect("COUNT");
-        let s = UdpSocket::bind(if dst.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }).expect("bind");
+        let port: u16 = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(0);
+        let s =
+            UdpSocket::bind((if dst.is_ipv4() { "0.0.0.0" } else { "::" }, port)).expect("bind");
         for _ in 0..n {
             let _ = s.send_to(b"ferrix filler", dst);
             std::thread::sleep(Duration::from_millis(10));
@@ -28,12 +32,20 @@ fn main() {
     }
     let dst: SocketAddr = args[1].parse().expect("HOST:PORT");
     let count: usize = args[2].parse().expect("COUNT");
-    let flows: usize = args[3].parse::<usize>().expect("FLOWS").max(1);
     let limit = Duration::from_secs(args.get(4).and_then(|s| s.parse().ok()).unwrap_or(60));
-    let bind = if dst.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
-    let socks: Vec<UdpSocket> = (0..flows)
-        .map(|_| {
-            let s = UdpSocket::bind(bind).expect("bind");
+    let ports: Vec<u16> = match args.get(5).and_then(|a| a.strip_prefix("ports=")) {
+        Some(list) => list
+            .split(',')
+            .map(|p| p.parse().expect("ports=P1,P2,..."))
+            .collect(),
+        None => vec![0; args[3].parse::<usize>().expect("FLOWS").max(1)],
+    };
+    let flows = ports.len().max(1);
+    let host = if dst.is_ipv4() { "0.0.0.0" } else { "::" };
+    let socks: Vec<UdpSocket> = ports
+        .iter()
+        .map(|&port| {
+            let s = UdpSocket::bind((host, port)).expect("bind");
             s.set_read_timeout(Some(Duration::from_millis(500)))
                 .expect("timeout");
             s

@@ -227,17 +227,30 @@ pub fn map_status_parts(
     }
 }
 
-/// The first stderr line that is an error rather than a warning.
+/// The first stderr line that is an error rather than a warning. libbpf's messages are not
+/// errors: with `rss=on` QEMU tries to load its eBPF steering program first and, when the
+/// host's libbpf refuses it, hashes in software (what ferrix wants anyway).
 fn qemu_error_line(stderr: &str) -> Option<String> {
     stderr
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty() && !l.to_ascii_lowercase().contains("warning"))
+        .find(|l| {
+            !l.is_empty()
+                && !l.to_ascii_lowercase().contains("warning")
+                && !l.starts_with("libbpf:")
+        })
         .map(str::to_string)
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn libbpf_chatter_is_not_an_error() {
+        let e = "libbpf: elf: legacy map definitions in 'maps' section are not supported by libbpf v1.0+\n";
+        assert_eq!(super::map_status_parts(Some(1), None, e).unwrap(), 0);
+        assert!(super::map_status_parts(Some(1), None, "qemu: could not open tap").is_err());
+    }
+
     use super::*;
 
     #[test]
