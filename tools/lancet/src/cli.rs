@@ -25,7 +25,8 @@ pub enum Command {
     /// Run the synthetic service-time test server (8-byte requests naming ns of work).
     Server(ServerArgs),
     /// Benchmark one agent core on loopback UDP: the max open-loop rate whose inter-arrivals
-    /// pass Anderson-Darling, a back-to-back send() blast, and the cost of the timestamps.
+    /// pass Anderson-Darling, back-to-back send() and sendmmsg blasts, and the client-side cost
+    /// of software and kernel (SO_TIMESTAMPING) timestamps.
     Bench(BenchArgs),
 }
 
@@ -49,6 +50,9 @@ pub struct BenchArgs {
     /// Datagram payload bytes of the blast and timestamp loops.
     #[arg(long, default_value_t = 32)]
     pub size: usize,
+    /// Datagrams per sendmmsg call in the batched blast (1..=1024).
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
     /// Write the results as JSON to this file ('-' for stdout, replacing the text).
     #[arg(long)]
     pub json: Option<PathBuf>,

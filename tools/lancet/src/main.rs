@@ -75,6 +75,7 @@ fn bench_cmd(a: &BenchArgs) -> Result<ExitCode, String> {
         secs: a.secs,
         alpha: a.alpha,
         size: a.size.clamp(1, 65_000),
+        batch: a.batch.clamp(1, 1024),
     };
     let to_stdout = a.json.as_deref() == Some(Path::new("-"));
     let progress = |s: &bench::Step| {

@@ -246,3 +246,35 @@ fn software_timestamps_are_the_default_and_say_so() {
     assert_eq!(r.stamps.software as usize, r.count);
     assert!(r.timestamps.starts_with("software"), "{}", r.timestamps);
 }
+
+#[test]
+fn kernel_mode_on_r2p2_falls_back_and_says_so() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sock = r2p2_linux::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = sock.local_addr().unwrap().to_string();
+    let cfg = ferrix_net::r2p2::ServerConfig {
+        gc_rtos: 200,
+        ..Default::default()
+    };
+    // Lives as long as the test process (it blocks at most 1 ms per receive).
+    std::thread::spawn(move || {
+        r2p2_linux::server::serve(&sock, cfg, r2p2_linux::server::Mode::Echo, None)
+    });
+    let opts = AgentOptions {
+        timestamps: TsMode::Kernel,
+        ..AgentOptions::default()
+    };
+    let r = measure(&addr, Transport::R2p2, opts, 100);
+    assert!(r.count > 0);
+    assert_eq!(r.timestamps_used, vec![StampKind::Software]);
+    assert!(
+        r.stamps.fallbacks.iter().any(|f| f.contains("R2P2")),
+        "{:?}",
+        r.stamps
+    );
+    assert!(
+        r.timestamps.contains("software fallback"),
+        "{}",
+        r.timestamps
+    );
+}

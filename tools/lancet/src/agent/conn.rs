@@ -143,7 +143,9 @@ pub struct Sample {
 /// arrived) before it falls back to user-space stamps.
 pub const TX_STAMP_GRACE: Duration = Duration::from_millis(20);
 
-/// Samples after which a connection that never got a usable kernel stamp turns them off.
+/// Samples after which a connection that never got a kernel TX stamp turns kernel stamps off.
+/// (Missing RX stamps do not count: the kernel stamps received packets only while some socket
+/// asks for it, and switches that on and off asynchronously; see [`sockopt::rx_stamp_keeper`].)
 pub const KERNEL_PROBATION: u64 = 32;
 
 /// Sampled requests whose stamps are tracked at most (older ones were never answered).
@@ -175,6 +177,11 @@ struct Kernel {
     sent_since_drain: bool,
     finalized: u64,
     kernel_used: u64,
+    /// TX stamps that matched a sampled request.
+    tx_seen: u64,
+    /// Ids are no longer certain (a UDP send failed): match nothing more, and turn kernel
+    /// stamps off at the next poll, for this reason.
+    poisoned: Option<String>,
 }
 
 impl Kernel {
@@ -189,7 +196,18 @@ impl Kernel {
             sent_since_drain: false,
             finalized: 0,
             kernel_used: 0,
+            tx_seen: 0,
+            poisoned: None,
         }
+    }
+
+    /// Stop matching stamps at once; the connection turns them off at its next poll.
+    fn poison(&mut self, why: String) {
+        for r in &mut self.recs {
+            r.key = None;
+            r.tx = KStamp::default();
+        }
+        self.poisoned.get_or_insert(why);
     }
 
     /// A request of `len` stream units is appended; returns its token when sampled.
@@ -215,7 +233,7 @@ impl Kernel {
 
     /// A send call took `n` units.
     fn wrote(&mut self, n: u64) {
-        if n == 0 {
+        if n == 0 || self.poisoned.is_some() {
             return;
         }
         self.sent_since_drain = true;
@@ -247,11 +265,12 @@ impl Kernel {
                 ErrQueue::Empty => break,
                 ErrQueue::Other => {}
                 ErrQueue::Tx(id, s) => {
-                    let Some(off) = self.tx.unwrap(id) else {
+                    let Some(off) = self.tx.unwrap(id).filter(|_| self.poisoned.is_none()) else {
                         continue;
                     };
                     for r in self.recs.iter_mut().filter(|r| r.key == Some(off)) {
                         r.tx.merge(s);
+                        self.tx_seen += 1;
                     }
                 }
             }
@@ -452,11 +471,12 @@ impl Conn {
                 // are no longer certain: stop using kernel stamps here rather than risk
                 // attributing a neighbour's.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.kernel.is_some() {
-                        let why = "a UDP send failed (socket buffer full): timestamp ids \
-                                   uncertain, kernel stamps off on this connection"
-                            .to_owned();
-                        self.drop_kernel(why, &mut |_| {});
+                    if let Some(k) = &mut self.kernel {
+                        k.poison(
+                            "a UDP send failed (socket buffer full): timestamp ids uncertain, \
+                             kernel stamps off on this connection"
+                                .to_owned(),
+                        );
                     }
                     return Ok(sent);
                 }
@@ -617,14 +637,86 @@ impl Conn {
         }
         if let Some(k) = &mut self.kernel {
             k.finalize(Instant::now(), false, &mut done);
-            if k.finalized >= KERNEL_PROBATION && k.kernel_used == 0 {
+            if let Some(why) = k.poisoned.take() {
+                self.drop_kernel(why, &mut done);
+            } else if k.finalized >= KERNEL_PROBATION && k.tx_seen == 0 {
                 let why = format!(
-                    "no usable kernel stamp in the first {KERNEL_PROBATION} samples: kernel \
-                     stamps off on this connection"
+                    "no kernel TX stamp for the first {KERNEL_PROBATION} samples: kernel stamps \
+                     off on this connection"
                 );
                 self.drop_kernel(why, &mut done);
             }
         }
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(k: &mut Kernel, now: Instant, force: bool) -> Vec<Sample> {
+        let mut out = Vec::new();
+        k.finalize(now, force, &mut |s| out.push(s));
+        out
+    }
+
+    #[test]
+    fn samples_wait_for_their_tx_stamp_then_fall_back() {
+        let t0 = Instant::now();
+        let mut k = Kernel::new();
+        // Two sampled 10-byte requests written in one call: both carry id 19.
+        let a = k.push(10, true, t0).unwrap();
+        let b = k.push(10, true, t0).unwrap();
+        k.wrote(20);
+        assert!(k.recs.iter().all(|r| r.key == Some(19)));
+        let rx_at = t0 + Duration::from_micros(50);
+        assert!(k.responded(a, rx_at, Some(KStamp::sw(30_000))));
+        assert!(k.responded(b, rx_at, Some(KStamp::sw(40_000))));
+        // No TX stamp yet: nothing is final within the grace period.
+        assert!(collect(&mut k, rx_at, false).is_empty());
+        // The stamp arrives: both samples are kernel-timed.
+        for r in k.recs.iter_mut().filter(|r| r.key == Some(19)) {
+            r.tx.merge(KStamp::sw(10_000));
+        }
+        let s = collect(&mut k, rx_at, false);
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            (s[0].latency_us, s[0].kind),
+            (20.0, StampKind::KernelSoftware)
+        );
+        assert_eq!(
+            (s[1].latency_us, s[1].kind),
+            (30.0, StampKind::KernelSoftware)
+        );
+        // A third sample whose stamp never comes falls back after the grace period.
+        let c = k.push(10, true, t0).unwrap();
+        k.wrote(10);
+        assert!(k.responded(c, rx_at, Some(KStamp::sw(30_000))));
+        let late = rx_at + TX_STAMP_GRACE + Duration::from_millis(1);
+        let s = collect(&mut k, late, false);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].kind, StampKind::Software);
+        assert_eq!(s[0].fallback, Some(NoKernel::MissingTx));
+        assert!((s[0].latency_us - 50.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn missing_rx_stamp_falls_back_at_once_and_poison_stops_matching() {
+        let t0 = Instant::now();
+        let mut k = Kernel::new();
+        let a = k.push(1, true, t0).unwrap();
+        k.wrote(1);
+        assert!(k.responded(a, t0 + Duration::from_micros(5), None));
+        let s = collect(&mut k, t0, false);
+        assert_eq!(s[0].fallback, Some(NoKernel::MissingRx));
+        // After a failed UDP send ids are uncertain: no key is assigned any more.
+        let b = k.push(1, true, t0).unwrap();
+        k.poison("test".into());
+        k.wrote(1);
+        assert!(k.recs.iter().all(|r| r.key.is_none()));
+        assert!(k.responded(b, t0, Some(KStamp::sw(1))));
+        let s = collect(&mut k, t0, true);
+        assert_eq!(s[0].fallback, Some(NoKernel::MissingTx));
     }
 }

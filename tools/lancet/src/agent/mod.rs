@@ -21,7 +21,7 @@ use ferrix_dist::Shape;
 use crate::control::{self, LatencyReport, Reply, Request, ThroughputReport};
 use crate::stats::{adf, anderson, quantile, spearman};
 use crate::workload::Workload;
-use options::AgentOptions;
+use options::{AgentOptions, TsMode};
 
 /// Inter-arrival gaps used for the Anderson-Darling test (the most recent ones): enough to
 /// catch a wrong shape, few enough that microsecond send jitter is not itself "significant".
@@ -33,6 +33,8 @@ struct Session {
     confidence: f64,
     max_lag: usize,
     opts: AgentOptions,
+    /// Kernel mode: keeps the kernel's RX timestamping switched on for the session.
+    keeper: Option<std::net::UdpSocket>,
     load: Option<(Sender<load::Cmd>, JoinHandle<()>)>,
 }
 
@@ -74,6 +76,14 @@ impl Session {
                 self.stop_load();
                 self.workload = Some(*workload);
                 self.opts = agent;
+                // A failure shows up per connection (the reports say why); nothing to do here.
+                self.keeper = match agent.timestamps {
+                    TsMode::Kernel => self
+                        .keeper
+                        .take()
+                        .or_else(|| sockopt::rx_stamp_keeper().ok()),
+                    TsMode::Software => None,
+                };
                 self.percentiles = percentiles;
                 self.confidence = confidence;
                 self.max_lag = max_lag.max(1);
@@ -173,6 +183,7 @@ pub fn serve_connection(stream: TcpStream) -> io::Result<()> {
         confidence: 0.95,
         max_lag: 20,
         opts: AgentOptions::default(),
+        keeper: None,
         load: None,
     };
     let result = loop {

@@ -59,6 +59,24 @@ pub fn disable_timestamps<F: AsFd>(fd: &F) -> Result<(), Errno> {
     socket::setsockopt(fd, sockopt::Timestamping, &TimestampingFlag::empty())
 }
 
+/// A socket that asks for software RX stamps and is otherwise unused. The kernel stamps
+/// arriving packets only while some socket wants it (a global switch, `netstamp_needed_key`,
+/// counted per socket) and flips that switch from a work queue, so a socket that enables RX
+/// stamps can see unstamped packets for a while, which on a busy machine is long. An agent in
+/// kernel mode holds one of these for its whole session, from `configure` on, so the switch
+/// is on before the load starts and stays on while connections come and go.
+pub fn rx_stamp_keeper() -> io::Result<std::net::UdpSocket> {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    socket::setsockopt(
+        &s,
+        sockopt::Timestamping,
+        &(TimestampingFlag::SOF_TIMESTAMPING_RX_SOFTWARE
+            | TimestampingFlag::SOF_TIMESTAMPING_SOFTWARE),
+    )
+    .map_err(io_err)?;
+    Ok(s)
+}
+
 /// Set `SO_BUSY_POLL` to `us` and read it back.
 pub fn set_busy_poll<F: AsFd>(fd: &F, us: u32) -> Result<u32, Errno> {
     let v = libc::c_int::try_from(us).map_err(|_| Errno::EINVAL)?;
