@@ -33,7 +33,6 @@ use serde::Serialize;
 
 use crate::agent::AD_MAX_GAPS;
 use crate::agent::load::{self, Cmd, Snapshot};
-use crate::agent::options::AgentOptions;
 use crate::agent::sockopt::{self, ErrQueue};
 use crate::server::SyntheticServer;
 use crate::stats::anderson;
@@ -163,7 +162,7 @@ pub fn open_loop_step(target: &str, rps: f64, secs: f64, alpha: f64) -> Result<S
     };
     let (tx, rx) = mpsc::channel();
     let max = Duration::from_secs_f64(secs * 1.25 + 5.0);
-    let h = std::thread::spawn(move || load::run(&w, AgentOptions::default(), rps, max, &rx));
+    let h = std::thread::spawn(move || load::run(&w, rps, max, &rx));
     std::thread::sleep(Duration::from_secs_f64(secs / 4.0));
     let _ = tx.send(Cmd::Measure {
         samples: 0,

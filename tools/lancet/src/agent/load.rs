@@ -118,8 +118,15 @@ fn busy_poll_report(conns: &[Conn], requested_us: u32) -> Option<BusyPollReport>
     })
 }
 
-/// Run load at `rps` until `Stop`, the command channel closes, or `max` elapses.
-pub fn run(w: &Workload, opts: AgentOptions, rps: f64, max: Duration, cmds: &Receiver<Cmd>) {
+/// Run load at `rps` as a symmetric agent with software timestamps until `Stop`, the command
+/// channel closes, or `max` elapses.
+pub fn run(w: &Workload, rps: f64, max: Duration, cmds: &Receiver<Cmd>) {
+    run_as(w, AgentOptions::default(), rps, max, cmds);
+}
+
+/// Run load at `rps` as the agent `opts` describes (kind, timestamps, busy polling) until
+/// `Stop`, the command channel closes, or `max` elapses.
+pub fn run_as(w: &Workload, opts: AgentOptions, rps: f64, max: Duration, cmds: &Receiver<Cmd>) {
     let mut st = State {
         snap: Snapshot {
             stamps: StampReport {

@@ -5,6 +5,7 @@
 //! and picks software or kernel timestamps per session (`configure`'s `agent` object).
 
 pub mod conn;
+pub mod kernel_ts;
 pub mod load;
 pub mod options;
 pub mod sockopt;
@@ -81,7 +82,7 @@ impl Session {
                     TsMode::Kernel => self
                         .keeper
                         .take()
-                        .or_else(|| sockopt::rx_stamp_keeper().ok()),
+                        .or_else(|| sockopt::rx_stamp_keeper().ok().map(|k| k.0)),
                     TsMode::Software => None,
                 };
                 self.percentiles = percentiles;
@@ -98,7 +99,7 @@ impl Session {
                 let (tx, rx) = mpsc::channel();
                 let max = Duration::from_secs_f64(max_secs.clamp(0.1, 3600.0));
                 let opts = self.opts;
-                let h = std::thread::spawn(move || load::run(&w, opts, rps, max, &rx));
+                let h = std::thread::spawn(move || load::run_as(&w, opts, rps, max, &rx));
                 self.load = Some((tx, h));
                 Ok(Reply::Ack)
             }

@@ -64,8 +64,10 @@ pub fn disable_timestamps<F: AsFd>(fd: &F) -> Result<(), Errno> {
 /// counted per socket) and flips that switch from a work queue, so a socket that enables RX
 /// stamps can see unstamped packets for a while, which on a busy machine is long. An agent in
 /// kernel mode holds one of these for its whole session, from `configure` on, so the switch
-/// is on before the load starts and stays on while connections come and go.
-pub fn rx_stamp_keeper() -> io::Result<std::net::UdpSocket> {
+/// is on before the load starts and stays on while connections come and go. It also waits (at
+/// most about 200 ms) until a datagram it sends itself comes back stamped; the second value
+/// says whether one did.
+pub fn rx_stamp_keeper() -> io::Result<(std::net::UdpSocket, bool)> {
     let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
     socket::setsockopt(
         &s,
@@ -74,7 +76,19 @@ pub fn rx_stamp_keeper() -> io::Result<std::net::UdpSocket> {
             | TimestampingFlag::SOF_TIMESTAMPING_SOFTWARE),
     )
     .map_err(io_err)?;
-    Ok(s)
+    let me = s.local_addr()?;
+    let (mut buf, mut cmsg) = ([0u8; 8], cmsg_buffer());
+    for _ in 0..200 {
+        s.send_to(b"probe", me)?;
+        // Loopback queues the datagram before send_to returns.
+        if let Some((_, st)) = recv_stamped(&s, &mut buf, &mut cmsg)?
+            && !st.is_empty()
+        {
+            return Ok((s, true));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Ok((s, false))
 }
 
 /// Set `SO_BUSY_POLL` to `us` and read it back.
@@ -230,18 +244,29 @@ mod tests {
         }
         // Loopback stamps synchronously in its transmit path: all three are there, in order.
         assert_eq!(ids, vec![0, 1, 2]);
+        // The kernel switches RX stamping on from a work queue: until then replies come
+        // unstamped. Echo until one is stamped (bounded by count).
+        let (_keeper, ready) = rx_stamp_keeper().unwrap();
+        eprintln!("RX stamping switched on in time: {ready}");
         let mut b = [0u8; 16];
-        let (_, from) = srv.recv_from(&mut b).unwrap();
-        srv.send_to(b"x", from).unwrap();
-        // Bounded by count, not time: loopback delivers before send_to returns.
-        let got = (0..1_000_000)
-            .find_map(|_| {
-                std::thread::yield_now();
-                recv_stamped(&c, &mut b, &mut cm).unwrap()
-            })
-            .expect("the reply never arrived");
-        assert_eq!(got.0, 1);
-        assert!(got.1.sw.is_some() && got.1.hw.is_none(), "{got:?}");
+        let mut stamped = None;
+        for _ in 0..2000 {
+            let (_, from) = srv.recv_from(&mut b).unwrap();
+            srv.send_to(b"x", from).unwrap();
+            // Loopback delivers before send_to returns.
+            let got = (0..100_000)
+                .find_map(|_| recv_stamped(&c, &mut b, &mut cm).unwrap())
+                .expect("the reply never arrived");
+            assert_eq!(got.0, 1);
+            if !got.1.is_empty() {
+                stamped = Some(got.1);
+                break;
+            }
+            c.send(b"again").unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let s = stamped.expect("no reply was ever stamped");
+        assert!(s.sw.is_some() && s.hw.is_none(), "{s:?}");
         disable_timestamps(&c).unwrap();
     }
 }
