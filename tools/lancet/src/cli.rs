@@ -20,7 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Coordinate agents and measure latency at one load, a sweep, or the max load meeting an SLO.
     Run(Box<RunArgs>),
-    /// Serve the agent control protocol (one coordinator at a time).
+    /// Serve the agent control protocol (one coordinator at a time); each coordinator session
+    /// configures the agent's kind (symmetric, throughput, latency) and timestamps.
     Agent(AgentArgs),
     /// Run the synthetic service-time test server (8-byte requests naming ns of work).
     Server(ServerArgs),
