@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::agent::options::{AgentKind, DEFAULT_BUSY_POLL_US, TsMode};
+use crate::coordinator::DEFAULT_LATENCY_AGENT_RPS;
 use crate::workload::{AppProto, KvSizes, Transport, Workload};
 
 /// Lancet: self-correcting open-loop latency measurement (coordinator + agents).
@@ -18,12 +20,14 @@ pub struct Cli {
 pub enum Command {
     /// Coordinate agents and measure latency at one load, a sweep, or the max load meeting an SLO.
     Run(Box<RunArgs>),
-    /// Serve the agent control protocol (one coordinator at a time).
+    /// Serve the agent control protocol (one coordinator at a time); each coordinator session
+    /// configures the agent's kind (symmetric, throughput, latency) and timestamps.
     Agent(AgentArgs),
     /// Run the synthetic service-time test server (8-byte requests naming ns of work).
     Server(ServerArgs),
     /// Benchmark one agent core on loopback UDP: the max open-loop rate whose inter-arrivals
-    /// pass Anderson-Darling, a back-to-back send() blast, and the cost of the timestamps.
+    /// pass Anderson-Darling, back-to-back send() and sendmmsg blasts, and the client-side cost
+    /// of software and kernel (SO_TIMESTAMPING) timestamps.
     Bench(BenchArgs),
 }
 
@@ -47,6 +51,9 @@ pub struct BenchArgs {
     /// Datagram payload bytes of the blast and timestamp loops.
     #[arg(long, default_value_t = 32)]
     pub size: usize,
+    /// Datagrams per sendmmsg call in the batched blast (1..=1024).
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
     /// Write the results as JSON to this file ('-' for stdout, replacing the text).
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -159,12 +166,42 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
 
-    /// Number of local agent processes to start (ignored with --agents-file).
-    #[arg(long, default_value_t = 1)]
-    pub agents: usize,
-    /// File of remote agent control addresses, one host:port per line (# comments).
+    /// Number of local agent processes to start [default: 1, or the number of --agent-kind
+    /// entries] (not with --agents-file).
+    #[arg(long, conflicts_with = "agents_file")]
+    pub agents: Option<usize>,
+    /// Kind of each local agent, comma-separated in order, or one kind for all: symmetric
+    /// (load and latency), throughput (load only, no latency samples) or latency (a low fixed
+    /// rate, one connection, one request in flight, busy-polling its socket). At least one
+    /// agent must measure latency (symmetric or latency). Latency comes from those agents
+    /// only; throughput is summed over all.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        conflicts_with = "agents_file"
+    )]
+    pub agent_kind: Vec<AgentKind>,
+    /// File of remote agent control addresses, one `host:port [kind]` per line (kind as in
+    /// --agent-kind, default symmetric; # comments).
     #[arg(long)]
     pub agents_file: Option<PathBuf>,
+    /// Rate of each latency agent (requests/s) when throughput or symmetric agents carry the
+    /// rest of the load (at most an equal share); with latency agents only, they share the
+    /// load equally.
+    #[arg(long, default_value_t = DEFAULT_LATENCY_AGENT_RPS)]
+    pub latency_agent_rps: f64,
+    /// SO_BUSY_POLL of latency agents' sockets in µs (0 leaves the socket default). Values
+    /// above the sysctl net.core.busy_read need CAP_NET_ADMIN; each report says whether it was
+    /// applied. Busy polling needs a NAPI device queue (not loopback).
+    #[arg(long, default_value_t = DEFAULT_BUSY_POLL_US)]
+    pub busy_poll_us: u32,
+    /// Timestamps of latency samples: software (user-space clock around send() and recv()) or
+    /// kernel (SO_TIMESTAMPING, TCP and UDP: NIC hardware stamps where the NIC is set up to
+    /// stamp, else the kernel's software stamps; per sample, software when a kernel stamp did
+    /// not arrive). Every report says which were used. R2P2 stays software.
+    #[arg(long, value_enum, default_value_t = TsMode::Software)]
+    pub timestamps: TsMode,
     /// Seconds to wait for any agent reply before declaring it failed.
     #[arg(long, default_value_t = 15.0)]
     pub agent_timeout_secs: f64,
@@ -238,6 +275,26 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// The kinds of the local agents to start, from --agents and --agent-kind.
+    pub fn local_agent_kinds(&self) -> Result<Vec<AgentKind>, String> {
+        let k = &self.agent_kind;
+        let kinds = match (self.agents, k.len()) {
+            (Some(0), _) => return Err("--agents must be at least 1".into()),
+            (None, 0) => vec![AgentKind::Symmetric],
+            (Some(n), 0) => vec![AgentKind::Symmetric; n],
+            (None, _) => k.clone(),
+            (Some(n), 1) => vec![k[0]; n],
+            (Some(n), m) if n == m => k.clone(),
+            (Some(n), m) => {
+                return Err(format!(
+                    "--agents {n} but {m} --agent-kind entries (give one kind, or one per agent)"
+                ));
+            }
+        };
+        require_latency_agent(&kinds)?;
+        Ok(kinds)
+    }
+
     /// The workload the flags describe.
     pub fn workload(&self) -> Workload {
         Workload {
@@ -260,5 +317,47 @@ impl RunArgs {
             r2p2_timeout_ms: self.r2p2_timeout_ms,
             kv_sizes: self.kv_sizes,
         }
+    }
+}
+
+/// At least one agent must measure latency.
+pub fn require_latency_agent(kinds: &[AgentKind]) -> Result<(), String> {
+    if kinds.iter().any(|k| k.measures_latency()) {
+        Ok(())
+    } else {
+        Err("no agent measures latency: make at least one agent symmetric or latency".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AgentKind::*;
+
+    fn kinds(args: &[&str]) -> Result<Vec<AgentKind>, String> {
+        let mut v = vec!["lancet", "run", "--target", "127.0.0.1:1"];
+        v.extend_from_slice(args);
+        let Command::Run(r) = Cli::try_parse_from(v).map_err(|e| e.to_string())?.command else {
+            panic!("not run")
+        };
+        r.local_agent_kinds()
+    }
+
+    #[test]
+    fn local_agent_kinds_from_flags() {
+        assert_eq!(kinds(&[]).unwrap(), vec![Symmetric]);
+        assert_eq!(kinds(&["--agents", "2"]).unwrap(), vec![Symmetric; 2]);
+        assert_eq!(
+            kinds(&["--agent-kind", "throughput,latency"]).unwrap(),
+            vec![Throughput, Latency]
+        );
+        assert_eq!(
+            kinds(&["--agents", "3", "--agent-kind", "latency"]).unwrap(),
+            vec![Latency; 3]
+        );
+        assert!(kinds(&["--agents", "3", "--agent-kind", "latency,symmetric"]).is_err());
+        assert!(kinds(&["--agent-kind", "throughput"]).is_err());
+        assert!(kinds(&["--agent-kind", "sideways"]).is_err());
+        assert!(kinds(&["--agents", "0"]).is_err());
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::agent::options::{AgentKind, AgentOptions, BusyPollReport, StampKind, StampReport};
 use crate::stats::adf::AdfResult;
 use crate::stats::anderson::AdResult;
 use crate::stats::quantile::QuantileCi;
@@ -26,6 +27,9 @@ pub enum Request {
         confidence: f64,
         /// Largest lag for the Spearman autocorrelation.
         max_lag: usize,
+        /// This agent's kind, timestamps and busy polling (defaults: symmetric, software).
+        #[serde(default)]
+        agent: AgentOptions,
     },
     /// Start (or change) open-loop load; the agent stops by itself after `max_secs`.
     StartLoad {
@@ -65,6 +69,9 @@ pub struct ThroughputReport {
     pub inter_arrival: Option<AdResultWire>,
     /// Why the inter-arrival test could not run, if it could not.
     pub inter_arrival_error: Option<String>,
+    /// The agent's kind.
+    #[serde(default)]
+    pub kind: AgentKind,
 }
 
 /// Reply to `get_latency`.
@@ -78,7 +85,20 @@ pub struct LatencyReport {
     pub iid: Option<IidWire>,
     /// (send time s, latency µs), send order.
     pub samples: Vec<(f64, f64)>,
+    /// Which timestamps timed the samples, for humans.
     pub timestamps: String,
+    /// The stamp kinds that timed at least one sample, best first.
+    #[serde(default)]
+    pub timestamps_used: Vec<StampKind>,
+    /// Samples per stamp kind and why kernel stamps were not used where asked for.
+    #[serde(default)]
+    pub stamps: StampReport,
+    /// The agent's kind (a throughput agent has no samples).
+    #[serde(default)]
+    pub kind: AgentKind,
+    /// Latency agents: whether `SO_BUSY_POLL` took effect.
+    #[serde(default)]
+    pub busy_poll: Option<BusyPollReport>,
 }
 
 /// Wire forms of the statistics results (plain data).
@@ -205,6 +225,8 @@ pub struct AgentError {
 #[derive(Debug)]
 pub struct AgentClient {
     pub name: String,
+    /// The kind this agent is configured as (symmetric unless set).
+    pub kind: AgentKind,
     writer: TcpStream,
     reader: BufReader<TcpStream>,
 }
@@ -221,9 +243,16 @@ impl AgentClient {
         s.set_nodelay(true).map_err(err)?;
         Ok(AgentClient {
             name: addr.into(),
+            kind: AgentKind::Symmetric,
             reader: BufReader::new(s.try_clone().map_err(err)?),
             writer: s,
         })
+    }
+
+    /// The same handle, configured as `kind`.
+    pub fn with_kind(mut self, kind: AgentKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// Send `req`, wait for its reply; an `Error` reply, a timeout or a closed connection is an

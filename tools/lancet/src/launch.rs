@@ -1,12 +1,13 @@
 //! Where the coordinator's agents come from: local child processes (`lancet agent --listen
 //! 127.0.0.1:0 --once`, address read from their first output line) or remote addresses listed
-//! in a file.
+//! in a file, each with the kind the coordinator will configure it as.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::agent::options::AgentKind;
 use crate::control::{AgentClient, AgentError};
 
 /// The line an agent prints first: `lancet agent listening on ADDR`.
@@ -22,6 +23,8 @@ pub enum LaunchError {
     },
     #[error("agents file {0} lists no agents")]
     Empty(PathBuf),
+    #[error("agents file {path}: {why}")]
+    Syntax { path: PathBuf, why: String },
     #[error("cannot start local agent {exe}: {why}")]
     Spawn { exe: PathBuf, why: String },
     #[error(transparent)]
@@ -52,10 +55,10 @@ impl Drop for LocalAgents {
     }
 }
 
-/// Start `n` agents from the executable `exe` and connect to them.
+/// Start one agent per entry of `kinds` from the executable `exe` and connect to them.
 pub fn spawn_local(
     exe: &Path,
-    n: usize,
+    kinds: &[AgentKind],
     timeout: Duration,
 ) -> Result<(Vec<AgentClient>, LocalAgents), LaunchError> {
     let mut local = LocalAgents::default();
@@ -64,7 +67,7 @@ pub fn spawn_local(
         exe: exe.to_owned(),
         why,
     };
-    for _ in 0..n {
+    for kind in kinds {
         let mut child = Command::new(exe)
             .args(["agent", "--listen", "127.0.0.1:0", "--once"])
             .stdin(Stdio::null())
@@ -84,18 +87,28 @@ pub fn spawn_local(
             .trim()
             .strip_prefix(LISTEN_BANNER)
             .ok_or_else(|| spawn_err(format!("unexpected first line '{}'", line.trim())))?;
-        clients.push(AgentClient::connect(addr, timeout)?);
+        clients.push(AgentClient::connect(addr, timeout)?.with_kind(*kind));
     }
     Ok((clients, local))
 }
 
-/// Parse an agents file: one `host:port` per line, blank lines and `#` comments ignored.
-pub fn parse_agents_file(text: &str) -> Vec<String> {
-    text.lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect()
+/// Parse an agents file: one `host:port [kind]` per line (kind: symmetric, throughput or
+/// latency; default symmetric), blank lines and `#` comments ignored.
+pub fn parse_agents_file(text: &str) -> Result<Vec<(String, AgentKind)>, String> {
+    let mut out = Vec::new();
+    for (no, line) in text.lines().enumerate() {
+        let mut words = line.split('#').next().unwrap_or("").split_whitespace();
+        let Some(addr) = words.next() else { continue };
+        let kind = match words.next() {
+            Some(k) => k.parse().map_err(|e| format!("line {}: {e}", no + 1))?,
+            None => AgentKind::Symmetric,
+        };
+        if let Some(extra) = words.next() {
+            return Err(format!("line {}: unexpected '{extra}'", no + 1));
+        }
+        out.push((addr.to_owned(), kind));
+    }
+    Ok(out)
 }
 
 /// Connect to the remote agents listed in `path`.
@@ -104,21 +117,44 @@ pub fn connect_file(path: &Path, timeout: Duration) -> Result<Vec<AgentClient>, 
         path: path.to_owned(),
         source,
     })?;
-    let addrs = parse_agents_file(&text);
-    if addrs.is_empty() {
+    let agents = parse_agents_file(&text).map_err(|why| LaunchError::Syntax {
+        path: path.to_owned(),
+        why,
+    })?;
+    if agents.is_empty() {
         return Err(LaunchError::Empty(path.to_owned()));
     }
-    Ok(addrs
+    Ok(agents
         .iter()
-        .map(|a| AgentClient::connect(a, timeout))
+        .map(|(a, k)| AgentClient::connect(a, timeout).map(|c| c.with_kind(*k)))
         .collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn agents_file() {
-        let a = super::parse_agents_file("# agents\n10.0.0.1:5001\n\n host:5002 # second\n");
-        assert_eq!(a, ["10.0.0.1:5001", "host:5002"]);
+        let a = parse_agents_file(
+            "# agents\n10.0.0.1:5001\n\n host:5002 # second\nhost:5003 latency\nh:4 throughput\n",
+        )
+        .unwrap();
+        let s = |a: &str, k| (a.to_owned(), k);
+        assert_eq!(
+            a,
+            [
+                s("10.0.0.1:5001", AgentKind::Symmetric),
+                s("host:5002", AgentKind::Symmetric),
+                s("host:5003", AgentKind::Latency),
+                s("h:4", AgentKind::Throughput),
+            ]
+        );
+        assert!(
+            parse_agents_file("h:1 fast\n")
+                .unwrap_err()
+                .contains("line 1")
+        );
+        assert!(parse_agents_file("h:1 latency extra\n").is_err());
     }
 }

@@ -12,7 +12,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use lancet::bench::{self, BenchConfig};
-use lancet::cli::{AgentArgs, BenchArgs, Cli, Command, RunArgs, ServerArgs};
+use lancet::cli::{AgentArgs, BenchArgs, Cli, Command, RunArgs, ServerArgs, require_latency_agent};
 use lancet::coordinator::{self, Pattern, Settings};
 use lancet::launch::{self, LISTEN_BANNER};
 use lancet::plot::{self, ModelCurve};
@@ -75,6 +75,7 @@ fn bench_cmd(a: &BenchArgs) -> Result<ExitCode, String> {
         secs: a.secs,
         alpha: a.alpha,
         size: a.size.clamp(1, 65_000),
+        batch: a.batch.clamp(1, 1024),
     };
     let to_stdout = a.json.as_deref() == Some(Path::new("-"));
     let progress = |s: &bench::Step| {
@@ -123,6 +124,9 @@ fn settings(a: &RunArgs) -> Result<Settings, String> {
     if a.samples == 0 || a.sampling == 0 {
         return Err("--samples and --sampling must be >= 1".into());
     }
+    if !(a.latency_agent_rps.is_finite() && a.latency_agent_rps > 0.0) {
+        return Err("--latency-agent-rps must be > 0".into());
+    }
     Ok(Settings {
         percentiles: a.percentiles.clone(),
         confidence: a.confidence,
@@ -137,6 +141,9 @@ fn settings(a: &RunArgs) -> Result<Settings, String> {
         max_lag: a.max_lag,
         warmup: Duration::from_millis(a.warmup_ms),
         max_time: Duration::from_secs_f64(a.max_secs.max(1.0)),
+        timestamps: a.timestamps,
+        latency_agent_rps: a.latency_agent_rps,
+        busy_poll_us: a.busy_poll_us,
     })
 }
 
@@ -185,14 +192,16 @@ fn run(a: &RunArgs) -> Result<ExitCode, String> {
     };
     let timeout = Duration::from_secs_f64(a.agent_timeout_secs.max(1.0));
     let (mut agents, _local) = match &a.agents_file {
-        Some(f) => (
-            launch::connect_file(f, timeout).map_err(|e| e.to_string())?,
-            None,
-        ),
+        Some(f) => {
+            let c = launch::connect_file(f, timeout).map_err(|e| e.to_string())?;
+            let kinds: Vec<_> = c.iter().map(|a| a.kind).collect();
+            require_latency_agent(&kinds)?;
+            (c, None)
+        }
         None => {
+            let kinds = a.local_agent_kinds()?;
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-            let (c, l) =
-                launch::spawn_local(&exe, a.agents.max(1), timeout).map_err(|e| e.to_string())?;
+            let (c, l) = launch::spawn_local(&exe, &kinds, timeout).map_err(|e| e.to_string())?;
             (c, Some(l))
         }
     };

@@ -381,6 +381,9 @@ mod tests {
             samples: lat.len(),
             sampling: 1,
             timestamps: String::new(),
+            timestamps_used: Vec::new(),
+            stamps: Default::default(),
+            agents: Vec::new(),
             raw: lat
                 .iter()
                 .enumerate()

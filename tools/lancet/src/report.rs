@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::agent::options::AgentKind;
 use crate::coordinator::{Experiment, LoadResult, Settings};
 use crate::workload::Workload;
 
@@ -68,6 +69,26 @@ fn point(s: &mut String, r: &LoadResult) {
     }
     for why in &r.reasons {
         let _ = writeln!(s, "  reason: {why}");
+    }
+    let mixed = r.agents.iter().any(|a| a.kind != AgentKind::Symmetric);
+    if r.agents.len() > 1 || mixed {
+        for a in &r.agents {
+            let samples = if a.kind.measures_latency() {
+                format!("{} samples", a.samples)
+            } else {
+                "no latency samples".into()
+            };
+            let _ = writeln!(
+                s,
+                "  agent {} ({}): asked {:.0} rps, sent {:.0} rps, {samples}",
+                a.name, a.kind, a.target_rps, a.sent_rps
+            );
+        }
+    }
+    for a in &r.agents {
+        if let Some(b) = &a.busy_poll {
+            let _ = writeln!(s, "  busy poll: {}: {b}", a.name);
+        }
     }
     if !r.timestamps.is_empty() {
         let _ = writeln!(s, "  timestamps: {}", r.timestamps);

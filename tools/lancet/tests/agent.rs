@@ -47,6 +47,7 @@ fn drive(target: String, transport: Transport, proto: AppProto) {
             percentiles: vec![50.0, 99.0],
             confidence: 0.95,
             max_lag: 10,
+            agent: Default::default(),
         })
         .unwrap());
     ack(c
@@ -143,6 +144,7 @@ fn agent_reports_unreachable_target() {
         percentiles: vec![99.0],
         confidence: 0.95,
         max_lag: 5,
+        agent: Default::default(),
     })
     .unwrap();
     c.call(&Request::StartLoad {

@@ -59,8 +59,25 @@ fn help_documents_every_flag() {
         "--csv",
         "--samples-csv",
         "--quiet",
+        "--agent-kind",
+        "--latency-agent-rps",
+        "--busy-poll-us",
+        "--timestamps",
+        "throughput",
+        "CAP_NET_ADMIN",
+        "SO_TIMESTAMPING",
     ] {
         assert!(help.contains(flag), "{flag} missing from help");
+    }
+    let bench = Command::new(BIN)
+        .args(["bench", "--help"])
+        .output()
+        .unwrap();
+    let bench = String::from_utf8(bench.stdout).unwrap();
+    for flag in [
+        "--lo", "--hi", "--steps", "--secs", "--alpha", "--size", "--batch", "--json",
+    ] {
+        assert!(bench.contains(flag), "{flag} missing from bench help");
     }
     let top = Command::new(BIN).arg("--help").output().unwrap();
     let top = String::from_utf8(top.stdout).unwrap();
@@ -91,6 +108,101 @@ fn bad_arguments_give_one_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8(out.stderr).unwrap().contains("--load"));
+    // No agent that measures latency: a usage error before any agent starts.
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "--target",
+            "127.0.0.1:1",
+            "--load",
+            "10",
+            "--agent-kind",
+            "throughput",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("measures latency"), "{err}");
+}
+
+#[test]
+fn throughput_and_latency_agents_with_kernel_timestamps() {
+    let _g = serial();
+    let server = lancet::server::SyntheticServer::start(
+        "127.0.0.1:0",
+        lancet::workload::Transport::Udp,
+        0.0,
+    )
+    .unwrap();
+    let target = server.addr().to_string();
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "--target",
+            &target,
+            "--transport",
+            "udp",
+            "--proto",
+            "synthetic",
+            "--service-us",
+            "5",
+            "--load",
+            "1500",
+            "--agent-kind",
+            "throughput,latency",
+            "--latency-agent-rps",
+            "500",
+            "--timestamps",
+            "kernel",
+            "--samples",
+            "200",
+            "--sampling",
+            "1",
+            "--max-retries",
+            "1",
+            "--max-secs",
+            "6",
+            "--warmup-ms",
+            "200",
+            "--load-tolerance",
+            "0.9",
+            "--ad-alpha",
+            "1e-12",
+            "--ci-width-us",
+            "1e9",
+            "--json",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = &v["experiment"]["points"][0];
+    let agents = p["agents"].as_array().unwrap();
+    assert_eq!(agents.len(), 2);
+    assert_eq!(agents[0]["kind"], "throughput");
+    assert_eq!(agents[1]["kind"], "latency");
+    assert_eq!(agents[0]["target_rps"].as_f64(), Some(1000.0));
+    assert_eq!(agents[1]["target_rps"].as_f64(), Some(500.0));
+    let sum: f64 = agents.iter().map(|a| a["sent_rps"].as_f64().unwrap()).sum();
+    assert!(
+        (p["achieved_rps"].as_f64().unwrap() - sum).abs() < 1e-6,
+        "{p}"
+    );
+    assert_eq!(p["stamps"]["requested"], "kernel");
+    if p["timestamps_used"]
+        .as_array()
+        .is_some_and(|u| !u.is_empty())
+    {
+        assert_eq!(agents[0]["samples"].as_u64(), Some(0));
+        assert!(p["timestamps"].as_str().unwrap().contains("samples"), "{p}");
+        assert!(agents[1]["busy_poll"].as_str().is_some(), "{p}");
+    } else {
+        eprintln!("note: no latency round on this machine: {}", p["reasons"]);
+    }
 }
 
 /// A server process this test started; killed and reaped on drop.

@@ -3,15 +3,28 @@
 //! connection come back in order; for UDP a lost datagram shifts attribution, so UDP runs should
 //! stay far from loss). R2P2 matches replies to requests by request id, so its requests need not
 //! complete in order and a lost reply ends in that request's own timeout.
+//!
+//! With kernel timestamps, a TCP or UDP connection also follows its stream for
+//! [`super::stamps`]: sampled requests are recorded with the `OPT_ID` id of the send call that
+//! carried their last byte, TX stamps are read from the error queue on every poll after a send,
+//! responses take the RX stamp of the receive that completed them, and a sample is emitted once
+//! its stamps are complete (or after [`TX_STAMP_GRACE`], in user-space time).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, SocketAddrV4, TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::Instant;
 
+use nix::errno::Errno;
+
 use ferrix_net::r2p2::{Client, ClientConfig, Outcome, Policy};
 use r2p2_linux::{StdClock, UdpTransport};
 
+use super::kernel_ts::Kernel;
+pub use super::kernel_ts::{KERNEL_PROBATION, Sample, TX_STAMP_GRACE};
+use super::options::StampKind;
+use super::sockopt;
+use super::stamps::KStamp;
 use crate::workload::{Request, Transport};
 
 enum Sock {
@@ -103,11 +116,22 @@ impl R2p2Sock {
     }
 }
 
-/// An outstanding request: when it was sent and whether its latency is sampled.
+/// How a connection measures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnOptions {
+    /// Ask for kernel (`SO_TIMESTAMPING`) stamps.
+    pub kernel_stamps: bool,
+    /// Set `SO_BUSY_POLL` to this many µs (0 = leave the socket's default).
+    pub busy_poll_us: u32,
+}
+
+/// An outstanding request: when it was sent, whether its latency is sampled, and (kernel
+/// stamps) the token of its stamp record.
 #[derive(Debug, Clone, Copy)]
 pub struct Pending {
     pub sent: Instant,
     pub sampled: bool,
+    token: Option<u64>,
 }
 
 /// A pooled connection.
@@ -116,12 +140,21 @@ pub struct Conn {
     out: Vec<u8>,
     inbuf: Vec<u8>,
     pub pending: VecDeque<Pending>,
+    kernel: Option<Kernel>,
+    /// Why this connection uses user-space stamps although kernel ones were asked for.
+    fallbacks: Vec<String>,
+    /// Outcome of `SO_BUSY_POLL` (µs read back), if it was asked for.
+    busy_poll: Option<Result<u32, Errno>>,
 }
 
 impl Conn {
-    /// Connect to `target`.
     /// Connect to `target`; R2P2 requests time out after `r2p2_timeout_ns`.
-    pub fn connect(target: &str, transport: Transport, r2p2_timeout_ns: u64) -> io::Result<Conn> {
+    pub fn connect(
+        target: &str,
+        transport: Transport,
+        r2p2_timeout_ns: u64,
+        opts: ConnOptions,
+    ) -> io::Result<Conn> {
         let sock = match transport {
             Transport::Tcp => {
                 let s = TcpStream::connect(target)?;
@@ -137,23 +170,91 @@ impl Conn {
             }
             Transport::R2p2 => Sock::R2p2(Box::new(R2p2Sock::connect(target, r2p2_timeout_ns)?)),
         };
-        Ok(Conn {
+        let mut c = Conn {
             sock,
             out: Vec::new(),
             inbuf: Vec::with_capacity(4096),
             pending: VecDeque::new(),
-        })
+            kernel: None,
+            fallbacks: Vec::new(),
+            busy_poll: None,
+        };
+        if opts.busy_poll_us > 0 {
+            c.busy_poll = Some(match &c.sock {
+                Sock::Tcp(s) => sockopt::set_busy_poll(s, opts.busy_poll_us),
+                Sock::Udp(s) => sockopt::set_busy_poll(s, opts.busy_poll_us),
+                Sock::R2p2(r) => sockopt::set_busy_poll(&r.socket, opts.busy_poll_us),
+            });
+        }
+        if opts.kernel_stamps {
+            // Before anything is written: TCP ids then count from our first byte.
+            let r = match &c.sock {
+                Sock::Tcp(s) => sockopt::enable_timestamps(s),
+                Sock::Udp(s) => sockopt::enable_timestamps(s),
+                Sock::R2p2(_) => {
+                    c.fallbacks.push(
+                        "R2P2 transport: its socket is driven by r2p2-linux and not timestamped"
+                            .into(),
+                    );
+                    return Ok(c);
+                }
+            };
+            match r {
+                Ok(()) => c.kernel = Some(Kernel::new()),
+                Err(e) => c
+                    .fallbacks
+                    .push(format!("setsockopt(SO_TIMESTAMPING) failed: {e}")),
+            }
+        }
+        Ok(c)
+    }
+
+    /// Stop using kernel stamps on this connection (samples in flight fall back).
+    fn drop_kernel(&mut self, why: String, done: &mut impl FnMut(Sample)) {
+        if let Some(mut k) = self.kernel.take() {
+            k.abandon(done);
+            let _ = match &self.sock {
+                Sock::Tcp(s) => sockopt::disable_timestamps(s),
+                Sock::Udp(s) => sockopt::disable_timestamps(s),
+                Sock::R2p2(_) => Ok(()),
+            };
+            self.fallbacks.push(why);
+        }
+    }
+
+    /// Why this connection does not use kernel stamps (empty if it does, or was not asked).
+    pub fn fallbacks(&self) -> &[String] {
+        &self.fallbacks
+    }
+
+    /// Outcome of `SO_BUSY_POLL`, if it was asked for: the value read back, or the error.
+    pub fn busy_poll(&self) -> Option<Result<u32, Errno>> {
+        self.busy_poll
+    }
+
+    /// Whether kernel stamps are in use on this connection.
+    pub fn kernel_stamps(&self) -> bool {
+        self.kernel.is_some()
     }
 
     /// Send one encoded request now; returns the software TX timestamp (taken just before the
     /// system call).
     pub fn send(&mut self, req: &[u8], sampled: bool) -> io::Result<Instant> {
         let sent = Instant::now();
+        let mut token = None;
         match &mut self.sock {
             Sock::Tcp(s) => {
+                if let Some(k) = &mut self.kernel {
+                    token = k.push(req.len() as u64, sampled, sent);
+                }
                 if self.out.is_empty() {
                     match s.write(req) {
-                        Ok(n) => self.out.extend_from_slice(&req[n..]),
+                        Ok(n) => {
+                            if let Some(k) = &mut self.kernel {
+                                k.wrote(n as u64);
+                            }
+                            self.out.extend_from_slice(&req[n..]);
+                        }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             self.out.extend_from_slice(req)
                         }
@@ -164,17 +265,45 @@ impl Conn {
                 }
             }
             Sock::Udp(s) => match s.send(req) {
-                Ok(_) => {}
-                // A full socket buffer drops the datagram: treat it like loss on the wire.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(sent),
+                Ok(_) => {
+                    if let Some(k) = &mut self.kernel {
+                        token = k.push(1, sampled, sent);
+                        k.wrote(1);
+                    }
+                }
+                // A full socket buffer drops the datagram: treat it like loss on the wire. Whether
+                // the failed call used up a timestamp id depends on the kernel version, so ids
+                // are no longer certain: stop using kernel stamps here rather than risk
+                // attributing a neighbour's.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Some(k) = &mut self.kernel {
+                        k.poison(
+                            "a UDP send failed (socket buffer full): timestamp ids uncertain, \
+                             kernel stamps off on this connection"
+                                .to_owned(),
+                        );
+                    }
+                    return Ok(sent);
+                }
                 Err(e) => return Err(e),
             },
             Sock::R2p2(r) => {
-                r.send(req, Pending { sent, sampled })?;
+                r.send(
+                    req,
+                    Pending {
+                        sent,
+                        sampled,
+                        token: None,
+                    },
+                )?;
                 return Ok(sent);
             }
         }
-        self.pending.push_back(Pending { sent, sampled });
+        self.pending.push_back(Pending {
+            sent,
+            sampled,
+            token,
+        });
         Ok(sent)
     }
 
@@ -194,19 +323,43 @@ impl Conn {
         }
     }
 
-    /// Flush pending output and read whatever arrived; calls `done(pending, rx_time)` for each
-    /// complete response. Returns how many completed.
-    pub fn poll(
-        &mut self,
-        req: &Request,
-        mut done: impl FnMut(Pending, Instant),
-    ) -> io::Result<usize> {
+    /// A response to `p` completed at `at` (kernel RX stamp `rx`).
+    fn completed(
+        kernel: &mut Option<Kernel>,
+        p: Pending,
+        at: Instant,
+        rx: Option<KStamp>,
+        done: &mut impl FnMut(Sample),
+    ) {
+        if !p.sampled {
+            return;
+        }
+        if let (Some(k), Some(t)) = (kernel.as_mut(), p.token)
+            && k.responded(t, at, rx)
+        {
+            return;
+        }
+        done(Sample {
+            sent: p.sent,
+            latency_us: at.duration_since(p.sent).as_secs_f64() * 1e6,
+            kind: StampKind::Software,
+            fallback: None,
+        });
+    }
+
+    /// Flush pending output and read whatever arrived; calls `done` for each finished latency
+    /// sample (with kernel stamps possibly a few polls after its response). Returns how many
+    /// responses completed.
+    pub fn poll(&mut self, req: &Request, mut done: impl FnMut(Sample)) -> io::Result<usize> {
         let mut count = 0;
         match &mut self.sock {
             Sock::Tcp(s) => {
                 if !self.out.is_empty() {
                     match s.write(&self.out) {
                         Ok(n) => {
+                            if let Some(k) = &mut self.kernel {
+                                k.wrote(n as u64);
+                            }
                             self.out.drain(..n);
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -215,48 +368,89 @@ impl Conn {
                 }
                 let mut buf = [0u8; 16384];
                 loop {
-                    match s.read(&mut buf) {
-                        Ok(0) => {
-                            return Err(io::Error::new(
-                                io::ErrorKind::ConnectionAborted,
-                                "server closed the connection",
-                            ));
+                    let got = match &mut self.kernel {
+                        Some(k) => {
+                            sockopt::recv_stamped(s, &mut buf, &mut k.cmsg)?.map(|(n, st)| {
+                                k.rx.on_recv(n as u64, st);
+                                n
+                            })
                         }
-                        Ok(n) => {
-                            let now = Instant::now();
-                            self.inbuf.extend_from_slice(&buf[..n]);
-                            while let Some(len) = req.response_len(&self.inbuf) {
-                                self.inbuf.drain(..len);
-                                if let Some(p) = self.pending.pop_front() {
-                                    done(p, now);
-                                    count += 1;
-                                }
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => return Err(e),
+                        None => match s.read(&mut buf) {
+                            Ok(n) => Some(n),
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+                            Err(e) => return Err(e),
+                        },
+                    };
+                    let Some(n) = got else { break };
+                    if n == 0 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            "server closed the connection",
+                        ));
                     }
+                    let now = Instant::now();
+                    self.inbuf.extend_from_slice(&buf[..n]);
+                    while let Some(len) = req.response_len(&self.inbuf) {
+                        self.inbuf.drain(..len);
+                        let rx = self.kernel.as_mut().and_then(|k| {
+                            k.consumed += len as u64;
+                            k.rx.complete(k.consumed)
+                        });
+                        if let Some(p) = self.pending.pop_front() {
+                            Self::completed(&mut self.kernel, p, now, rx, &mut done);
+                            count += 1;
+                        }
+                    }
+                }
+                if let Some(k) = &mut self.kernel {
+                    k.drain(s)?;
                 }
             }
             Sock::Udp(s) => {
                 let mut buf = [0u8; 65536];
                 loop {
-                    match s.recv(&mut buf) {
-                        Ok(_) => {
+                    let got = match &mut self.kernel {
+                        Some(k) => sockopt::recv_stamped(s, &mut buf, &mut k.cmsg)
+                            .map(|g| g.map(|(_, st)| Some(st).filter(|st| !st.is_empty()))),
+                        None => match s.recv(&mut buf) {
+                            Ok(_) => Ok(Some(None)),
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+                            Err(e) => Err(e),
+                        },
+                    };
+                    match got {
+                        Ok(Some(rx)) => {
                             let now = Instant::now();
                             if let Some(p) = self.pending.pop_front() {
-                                done(p, now);
+                                Self::completed(&mut self.kernel, p, now, rx, &mut done);
                                 count += 1;
                             }
                         }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Ok(None) => break,
                         // ICMP port unreachable from an earlier datagram: keep going.
                         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => break,
                         Err(e) => return Err(e),
                     }
                 }
+                if let Some(k) = &mut self.kernel {
+                    k.drain(s)?;
+                }
             }
-            Sock::R2p2(r) => count = r.poll(done)?,
+            Sock::R2p2(r) => {
+                count = r.poll(|p, at| Self::completed(&mut None, p, at, None, &mut done))?
+            }
+        }
+        if let Some(k) = &mut self.kernel {
+            k.finalize(Instant::now(), false, &mut done);
+            if let Some(why) = k.poisoned.take() {
+                self.drop_kernel(why, &mut done);
+            } else if k.finalized >= KERNEL_PROBATION && k.tx_seen == 0 {
+                let why = format!(
+                    "no kernel TX stamp for the first {KERNEL_PROBATION} samples: kernel stamps \
+                     off on this connection"
+                );
+                self.drop_kernel(why, &mut done);
+            }
         }
         Ok(count)
     }

@@ -2,8 +2,13 @@
 //! and sends each request at its scheduled time, drawn from the inter-arrival distribution,
 //! independently of replies. Between sends it polls every connection for responses.
 //! Latencies of randomly sampled requests (probability 1/sampling) are recorded with software
-//! timestamps: `Instant::now()` (CLOCK_MONOTONIC) just before `send` and just after the `recv`
-//! that completed the response.
+//! timestamps (`Instant::now()`, CLOCK_MONOTONIC, just before `send` and just after the `recv`
+//! that completed the response) or, in kernel mode, with the kernel's `SO_TIMESTAMPING` stamps
+//! where they arrive (see [`super::stamps`]).
+//!
+//! The agent's kind shapes the loop: a throughput agent never samples; a latency agent uses one
+//! connection with one request in flight and `SO_BUSY_POLL` on its socket, and skips (counts)
+//! arrivals that find its request still in flight.
 
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::{Duration, Instant};
@@ -11,7 +16,10 @@ use std::time::{Duration, Instant};
 use ferrix_dist::rand::Rng as _;
 use ferrix_dist::{Dist, Rng};
 
-use super::conn::Conn;
+use super::conn::{Conn, ConnOptions, Sample};
+use super::options::{AgentKind, AgentOptions, BusyPollReport, StampReport, TsMode};
+use super::sockopt;
+use super::stamps::NoKernel;
 use crate::workload::Workload;
 
 /// How far the sender may fall behind its schedule before it skips arrivals (counted in
@@ -53,6 +61,10 @@ pub struct Snapshot {
     pub samples: Vec<(f64, f64)>,
     pub target_samples: usize,
     pub sampling: u32,
+    /// Which stamps timed the samples of the window, and why kernel ones were not used.
+    pub stamps: StampReport,
+    /// Latency agents: whether `SO_BUSY_POLL` took effect.
+    pub busy_poll: Option<BusyPollReport>,
     /// A fatal error that stopped the load.
     pub error: Option<String>,
 }
@@ -64,15 +76,70 @@ struct State {
     done_samples: Vec<(Instant, f64)>,
 }
 
-/// Run load at `rps` until `Stop`, the command channel closes, or `max` elapses.
+/// The workload as an agent of `kind` runs it: a latency agent uses one connection with one
+/// request in flight.
+pub fn shaped(w: &Workload, kind: AgentKind) -> Workload {
+    match kind {
+        AgentKind::Latency => Workload {
+            connections: 1,
+            outstanding: 1,
+            ..w.clone()
+        },
+        AgentKind::Symmetric | AgentKind::Throughput => w.clone(),
+    }
+}
+
+/// Summarise the connections' `SO_BUSY_POLL` outcomes.
+fn busy_poll_report(conns: &[Conn], requested_us: u32) -> Option<BusyPollReport> {
+    let outcomes: Vec<_> = conns.iter().filter_map(Conn::busy_poll).collect();
+    let first = *outcomes.first()?;
+    let applied = outcomes.iter().all(|o| *o == Ok(requested_us));
+    let detail = match first {
+        _ if applied => format!(
+            "SO_BUSY_POLL {requested_us} µs applied on {} socket(s) (busy polling needs a NAPI \
+             device queue: loopback has none)",
+            outcomes.len()
+        ),
+        Ok(v) => format!("SO_BUSY_POLL {requested_us} µs asked, the socket reads back {v} µs"),
+        Err(e) => {
+            let sysctl = sockopt::busy_read_sysctl().map_or("net.core.busy_read".to_owned(), |v| {
+                format!("net.core.busy_read = {v}")
+            });
+            format!(
+                "SO_BUSY_POLL {requested_us} µs not applied: {e} (values above {sysctl} need \
+                 CAP_NET_ADMIN)"
+            )
+        }
+    };
+    Some(BusyPollReport {
+        requested_us,
+        applied,
+        detail,
+    })
+}
+
+/// Run load at `rps` as a symmetric agent with software timestamps until `Stop`, the command
+/// channel closes, or `max` elapses.
 pub fn run(w: &Workload, rps: f64, max: Duration, cmds: &Receiver<Cmd>) {
+    run_as(w, AgentOptions::default(), rps, max, cmds);
+}
+
+/// Run load at `rps` as the agent `opts` describes (kind, timestamps, busy polling) until
+/// `Stop`, the command channel closes, or `max` elapses.
+pub fn run_as(w: &Workload, opts: AgentOptions, rps: f64, max: Duration, cmds: &Receiver<Cmd>) {
     let mut st = State {
-        snap: Snapshot::default(),
+        snap: Snapshot {
+            stamps: StampReport {
+                requested: opts.timestamps,
+                ..StampReport::default()
+            },
+            ..Snapshot::default()
+        },
         window: Instant::now(),
         measuring: false,
         done_samples: Vec::new(),
     };
-    if let Err(e) = run_inner(w, rps, max, cmds, &mut st) {
+    if let Err(e) = run_inner(w, opts, rps, max, cmds, &mut st) {
         st.snap.error = Some(e);
         // Keep answering snapshots so the coordinator learns why.
         while let Ok(c) = cmds.recv() {
@@ -89,17 +156,35 @@ pub fn run(w: &Workload, rps: f64, max: Duration, cmds: &Receiver<Cmd>) {
 
 fn run_inner(
     w: &Workload,
+    opts: AgentOptions,
     rps: f64,
     max: Duration,
     cmds: &Receiver<Cmd>,
     st: &mut State,
 ) -> Result<(), String> {
+    let w = &shaped(w, opts.kind);
     let (shape, req) = w.validate().map_err(|e| e.to_string())?;
     let gap_dist: Dist = shape.with_mean(1e9 / rps).map_err(|e| e.to_string())?;
+    let conn_opts = ConnOptions {
+        kernel_stamps: opts.timestamps == TsMode::Kernel && opts.kind.measures_latency(),
+        busy_poll_us: if opts.kind == AgentKind::Latency {
+            opts.busy_poll_us
+        } else {
+            0
+        },
+    };
     let mut conns = (0..w.connections)
-        .map(|_| Conn::connect(&w.target, w.transport, w.r2p2_timeout_ms * 1_000_000))
+        .map(|_| {
+            Conn::connect(
+                &w.target,
+                w.transport,
+                w.r2p2_timeout_ms * 1_000_000,
+                conn_opts,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("cannot connect to {}: {e}", w.target))?;
+    st.snap.busy_poll = busy_poll_report(&conns, conn_opts.busy_poll_us);
     let mut rng: Rng = ferrix_dist::rng(w.seed);
     let start = Instant::now();
     st.window = start;
@@ -112,7 +197,7 @@ fn run_inner(
         match cmds.try_recv() {
             Ok(Cmd::Stop) | Err(TryRecvError::Disconnected) => return Ok(()),
             Ok(Cmd::Snapshot(tx)) => {
-                let _ = tx.send(snapshot(st, start));
+                let _ = tx.send(snapshot(st, start, &conns));
             }
             Ok(Cmd::Measure { samples, sampling }) => {
                 let sampling = sampling.max(1);
@@ -123,12 +208,21 @@ fn run_inner(
                     st.snap.skipped = 0;
                     st.snap.late = 0;
                     st.snap.gaps_us.clear();
+                    st.snap.stamps = StampReport {
+                        requested: opts.timestamps,
+                        ..StampReport::default()
+                    };
                     st.window = Instant::now();
                 }
                 st.measuring = true;
                 st.snap.sampling = sampling;
                 st.snap.target_samples = samples;
-                latency_p = 1.0 / f64::from(sampling);
+                // A throughput agent loads only: it never samples.
+                latency_p = if opts.kind.measures_latency() {
+                    1.0 / f64::from(sampling)
+                } else {
+                    0.0
+                };
             }
             Err(TryRecvError::Empty) => {}
         }
@@ -176,10 +270,18 @@ fn run_inner(
         }
         for c in &mut conns {
             let (samples, target) = (&mut st.done_samples, st.snap.target_samples);
+            let stamps = &mut st.snap.stamps;
             let got = c
-                .poll(&req, |p, rx| {
-                    if p.sampled && samples.len() < target {
-                        samples.push((p.sent, rx.duration_since(p.sent).as_secs_f64() * 1e6));
+                .poll(&req, |s: Sample| {
+                    if samples.len() < target {
+                        samples.push((s.sent, s.latency_us));
+                        stamps.count(s.kind);
+                        match s.fallback {
+                            None => {}
+                            Some(NoKernel::MissingTx) => stamps.missing_tx += 1,
+                            Some(NoKernel::MissingRx) => stamps.missing_rx += 1,
+                            Some(NoKernel::Inconsistent) => stamps.rejected += 1,
+                        }
                     }
                 })
                 .map_err(|e| format!("connection to {}: {e}", w.target))?;
@@ -188,8 +290,20 @@ fn run_inner(
     }
 }
 
-fn snapshot(st: &State, start: Instant) -> Snapshot {
+fn snapshot(st: &State, start: Instant, conns: &[Conn]) -> Snapshot {
     let mut s = st.snap.clone();
+    // Why connections fell back to user-space stamps, once per reason with a count.
+    let mut reasons: Vec<(&str, usize)> = Vec::new();
+    for f in conns.iter().flat_map(|c| c.fallbacks()) {
+        match reasons.iter_mut().find(|(r, _)| *r == f.as_str()) {
+            Some((_, n)) => *n += 1,
+            None => reasons.push((f, 1)),
+        }
+    }
+    for (r, n) in reasons {
+        s.stamps
+            .fallback(format!("{n} of {} connection(s): {r}", conns.len()));
+    }
     s.window_secs = st.window.elapsed().as_secs_f64();
     s.samples = st
         .done_samples

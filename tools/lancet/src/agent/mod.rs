@@ -1,10 +1,15 @@
 //! A Lancet agent: serves the control protocol on TCP for one coordinator at a time, runs the
 //! open-loop load thread, and answers `get_throughput` / `get_latency` with its own statistics
 //! (inter-arrival Anderson-Darling, percentile CIs, ADF stationarity, Spearman iid check), as
-//! the thesis's agents do. It is a symmetric agent (load and latency) with software timestamps.
+//! the thesis's agents do. The coordinator makes it a symmetric, throughput or latency agent
+//! and picks software or kernel timestamps per session (`configure`'s `agent` object).
 
 pub mod conn;
+pub mod kernel_ts;
 pub mod load;
+pub mod options;
+pub mod sockopt;
+pub mod stamps;
 
 use std::io::{self, BufReader};
 use std::net::{TcpListener, TcpStream};
@@ -17,9 +22,7 @@ use ferrix_dist::Shape;
 use crate::control::{self, LatencyReport, Reply, Request, ThroughputReport};
 use crate::stats::{adf, anderson, quantile, spearman};
 use crate::workload::Workload;
-
-/// Which timestamps the agent uses (stated in every latency report).
-pub const TIMESTAMPS: &str = "software: user-space CLOCK_MONOTONIC before send() and after recv()";
+use options::{AgentOptions, TsMode};
 
 /// Inter-arrival gaps used for the Anderson-Darling test (the most recent ones): enough to
 /// catch a wrong shape, few enough that microsecond send jitter is not itself "significant".
@@ -30,6 +33,9 @@ struct Session {
     percentiles: Vec<f64>,
     confidence: f64,
     max_lag: usize,
+    opts: AgentOptions,
+    /// Kernel mode: keeps the kernel's RX timestamping switched on for the session.
+    keeper: Option<std::net::UdpSocket>,
     load: Option<(Sender<load::Cmd>, JoinHandle<()>)>,
 }
 
@@ -65,10 +71,20 @@ impl Session {
                 percentiles,
                 confidence,
                 max_lag,
+                agent,
             } => {
                 workload.validate().map_err(|e| e.to_string())?;
                 self.stop_load();
                 self.workload = Some(*workload);
+                self.opts = agent;
+                // A failure shows up per connection (the reports say why); nothing to do here.
+                self.keeper = match agent.timestamps {
+                    TsMode::Kernel => self
+                        .keeper
+                        .take()
+                        .or_else(|| sockopt::rx_stamp_keeper().ok().map(|k| k.0)),
+                    TsMode::Software => None,
+                };
                 self.percentiles = percentiles;
                 self.confidence = confidence;
                 self.max_lag = max_lag.max(1);
@@ -82,7 +98,8 @@ impl Session {
                 self.stop_load();
                 let (tx, rx) = mpsc::channel();
                 let max = Duration::from_secs_f64(max_secs.clamp(0.1, 3600.0));
-                let h = std::thread::spawn(move || load::run(&w, rps, max, &rx));
+                let opts = self.opts;
+                let h = std::thread::spawn(move || load::run_as(&w, opts, rps, max, &rx));
                 self.load = Some((tx, h));
                 Ok(Reply::Ack)
             }
@@ -119,6 +136,7 @@ impl Session {
             late: s.late,
             inter_arrival: ia,
             inter_arrival_error: ia_err,
+            kind: self.opts.kind,
         })
     }
 
@@ -147,7 +165,11 @@ impl Session {
                 .ok()
                 .map(|r| (&r).into()),
             samples: s.samples,
-            timestamps: TIMESTAMPS.into(),
+            timestamps: s.stamps.describe(),
+            timestamps_used: s.stamps.used(),
+            stamps: s.stamps,
+            kind: self.opts.kind,
+            busy_poll: s.busy_poll,
         })
     }
 }
@@ -161,6 +183,8 @@ pub fn serve_connection(stream: TcpStream) -> io::Result<()> {
         percentiles: vec![50.0, 99.0],
         confidence: 0.95,
         max_lag: 20,
+        opts: AgentOptions::default(),
+        keeper: None,
         load: None,
     };
     let result = loop {

@@ -8,17 +8,30 @@
 //! 4. confidence intervals: every percentile's per-agent intervals must overlap, and the
 //!    averaged interval of the SLO percentile must be narrower than the target, else collect more;
 //! 5. stop with results, or after the retry / time limit report inconclusive with the reasons.
+//!
+//! Agents may be of different kinds (thesis fig 4.2): the load is split over them (latency
+//! agents get a small fixed rate, the rest goes to throughput and symmetric agents), throughput
+//! is summed over all of them, and latency comes from the latency-capable ones only (symmetric
+//! and latency agents). A latency agent's inter-arrivals are reported but do not gate stability
+//! when load-carrying agents are present: they carry the workload's arrival process.
 
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::agent::options::{
+    AgentKind, AgentOptions, DEFAULT_BUSY_POLL_US, StampKind, StampReport, TsMode,
+};
 use crate::control::{AgentClient, AgentError, LatencyReport, Reply, Request, ThroughputReport};
 use crate::stats::quantile::QuantileCi;
 use crate::workload::Workload;
 
 mod pattern;
 pub use pattern::{Experiment, Pattern, bisect, run_pattern};
+
+/// Default rate of one latency agent (requests/s): low enough that its single request in
+/// flight is rarely still out at the next arrival (at 50 µs round trips, 5 % of arrivals).
+pub const DEFAULT_LATENCY_AGENT_RPS: f64 = 1000.0;
 
 /// Methodology parameters (thesis defaults: 10,000 samples, 1:5 sampling, +10,000 on retry).
 #[derive(Debug, Clone, Serialize)]
@@ -38,6 +51,12 @@ pub struct Settings {
     pub warmup: Duration,
     /// Time limit per load point.
     pub max_time: Duration,
+    /// Timestamps the latency-capable agents use.
+    pub timestamps: TsMode,
+    /// Rate of each latency agent (requests/s) when load-carrying agents are present.
+    pub latency_agent_rps: f64,
+    /// `SO_BUSY_POLL` of latency agents' sockets (µs, 0 = leave the default).
+    pub busy_poll_us: u32,
 }
 
 impl Default for Settings {
@@ -56,6 +75,9 @@ impl Default for Settings {
             max_lag: 20,
             warmup: Duration::from_millis(500),
             max_time: Duration::from_secs(120),
+            timestamps: TsMode::Software,
+            latency_agent_rps: DEFAULT_LATENCY_AGENT_RPS,
+            busy_poll_us: DEFAULT_BUSY_POLL_US,
         }
     }
 }
@@ -90,10 +112,48 @@ pub struct LoadResult {
     pub percentiles: Vec<Percentile>,
     pub samples: usize,
     pub sampling: u32,
+    /// Which timestamps timed the samples (all latency-capable agents), for humans.
     pub timestamps: String,
+    /// The stamp kinds that timed at least one sample, best first.
+    pub timestamps_used: Vec<StampKind>,
+    /// Samples per stamp kind over the latency-capable agents, and fallback reasons.
+    pub stamps: StampReport,
+    /// Per agent: kind, rate, samples, timestamps, busy polling.
+    pub agents: Vec<AgentPoint>,
     /// (agent, send time s, latency µs) for every sample collected in the final round.
     #[serde(skip)]
     pub raw: Vec<(usize, f64, f64)>,
+}
+
+/// One agent's part in a load point.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentPoint {
+    pub name: String,
+    pub kind: AgentKind,
+    /// The rate it was asked for.
+    pub target_rps: f64,
+    pub sent_rps: f64,
+    /// Latency samples it contributed (0 for a throughput agent).
+    pub samples: usize,
+    pub timestamps: Option<String>,
+    pub busy_poll: Option<String>,
+}
+
+/// Split `total` requests/s over agents of `kinds`: each latency agent gets `latency_rps`
+/// (at most an equal share) when load-carrying agents are present, which share the rest
+/// equally; agents of one kind share equally.
+pub fn split_load(total: f64, kinds: &[AgentKind], latency_rps: f64) -> Vec<f64> {
+    let n = kinds.len().max(1) as f64;
+    let carriers = kinds.iter().filter(|k| k.carries_load()).count();
+    if carriers == 0 || carriers == kinds.len() {
+        return vec![total / n; kinds.len()];
+    }
+    let lat = latency_rps.min(total / n).max(0.0);
+    let rest = (total - lat * (kinds.len() - carriers) as f64) / carriers as f64;
+    kinds
+        .iter()
+        .map(|k| if k.carries_load() { rest } else { lat })
+        .collect()
 }
 
 fn call_all(agents: &mut [AgentClient], req: &Request) -> Result<Vec<Reply>, AgentError> {
@@ -110,14 +170,47 @@ fn throughputs(agents: &mut [AgentClient]) -> Result<Vec<ThroughputReport>, Agen
         .collect()
 }
 
-fn latencies(agents: &mut [AgentClient]) -> Result<Vec<LatencyReport>, AgentError> {
-    agents
-        .iter_mut()
-        .map(|a| match a.call(&Request::GetLatency)? {
-            Reply::Latency(l) => Ok(l),
-            r => Err(unexpected(a, &r)),
+/// Latency reports of the agents at `idx` (the latency-capable ones).
+fn latencies(agents: &mut [AgentClient], idx: &[usize]) -> Result<Vec<LatencyReport>, AgentError> {
+    idx.iter()
+        .map(|i| {
+            let a = &mut agents[*i];
+            match a.call(&Request::GetLatency)? {
+                Reply::Latency(l) => Ok(l),
+                r => Err(unexpected(a, &r)),
+            }
         })
         .collect()
+}
+
+/// Fill in which timestamps the latency-capable agents used (reports `lats` of agents `idx`).
+fn stamps_of(res: &mut LoadResult, lats: &[LatencyReport], idx: &[usize]) {
+    let mut all = StampReport::default();
+    for (l, i) in lats.iter().zip(idx) {
+        all.requested = l.stamps.requested;
+        all.merge(&l.stamps);
+        if let Some(p) = res.agents.get_mut(*i) {
+            p.samples = l.count;
+            p.timestamps = Some(l.timestamps.clone());
+            p.busy_poll = l.busy_poll.as_ref().map(|b| b.detail.clone());
+        }
+    }
+    // One description when all agents agree, else one per agent.
+    let first = lats
+        .first()
+        .map(|l| l.timestamps.clone())
+        .unwrap_or_default();
+    res.timestamps = if lats.iter().all(|l| l.timestamps == first) {
+        first
+    } else {
+        lats.iter()
+            .zip(idx)
+            .map(|(l, i)| format!("{}: {}", res.agents[*i].name, l.timestamps))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    res.timestamps_used = all.used();
+    res.stamps = all;
 }
 
 fn unexpected(a: &AgentClient, r: &Reply) -> AgentError {
@@ -127,14 +220,16 @@ fn unexpected(a: &AgentClient, r: &Reply) -> AgentError {
     }
 }
 
-/// Check load and inter-arrivals; returns the checks and the achieved total rate.
+/// Check load and inter-arrivals; returns the checks and the achieved total rate. A latency
+/// agent's inter-arrival test does not gate when load-carrying agents are present.
 fn stability(
     ths: &[ThroughputReport],
-    names: &[String],
+    agents: &[(String, AgentKind)],
     rps: f64,
     w: &Workload,
     s: &Settings,
 ) -> (Vec<Check>, f64) {
+    let carriers = agents.iter().any(|(_, k)| k.carries_load());
     let total: f64 = ths.iter().map(|t| t.sent_rps).sum();
     let late: u64 = ths.iter().map(|t| t.late + t.skipped).sum();
     let mut checks = vec![Check {
@@ -145,14 +240,24 @@ fn stability(
             s.load_tolerance * 100.0
         ),
     }];
-    for (t, n) in ths.iter().zip(names) {
+    for (t, (n, kind)) in ths.iter().zip(agents) {
+        let gating = kind.carries_load() || !carriers;
         checks.push(match (&t.inter_arrival, &t.inter_arrival_error) {
             (Some(ad), _) => Check {
                 name: "inter-arrival",
-                passed: ad.p_value >= s.ad_alpha,
+                passed: ad.p_value >= s.ad_alpha || !gating,
                 detail: format!(
-                    "{n}: Anderson-Darling vs {} ({}): A² = {:.3}, p = {:.3}",
-                    w.arrival, ad.method, ad.statistic, ad.p_value
+                    "{n}: Anderson-Darling vs {} ({}): A² = {:.3}, p = {:.3}{}",
+                    w.arrival,
+                    ad.method,
+                    ad.statistic,
+                    ad.p_value,
+                    if gating {
+                        ""
+                    } else {
+                        " (latency agent: not gating, its single request in flight thins its \
+                         arrivals)"
+                    }
                 ),
             },
             (None, e) => Check {
@@ -214,28 +319,14 @@ pub fn measure_load(
     progress: &dyn Fn(String),
 ) -> Result<LoadResult, AgentError> {
     let start = Instant::now();
-    let names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
-    let n = agents.len() as f64;
-    for (i, a) in agents.iter_mut().enumerate() {
-        let workload = Workload {
-            seed: w.seed.wrapping_add(i as u64 * 7919),
-            ..w.clone()
-        };
-        a.call(&Request::Configure {
-            workload: Box::new(workload),
-            percentiles: s.percentiles.clone(),
-            confidence: s.confidence,
-            max_lag: s.max_lag,
-        })?;
-    }
-    let max_secs = s.max_time.as_secs_f64() + 10.0;
-    call_all(
-        agents,
-        &Request::StartLoad {
-            rps: rps / n,
-            max_secs,
-        },
-    )?;
+    let all: Vec<(String, AgentKind)> = agents.iter().map(|a| (a.name.clone(), a.kind)).collect();
+    let kinds: Vec<AgentKind> = all.iter().map(|a| a.1).collect();
+    let rates = split_load(rps, &kinds, s.latency_agent_rps);
+    // The latency-capable agents: their indices and names.
+    let lat_idx: Vec<usize> = (0..agents.len())
+        .filter(|i| kinds[*i].measures_latency())
+        .collect();
+    let names: Vec<String> = lat_idx.iter().map(|i| all[*i].0.clone()).collect();
     let mut res = LoadResult {
         target_rps: rps,
         achieved_rps: 0.0,
@@ -247,8 +338,49 @@ pub fn measure_load(
         samples: s.samples,
         sampling: s.sampling,
         timestamps: String::new(),
+        timestamps_used: Vec::new(),
+        stamps: StampReport::default(),
+        agents: all
+            .iter()
+            .zip(&rates)
+            .map(|((name, kind), r)| AgentPoint {
+                name: name.clone(),
+                kind: *kind,
+                target_rps: *r,
+                sent_rps: 0.0,
+                samples: 0,
+                timestamps: None,
+                busy_poll: None,
+            })
+            .collect(),
         raw: Vec::new(),
     };
+    if lat_idx.is_empty() {
+        res.reasons
+            .push("no latency-capable agent: all agents are throughput agents".into());
+        return Ok(res);
+    }
+    for (i, a) in agents.iter_mut().enumerate() {
+        let workload = Workload {
+            seed: w.seed.wrapping_add(i as u64 * 7919),
+            ..w.clone()
+        };
+        a.call(&Request::Configure {
+            workload: Box::new(workload),
+            percentiles: s.percentiles.clone(),
+            confidence: s.confidence,
+            max_lag: s.max_lag,
+            agent: AgentOptions {
+                kind: a.kind,
+                timestamps: s.timestamps,
+                busy_poll_us: s.busy_poll_us,
+            },
+        })?;
+    }
+    let max_secs = s.max_time.as_secs_f64() + 10.0;
+    for (a, r) in agents.iter_mut().zip(&rates) {
+        a.call(&Request::StartLoad { rps: *r, max_secs })?;
+    }
     // 1. System stability.
     progress(format!("{rps:.0} rps: reaching the target load"));
     std::thread::sleep(s.warmup);
@@ -256,7 +388,10 @@ pub fn measure_load(
     for attempt in 0..=s.max_retries {
         let tp = throughputs(agents)?;
         res.received_rps = tp.iter().map(|t| t.received_rps).sum();
-        let (checks, total) = stability(&tp, &names, rps, w, s);
+        for (p, t) in res.agents.iter_mut().zip(&tp) {
+            p.sent_rps = t.sent_rps;
+        }
+        let (checks, total) = stability(&tp, &all, rps, w, s);
         res.achieved_rps = total;
         stable = checks.iter().all(|c| c.passed);
         res.checks = checks;
@@ -295,7 +430,7 @@ pub fn measure_load(
             "{rps:.0} rps: collecting {samples} samples at 1:{sampling}"
         ));
         let lats = loop {
-            let lats = latencies(agents)?;
+            let lats = latencies(agents, &lat_idx)?;
             if lats.iter().all(|l| l.count >= samples) || start.elapsed() > s.max_time {
                 break lats;
             }
@@ -303,18 +438,18 @@ pub fn measure_load(
         };
         res.samples = samples;
         res.sampling = sampling;
-        res.timestamps = lats
-            .first()
-            .map(|l| l.timestamps.clone())
-            .unwrap_or_default();
+        stamps_of(&mut res, &lats, &lat_idx);
         res.raw = lats
             .iter()
-            .enumerate()
-            .flat_map(|(i, l)| l.samples.iter().map(move |(t, v)| (i, *t, *v)))
+            .zip(&lat_idx)
+            .flat_map(|(l, i)| l.samples.iter().map(move |(t, v)| (*i, *t, *v)))
             .collect();
         let tp = throughputs(agents)?;
         res.received_rps = tp.iter().map(|t| t.received_rps).sum();
-        let (ths, total) = stability(&tp, &names, rps, w, s);
+        for (p, t) in res.agents.iter_mut().zip(&tp) {
+            p.sent_rps = t.sent_rps;
+        }
+        let (ths, total) = stability(&tp, &all, rps, w, s);
         res.achieved_rps = total;
         let mut checks: Vec<Check> = ths;
         let mut problem: Option<(String, bool)> = None; // (reason, needs more samples)
@@ -462,6 +597,10 @@ mod tests {
             iid: None,
             samples: Vec::new(),
             timestamps: String::new(),
+            timestamps_used: Vec::new(),
+            stamps: StampReport::default(),
+            kind: AgentKind::Symmetric,
+            busy_poll: None,
         };
         let s = Settings {
             percentiles: vec![99.0],
@@ -472,5 +611,27 @@ mod tests {
         assert_eq!((p[0].low_us, p[0].high_us), (Some(12.5), Some(25.0)));
         let (_, c, ok) = merge_percentiles(&[rep(10.0, 20.0), rep(21.0, 30.0)], &s);
         assert!(!ok && !c.passed);
+    }
+
+    #[test]
+    fn load_split_over_agent_kinds() {
+        use AgentKind::*;
+        // Only one kind: equal shares.
+        assert_eq!(split_load(900.0, &[Symmetric; 3], 100.0), vec![300.0; 3]);
+        assert_eq!(split_load(900.0, &[Latency; 3], 100.0), vec![300.0; 3]);
+        // Latency agents get their fixed rate, the load carriers the rest.
+        assert_eq!(
+            split_load(10_000.0, &[Throughput, Latency, Symmetric], 1000.0),
+            vec![4500.0, 1000.0, 4500.0]
+        );
+        // ... at most an equal share.
+        assert_eq!(
+            split_load(300.0, &[Throughput, Latency], 1000.0),
+            vec![150.0, 150.0]
+        );
+        let total: f64 = split_load(12_345.0, &[Throughput, Latency, Latency], 500.0)
+            .iter()
+            .sum();
+        assert!((total - 12_345.0).abs() < 1e-6);
     }
 }
