@@ -1,21 +1,140 @@
 //! R2P2 on Linux: ferrix-net's protocol logic ([`ferrix_net::r2p2`]) over a
 //! [`std::net::UdpSocket`], one socket per thread. Used by the `r2p2-client` and `r2p2-server`
-//! binaries, by tests, and later by Lancet.
+//! binaries, by `ferrix bench r2p2`, by tests, and by Lancet.
 //!
-//! Datagrams go one `send_to` / `recv_from` at a time (no `recvmmsg` batching yet: that needs
-//! `unsafe` or a crate such as `nix`, left for later).
+//! The loops ([`server::serve_with`], [`client::run_with`]) move datagrams in batches
+//! ([`batch`]): each turn takes up to [`LoopOptions::batch`] datagrams with one `recvmmsg`,
+//! hands them all to the protocol, runs its timers, and sends what it produced with one
+//! `sendmmsg` (through [`batch::BatchTransport`], which queues the protocol's datagrams).
+//! Between turns they either busy-poll a non-blocking socket ([`Poll::Busy`]: the lowest
+//! latency, one core per loop) or block in `recvmmsg` up to a read timeout ([`Poll::Block`]:
+//! the timeout bounds how late timers run; no CPU burnt while idle). Batch size 1 makes each
+//! turn one datagram in, its answers out. System calls go through the `nix` crate, so this
+//! crate stays free of `unsafe`.
+//!
+//! [`UdpTransport`] and [`recv`] are the unbatched, one-`send_to` / `recv_from`-at-a-time
+//! path, kept for callers that drive a protocol endpoint themselves (Lancet's agent).
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod cli;
 pub mod client;
 pub mod server;
 
 use ferrix_net::r2p2::{Clock, SendFailed, Transport};
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// Largest UDP payload we receive.
+/// Largest UDP payload [`recv`] takes.
 pub const MAX_DATAGRAM: usize = 65_535;
+
+/// How a loop waits for datagrams.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Poll {
+    /// Busy-poll: `recvmmsg` with `MSG_DONTWAIT` turn after turn, so that a datagram is
+    /// taken as soon as it is there (no wake-up latency); a loop that got nothing for
+    /// [`LoopOptions::spin_us`] blocks for one turn (as with [`Poll::Block`]) so that it
+    /// does not hold a core its peer or another process needs. For latency benchmarks.
+    #[default]
+    Busy,
+    /// Block in `recvmmsg` until a datagram arrives or a read timeout (1 ms at a server,
+    /// 200 µs at a client: how late timers may run) passes. Costs a wake-up per idle period;
+    /// burns no CPU while idle.
+    Block,
+}
+
+/// How a loop moves datagrams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoopOptions {
+    /// Datagrams per `recvmmsg` / `sendmmsg` (1..=[`batch::MAX_BATCH`]).
+    pub batch: usize,
+    /// Busy-poll or block.
+    pub poll: Poll,
+    /// With [`Poll::Busy`], microseconds without a datagram after which a turn blocks.
+    pub spin_us: u64,
+}
+
+/// Default [`LoopOptions::spin_us`]: well above a loopback round trip (a few µs), well below
+/// a scheduler time slice (ms).
+pub const DEFAULT_SPIN_US: u64 = 100;
+
+impl Default for LoopOptions {
+    /// Batches of [`batch::DEFAULT_BATCH`], busy polling.
+    fn default() -> Self {
+        LoopOptions {
+            batch: batch::DEFAULT_BATCH,
+            poll: Poll::Busy,
+            spin_us: DEFAULT_SPIN_US,
+        }
+    }
+}
+
+impl LoopOptions {
+    /// Batches of [`batch::DEFAULT_BATCH`], blocking: what [`server::serve`] and
+    /// [`client::run`] use (a server parked in a thread must not spin).
+    pub fn blocking() -> Self {
+        LoopOptions {
+            poll: Poll::Block,
+            ..LoopOptions::default()
+        }
+    }
+
+    /// Sets `socket` up for the loop: blocking, with read timeout `timeout` for the turns
+    /// that wait (busy turns pass `MSG_DONTWAIT`).
+    pub fn prepare(&self, socket: &UdpSocket, timeout: Duration) -> Result<(), Error> {
+        batch::check_batch(self.batch).map_err(Error::Options)?;
+        socket.set_nonblocking(false)?;
+        socket.set_read_timeout(Some(timeout))?;
+        Ok(())
+    }
+}
+
+/// Whether a loop's next `recvmmsg` may block: always with [`Poll::Block`], after
+/// `spin_us` without activity with [`Poll::Busy`]; never while datagrams wait to be sent.
+pub(crate) struct Waiter {
+    poll: Poll,
+    spin_ns: u64,
+    /// When the loop last went idle (clock ns), if it is.
+    idle_since: Option<u64>,
+}
+
+impl Waiter {
+    pub(crate) fn new(opts: &LoopOptions) -> Self {
+        Waiter {
+            poll: opts.poll,
+            spin_ns: opts.spin_us.saturating_mul(1000),
+            idle_since: None,
+        }
+    }
+
+    /// Whether the next receive may wait, with `pending` datagrams still to send.
+    pub(crate) fn may_block(&self, pending: usize, clock: &StdClock) -> bool {
+        pending == 0
+            && match self.poll {
+                Poll::Block => true,
+                Poll::Busy => self
+                    .idle_since
+                    .is_some_and(|t| clock.now_ns().saturating_sub(t) >= self.spin_ns),
+            }
+    }
+
+    /// After a turn, `active` when it received or sent anything. A busy loop's empty turn
+    /// ends with `sched_yield`: when its peer (or anything else runnable) waits for this core
+    /// (on a machine with fewer free cores than busy loops), it gets it now rather than at
+    /// the end of a time slice; alone on its core, the call returns at once.
+    pub(crate) fn turn(&mut self, active: bool, clock: &StdClock) {
+        if active {
+            self.idle_since = None;
+            return;
+        }
+        if self.idle_since.is_none() {
+            self.idle_since = Some(clock.now_ns());
+        }
+        if self.poll == Poll::Busy {
+            std::thread::yield_now();
+        }
+    }
+}
 
 /// Errors of the Linux backend, each printed as one line by the binaries.
 #[derive(Debug, thiserror::Error)]
@@ -31,12 +150,16 @@ pub enum Error {
     /// A socket operation failed.
     #[error("socket error: {0}")]
     Io(#[from] std::io::Error),
+    /// Bad loop options (batch size).
+    #[error("{0}")]
+    Options(String),
     /// The request could not start.
     #[error("cannot send request: {0:?}")]
     Request(ferrix_net::r2p2::ClientError),
 }
 
-/// A [`Transport`] sending from a UDP socket.
+/// A [`Transport`] sending from a UDP socket, one `send_to` per datagram (unbatched; see
+/// [`batch::BatchTransport`]).
 pub struct UdpTransport {
     socket: UdpSocket,
     buf: Vec<u8>,
@@ -86,7 +209,8 @@ pub fn bind(addr: SocketAddrV4) -> Result<UdpSocket, Error> {
     UdpSocket::bind(addr).map_err(|source| Error::Bind { addr, source })
 }
 
-/// Receives one datagram into `buf`; None on a read timeout or an IPv6 sender.
+/// Receives one datagram into `buf` (unbatched; see [`batch::BatchReceiver`]); None on a
+/// read timeout, a non-blocking socket with nothing queued, or an IPv6 sender.
 pub fn recv(socket: &UdpSocket, buf: &mut [u8]) -> Result<Option<(SocketAddrV4, usize)>, Error> {
     match socket.recv_from(buf) {
         Ok((n, SocketAddr::V4(src))) => Ok(Some((src, n))),
