@@ -3,15 +3,24 @@
 //! binaries, by `ferrix bench r2p2`, by tests, and by Lancet.
 //!
 //! The loops ([`server::serve_with`], [`client::run_with`]) move datagrams in batches
-//! ([`batch`]): each turn takes up to [`LoopOptions::batch`] datagrams with one `recvmmsg`,
-//! hands them all to the protocol, runs its timers, and sends what it produced with one
-//! `sendmmsg` (through [`batch::BatchTransport`], which queues the protocol's datagrams).
-//! Between turns they either busy-poll a non-blocking socket ([`Poll::Busy`]: the lowest
-//! latency, one core per loop) or block in `recvmmsg` up to a read timeout ([`Poll::Block`]:
-//! the timeout bounds how late timers run; no CPU burnt while idle). Batch size 1 makes each
-//! turn one datagram in, its answers out. System calls go through the `nix` crate, so this
-//! crate stays free of `unsafe`.
+//! ([`batch`]): each turn takes up to [`LoopOptions::batch`] datagrams with one `recvmmsg`
+//! into buffers kept from turn to turn (each with its IPv4 source; others are skipped and
+//! counted), hands them all to the protocol, runs its timers, and sends what the protocol
+//! produced with one `sendmmsg` per batch ([`batch::BatchTransport`] queues it; a partial send
+//! or a full send buffer leaves the rest queued for the next turn, a datagram the kernel
+//! refuses is counted as a send failure). Batch size 1 is one datagram in, its answers out.
 //!
+//! Waiting ([`Poll`]): [`Poll::Busy`] polls with `MSG_DONTWAIT` turn after turn (yielding the
+//! CPU between empty polls), so a datagram is taken as soon as the kernel has it, and only
+//! after [`LoopOptions::spin_us`] without traffic blocks in `recvmmsg`; [`Poll::Block`] always
+//! blocks, up to a read timeout (1 ms server, 200 µs client) after which timers run. Busy is
+//! what the binaries and `ferrix bench r2p2` use: waking a thread blocked in `recvmmsg` costs
+//! tens of µs on an idle VM, far more than the round trip. [`server::serve`] and
+//! [`client::run`] (used where a server is parked in a thread, or next to a QEMU guest) block.
+//! The socket itself stays blocking (with the read timeout) so that a loop can do either;
+//! `MSG_DONTWAIT` makes each busy call non-blocking.
+//!
+//! System calls go through the `nix` crate, so this crate stays free of `unsafe`.
 //! [`UdpTransport`] and [`recv`] are the unbatched, one-`send_to` / `recv_from`-at-a-time
 //! path, kept for callers that drive a protocol endpoint themselves (Lancet's agent).
 #![forbid(unsafe_code)]
@@ -31,10 +40,10 @@ pub const MAX_DATAGRAM: usize = 65_535;
 /// How a loop waits for datagrams.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Poll {
-    /// Busy-poll: `recvmmsg` with `MSG_DONTWAIT` turn after turn, so that a datagram is
-    /// taken as soon as it is there (no wake-up latency); a loop that got nothing for
-    /// [`LoopOptions::spin_us`] blocks for one turn (as with [`Poll::Block`]) so that it
-    /// does not hold a core its peer or another process needs. For latency benchmarks.
+    /// Busy-poll: `recvmmsg` with `MSG_DONTWAIT` turn after turn, `sched_yield` after each
+    /// empty one, so that a datagram is taken as soon as it is there (no wake-up latency); a
+    /// loop that got nothing for [`LoopOptions::spin_us`] blocks (as with [`Poll::Block`])
+    /// until traffic resumes, so an idle loop burns no CPU. For latency measurements.
     #[default]
     Busy,
     /// Block in `recvmmsg` until a datagram arrives or a read timeout (1 ms at a server,
