@@ -1,9 +1,16 @@
 //! `ferrix bench r2p2`: R2P2 echo, measured two ways in one run.
 //!
-//! * `linux-udp` / `linux-r2p2`: Linux to Linux on 127.0.0.1, the same closed loop (one
-//!   request outstanding) against a plain UDP echo server and against an R2P2 echo server
-//!   (`r2p2-linux`, a thread of this process); the R2P2 row gives its round trips/s as a
-//!   ratio of plain UDP's: the cost of the protocol logic and its bookkeeping on Linux.
+//! * Linux to Linux on 127.0.0.1, the same closed loop (one request outstanding, `size`-byte
+//!   echoes) four ways: plain UDP echo and R2P2 echo (`r2p2-linux`, the server a thread of
+//!   this process, batches of 32 datagrams per `recvmmsg` / `sendmmsg`), each with both ends
+//!   blocking in `recv` (`linux-udp`, `linux-r2p2-block`) and with both ends busy-polling a
+//!   non-blocking socket (`linux-udp-busy`, `linux-r2p2`). The R2P2 rows give their round
+//!   trips/s as a ratio of plain UDP's: `linux-r2p2` (busy polling, what the R2P2 tools are
+//!   for) against the blocking baseline `linux-udp` and against `linux-udp-busy` (like for
+//!   like: the cost of the protocol logic and its bookkeeping), `linux-r2p2-block` against
+//!   `linux-udp`. Each configuration runs [`ROUNDS`] times, the configurations taking turns,
+//!   and a row reports its median round by requests/s: a burst of noise on a shared machine
+//!   then spoils one round rather than the comparison.
 //! * `ferrix-icount`: `apps/synthetic` under QEMU `-icount shift=0` (one guest nanosecond is
 //!   one guest instruction, `--profile microvm-icount`), one vCPU, on QEMU's user network
 //!   (host port forwarded from 127.0.0.1, no root). The Linux R2P2 client sends echo requests
@@ -12,14 +19,18 @@
 //!   built in place, driver TX). Deterministic, unlike the wall-clock rows.
 
 use crate::bench_guest::GuestVm;
-use crate::bench_udp::{closed_loop, fmt_loop, linux_echo_server};
+use crate::bench_udp::{LoopStats, closed_loop, fmt_loop, linux_echo_server};
 use crate::error::CliError;
 use crate::run::resolve_image;
 use ferrix_net::r2p2::ServerConfig;
-use r2p2_linux::client::{Load, Report, run};
-use r2p2_linux::server::{Mode, serve};
+use r2p2_linux::client::{Load, Report, run, run_with};
+use r2p2_linux::server::{Mode, serve_with};
+use r2p2_linux::{LoopOptions, Poll};
 use std::net::{SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
+
+/// Rounds of the Linux configurations; each row reports its median round.
+pub const ROUNDS: usize = 3;
 
 /// Options of `ferrix bench r2p2`.
 #[derive(Debug, Clone)]
@@ -70,9 +81,14 @@ fn fmt_report(r: &Report, elapsed: Duration) -> String {
     )
 }
 
-/// Linux to Linux R2P2 echo on 127.0.0.1: (report, elapsed) of `n` requests after `warmup`.
-fn linux_r2p2(n: u32, warmup: u32, size: usize) -> Result<(Report, Duration), String> {
+/// Linux to Linux R2P2 echo on 127.0.0.1 with both loops in `poll` mode, batches of 32:
+/// (report, elapsed) of `n` requests after `warmup`.
+fn linux_r2p2(n: u32, warmup: u32, size: usize, poll: Poll) -> Result<(Report, Duration), String> {
     let e = |e: r2p2_linux::Error| e.to_string();
+    let opts = LoopOptions {
+        poll,
+        ..LoopOptions::default()
+    };
     let server = r2p2_linux::bind(SocketAddrV4::new([127, 0, 0, 1].into(), 0)).map_err(e)?;
     let addr = match server.local_addr().map_err(|e| e.to_string())? {
         std::net::SocketAddr::V4(a) => a,
@@ -80,17 +96,190 @@ fn linux_r2p2(n: u32, warmup: u32, size: usize) -> Result<(Report, Duration), St
     };
     let total = u64::from(n + warmup);
     let h = std::thread::spawn(move || {
-        serve(&server, ServerConfig::default(), Mode::Echo, Some(total)).map(|_| ())
+        serve_with(
+            &server,
+            ServerConfig::default(),
+            Mode::Echo,
+            Some(total),
+            &opts,
+        )
+        .map(|_| ())
     });
     let socket = r2p2_linux::bind(SocketAddrV4::new([127, 0, 0, 1].into(), 0)).map_err(e)?;
-    run(&socket, &load(addr, u64::from(warmup), size)).map_err(e)?;
-    let t = Instant::now();
-    let r = run(&socket, &load(addr, u64::from(n), size)).map_err(e)?;
-    let elapsed = t.elapsed();
+    let measured = run_with(&socket, &load(addr, u64::from(warmup), size), &opts).and_then(|_| {
+        let t = Instant::now();
+        let r = run_with(&socket, &load(addr, u64::from(n), size), &opts)?;
+        Ok((r, t.elapsed()))
+    });
+    let measured = match measured {
+        Ok(m) => m,
+        // The server thread waits for requests that will not come: leave it.
+        Err(err) => return Err(err.to_string()),
+    };
     h.join()
         .map_err(|_| "the R2P2 server thread panicked".to_string())?
         .map_err(e)?;
-    Ok((r, elapsed))
+    Ok(measured)
+}
+
+/// A busy-polling plain UDP echo server on 127.0.0.1 (non-blocking socket, the CPU yielded
+/// between empty polls, as the R2P2 loops do) that stops after `n` datagrams or 10 s without
+/// one; returns its address.
+fn busy_echo_server(n: u32) -> std::io::Result<(String, std::thread::JoinHandle<()>)> {
+    let s = UdpSocket::bind("127.0.0.1:0")?;
+    let addr = s.local_addr()?.to_string();
+    s.set_nonblocking(true)?;
+    let h = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        let mut last = Instant::now();
+        let mut served = 0;
+        while served < n && last.elapsed() < Duration::from_secs(10) {
+            match s.recv_from(&mut buf) {
+                Ok((k, from)) => {
+                    served += 1;
+                    last = Instant::now();
+                    while let Err(e) = s.send_to(&buf[..k], from) {
+                        if e.kind() != std::io::ErrorKind::WouldBlock {
+                            break;
+                        }
+                        std::thread::yield_now();
+                    }
+                }
+                Err(_) => std::thread::yield_now(),
+            }
+        }
+    });
+    Ok((addr, h))
+}
+
+/// [`closed_loop`] busy-polling a non-blocking socket: `n` requests one at a time to `dst`
+/// (each waits up to 200 ms for its echo), datagrams the size of a one-packet R2P2 echo
+/// request of `size` bytes (8 more, at most 1472). (`closed_loop`, the blocking baseline,
+/// sends 4-byte datagrams; on loopback the difference is a copy of under 100 bytes.)
+fn busy_closed_loop(dst: &str, n: u32, size: usize) -> std::io::Result<LoopStats> {
+    let s = UdpSocket::bind("127.0.0.1:0")?;
+    s.connect(dst)?;
+    s.set_nonblocking(true)?;
+    let mut msg = vec![0u8; (size + 8).clamp(4, 1472)];
+    let mut buf = [0u8; 2048];
+    let mut lat = Vec::with_capacity(n as usize);
+    let mut lost = 0;
+    let start = Instant::now();
+    for i in 0..n {
+        msg[..4].copy_from_slice(&i.to_le_bytes());
+        let t = Instant::now();
+        loop {
+            match s.send(&msg) {
+                Ok(_) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => return Err(e),
+            }
+        }
+        loop {
+            match s.recv(&mut buf) {
+                Ok(k) if buf[..k] == msg[..] => {
+                    lat.push(t.elapsed());
+                    break;
+                }
+                Ok(_) => continue, // a late echo of an earlier request
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if t.elapsed() > Duration::from_millis(200) {
+                        lost += 1;
+                        break;
+                    }
+                    std::thread::yield_now();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let total = start.elapsed();
+    lat.sort();
+    let q = |q: f64| {
+        lat.get(((lat.len().max(1) - 1) as f64 * q).round() as usize)
+            .map_or(0.0, |d| d.as_secs_f64() * 1e6)
+    };
+    Ok(LoopStats {
+        requests: n,
+        lost,
+        per_sec: f64::from(n) / total.as_secs_f64().max(1e-9),
+        p50_us: q(0.5),
+        p99_us: q(0.99),
+    })
+}
+
+/// A Linux configuration of the bench.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Linux {
+    Udp(Poll),
+    R2p2(Poll),
+}
+
+/// One round of one configuration: requests/s and the row's text.
+fn linux_round(c: Linux, n: u32, warmup: u32, size: usize) -> Result<(f64, String), String> {
+    match c {
+        Linux::Udp(poll) => {
+            let busy = poll == Poll::Busy;
+            let server = if busy {
+                busy_echo_server(n + warmup)
+            } else {
+                linux_echo_server(n + warmup)
+            };
+            // Warm up apart, as for R2P2: the measured loop starts with a running server.
+            let s = server
+                .and_then(|(addr, h)| {
+                    let s = if busy {
+                        busy_closed_loop(&addr, warmup, size)
+                            .and_then(|_| busy_closed_loop(&addr, n, size))
+                    } else {
+                        closed_loop(&addr, warmup, 0).and_then(|_| closed_loop(&addr, n, 0))
+                    };
+                    let _ = h.join();
+                    s
+                })
+                .map_err(|e| e.to_string())?;
+            Ok((s.per_sec, fmt_loop(&s)))
+        }
+        Linux::R2p2(poll) => linux_r2p2(n, warmup, size, poll)
+            .map(|(r, elapsed)| (per_sec(&r, elapsed), fmt_report(&r, elapsed))),
+    }
+}
+
+/// Runs `configs` [`ROUNDS`] times, taking turns; per configuration, its median round (or
+/// its first error when no round succeeded).
+fn linux_medians(
+    configs: &[Linux],
+    n: u32,
+    warmup: u32,
+    size: usize,
+) -> Vec<Result<(f64, String), String>> {
+    let mut got: Vec<Vec<Result<(f64, String), String>>> = vec![Vec::new(); configs.len()];
+    for _ in 0..ROUNDS {
+        for (i, &c) in configs.iter().enumerate() {
+            got[i].push(linux_round(c, n, warmup, size));
+        }
+    }
+    got.into_iter()
+        .map(|rounds| {
+            let mut ok: Vec<(f64, String)> = rounds.iter().filter_map(|r| r.clone().ok()).collect();
+            if ok.is_empty() {
+                return Err(rounds
+                    .into_iter()
+                    .find_map(Result::err)
+                    .unwrap_or_else(|| "no round ran".into()));
+            }
+            ok.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Ok(ok.swap_remove(ok.len() / 2))
+        })
+        .collect()
+}
+
+/// `x` as a ratio of `base` requests/s.
+fn ratio(x: f64, base: &Result<(f64, String), String>) -> f64 {
+    match base {
+        Ok((b, _)) if *b > 0.0 => x / b,
+        _ => 0.0,
+    }
 }
 
 /// Runs the benchmark; progress goes to `progress`.
@@ -102,35 +291,41 @@ pub fn bench_r2p2(
     let mut rows = Vec::new();
     let warmup = (o.requests / 10).max(10);
 
-    let _ = writeln!(progress, "bench: Linux plain UDP echo on 127.0.0.1");
-    let udp = linux_echo_server(o.requests + warmup)
-        .and_then(|(addr, h)| {
-            // Warm up apart, as for R2P2: the measured loop starts with a running server.
-            let s = closed_loop(&addr, warmup, 0).and_then(|_| closed_loop(&addr, o.requests, 0));
-            let _ = h.join();
-            s
-        })
-        .map_err(|e| e.to_string());
-    let udp_rate = udp.as_ref().map(|s| s.per_sec).unwrap_or(0.0);
+    let _ = writeln!(
+        progress,
+        "bench: Linux plain UDP and R2P2 echo on 127.0.0.1, blocking and busy-polling ({ROUNDS} rounds)"
+    );
+    let configs = [
+        Linux::Udp(Poll::Block),
+        Linux::Udp(Poll::Busy),
+        Linux::R2p2(Poll::Busy),
+        Linux::R2p2(Poll::Block),
+    ];
+    let m = linux_medians(&configs, o.requests, warmup, o.size);
+    let (udp, udp_busy, r2p2, r2p2_block) = (&m[0], &m[1], &m[2], &m[3]);
     rows.push(R2p2Row {
         config: "linux-udp",
-        outcome: udp.map(|s| fmt_loop(&s)),
+        outcome: udp.clone().map(|(_, s)| s),
     });
-
-    let _ = writeln!(progress, "bench: Linux R2P2 echo on 127.0.0.1");
+    rows.push(R2p2Row {
+        config: "linux-udp-busy",
+        outcome: udp_busy.clone().map(|(_, s)| s),
+    });
     rows.push(R2p2Row {
         config: "linux-r2p2",
-        outcome: linux_r2p2(o.requests, warmup, o.size).map(|(r, elapsed)| {
-            let ratio = if udp_rate > 0.0 {
-                per_sec(&r, elapsed) / udp_rate
-            } else {
-                0.0
-            };
+        outcome: r2p2.clone().map(|(x, s)| {
             format!(
-                "{}  ({ratio:.3}x linux-udp requests/s)",
-                fmt_report(&r, elapsed)
+                "{s}  ({:.3}x linux-udp requests/s, {:.3}x linux-udp-busy)",
+                ratio(x, udp),
+                ratio(x, udp_busy)
             )
         }),
+    });
+    rows.push(R2p2Row {
+        config: "linux-r2p2-block",
+        outcome: r2p2_block
+            .clone()
+            .map(|(x, s)| format!("{s}  ({:.3}x linux-udp requests/s)", ratio(x, udp))),
     });
 
     let _ = writeln!(
@@ -200,8 +395,33 @@ mod tests {
 
     #[test]
     fn linux_r2p2_echo_on_loopback() {
-        let (r, elapsed) = linux_r2p2(50, 10, 100).unwrap();
-        assert_eq!((r.ok, r.mismatches), (50, 0));
-        assert!(per_sec(&r, elapsed) > 0.0);
+        for poll in [Poll::Busy, Poll::Block] {
+            let (r, elapsed) = linux_r2p2(50, 10, 100, poll).unwrap();
+            assert_eq!((r.ok, r.mismatches), (50, 0), "{poll:?}");
+            assert!(per_sec(&r, elapsed) > 0.0);
+        }
+    }
+
+    #[test]
+    fn busy_udp_echo_on_loopback() {
+        let (addr, h) = busy_echo_server(30).unwrap();
+        let s = busy_closed_loop(&addr, 30, 64).unwrap();
+        h.join().unwrap();
+        assert_eq!((s.requests, s.lost), (30, 0));
+        assert!(s.per_sec > 0.0 && s.p50_us > 0.0);
+    }
+
+    #[test]
+    fn median_round_and_ratios() {
+        let rows = linux_medians(
+            &[Linux::Udp(Poll::Busy), Linux::R2p2(Poll::Busy)],
+            20,
+            5,
+            64,
+        );
+        let (udp, r2p2) = (&rows[0], &rows[1]);
+        let x = r2p2.as_ref().unwrap().0;
+        assert!(x > 0.0 && ratio(x, udp) > 0.0);
+        assert_eq!(ratio(1.0, &Err("down".into())), 0.0);
     }
 }

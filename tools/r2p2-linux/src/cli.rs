@@ -1,8 +1,10 @@
 //! The command lines of `r2p2-client` and `r2p2-server`, as functions, so that other packages
 //! (the integration tests) can build the same commands as binaries of their own.
 
-use crate::client::{Load, run};
-use crate::server::{Mode, serve};
+use crate::batch::{DEFAULT_BATCH, check_batch};
+use crate::client::{Load, run_with};
+use crate::server::{Mode, serve_with};
+use crate::{DEFAULT_SPIN_US, LoopOptions, Poll};
 use clap::Parser;
 use ferrix_net::r2p2::ServerConfig;
 use std::net::SocketAddrV4;
@@ -40,6 +42,20 @@ struct ClientArgs {
     /// Local address to send from.
     #[arg(long, default_value = "0.0.0.0:0")]
     bind: SocketAddrV4,
+    /// Datagrams per `recvmmsg` / `sendmmsg` (1..=1024; 1: one datagram per turn).
+    #[arg(long, default_value_t = DEFAULT_BATCH, value_parser = parse_batch)]
+    batch: usize,
+    /// Wait for datagrams by busy-polling (`recvmmsg` with `MSG_DONTWAIT` turn after turn,
+    /// the CPU yielded between empty polls: lowest latency, a core kept busy while traffic
+    /// flows, blocking after `--spin-us` without any) or by blocking in `recvmmsg` with a
+    /// read timeout (no CPU while idle; a wake-up, which can take tens of µs in a VM, per
+    /// datagram that finds the loop asleep).
+    #[arg(long, value_enum, default_value_t = Poll::Busy)]
+    poll: Poll,
+    /// With `--poll busy`: microseconds without a datagram after which the loop blocks until
+    /// the next one (so that an idle loop leaves the core to others).
+    #[arg(long, default_value_t = DEFAULT_SPIN_US)]
+    spin_us: u64,
 }
 
 /// `r2p2-client`: parses the command line, runs the load, prints one summary line; success
@@ -57,7 +73,12 @@ pub fn client_main() -> ExitCode {
         sack: args.sack,
         rto_ns: args.rto_us.saturating_mul(1000),
     };
-    let result = crate::bind(args.bind).and_then(|s| run(&s, &load));
+    let opts = LoopOptions {
+        batch: args.batch,
+        poll: args.poll,
+        spin_us: args.spin_us,
+    };
+    let result = crate::bind(args.bind).and_then(|s| run_with(&s, &load, &opts));
     match result {
         Ok(r) => {
             println!(
@@ -77,6 +98,7 @@ pub fn client_main() -> ExitCode {
                 ExitCode::SUCCESS
             } else {
                 eprintln!("r2p2-client: counters {:?}", r.stats);
+                eprintln!("r2p2-client: {}", r.io);
                 ExitCode::FAILURE
             }
         }
@@ -107,6 +129,24 @@ struct ServerArgs {
     /// Exit after this many replies.
     #[arg(long)]
     count: Option<u64>,
+    /// Datagrams per `recvmmsg` / `sendmmsg` (1..=1024; 1: one datagram per turn).
+    #[arg(long, default_value_t = DEFAULT_BATCH, value_parser = parse_batch)]
+    batch: usize,
+    /// Wait for datagrams by busy-polling (`recvmmsg` with `MSG_DONTWAIT` turn after turn,
+    /// the CPU yielded between empty polls: lowest latency, a core kept busy while traffic
+    /// flows, blocking after `--spin-us` without any) or by blocking in `recvmmsg` with a
+    /// read timeout (no CPU while idle; a wake-up, which can take tens of µs in a VM, per
+    /// datagram that finds the loop asleep).
+    #[arg(long, value_enum, default_value_t = Poll::Busy)]
+    poll: Poll,
+    /// With `--poll busy`: microseconds without a datagram after which the loop blocks until
+    /// the next one (so that an idle loop leaves the core to others).
+    #[arg(long, default_value_t = DEFAULT_SPIN_US)]
+    spin_us: u64,
+}
+
+fn parse_batch(s: &str) -> Result<usize, String> {
+    check_batch(s.parse().map_err(|e| format!("{e}"))?)
 }
 
 /// `r2p2-server`: parses the command line and serves until `--count` replies (or forever).
@@ -127,11 +167,18 @@ pub fn server_main() -> ExitCode {
             gc_rtos: 200,
             ..ServerConfig::default()
         };
-        let stats = serve(&socket, cfg, mode, args.count)?;
+        let opts = LoopOptions {
+            batch: args.batch,
+            poll: args.poll,
+            spin_us: args.spin_us,
+        };
+        let r = serve_with(&socket, cfg, mode, args.count, &opts)?;
+        let stats = r.stats;
         println!(
-            "r2p2-server: {} requests, {} dropped malformed",
+            "r2p2-server: {} requests, {} dropped malformed; {}",
             stats.completed,
-            stats.bad_header + stats.unknown_type + stats.unknown_policy + stats.inconsistent
+            stats.bad_header + stats.unknown_type + stats.unknown_policy + stats.inconsistent,
+            r.io
         );
         Ok(())
     };

@@ -1,10 +1,17 @@
 //! The client loop: N requests of a size, `depth` outstanding at a time, each with its own
-//! timeout; latency percentiles of the successful ones.
+//! timeout; latency percentiles of the successful ones. A batch of datagrams per turn.
 
-use crate::{Error, MAX_DATAGRAM, StdClock, UdpTransport, recv};
+use crate::batch::{BatchReceiver, BatchTransport, IoStats, fold_send_failures};
+use crate::{Error, LoopOptions, StdClock, Waiter};
 use ferrix_net::r2p2::{Client, ClientConfig, Clock, Outcome, Policy, synthetic};
 use std::net::{SocketAddrV4, UdpSocket};
 use std::time::Duration;
+
+/// How long a blocking client waits for a datagram before it runs its timers.
+pub const BLOCK_TIMEOUT: Duration = Duration::from_micros(200);
+
+/// Flush attempts at exit for a socket that would block.
+const DRAIN_TRIES: u32 = 100_000;
 
 /// What to send.
 #[derive(Clone, Debug)]
@@ -43,8 +50,11 @@ pub struct Report {
     pub mismatches: u64,
     /// Sorted latencies of the successes, ns.
     pub latencies: Vec<u64>,
-    /// The client's protocol counters.
+    /// The client's protocol counters (datagrams that failed in `sendmmsg` count as
+    /// `tx_errors`).
     pub stats: ferrix_net::r2p2::R2p2Stats,
+    /// The batching counters.
+    pub io: IoStats,
 }
 
 impl Report {
@@ -58,16 +68,26 @@ impl Report {
     }
 }
 
-/// Runs `load` from `socket`.
+/// Runs `load` from `socket` in blocking mode with batches of 32
+/// ([`LoopOptions::blocking`]).
 pub fn run(socket: &UdpSocket, load: &Load) -> Result<Report, Error> {
-    socket.set_read_timeout(Some(Duration::from_micros(200)))?;
+    run_with(socket, load, &LoopOptions::blocking())
+}
+
+/// Runs `load` from `socket`. Each turn: new requests up to `load.depth` outstanding, one
+/// flush of what the protocol queued, one `recvmmsg` of up to `opts.batch` datagrams (all to
+/// the protocol), timers, completions. A request's latency runs from `send_request` to the
+/// return of the `recvmmsg` that brought its last reply packet.
+pub fn run_with(socket: &UdpSocket, load: &Load, opts: &LoopOptions) -> Result<Report, Error> {
+    opts.prepare(socket, BLOCK_TIMEOUT)?;
     let clock = StdClock::default();
     let cfg = ClientConfig {
         sack: load.sack,
         rto_ns: load.rto_ns,
         ..ClientConfig::default()
     };
-    let mut client = Client::new(UdpTransport::new(socket)?, clock, cfg);
+    let mut rx = BatchReceiver::new(socket, opts.batch)?;
+    let mut client = Client::new(BatchTransport::new(socket, opts.batch)?, clock, cfg);
     let mut payload = Vec::new();
     match load.service_ns {
         Some(ns) => synthetic::encode_request(ns, load.size, &mut payload),
@@ -77,8 +97,9 @@ pub fn run(socket: &UdpSocket, load: &Load) -> Result<Report, Error> {
     let mut report = Report::default();
     let mut sent = 0u64;
     let mut done = 0u64;
-    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut waiter = Waiter::new(opts);
     while done < load.count {
+        let sent_before = sent;
         while sent < load.count && sent - done < load.depth.max(1) {
             let start = clock.now_ns();
             client
@@ -92,8 +113,11 @@ pub fn run(socket: &UdpSocket, load: &Load) -> Result<Report, Error> {
                 .map_err(Error::Request)?;
             sent += 1;
         }
-        if let Some((src, n)) = recv(socket, &mut buf)? {
-            client.handle_datagram(src, &buf[..n]);
+        let left = client.transport_mut().flush();
+        let n = rx.recv(waiter.may_block(left, &clock))?;
+        let received_at = if n > 0 { clock.now_ns() } else { 0 };
+        for (src, dgram) in rx.iter() {
+            client.handle_datagram(src, dgram);
         }
         client.poll_timers();
         while let Some(c) = client.next_completion() {
@@ -101,7 +125,7 @@ pub fn run(socket: &UdpSocket, load: &Load) -> Result<Report, Error> {
             match c.outcome {
                 Outcome::Success(reply) => {
                     report.ok += 1;
-                    report.latencies.push(clock.now_ns() - c.ctx);
+                    report.latencies.push(received_at.saturating_sub(c.ctx));
                     if load.verify_echo && reply != payload {
                         report.mismatches += 1;
                     }
@@ -110,8 +134,15 @@ pub fn run(socket: &UdpSocket, load: &Load) -> Result<Report, Error> {
                 Outcome::Dropped | Outcome::SendFailed => report.errors += 1,
             }
         }
+        waiter.turn(n > 0 || sent > sent_before, &clock);
     }
+    client.transport_mut().drain(DRAIN_TRIES);
     report.latencies.sort_unstable();
+    report.io = IoStats {
+        rx: rx.stats().clone(),
+        tx: client.transport_mut().stats().clone(),
+    };
     report.stats = client.stats().clone();
+    fold_send_failures(&mut report.stats, &report.io.tx);
     Ok(report)
 }

@@ -108,3 +108,64 @@ fn bad_argument_is_one_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("r2p2-server: cannot bind UDP"), "{err}");
 }
+
+#[test]
+fn batch_and_poll_flags() {
+    let (_s, addr) = server(&["--batch", "1", "--poll", "block"]);
+    for size in ["64", "5000"] {
+        let out = client(
+            &addr,
+            &[
+                "-n",
+                "30",
+                "--size",
+                size,
+                "--batch",
+                "32",
+                "--poll",
+                "busy",
+                "--spin-us",
+                "10",
+            ],
+        );
+        assert!(
+            out.contains("ok 30 timeout 0 error 0 mismatch 0"),
+            "{size}: {out}"
+        );
+    }
+    for bad in ["0", "1025"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_r2p2-client"))
+            .args(["--batch", bad])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("batch size must be 1..=1024"), "{err}");
+    }
+}
+
+#[test]
+fn server_reports_its_batching_counters() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_r2p2-server"))
+        .args(["--listen", "127.0.0.1:0", "--count", "10"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start r2p2-server");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("r2p2-server: listening on ")
+        .unwrap()
+        .to_string();
+    client(&addr, &["-n", "10"]);
+    let mut last = String::new();
+    out.read_line(&mut last).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        last.starts_with("r2p2-server: 10 requests, 0 dropped malformed; rx 10 datagrams in "),
+        "{last}"
+    );
+    assert!(last.contains("tx 10 datagrams in "), "{last}");
+}
