@@ -229,6 +229,8 @@ fn echo_through_tap_from(
     echoes: u32,
     ports: Option<(&[u16], u16)>,
 ) -> Option<String> {
+    // Fixed ports: the RSS test, which needs the NIC to offer RSS.
+    let rss = ports.is_some();
     if let Some(why) = ferrix_tests::netns::unavailable() {
         eprintln!("skipping: {why}");
         return None;
@@ -237,24 +239,26 @@ fn echo_through_tap_from(
     let ns = ferrix_tests::netns::NetNs::create();
     ns.tap("ft0", "10.77.0.1/24");
     let (cpus_s, exit_after) = (cpus.to_string(), format!("exit-after={}", echoes + SLACK));
+    let mut argv = vec![
+        FERRIX,
+        "run",
+        image.to_str().unwrap(),
+        "--vmm",
+        vmm,
+        "--cpus",
+        &cpus_s,
+        "--net",
+        "tap:ft0",
+        "--stats",
+        "--timeout",
+        "120",
+    ];
+    if rss {
+        argv.push("--rss");
+    }
+    argv.extend(["--", "ferrix.ip=10.77.0.2/24", &exit_after]);
     let mut vm = ns
-        .command(&[
-            FERRIX,
-            "run",
-            image.to_str().unwrap(),
-            "--vmm",
-            vmm,
-            "--cpus",
-            &cpus_s,
-            "--net",
-            "tap:ft0",
-            "--stats",
-            "--timeout",
-            "120",
-            "--",
-            "ferrix.ip=10.77.0.2/24",
-            &exit_after,
-        ])
+        .command(&argv)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start the VM");

@@ -86,6 +86,10 @@ struct RunArgs {
     /// Print per-core network statistics when the guest exits.
     #[arg(long)]
     stats: bool,
+    /// QEMU: let the NIC offer RSS, so the guest programs Toeplitz hashing (off by default:
+    /// QEMU's software RSS can stall a TAP queue when a redirect target ring is full).
+    #[arg(long)]
+    rss: bool,
     /// Sample the guest's instruction pointers N times a second and print the hottest
     /// functions at exit (use --profile microvm-icount to sample by instructions).
     #[arg(long, value_name = "N")]
@@ -271,6 +275,7 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                     .map_err(CliError::Usage)?,
                 pcap: a.pcap,
                 stats: a.stats,
+                rss: a.rss,
             };
             let res = match a.profile_hz {
                 None => run(&opts, Box::new(std::io::stdout()))?,

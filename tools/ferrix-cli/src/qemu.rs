@@ -44,7 +44,7 @@ pub const NET_FRAGMENTS: &[(&str, &str)] = &[
 /// The placeholders a profile may use (the last ones only in network fragments).
 pub const PLACEHOLDERS: &[&str] = &[
     "kernel", "cpus", "mem", "cmdline", "accel", "hostfwd", "ifname", "queues", "path", "mac",
-    "pcap", "vectors",
+    "pcap", "vectors", "rss",
 ];
 
 /// A parsed profile: QEMU's argv (without the binary) with placeholders still in it.

@@ -75,6 +75,11 @@ pub struct RunOptions {
     pub pcap: Option<PathBuf>,
     /// Print network statistics at exit (guest: per core; shim: its device).
     pub stats: bool,
+    /// QEMU: offer VIRTIO_NET_F_RSS (the guest then programs Toeplitz RSS). Off by default:
+    /// QEMU 7.2 hashes in software and, when it redirects a packet to a queue whose ring is
+    /// full, holds it on the queue it came from, which stops that TAP queue until the source
+    /// queue's ring is refilled (seen as stalled connections in a 10,000-connection burst).
+    pub rss: bool,
 }
 
 impl Default for RunOptions {
@@ -92,6 +97,7 @@ impl Default for RunOptions {
             mac: None,
             pcap: None,
             stats: false,
+            rss: false,
         }
     }
 }
@@ -177,6 +183,8 @@ fn qemu_net_args(opts: &RunOptions, base: &ProfileVars) -> Vec<String> {
     let mut vars = vars;
     let queues = net.qemu_queues(opts.cpus);
     vars.extra.push(("vectors", (2 * queues + 2).to_string()));
+    vars.extra
+        .push(("rss", if opts.rss { "on" } else { "off" }.to_string()));
     let mut argv = Profile::fragment(frag).render(&vars);
     argv.extend(Profile::fragment(nic_fragment(opts.profile.as_deref())).render(&vars));
     if opts.pcap.is_some() {
