@@ -125,6 +125,33 @@ for s in conns:
     s.close()
 "#;
 
+/// Runs a client (`argv`) inside namespace `ns` against a VM started with piped stdout and
+/// already waited for (`seen`, `rest` from [`wait_for`]); stops the VM if the client failed,
+/// then waits for it. Panics, with the client's stderr and the console, unless both the client
+/// and the VM succeeded. Returns the whole console.
+pub fn client_then_vm(
+    ns: &netns::NetNs,
+    argv: &[&str],
+    vm: std::process::Child,
+    seen: String,
+    rest: std::thread::JoinHandle<String>,
+) -> String {
+    let client = ns.command(argv).output().expect("start the client");
+    let mut vm = vm;
+    if !client.status.success() {
+        let _ = vm.kill();
+    }
+    let status = vm.wait().expect("VM");
+    let console = seen + &rest.join().unwrap_or_default();
+    assert!(
+        client.status.success(),
+        "client: {}\nVM: {console}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    assert!(status.success(), "VM: {console}");
+    console
+}
+
 /// The image of guest app `app`, built once per test process.
 pub fn image(app: &str) -> PathBuf {
     static IMAGES: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();

@@ -252,31 +252,19 @@ fn every_policy_keeps_replies_in_order_on_4_cpus() {
             .spawn()
             .expect("start the VM");
         let (seen, rest) = wait_for(&mut vm, "synthetic: serving TCP");
-        let client = ns
-            .command(&[
-                "python3",
-                "-c",
-                ferrix_tests::PIPELINED_TCP_CLIENT_PY,
-                "10.79.0.2",
-                "9000",
-                &conns.to_string(),
-                &depth.to_string(),
-                "100000",
-            ])
-            .output()
-            .expect("python3 client");
-        if !client.status.success() {
-            let _ = vm.kill();
-        }
-        let out = vm.wait_with_output().expect("VM");
-        let all = seen + &rest.join().unwrap_or_default();
-        assert!(
-            client.status.success(),
-            "{policy}: client: {}\nVM: {all}",
-            String::from_utf8_lossy(&client.stderr)
-        );
-        assert!(out.status.success(), "{policy}: {all}");
-        assert!(all.contains("queue pairs 4"), "{all}");
+        let (conns_s, depth_s) = (conns.to_string(), depth.to_string());
+        let argv = [
+            "python3",
+            "-c",
+            ferrix_tests::PIPELINED_TCP_CLIENT_PY,
+            "10.79.0.2",
+            "9000",
+            &conns_s,
+            &depth_s,
+            "100000",
+        ];
+        let all = ferrix_tests::client_then_vm(&ns, &argv, vm, seen, rest);
+        assert!(all.contains("queue pairs 4"), "{policy}: {all}");
         assert!(
             all.contains(&format!("synthetic: {} replies", conns * depth)),
             "{policy}: {all}"
@@ -401,28 +389,9 @@ fn ten_thousand_connections_open_at_once() {
         .spawn()
         .expect("start the VM");
     let (seen, rest) = wait_for(&mut vm, "synthetic: serving TCP");
-    let client = ns
-        .command(&[
-            "python3",
-            "-c",
-            MANY_PY,
-            "10.81.0.2",
-            "9000",
-            &n.to_string(),
-        ])
-        .output()
-        .expect("python3 client");
-    if !client.status.success() {
-        let _ = vm.kill();
-    }
-    let out = vm.wait_with_output().expect("VM");
-    let all = seen + &rest.join().unwrap_or_default();
-    assert!(
-        client.status.success(),
-        "client: {}\nVM: {all}",
-        String::from_utf8_lossy(&client.stderr)
-    );
-    assert!(out.status.success(), "{all}");
+    let n_s = n.to_string();
+    let argv = ["python3", "-c", MANY_PY, "10.81.0.2", "9000", &n_s];
+    let all = ferrix_tests::client_then_vm(&ns, &argv, vm, seen, rest);
     assert!(all.contains(&format!("synthetic: {n} replies")), "{all}");
     assert_eq!(
         counter(&all, 0, "refused") + counter(&all, 1, "refused"),

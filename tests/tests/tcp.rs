@@ -115,30 +115,18 @@ fn tcp_echo_through_tap_under_qemu_4_cpus() {
     assert!(seen.contains("tcp-echo: listening"), "{seen}");
     // The client runs inside the namespace: a small Python client (the test process itself is
     // in the root namespace and must not address the guest).
-    let client = ns
-        .command(&[
-            "python3",
-            "-c",
-            ferrix_tests::PIPELINED_TCP_CLIENT_PY,
-            "10.77.0.2",
-            "7",
-            &conns.to_string(),
-            "16",
-            "echo",
-        ])
-        .output()
-        .expect("python3 client");
-    if !client.status.success() {
-        let _ = vm.kill();
-    }
-    let status = vm.wait().expect("VM");
-    let out = seen + &rest.join().unwrap_or_default();
-    assert!(
-        client.status.success(),
-        "client: {}\nVM: {out}",
-        String::from_utf8_lossy(&client.stderr)
-    );
-    assert!(status.success(), "{out}");
+    let conns_s = conns.to_string();
+    let argv = [
+        "python3",
+        "-c",
+        ferrix_tests::PIPELINED_TCP_CLIENT_PY,
+        "10.77.0.2",
+        "7",
+        &conns_s,
+        "16",
+        "echo",
+    ];
+    let out = ferrix_tests::client_then_vm(&ns, &argv, vm, seen, rest);
     assert!(out.contains("queue pairs 4"), "{out}");
     assert!(
         out.contains(&format!("tcp-echo: {conns} connections closed")),
