@@ -31,13 +31,17 @@ fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
 // SAFETY: forwards to `LockedHeap`'s `GlobalAlloc`, only adding interrupt masking around it.
 unsafe impl core::alloc::GlobalAlloc for IrqSafeHeap {
     unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
-        // SAFETY: the caller's contract for `alloc` is passed on unchanged.
-        without_interrupts(|| unsafe { self.0.alloc(layout) })
+        without_interrupts(|| {
+            // SAFETY: the caller's contract for `alloc` is passed on unchanged.
+            unsafe { self.0.alloc(layout) }
+        })
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: core::alloc::Layout) {
-        // SAFETY: the caller's contract for `dealloc` is passed on unchanged.
-        without_interrupts(|| unsafe { self.0.dealloc(ptr, layout) })
+        without_interrupts(|| {
+            // SAFETY: the caller's contract for `dealloc` is passed on unchanged.
+            unsafe { self.0.dealloc(ptr, layout) }
+        })
     }
 }
 

@@ -198,6 +198,12 @@ enum BenchCmd {
     },
 }
 
+/// One line of a benchmark's table: the configuration and its result or why it is missing.
+fn print_row(config: &str, outcome: Result<String, String>) {
+    let line = outcome.unwrap_or_else(|e| format!("unavailable: {e}"));
+    let _ = writeln!(std::io::stdout(), "{config:<14} {line}");
+}
+
 fn timeout_of(secs: u64) -> Option<Duration> {
     (secs > 0).then(|| Duration::from_secs(secs))
 }
@@ -343,11 +349,7 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
             };
             let rows = crate::bench_r2p2::bench_r2p2(&opts, &mut std::io::stderr())?;
             for r in rows {
-                let line = match r.outcome {
-                    Ok(s) => s,
-                    Err(e) => format!("unavailable: {e}"),
-                };
-                let _ = writeln!(std::io::stdout(), "{:<14} {line}", r.config);
+                print_row(r.config, r.outcome);
             }
             Ok(0)
         }
@@ -405,11 +407,7 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
             };
             let rows = crate::bench_udp::bench_udp_echo(&opts, &mut std::io::stderr())?;
             for r in rows {
-                let line = match r.outcome {
-                    Ok(s) => s,
-                    Err(e) => format!("unavailable: {e}"),
-                };
-                let _ = writeln!(std::io::stdout(), "{:<14} {line}", r.config);
+                print_row(r.config, r.outcome);
             }
             Ok(0)
         }
