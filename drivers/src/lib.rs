@@ -10,6 +10,7 @@ pub mod fake;
 pub mod loopback;
 pub mod nic;
 pub mod virtio_net;
+pub mod virtqueue;
 
 pub use buf::{BUF_SIZE, BufPool, HEADROOM, PacketBuf};
 pub use nic::{Nic, NicInfo, Offloads, QueuePair, QueueStats};

@@ -45,6 +45,9 @@ pub struct QueueStats {
     pub tx_ring_full: u64,
     /// Buffers of another queue's pool handed to this queue (leaked; a bug in the caller).
     pub foreign_buffers: u64,
+    /// Used-ring entries the device got wrong (a descriptor not in flight, a length beyond
+    /// the buffer): skipped, the buffer (if any) dropped.
+    pub device_errors: u64,
 }
 
 impl QueueStats {
@@ -57,6 +60,7 @@ impl QueueStats {
         self.rx_dropped += o.rx_dropped;
         self.tx_ring_full += o.tx_ring_full;
         self.foreign_buffers += o.foreign_buffers;
+        self.device_errors += o.device_errors;
     }
 }
 

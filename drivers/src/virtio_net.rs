@@ -1,4 +1,6 @@
-//! virtio-net on top of the `virtio-drivers` transports (MMIO or PCI) and split virtqueues:
+//! virtio-net on top of the `virtio-drivers` transports (MMIO or PCI) and our own split
+//! virtqueues for the data path ([`crate::virtqueue`]; `virtio-drivers`' queue serves only the
+//! control queue):
 //! multi-queue (VIRTIO_NET_F_MQ, one RX/TX pair per core, enabled through the control queue)
 //! with one packet per descriptor chain and the 12-byte `virtio_net_hdr_v1` (10 bytes on legacy
 //! devices) in front of every frame. When the device offers VIRTIO_NET_F_RSS (QEMU `rss=on`),
@@ -13,6 +15,7 @@
 
 use crate::buf::{BUF_SIZE, BufPool, HEADROOM, PacketBuf};
 use crate::nic::{Nic, NicInfo, Offloads, QueuePair, QueueStats};
+use crate::virtqueue::{QueueError, SplitQueue};
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -93,8 +96,10 @@ pub enum VirtioNetError {
     WrongDevice(DeviceType),
     /// The device refused our features or lacks VERSION_1.
     Features(u64),
-    /// A virtqueue could not be created.
+    /// The control virtqueue could not be created or used.
     Queue(virtio_drivers::Error),
+    /// A data virtqueue could not be created.
+    DataQueue(QueueError),
     /// The config space could not be read.
     Config(virtio_drivers::Error),
     /// The device refused VQ_PAIRS_SET.
@@ -181,11 +186,10 @@ impl VirtioNet {
 
         let mut rings = Vec::with_capacity(pairs);
         for i in 0..pairs {
-            let rx = VirtQueue::<H, QUEUE_SIZE>::new(&mut transport, (2 * i) as u16, false, false)
-                .map_err(VirtioNetError::Queue)?;
-            let tx =
-                VirtQueue::<H, QUEUE_SIZE>::new(&mut transport, (2 * i + 1) as u16, false, false)
-                    .map_err(VirtioNetError::Queue)?;
+            let rx = SplitQueue::new::<H, T>(&mut transport, (2 * i) as u16, QUEUE_SIZE as u16)
+                .map_err(VirtioNetError::DataQueue)?;
+            let tx = SplitQueue::new::<H, T>(&mut transport, (2 * i + 1) as u16, QUEUE_SIZE as u16)
+                .map_err(VirtioNetError::DataQueue)?;
             rings.push((rx, tx));
         }
         let mut ctrl = if features & feature::CTRL_VQ != 0 {
@@ -246,15 +250,13 @@ impl VirtioNet {
             let (base, phys) = buffer_memory(bytes).ok_or(VirtioNetError::NoBufferMemory)?;
             // SAFETY: buffer_memory hands out fresh DMA memory of `bytes` bytes for this pool only.
             let pool = unsafe { BufPool::new(base, phys, BUFFERS_PER_PAIR, i as u32) };
-            let mut q = VirtioQueuePair::<H, T> {
+            let mut q = VirtioQueuePair::<T> {
                 index: i,
                 hdr_len,
                 tx_csum: features & feature::CSUM != 0,
                 transport: transport.clone(),
                 rx,
                 tx,
-                rx_bufs: (0..QUEUE_SIZE).map(|_| None).collect(),
-                tx_bufs: (0..QUEUE_SIZE).map(|_| None).collect(),
                 pool,
                 stats: QueueStats::default(),
             };
@@ -289,41 +291,29 @@ impl Nic for VirtioNet {
     }
 }
 
-struct VirtioQueuePair<H: Hal, T: Transport> {
+struct VirtioQueuePair<T: Transport> {
     index: usize,
     /// Length of the virtio-net header in front of every frame.
     hdr_len: usize,
     /// VIRTIO_NET_F_CSUM negotiated: honour transmit checksum requests.
     tx_csum: bool,
     transport: Arc<spin::Mutex<T>>,
-    rx: VirtQueue<H, QUEUE_SIZE>,
-    tx: VirtQueue<H, QUEUE_SIZE>,
-    /// Buffer posted under each RX token (descriptor head).
-    rx_bufs: Vec<Option<PacketBuf>>,
-    /// Buffer in flight under each TX token.
-    tx_bufs: Vec<Option<PacketBuf>>,
+    /// Receive queue: each descriptor carries the buffer posted under it.
+    rx: SplitQueue<PacketBuf>,
+    /// Transmit queue: each descriptor carries the buffer in flight under it.
+    tx: SplitQueue<PacketBuf>,
     pool: BufPool,
     stats: QueueStats,
 }
 
-// SAFETY: a queue pair is used by one core at a time (it is moved, never shared); the
-// virtqueues' memory belongs to it alone and the shared transport is behind a lock.
-unsafe impl<H: Hal, T: Transport + Send> Send for VirtioQueuePair<H, T> {}
-
-/// The part of a buffer's slot given to the device on receive: header + frame.
-fn rx_window(buf: &mut PacketBuf, hdr_len: usize) -> &mut [u8] {
-    &mut buf.slot_mut()[HEADROOM - hdr_len..]
+/// Where the device reads or writes a buffer: the header in the headroom, then the frame.
+/// None if the headroom is too small for the header.
+fn device_window(buf: &PacketBuf, hdr_len: usize) -> Option<(u64, u32)> {
+    let start = buf.start().checked_sub(hdr_len)?;
+    Some((buf.slot_phys() + start as u64, (hdr_len + buf.len()) as u32))
 }
 
-/// The part of a buffer's slot given to the device on transmit: header + frame (the header
-/// lives in the headroom); None if the headroom is too small.
-fn tx_window(buf: &mut PacketBuf, hdr_len: usize) -> Option<&mut [u8]> {
-    let (start, len) = (buf.start(), buf.len());
-    let hdr = start.checked_sub(hdr_len)?;
-    Some(&mut buf.slot_mut()[hdr..start + len])
-}
-
-impl<H: Hal, T: Transport> VirtioQueuePair<H, T> {
+impl<T: Transport> VirtioQueuePair<T> {
     fn notify(&self, queue: u16) {
         self.transport.lock().notify(queue);
     }
@@ -331,51 +321,34 @@ impl<H: Hal, T: Transport> VirtioQueuePair<H, T> {
     /// Posts free buffers to the RX ring once a batch of descriptors is free (the ring stays
     /// at least `QUEUE_SIZE - RX_REFILL_BATCH` full): one notification per batch.
     fn refill_batched(&mut self) {
-        if self.rx.available_desc() >= RX_REFILL_BATCH {
+        if self.rx.free_descriptors() >= RX_REFILL_BATCH {
             self.refill();
         }
     }
 
-    /// Posts free buffers to the RX ring.
+    /// Posts free buffers to the RX ring: the device writes the header at `HEADROOM -
+    /// hdr_len` and the frame at [`HEADROOM`], up to the end of the slot.
     fn refill(&mut self) {
-        let mut posted = false;
-        while self.rx.available_desc() > 0 {
-            let Some(mut buf) = self.pool.alloc() else {
+        let offset = (HEADROOM - self.hdr_len) as u64;
+        let len = (BUF_SIZE - HEADROOM + self.hdr_len) as u32;
+        while self.rx.free_descriptors() > 0 {
+            let Some(buf) = self.pool.alloc() else {
                 break;
             };
-            let win = rx_window(&mut buf, self.hdr_len);
-            // SAFETY: the window lives in the buffer's slot, which stays untouched (owned by
-            // rx_bufs) until pop_used returns this token.
-            match unsafe { self.rx.add(&[], &mut [win]) } {
-                Ok(token) => {
-                    self.rx_bufs[usize::from(token)] = Some(buf);
-                    posted = true;
-                }
-                Err(_) => {
-                    let _ = self.pool.free(buf);
-                    break;
-                }
+            let addr = buf.slot_phys() + offset;
+            if let Err(buf) = self.rx.push(buf, addr, len, true) {
+                let _ = self.pool.free(buf);
+                break;
             }
         }
-        if posted && self.rx.should_notify() {
-            self.notify((2 * self.index) as u16);
+        if self.rx.publish() {
+            self.notify(self.rx.index());
         }
     }
 
     /// Frees the buffers of completed transmissions.
     fn reclaim_tx(&mut self) {
-        while let Some(token) = self.tx.peek_used() {
-            let Some(mut buf) = self
-                .tx_bufs
-                .get_mut(usize::from(token))
-                .and_then(Option::take)
-            else {
-                break;
-            };
-            if let Some(win) = tx_window(&mut buf, self.hdr_len) {
-                // SAFETY: same window as given to `add` for this token.
-                let _ = unsafe { self.tx.pop_used(token, &[win], &mut []) };
-            }
+        while let Some((buf, _)) = self.tx.pop() {
             if self.pool.free(buf).is_err() {
                 self.stats.foreign_buffers += 1; // its pool is not ours to reach: leaked
             }
@@ -383,42 +356,29 @@ impl<H: Hal, T: Transport> VirtioQueuePair<H, T> {
     }
 }
 
-impl<H: Hal, T: Transport + Send> QueuePair for VirtioQueuePair<H, T> {
+impl<T: Transport + Send> QueuePair for VirtioQueuePair<T> {
     fn rx_pending(&self) -> bool {
-        self.rx.peek_used().is_some()
+        self.rx.has_used()
     }
+
     fn rx_burst(&mut self, out: &mut Vec<PacketBuf>, max: usize) -> usize {
         let mut n = 0;
         while n < max {
-            let Some(token) = self.rx.peek_used() else {
+            let Some((mut buf, len)) = self.rx.pop() else {
                 break;
             };
-            let Some(mut buf) = self
-                .rx_bufs
-                .get_mut(usize::from(token))
-                .and_then(Option::take)
-            else {
-                break;
-            };
-            // SAFETY: same window as posted under this token in `refill`.
-            let used = unsafe {
-                self.rx
-                    .pop_used(token, &[], &mut [rx_window(&mut buf, self.hdr_len)])
-            };
-            match used {
-                Ok(len) if len as usize > self.hdr_len => {
-                    let flags = buf.slot_mut()[HEADROOM - self.hdr_len];
-                    buf.set_l4_checksum_ok(flags & (HDR_F_NEEDS_CSUM | HDR_F_DATA_VALID) != 0);
-                    buf.set_window(HEADROOM, len as usize - self.hdr_len);
-                    self.stats.rx_packets += 1;
-                    self.stats.rx_bytes += buf.len() as u64;
-                    out.push(buf);
-                    n += 1;
-                }
-                _ => {
-                    self.stats.rx_dropped += 1;
-                    let _ = self.pool.free(buf);
-                }
+            let len = len as usize;
+            if len > self.hdr_len {
+                let flags = buf.slot_mut()[HEADROOM - self.hdr_len];
+                buf.set_l4_checksum_ok(flags & (HDR_F_NEEDS_CSUM | HDR_F_DATA_VALID) != 0);
+                buf.set_window(HEADROOM, len - self.hdr_len);
+                self.stats.rx_packets += 1;
+                self.stats.rx_bytes += buf.len() as u64;
+                out.push(buf);
+                n += 1;
+            } else {
+                self.stats.rx_dropped += 1;
+                let _ = self.pool.free(buf);
             }
         }
         self.refill_batched();
@@ -426,11 +386,11 @@ impl<H: Hal, T: Transport + Send> QueuePair for VirtioQueuePair<H, T> {
     }
 
     fn tx_burst(&mut self, pkts: &mut Vec<PacketBuf>) -> usize {
-        if self.tx.available_desc() < TX_RECLAIM_BELOW.max(pkts.len()) {
+        if self.tx.free_descriptors() < TX_RECLAIM_BELOW.max(pkts.len()) {
             self.reclaim_tx();
         }
         let mut sent = 0;
-        let room = pkts.len().min(self.tx.available_desc());
+        let room = pkts.len().min(self.tx.free_descriptors());
         self.stats.tx_ring_full += (pkts.len() - room) as u64;
         for mut buf in pkts.drain(..room) {
             let len = buf.len();
@@ -439,41 +399,41 @@ impl<H: Hal, T: Transport + Send> QueuePair for VirtioQueuePair<H, T> {
             } else {
                 None
             };
-            let Some(win) = tx_window(&mut buf, self.hdr_len) else {
+            let Some((addr, dev_len)) = device_window(&buf, self.hdr_len) else {
                 self.stats.tx_ring_full += 1; // no headroom for the header: cannot send
                 let _ = self.pool.free(buf);
                 continue;
             };
+            let hdr_at = buf.start() - self.hdr_len;
+            let hdr = &mut buf.slot_mut()[hdr_at..];
             // Fixed-size stores: a `fill` of a runtime length is a memset call on the hot path.
-            match win.first_chunk_mut::<NET_HDR_LEN>() {
+            match hdr.first_chunk_mut::<NET_HDR_LEN>() {
                 Some(h) if self.hdr_len == NET_HDR_LEN => *h = [0; NET_HDR_LEN],
                 _ => {
-                    if let Some(h) = win.first_chunk_mut::<LEGACY_NET_HDR_LEN>() {
+                    if let Some(h) = hdr.first_chunk_mut::<LEGACY_NET_HDR_LEN>() {
                         *h = [0; LEGACY_NET_HDR_LEN];
                     }
                 }
             }
             if let Some((start, offset)) = checksum_request {
-                win[0] = HDR_F_NEEDS_CSUM;
-                win[6..8].copy_from_slice(&start.to_le_bytes());
-                win[8..10].copy_from_slice(&offset.to_le_bytes());
+                hdr[0] = HDR_F_NEEDS_CSUM;
+                hdr[6..8].copy_from_slice(&start.to_le_bytes());
+                hdr[8..10].copy_from_slice(&offset.to_le_bytes());
             }
-            // SAFETY: the window lives in the buffer's slot, owned by tx_bufs until reclaimed.
-            match unsafe { self.tx.add(&[win], &mut []) } {
-                Ok(token) => {
-                    self.tx_bufs[usize::from(token)] = Some(buf);
+            match self.tx.push(buf, addr, dev_len, false) {
+                Ok(()) => {
                     self.stats.tx_packets += 1;
                     self.stats.tx_bytes += len as u64;
                     sent += 1;
                 }
-                Err(_) => {
+                Err(buf) => {
                     self.stats.tx_ring_full += 1;
                     let _ = self.pool.free(buf);
                 }
             }
         }
-        if sent > 0 && self.tx.should_notify() {
-            self.notify((2 * self.index + 1) as u16);
+        if self.tx.publish() {
+            self.notify(self.tx.index());
         }
         sent
     }
@@ -492,7 +452,10 @@ impl<H: Hal, T: Transport + Send> QueuePair for VirtioQueuePair<H, T> {
     }
 
     fn stats(&self) -> QueueStats {
-        self.stats
+        QueueStats {
+            device_errors: self.rx.bad_used + self.tx.bad_used,
+            ..self.stats
+        }
     }
 
     fn index(&self) -> usize {

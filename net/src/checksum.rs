@@ -12,6 +12,15 @@ pub struct Checksum {
     sum: u64,
 }
 
+/// Folds a 64-bit one's-complement sum to 16 bits (end-around carries at each step).
+#[inline]
+fn fold16(s: u64) -> u16 {
+    let (s32, c) = (s as u32).overflowing_add((s >> 32) as u32);
+    let s32 = s32.wrapping_add(u32::from(c));
+    let (s16, c) = (s32 as u16).overflowing_add((s32 >> 16) as u16);
+    s16.wrapping_add(u16::from(c))
+}
+
 /// One's-complement addition in 64 bits: the carry out wraps around into bit 0.
 #[inline]
 fn add_carry(sum: u64, w: u64) -> u64 {
@@ -30,26 +39,31 @@ impl Checksum {
     /// padded with a zero byte (RFC 1071 §4.1); so only the last chunk of a message may have an
     /// odd length.
     ///
-    /// Sums 64-bit big-endian words with end-around carry (RFC 1071 §2(C): any word size that
-    /// is a multiple of 16 bits gives the same folded result).
+    /// Sums 64-bit words in the machine's byte order with end-around carry,
+    /// folds them to 16 bits and swaps the result to network order: RFC 1071 §2(B) (the sum
+    /// is independent of byte order up to a final swap) and §2(C) (any word size that is a
+    /// multiple of 16 bits gives the same folded result).
     #[inline]
     pub fn add_bytes(&mut self, data: &[u8]) {
-        let mut chunks = data.chunks_exact(8);
-        let mut sum = self.sum;
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            sum = add_carry(sum, u64::from_be_bytes(w));
+        let (words, rest) = data.as_chunks::<8>();
+        let mut sum = 0u64;
+        for w in words {
+            sum = add_carry(sum, u64::from_ne_bytes(*w));
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            if let Some(dst) = w.get_mut(..rest.len()) {
-                dst.copy_from_slice(rest);
-            }
-            sum = add_carry(sum, u64::from_be_bytes(w));
+        // The last 0-7 bytes in pieces of 4, 2 and 1 (fixed-size loads, no memcpy call): each
+        // byte keeps the parity of its offset, which is all a 16-bit one's-complement sum needs.
+        let (w4, rest) = rest.as_chunks::<4>();
+        if let Some(w) = w4.first() {
+            sum = add_carry(sum, u64::from(u32::from_ne_bytes(*w)));
         }
-        self.sum = sum;
+        let (w2, rest) = rest.as_chunks::<2>();
+        if let Some(w) = w2.first() {
+            sum = add_carry(sum, u64::from(u16::from_ne_bytes(*w)));
+        }
+        if let Some(&b) = rest.first() {
+            sum = add_carry(sum, u64::from(u16::from_ne_bytes([b, 0])));
+        }
+        self.sum = add_carry(self.sum, u64::from(u16::from_be(fold16(sum))));
     }
 
     /// Adds one big-endian 16-bit word.
@@ -73,12 +87,7 @@ impl Checksum {
 
     /// The folded 16-bit one's-complement sum (not yet complemented).
     pub fn sum16(&self) -> u16 {
-        let mut s = (self.sum & 0xffff_ffff) + (self.sum >> 32);
-        while s > 0xffff {
-            s = (s & 0xffff) + (s >> 16);
-        }
-        // The loop leaves s <= 0xffff.
-        s as u16
+        fold16(self.sum)
     }
 
     /// The checksum to store in a header: the complement of the folded sum.
@@ -137,6 +146,27 @@ mod tests {
         for len in 0..data.len() {
             assert_eq!(checksum(&data[..len]), reference(&data[..len]), "len {len}");
         }
+    }
+
+    #[test]
+    fn sums_of_pieces_match_the_whole() {
+        let data: Vec<u8> = (0..200u32).map(|i| (i * 91 + 7) as u8).collect();
+        for len in [0usize, 1, 7, 8, 33, 64, 65, 199] {
+            for cut in (0..=len).step_by(2) {
+                let mut c = Checksum::new();
+                c.add_bytes(&data[..cut]);
+                c.add_bytes(&data[cut..len]);
+                assert_eq!(c.finish(), reference(&data[..len]), "len {len} cut {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn fold_wraps_every_carry() {
+        assert_eq!(fold16(0), 0);
+        assert_eq!(fold16(u64::MAX), 0xffff);
+        assert_eq!(fold16(0x0001_0000_0000_ffff), 0x0001);
+        assert_eq!(fold16(0xffff_ffff_0000_0001), 0x0001);
     }
 
     #[test]

@@ -81,6 +81,8 @@ pub enum SendError {
 #[derive(Debug)]
 pub struct NetStack {
     cfg: IfConfig,
+    /// `cfg.subnet_broadcast()`, computed once (checked on every received datagram).
+    subnet_broadcast: Option<Ipv4Addr>,
     arp: Arc<ArpTable>,
     stats: Stats,
     /// Bitmap of bound UDP ports, 65,536 bits.
@@ -101,6 +103,7 @@ impl NetStack {
     /// A stack for interface `cfg` sharing the ARP cache `arp`.
     pub fn new(cfg: IfConfig, arp: Arc<ArpTable>) -> Self {
         NetStack {
+            subnet_broadcast: cfg.subnet_broadcast(),
             cfg,
             arp,
             stats: Stats::new(),
@@ -275,12 +278,12 @@ impl NetStack {
         tx: &mut impl TxQueue,
     ) -> Result<Option<UdpDatagram<'a>>, DropReason> {
         let ip = Ipv4Packet::parse(eth.payload, self.cfg.mtu)?;
-        if ipv4::is_bad_source(ip.src) || Some(ip.src) == self.cfg.subnet_broadcast() {
+        if ipv4::is_bad_source(ip.src) || Some(ip.src) == self.subnet_broadcast {
             return Err(DropReason::IpSrc);
         }
         let cast = if ip.dst == self.cfg.ip {
             Cast::Unicast
-        } else if ip.dst.is_broadcast() || Some(ip.dst) == self.cfg.subnet_broadcast() {
+        } else if ip.dst.is_broadcast() || Some(ip.dst) == self.subnet_broadcast {
             Cast::Broadcast
         } else {
             return Err(DropReason::IpNotForUs);
@@ -412,7 +415,7 @@ impl NetStack {
 
     /// The destination MAC for `dst` if no resolution is needed (broadcast, multicast).
     fn static_mac(&self, dst: Ipv4Addr) -> Option<MacAddr> {
-        if dst.is_broadcast() || Some(dst) == self.cfg.subnet_broadcast() {
+        if dst.is_broadcast() || Some(dst) == self.subnet_broadcast {
             Some(MacAddr::BROADCAST)
         } else if dst.is_multicast() {
             // RFC 1112 §6.4: 01:00:5e followed by the low 23 bits of the group.

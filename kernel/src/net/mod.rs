@@ -204,14 +204,15 @@ pub fn print_stats() {
         };
         let steered = if q == core { "" } else { " (steered)" };
         crate::println!(
-            "ferrix-stats: core {core} queue {q}{steered}: rx {} frames {} bytes, tx {} frames {} bytes, drops {}, driver rx_dropped {} tx_ring_full {}",
+            "ferrix-stats: core {core} queue {q}{steered}: rx {} frames {} bytes, tx {} frames {} bytes, drops {}, driver rx_dropped {} tx_ring_full {} device_errors {}",
             st.rx_packets,
             st.rx_bytes,
             st.tx_packets,
             st.tx_bytes,
             st.total_drops(),
             qs.rx_dropped,
-            qs.tx_ring_full
+            qs.tx_ring_full,
+            qs.device_errors
         );
         for (reason, n) in st.drop_counts() {
             if n > 0 {
