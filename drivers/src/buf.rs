@@ -194,24 +194,70 @@ impl BufPool {
     }
 
     /// Takes a buffer (data window empty, at [`HEADROOM`]).
+    #[inline]
     pub fn alloc(&mut self) -> Option<PacketBuf> {
         let index = self.free.pop()?;
-        let off = index as usize * BUF_SIZE;
-        // SAFETY: index < count, so the slot lies inside the pool's region.
-        let slot = unsafe { NonNull::new_unchecked(self.base.as_ptr().add(off)) };
-        Some(PacketBuf {
-            slot,
+        // SAFETY: index was just taken off the free list: no other handle to its slot exists.
+        Some(unsafe { self.unpark(index) })
+    }
+
+    /// Takes a free slot already parked (as [`BufPool::alloc`] then [`BufPool::park`]).
+    #[inline]
+    pub fn alloc_parked(&mut self) -> Option<u32> {
+        self.free.pop()
+    }
+
+    /// Parks one of this pool's buffers as its slot index while a device holds it (a 4-byte
+    /// token instead of the whole handle, cheap to store in a ring's side table). The slot stays
+    /// taken: get it back with [`BufPool::unpark`] or [`BufPool::release`], exactly once. A
+    /// buffer of another pool is handed back unchanged.
+    #[inline]
+    pub fn park(&self, buf: PacketBuf) -> Result<u32, PacketBuf> {
+        if buf.pool != self.id || buf.index >= self.count {
+            return Err(buf);
+        }
+        Ok(buf.index)
+    }
+
+    /// The buffer parked as `token`, with an empty data window at [`HEADROOM`].
+    ///
+    /// # Safety
+    /// `token` must be a taken slot of this pool with no live handle: from [`BufPool::park`] or
+    /// [`BufPool::alloc_parked`], not unparked or released since (two handles to one slot would
+    /// alias).
+    #[inline]
+    pub unsafe fn unpark(&self, token: u32) -> PacketBuf {
+        let off = token as usize * BUF_SIZE;
+        PacketBuf {
+            // SAFETY: park only returns indices < count, so the slot lies inside the region.
+            slot: unsafe { NonNull::new_unchecked(self.base.as_ptr().add(off)) },
             phys: self.phys + off as u64,
-            index,
+            index: token,
             pool: self.id,
             start: HEADROOM as u16,
             len: 0,
             l4_checksum_ok: false,
             tx_checksum: None,
-        })
+        }
+    }
+
+    /// Frees the buffer parked as `token` (the same contract as [`BufPool::unpark`]).
+    ///
+    /// # Safety
+    /// As for [`BufPool::unpark`].
+    #[inline]
+    pub unsafe fn release(&mut self, token: u32) {
+        self.free.push(token);
+    }
+
+    /// Device address of slot `token` (any index below the pool's count).
+    #[inline]
+    pub fn slot_phys_of(&self, token: u32) -> u64 {
+        self.phys + token as u64 * BUF_SIZE as u64
     }
 
     /// Returns a buffer to the pool; a buffer of another pool is handed back unchanged.
+    #[inline]
     pub fn free(&mut self, buf: PacketBuf) -> Result<(), PacketBuf> {
         if buf.pool != self.id || buf.index >= self.count {
             return Err(buf);
@@ -272,6 +318,29 @@ mod tests {
             p.free(b).unwrap();
         }
         assert_eq!(p.available(), 4);
+    }
+
+    #[test]
+    fn parked_buffers_come_back_whole() {
+        let mut p = heap_pool(2, 3);
+        let mut b = p.alloc().unwrap();
+        let phys = b.slot_phys();
+        assert!(b.set_len(10));
+        b.data_mut().copy_from_slice(b"0123456789");
+        let t = p.park(b).unwrap();
+        assert_eq!(p.slot_phys_of(t), phys);
+        assert_eq!(p.available(), 1, "a parked buffer is still taken");
+        // SAFETY: t was parked just above and is unparked once.
+        let mut b = unsafe { p.unpark(t) };
+        assert_eq!((b.slot_phys(), b.start(), b.len()), (phys, HEADROOM, 0));
+        assert!(b.set_len(10));
+        assert_eq!(b.data(), b"0123456789");
+        let t = p.park(b).unwrap();
+        // SAFETY: t is parked and released once.
+        unsafe { p.release(t) };
+        assert_eq!(p.available(), 2);
+        let q = heap_pool(1, 4);
+        assert!(q.park(p.alloc().unwrap()).is_err(), "another pool's buffer");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! ferrix NIC drivers behind one multi-queue trait ([`nic::Nic`], [`nic::QueuePair`]):
 //! virtio-net (MMIO and PCI transports through `virtio-drivers`), a loopback device and a fake
 //! device for host tests; plus the packet buffers ([`buf::PacketBuf`]) they all move.
-#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(any(test, feature = "sim")), no_std)]
 
 extern crate alloc;
 
@@ -9,6 +9,8 @@ pub mod buf;
 pub mod fake;
 pub mod loopback;
 pub mod nic;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 pub mod virtio_net;
 pub mod virtqueue;
 

@@ -298,10 +298,10 @@ struct VirtioQueuePair<T: Transport> {
     /// VIRTIO_NET_F_CSUM negotiated: honour transmit checksum requests.
     tx_csum: bool,
     transport: Arc<spin::Mutex<T>>,
-    /// Receive queue: each descriptor carries the buffer posted under it.
-    rx: SplitQueue<PacketBuf>,
-    /// Transmit queue: each descriptor carries the buffer in flight under it.
-    tx: SplitQueue<PacketBuf>,
+    /// Receive queue: each descriptor carries the parked buffer (pool token) posted under it.
+    rx: SplitQueue<u32>,
+    /// Transmit queue: each descriptor carries the parked buffer in flight under it.
+    tx: SplitQueue<u32>,
     pool: BufPool,
     stats: QueueStats,
 }
@@ -332,12 +332,13 @@ impl<T: Transport> VirtioQueuePair<T> {
         let offset = (HEADROOM - self.hdr_len) as u64;
         let len = (BUF_SIZE - HEADROOM + self.hdr_len) as u32;
         while self.rx.free_descriptors() > 0 {
-            let Some(buf) = self.pool.alloc() else {
+            let Some(token) = self.pool.alloc_parked() else {
                 break;
             };
-            let addr = buf.slot_phys() + offset;
-            if let Err(buf) = self.rx.push(buf, addr, len, true) {
-                let _ = self.pool.free(buf);
+            let addr = self.pool.slot_phys_of(token) + offset;
+            if let Err(token) = self.rx.push(token, addr, len, true) {
+                // SAFETY: the token was taken just above and was not posted.
+                unsafe { self.pool.release(token) };
                 break;
             }
         }
@@ -348,9 +349,11 @@ impl<T: Transport> VirtioQueuePair<T> {
 
     /// Frees the buffers of completed transmissions.
     fn reclaim_tx(&mut self) {
-        while let Some((buf, _)) = self.tx.pop() {
-            if self.pool.free(buf).is_err() {
-                self.stats.foreign_buffers += 1; // its pool is not ours to reach: leaked
+        for _ in 0..self.tx.ready() {
+            if let Some((token, _)) = self.tx.pop_ready() {
+                // SAFETY: the TX ring only carries tokens parked by `tx_burst`, each under one
+                // descriptor, and pop_ready hands each back once.
+                unsafe { self.pool.release(token) };
             }
         }
     }
@@ -363,10 +366,17 @@ impl<T: Transport + Send> QueuePair for VirtioQueuePair<T> {
 
     fn rx_burst(&mut self, out: &mut Vec<PacketBuf>, max: usize) -> usize {
         let mut n = 0;
-        while n < max {
-            let Some((mut buf, len)) = self.rx.pop() else {
+        let ready = usize::from(self.rx.ready());
+        for _ in 0..ready {
+            if n == max {
                 break;
+            }
+            let Some((token, len)) = self.rx.pop_ready() else {
+                continue; // a bad used element (counted)
             };
+            // SAFETY: the RX ring only carries tokens parked by `refill`, each under one
+            // descriptor, and pop_ready hands each back once.
+            let mut buf = unsafe { self.pool.unpark(token) };
             let len = len as usize;
             if len > self.hdr_len {
                 let flags = buf.slot_mut()[HEADROOM - self.hdr_len];
@@ -420,15 +430,24 @@ impl<T: Transport + Send> QueuePair for VirtioQueuePair<T> {
                 hdr[6..8].copy_from_slice(&start.to_le_bytes());
                 hdr[8..10].copy_from_slice(&offset.to_le_bytes());
             }
-            match self.tx.push(buf, addr, dev_len, false) {
+            let token = match self.pool.park(buf) {
+                Ok(t) => t,
+                Err(_foreign) => {
+                    // Another pool's buffer: its slot cannot be returned from here (leaked).
+                    self.stats.foreign_buffers += 1;
+                    continue;
+                }
+            };
+            match self.tx.push(token, addr, dev_len, false) {
                 Ok(()) => {
                     self.stats.tx_packets += 1;
                     self.stats.tx_bytes += len as u64;
                     sent += 1;
                 }
-                Err(buf) => {
+                Err(token) => {
                     self.stats.tx_ring_full += 1;
-                    let _ = self.pool.free(buf);
+                    // SAFETY: parked just above, never posted.
+                    unsafe { self.pool.release(token) };
                 }
             }
         }

@@ -145,10 +145,12 @@ impl<T> SplitQueue<T> {
     }
 
     /// Descriptors free for [`SplitQueue::push`].
+    #[inline]
     pub fn free_descriptors(&self) -> usize {
         self.free.len()
     }
 
+    #[inline]
     fn word(&self, offset: usize) -> &AtomicU16 {
         // SAFETY: every offset passed is a 2-aligned u16 field inside the rings (bounds from
         // `Layout`), which live as long as the queue; the device writes them concurrently,
@@ -158,15 +160,19 @@ impl<T> SplitQueue<T> {
     fn avail_flags(&self) -> &AtomicU16 {
         self.word(self.layout.avail)
     }
+    #[inline]
     fn avail_idx_word(&self) -> &AtomicU16 {
         self.word(self.layout.avail + 2)
     }
+    #[inline]
     fn avail_ring(&self, i: u16) -> &AtomicU16 {
         self.word(self.layout.avail + 4 + 2 * usize::from(i & (self.size - 1)))
     }
+    #[inline]
     fn used_flags(&self) -> &AtomicU16 {
         self.word(self.layout.used)
     }
+    #[inline]
     fn used_idx(&self) -> &AtomicU16 {
         self.word(self.layout.used + 2)
     }
@@ -174,6 +180,7 @@ impl<T> SplitQueue<T> {
     /// Posts a buffer of `len` bytes at device address `addr` (device-writable if `write`)
     /// carrying `item`; visible to the device after [`SplitQueue::publish`]. Gives `item`
     /// back when no descriptor is free.
+    #[inline]
     pub fn push(&mut self, item: T, addr: u64, len: u32, write: bool) -> Result<(), T> {
         let Some(id) = self.free.pop() else {
             return Err(item);
@@ -202,6 +209,7 @@ impl<T> SplitQueue<T> {
 
     /// Makes the pushed buffers visible to the device; true if it wants a notification
     /// (the caller then notifies the transport).
+    #[inline]
     pub fn publish(&mut self) -> bool {
         if self.avail_idx == self.published {
             return false;
@@ -217,41 +225,58 @@ impl<T> SplitQueue<T> {
     }
 
     /// Whether the device has returned a buffer.
+    #[inline]
     pub fn has_used(&self) -> bool {
         self.used_idx().load(Ordering::Acquire) != self.last_used
     }
 
+    /// How many used elements the device has written that [`SplitQueue::pop_ready`] has not
+    /// taken yet (read once per burst).
+    #[inline]
+    pub fn ready(&self) -> u16 {
+        self.used_idx()
+            .load(Ordering::Acquire)
+            .wrapping_sub(self.last_used)
+    }
+
     /// The next buffer the device returned, with the bytes it wrote (0 for device-read
-    /// buffers). Bad used elements are counted in `bad_used` and skipped.
+    /// buffers), or None. Bad used elements are counted in `bad_used` and skipped.
+    #[inline]
     pub fn pop(&mut self) -> Option<(T, u32)> {
-        loop {
-            if self.used_idx().load(Ordering::Acquire) == self.last_used {
-                return None;
+        let mut ready = self.ready();
+        while ready > 0 {
+            ready -= 1;
+            if let Some(x) = self.pop_ready() {
+                return Some(x);
             }
-            let elem = self.layout.used + 4 + 8 * usize::from(self.last_used & (self.size - 1));
-            self.last_used = self.last_used.wrapping_add(1);
-            // SAFETY: elem is the 4-aligned start of a used element inside the used ring (the
-            // index is masked to the ring size); the device wrote it before advancing the
-            // used index we loaded with Acquire.
-            let (id, len) = unsafe {
-                let p = self.base.as_ptr().add(elem).cast::<u32>();
-                (p.read_volatile(), p.add(1).read_volatile())
-            };
-            let Some(slot) = usize::try_from(id).ok().and_then(|i| self.slots.get_mut(i)) else {
-                self.bad_used += 1;
-                continue;
-            };
-            let Some((item, posted)) = slot.take() else {
-                self.bad_used += 1; // not in flight: a duplicate or a made-up id
-                continue;
-            };
-            self.free.push(id as u16);
-            if len > posted {
-                self.bad_used += 1;
-                return Some((item, 0));
-            }
-            return Some((item, len));
         }
+        None
+    }
+
+    /// Takes the next used element, which the caller knows is there ([`SplitQueue::ready`]
+    /// said so); None if the device got it wrong (counted in `bad_used`).
+    #[inline]
+    pub fn pop_ready(&mut self) -> Option<(T, u32)> {
+        let elem = self.layout.used + 4 + 8 * usize::from(self.last_used & (self.size - 1));
+        self.last_used = self.last_used.wrapping_add(1);
+        // SAFETY: elem is the 4-aligned start of a used element inside the used ring (the
+        // index is masked to the ring size); the device wrote it before advancing the used
+        // index the caller loaded with Acquire (`ready`).
+        let (id, len) = unsafe {
+            let p = self.base.as_ptr().add(elem).cast::<u32>();
+            (p.read_volatile(), p.add(1).read_volatile())
+        };
+        // An id the device made up, or one not in flight (a duplicate), is refused.
+        let Some((item, posted)) = self.slots.get_mut(id as usize).and_then(Option::take) else {
+            self.bad_used += 1;
+            return None;
+        };
+        self.free.push(id as u16);
+        if len > posted {
+            self.bad_used += 1;
+            return Some((item, 0));
+        }
+        Some((item, len))
     }
 }
 
@@ -259,8 +284,8 @@ impl<T> SplitQueue<T> {
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
+    use virtio_drivers::Result as VResult;
     use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus};
-    use virtio_drivers::{PhysAddr, Result as VResult};
 
     #[test]
     fn legacy_layout_of_256() {
@@ -278,29 +303,7 @@ mod tests {
         assert_eq!(l.bytes, 8192);
     }
 
-    /// Host memory as "DMA" memory: device address = host address.
-    struct HeapHal;
-
-    // SAFETY: dma_alloc returns fresh zeroed page-aligned memory whose address is its device
-    // address; nothing is ever shared by address translation.
-    unsafe impl Hal for HeapHal {
-        fn dma_alloc(pages: usize, _d: BufferDirection) -> (PhysAddr, NonNull<u8>) {
-            let layout = std::alloc::Layout::from_size_align(pages * PAGE, PAGE).unwrap();
-            // SAFETY: the layout has a non-zero size. Leaked on purpose (test memory).
-            let p = unsafe { std::alloc::alloc_zeroed(layout) };
-            (p as PhysAddr, NonNull::new(p).unwrap())
-        }
-        unsafe fn dma_dealloc(_p: PhysAddr, _v: NonNull<u8>, _pages: usize) -> i32 {
-            0
-        }
-        unsafe fn mmio_phys_to_virt(paddr: PhysAddr, _size: usize) -> NonNull<u8> {
-            NonNull::new(paddr as *mut u8).unwrap()
-        }
-        unsafe fn share(buffer: NonNull<[u8]>, _d: BufferDirection) -> PhysAddr {
-            buffer.as_ptr() as *mut u8 as PhysAddr
-        }
-        unsafe fn unshare(_p: PhysAddr, _b: NonNull<[u8]>, _d: BufferDirection) {}
-    }
+    use crate::sim::{HeapHal, Ring};
 
     /// A queue the device was given: (queue, size, descriptors, driver area, device area).
     type Rings = (u16, u32, u64, u64, u64);
@@ -363,82 +366,19 @@ mod tests {
         }
     }
 
-    /// The device side of a queue, reading and writing the rings as a device would.
-    struct Device {
-        desc: u64,
-        avail: u64,
-        used: u64,
-        size: u16,
-        next_avail: u16,
-        used_idx: u16,
+    /// The device side of queue `q` as `t` recorded it.
+    fn device_of(t: &RecordingTransport, q: u16) -> Ring {
+        let r = *t.rings.lock().unwrap().iter().find(|r| r.0 == q).unwrap();
+        Ring::new(r.1 as u16, r.2, r.3, r.4)
     }
 
-    impl Device {
-        fn of(t: &RecordingTransport, q: u16) -> Device {
-            let r = *t.rings.lock().unwrap().iter().find(|r| r.0 == q).unwrap();
-            Device {
-                desc: r.2,
-                avail: r.3,
-                used: r.4,
-                size: r.1 as u16,
-                next_avail: 0,
-                used_idx: 0,
-            }
-        }
-        fn u16_at(&self, addr: u64) -> u16 {
-            // SAFETY: addr is a u16 field inside the rings (test memory, never freed).
-            unsafe { (*(addr as *const AtomicU16)).load(Ordering::Acquire) }
-        }
-        fn set_u16(&self, addr: u64, v: u16) {
-            // SAFETY: as in u16_at.
-            unsafe { (*(addr as *const AtomicU16)).store(v, Ordering::Release) }
-        }
-        fn avail_flags(&self) -> u16 {
-            self.u16_at(self.avail)
-        }
-        /// The next available descriptor: (id, addr, len, flags).
-        fn take(&mut self) -> Option<(u16, u64, u32, u16)> {
-            if self.u16_at(self.avail + 2) == self.next_avail {
-                return None;
-            }
-            let slot = self.avail + 4 + 2 * u64::from(self.next_avail % self.size);
-            let id = self.u16_at(slot);
-            self.next_avail = self.next_avail.wrapping_add(1);
-            let d = self.desc + 16 * u64::from(id);
-            // SAFETY: d is a descriptor in the table (id < size, checked by the caller's
-            // asserts on real ids).
-            let (addr, len, flags) = unsafe {
-                (
-                    (d as *const u64).read_volatile(),
-                    ((d + 8) as *const u32).read_volatile(),
-                    ((d + 12) as *const u16).read_volatile(),
-                )
-            };
-            Some((id, addr, len, flags))
-        }
-        /// Returns descriptor `id` with `len` bytes written.
-        fn give(&mut self, id: u32, len: u32) {
-            let e = self.used + 4 + 8 * u64::from(self.used_idx % self.size);
-            // SAFETY: e is a used element inside the used ring.
-            unsafe {
-                (e as *mut u32).write_volatile(id);
-                ((e + 4) as *mut u32).write_volatile(len);
-            }
-            self.used_idx = self.used_idx.wrapping_add(1);
-            self.set_u16(self.used + 2, self.used_idx);
-        }
-        fn set_no_notify(&self, on: bool) {
-            self.set_u16(self.used, u16::from(on));
-        }
-    }
-
-    fn queue(size: u16) -> (SplitQueue<u32>, Device) {
+    fn queue(size: u16) -> (SplitQueue<u32>, Ring) {
         let mut t = RecordingTransport {
             max: 256,
             ..Default::default()
         };
         let q = SplitQueue::new::<HeapHal, _>(&mut t, 3, size).unwrap();
-        let d = Device::of(&t, 3);
+        let d = device_of(&t, 3);
         (q, d)
     }
 

@@ -85,7 +85,7 @@ pub fn parse(cmdline: &str, max_cpus: usize) -> Result<KernelOptions, CmdlineErr
             None if opt == "bootstats" => opts.bootstats = true,
             None if opt == "stats" => opts.stats = true,
             Some(("profile", v)) => match v.parse::<u32>() {
-                Ok(hz) if (1..=1_000_000).contains(&hz) => opts.profile_hz = hz,
+                Ok(hz) if (1..=ferrix_abi::MAX_PROFILE_HZ).contains(&hz) => opts.profile_hz = hz,
                 _ => return Err(CmdlineError::BadProfile(tok)),
             },
             Some(("sched", v)) => match v.parse::<Policy>() {

@@ -4,9 +4,11 @@
 //! per request (net/README.md). The path: a one-packet 64-byte echo
 //! request through Ethernet/IPv4/UDP receive, R2P2 parse, and the reply packetized into a null
 //! transport; `udp` instead runs the plain UDP echo path (receive + reply in place) as the
-//! baseline. Each request has its own request id, as from a real client.
+//! baseline, and `udp-offload` the same with the reply's UDP checksum left to the NIC (as in
+//! the guest on virtio-net with VIRTIO_NET_F_CSUM). Each request has its own request id, as
+//! from a real client.
 //!
-//! Usage: `r2p2_instructions N [r2p2|udp]`.
+//! Usage: `r2p2_instructions N [r2p2|udp|udp-offload]`.
 
 use ferrix_net::corpus::{CaptureTx, Endpoints};
 use ferrix_net::r2p2::{
@@ -60,13 +62,15 @@ fn serve_one(
 fn main() {
     let mut args = std::env::args().skip(1);
     let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
-    let udp = args.next().as_deref() == Some("udp");
+    let mode = args.next();
+    let udp = matches!(mode.as_deref(), Some("udp" | "udp-offload"));
     let ep = Endpoints::default();
     let mut s = NetStack::new(
         ep.server_config(),
         Arc::new(ArpTable::new(ArpConfig::default())),
     );
     s.bind_udp(ep.server_port).expect("bind");
+    s.set_tx_checksum_offload(mode.as_deref() == Some("udp-offload"));
     let mut tx = CaptureTx::default();
     let mut server = Server::new(Null::default(), Zero, ServerConfig::default());
     let payload = [0xa5u8; 64];

@@ -43,6 +43,9 @@ pub mod nr {
 /// Largest console write the shim accepts in one call; longer writes are split by the guest.
 pub const CONSOLE_MAX: u64 = 64 * 1024;
 
+/// Highest sampling rate of the guest profiler (`ferrix.profile=HZ`, `ferrix run --profile-hz`).
+pub const MAX_PROFILE_HZ: u32 = 1_000_000;
+
 /// Return values (negative: error).
 pub const OK: i64 = 0;
 /// Unknown hypercall number.

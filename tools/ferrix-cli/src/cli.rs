@@ -91,8 +91,10 @@ struct RunArgs {
     #[arg(long)]
     rss: bool,
     /// Sample the guest's instruction pointers N times a second and print the hottest
-    /// functions at exit (use --profile microvm-icount to sample by instructions).
-    #[arg(long, value_name = "N")]
+    /// functions at exit (use --profile microvm-icount to sample by instructions; at most
+    /// 1,000,000).
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(ferrix_abi::MAX_PROFILE_HZ)))]
     profile_hz: Option<u32>,
     /// Extra kernel command-line arguments.
     #[arg(last = true, value_name = "ARGS")]
@@ -201,7 +203,7 @@ enum BenchCmd {
 /// One line of a benchmark's table: the configuration and its result or why it is missing.
 fn print_row(config: &str, outcome: Result<String, String>) {
     let line = outcome.unwrap_or_else(|e| format!("unavailable: {e}"));
-    let _ = writeln!(std::io::stdout(), "{config:<14} {line}");
+    let _ = writeln!(std::io::stdout(), "{config:<17} {line}");
 }
 
 fn timeout_of(secs: u64) -> Option<Duration> {

@@ -47,6 +47,14 @@ fn too_little_memory_is_rejected() {
 }
 
 #[test]
+fn profile_rate_beyond_the_kernel_limit_is_rejected_before_boot() {
+    let o = ferrix(&["run", "hello", "--profile-hz", "4000000"], None);
+    assert_one_line_error(&o, 2, "--profile-hz");
+    let o = ferrix(&["run", "hello", "--profile-hz", "0"], None);
+    assert_one_line_error(&o, 2, "--profile-hz");
+}
+
+#[test]
 fn clap_errors_are_one_line_too() {
     let o = ferrix(&["run", "hello", "--cpus", "-1"], None);
     assert_one_line_error(&o, 2, "--cpus");
