@@ -103,6 +103,19 @@ pub fn checksum(data: &[u8]) -> u16 {
     c.finish()
 }
 
+/// The checksum of a 20-byte block (an IPv4 header without options): five 32-bit words in
+/// machine order, folded and swapped once (RFC 1071 §2(B)); the same value as
+/// [`checksum`], in a handful of instructions.
+#[inline]
+pub fn checksum20(h: &[u8; 20]) -> u16 {
+    let (words, _) = h.as_chunks::<4>();
+    let sum: u64 = words
+        .iter()
+        .map(|w| u64::from(u32::from_ne_bytes(*w)))
+        .sum();
+    !u16::from_be(fold16(sum))
+}
+
 /// True if `data`, checksum field included, sums to all ones (RFC 1071 §1: a correct message
 /// with its checksum verifies to zero after complementing).
 pub fn verify(data: &[u8]) -> bool {
@@ -159,6 +172,23 @@ mod tests {
                 assert_eq!(c.finish(), reference(&data[..len]), "len {len} cut {cut}");
             }
         }
+    }
+
+    #[test]
+    fn checksum20_matches_the_reference() {
+        let mut x = 0x9e37_79b9_u32;
+        for _ in 0..2000 {
+            let mut h = [0u8; 20];
+            for b in &mut h {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                *b = x as u8;
+            }
+            assert_eq!(checksum20(&h), reference(&h), "{h:?}");
+        }
+        assert_eq!(checksum20(&[0xff; 20]), reference(&[0xff; 20]));
+        assert_eq!(checksum20(&[0; 20]), reference(&[0; 20]));
     }
 
     #[test]

@@ -66,7 +66,11 @@ impl<'a> Ipv4Packet<'a> {
             return Err(DropReason::BadLength);
         }
         let header = data.get(..header_len).ok_or(DropReason::BadLength)?;
-        if !checksum::verify(header) {
+        let ok = match header.first_chunk::<IPV4_HEADER_LEN>() {
+            Some(h20) if header_len == IPV4_HEADER_LEN => checksum::checksum20(h20) == 0,
+            _ => checksum::verify(header),
+        };
+        if !ok {
             return Err(DropReason::IpChecksum);
         }
         if header_len != IPV4_HEADER_LEN {
@@ -127,7 +131,7 @@ impl Ipv4Header {
         h[10..12].copy_from_slice(&[0, 0]);
         h[12..16].copy_from_slice(&self.src.octets());
         h[16..20].copy_from_slice(&self.dst.octets());
-        let c = checksum::checksum(h);
+        let c = checksum::checksum20(h);
         h[10..12].copy_from_slice(&c.to_be_bytes());
         true
     }

@@ -9,6 +9,7 @@
 
 use crate::arp::{ARP_LEN, ArpOp, ArpPacket};
 use crate::arp_table::{ArpTable, QueueOutcome};
+use crate::checksum;
 use crate::config::IfConfig;
 use crate::eth::{
     self, ETH_HEADER_LEN, ETH_MIN_FRAME, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthFrame, MacAddr,
@@ -90,6 +91,8 @@ pub struct NetStack {
     ident: u16,
     /// In-place UDP replies leave the checksum to the NIC ([`NetStack::set_tx_checksum_offload`]).
     tx_csum_offload: bool,
+    /// Unicast UDP takes [`NetStack::udp_fast_path`] (tests turn it off to compare).
+    fast_udp: bool,
 }
 
 /// Where an accepted IPv4 datagram was addressed.
@@ -110,6 +113,7 @@ impl NetStack {
             ports: vec![0; 1024],
             ident: 0,
             tx_csum_offload: false,
+            fast_udp: true,
         }
     }
 
@@ -196,6 +200,11 @@ impl NetStack {
         tx: &mut impl TxQueue,
     ) -> Option<UdpDatagram<'a>> {
         self.stats.count_rx(frame.len());
+        if self.fast_udp
+            && let Some(d) = self.udp_fast_path(frame, l4_checksum_ok)
+        {
+            return Some(d);
+        }
         match self.demux(frame, l4_checksum_ok, now_ns, tx) {
             Ok(d) => d,
             Err(reason) => {
@@ -203,6 +212,69 @@ impl NetStack {
                 None
             }
         }
+    }
+
+    /// The common case in one pass over fixed offsets: an option-less, unfragmented IPv4/UDP
+    /// datagram to our MAC and address, for a bound port. Accepts exactly the frames
+    /// [`demux`](Self::demux) accepts as unicast UDP (the same checks, in one function with
+    /// one bounds check); anything else (broadcast, ARP, ICMP, options, any error) returns
+    /// None and takes the general path, which counts the drop reason.
+    #[inline]
+    fn udp_fast_path<'a>(&self, frame: &'a [u8], l4_checksum_ok: bool) -> Option<UdpDatagram<'a>> {
+        let h = frame.first_chunk::<UDP_PAYLOAD_OFFSET>()?;
+        let ip = &h[ETH_HEADER_LEN..];
+        if h[..6] != self.cfg.mac.0
+            || h[6] & 1 != 0 // multicast source MAC
+            || h[12..14] != ETHERTYPE_IPV4.to_be_bytes()
+            || ip[0] != 0x45
+            || ip[9] != IPPROTO_UDP
+            || ip[6] & 0x3f != 0 // MF or a fragment offset
+            || ip[7] != 0
+            || frame.len() > ETH_HEADER_LEN.saturating_add(self.cfg.mtu)
+        {
+            return None;
+        }
+        let total_len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        if total_len > self.cfg.mtu || total_len > frame.len() - ETH_HEADER_LEN {
+            return None;
+        }
+        let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+        let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+        if dst != self.cfg.ip
+            || ipv4::is_bad_source(src)
+            || Some(src) == self.subnet_broadcast
+            || ip
+                .first_chunk::<IPV4_HEADER_LEN>()
+                .is_none_or(|h| checksum::checksum20(h) != 0)
+        {
+            return None;
+        }
+        let u = &ip[IPV4_HEADER_LEN..];
+        let udp_len = usize::from(u16::from_be_bytes([u[4], u[5]]));
+        let dst_port = u16::from_be_bytes([u[2], u[3]]);
+        if udp_len < UDP_HEADER_LEN || udp_len > total_len.checked_sub(IPV4_HEADER_LEN)? {
+            return None;
+        }
+        if !self.is_bound(dst_port) {
+            return None;
+        }
+        let seg = frame
+            .get(ETH_HEADER_LEN + IPV4_HEADER_LEN..)?
+            .get(..udp_len)?;
+        if !l4_checksum_ok && u[6..8] != [0, 0] {
+            let mut c = checksum::Checksum::new();
+            c.add_pseudo_header(src, dst, IPPROTO_UDP, udp_len as u16);
+            c.add_bytes(seg);
+            if c.finish() != 0 {
+                return None;
+            }
+        }
+        Some(UdpDatagram {
+            src: SocketAddrV4::new(src, u16::from_be_bytes([u[0], u[1]])),
+            dst: SocketAddrV4::new(dst, dst_port),
+            payload: seg.get(UDP_HEADER_LEN..)?,
+            payload_offset: UDP_PAYLOAD_OFFSET,
+        })
     }
 
     fn demux<'a>(
@@ -631,6 +703,59 @@ mod tests {
             Endpoints::default().server_config(),
             Arc::new(ArpTable::new(ArpConfig::default())),
         )
+    }
+
+    /// Transmits nothing (the fast path never transmits; ARP/ICMP replies are not compared).
+    struct NoTx;
+    impl TxQueue for NoTx {
+        fn transmit(&mut self, _len: usize, _fill: &mut dyn FnMut(&mut [u8])) -> bool {
+            false
+        }
+    }
+
+    /// A delivered datagram: source, destination, payload, payload offset.
+    type Delivered = (SocketAddrV4, SocketAddrV4, Vec<u8>, usize);
+
+    /// What one receive did: the datagram (if any) and the counters afterwards.
+    fn outcome(s: &mut NetStack, f: &[u8], l4_ok: bool) -> (Option<Delivered>, Stats) {
+        let d = s
+            .receive_checked(f, l4_ok, 0, &mut NoTx)
+            .map(|d| (d.src, d.dst, d.payload.to_vec(), d.payload_offset));
+        (d, s.stats().clone())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        /// The UDP fast path accepts exactly what the general path accepts, with the same
+        /// datagram, and leaves every other frame (and its drop reason) to the general path.
+        #[test]
+        fn fast_path_agrees_with_the_general_path(
+            seed in 0usize..64,
+            edits in proptest::collection::vec((0usize..64, proptest::prelude::any::<u8>()), 0..4),
+            cut in proptest::option::of(0usize..120),
+            l4_ok in proptest::prelude::any::<bool>(),
+        ) {
+            let ep = Endpoints::default();
+            let mut seeds = vec![ep.udp(b"seed payload"), ep.udp(b""), ep.udp(&[7u8; 300])];
+            seeds.extend(ep.malformed().into_iter().map(|c| c.frame));
+            let mut f = seeds[seed % seeds.len()].clone();
+            for (i, b) in edits {
+                if let Some(x) = f.get_mut(i) {
+                    *x = b;
+                }
+            }
+            if let Some(c) = cut {
+                f.truncate(c);
+            }
+            let mut fast = stack();
+            let mut slow = stack();
+            slow.fast_udp = false;
+            for s in [&mut fast, &mut slow] {
+                s.bind_udp(ep.server_port).unwrap();
+            }
+            proptest::prop_assert_eq!(outcome(&mut fast, &f, l4_ok), outcome(&mut slow, &f, l4_ok));
+        }
     }
 
     #[test]

@@ -290,7 +290,6 @@ impl Endpoint {
         handler: &mut dyn FnMut(&Datagram, &mut [u8]) -> Option<usize>,
         tcp_handler: TcpHandler<'_>,
     ) -> usize {
-        let now = crate::time::now_ns();
         let mut rx = core::mem::take(&mut self.rx);
         let n = match &mut self.port {
             Port::Queue { queue, group } => {
@@ -346,6 +345,8 @@ impl Endpoint {
                         queue: &mut **queue,
                         out: &mut self.tx,
                     };
+                    // The stack reads the clock for ARP only (cache ageing).
+                    let now = if is_arp { crate::time::now_ns() } else { 0 };
                     match process(&mut self.stack, buf, now, &mut tx, handler) {
                         Outcome::Reply(b) => self.tx.push(b),
                         // smoltcp keeps its own neighbour cache: it sees every ARP frame too,
@@ -366,6 +367,7 @@ impl Endpoint {
                 n
             }
             Port::Steered { .. } => {
+                let now = crate::time::now_ns();
                 {
                     let mut m = MAILBOX[self.core].lock();
                     let k = m.rx.len().min(RX_BURST);
