@@ -609,8 +609,9 @@ impl NetStack {
         frame: &mut [u8],
         payload_len: usize,
     ) -> Result<usize, SendError> {
-        let hdr = frame
-            .first_chunk::<UDP_PAYLOAD_OFFSET>()
+        let frame_len = frame.len();
+        let (hdr, _) = frame
+            .split_first_chunk_mut::<UDP_PAYLOAD_OFFSET>()
             .ok_or(SendError::NotUdp)?;
         if hdr[12..14] != ETHERTYPE_IPV4.to_be_bytes()
             || hdr[14] != 0x45
@@ -618,35 +619,60 @@ impl NetStack {
         {
             return Err(SendError::NotUdp);
         }
-        let peer_mac = MacAddr([hdr[6], hdr[7], hdr[8], hdr[9], hdr[10], hdr[11]]);
-        let peer_ip = Ipv4Addr::new(hdr[26], hdr[27], hdr[28], hdr[29]);
-        let peer_port = u16::from_be_bytes([hdr[34], hdr[35]]);
-        let our_port = u16::from_be_bytes([hdr[36], hdr[37]]);
         let len = UDP_PAYLOAD_OFFSET
             .checked_add(payload_len)
-            .filter(|l| *l <= frame.len() && l - ETH_HEADER_LEN <= self.cfg.mtu)
+            .filter(|l| *l <= frame_len && l - ETH_HEADER_LEN <= self.cfg.mtu)
             .ok_or(SendError::PayloadTooLarge)?;
         // Fits: len - 34 <= mtu - 20 < 65,536.
         let udp_len = u16::try_from(len - ETH_HEADER_LEN - IPV4_HEADER_LEN)
             .map_err(|_| SendError::PayloadTooLarge)?;
-        let ip = Ipv4Header {
-            src: self.cfg.ip,
-            dst: peer_ip,
-            protocol: IPPROTO_UDP,
-            ttl: IPV4_DEFAULT_TTL,
-            ident: self.next_ident(),
-            payload_len: udp_len,
-        };
-        eth::write_header(frame, peer_mac, self.cfg.mac, ETHERTYPE_IPV4);
-        if let Some(b) = frame.get_mut(ETH_HEADER_LEN..) {
-            ip.write(b);
+        // Fixed offsets into one 42-byte header: Ethernet, IPv4 (as `Ipv4Header::write`
+        // writes it), UDP.
+        let mut peer_mac = [0u8; 6];
+        peer_mac.copy_from_slice(&hdr[6..12]);
+        let mut peer_ip = [0u8; 4];
+        peer_ip.copy_from_slice(&hdr[26..30]);
+        let mut peer_port = [0u8; 2];
+        peer_port.copy_from_slice(&hdr[34..36]);
+        let ident = self.next_ident();
+        hdr[0..6].copy_from_slice(&peer_mac);
+        hdr[6..12].copy_from_slice(&self.cfg.mac.0);
+        hdr[15] = 0;
+        hdr[16..18].copy_from_slice(&(udp_len + IPV4_HEADER_LEN as u16).to_be_bytes());
+        hdr[18..20].copy_from_slice(&ident.to_be_bytes());
+        hdr[20..22].copy_from_slice(&ipv4::IPV4_FLAG_DF.to_be_bytes());
+        hdr[22] = IPV4_DEFAULT_TTL;
+        hdr[24..26].copy_from_slice(&[0, 0]);
+        hdr[26..30].copy_from_slice(&self.cfg.ip.octets());
+        hdr[30..34].copy_from_slice(&peer_ip);
+        if let Some(ip) = hdr[14..34].first_chunk::<IPV4_HEADER_LEN>() {
+            let c = checksum::checksum20(ip);
+            hdr[24..26].copy_from_slice(&c.to_be_bytes());
         }
-        if let Some(seg) = frame.get_mut(ETH_HEADER_LEN + IPV4_HEADER_LEN..len) {
-            if self.tx_csum_offload {
-                udp::write_header_partial(seg, self.cfg.ip, peer_ip, our_port, peer_port);
-            } else {
-                udp::write_header(seg, self.cfg.ip, peer_ip, our_port, peer_port);
+        hdr.copy_within(36..38, 34);
+        hdr[36..38].copy_from_slice(&peer_port);
+        hdr[38..40].copy_from_slice(&udp_len.to_be_bytes());
+        let peer_ip = Ipv4Addr::from(peer_ip);
+        let mut c = checksum::Checksum::new();
+        c.add_pseudo_header(self.cfg.ip, peer_ip, IPPROTO_UDP, udp_len);
+        let sum = if self.tx_csum_offload {
+            // The NIC completes it: the field holds the uncomplemented pseudo-header sum.
+            c.sum16()
+        } else {
+            hdr[40..42].copy_from_slice(&[0, 0]);
+            c.add_bytes(
+                frame
+                    .get(ETH_HEADER_LEN + IPV4_HEADER_LEN..len)
+                    .unwrap_or_default(),
+            );
+            // A computed zero is sent as all ones (RFC 768).
+            match c.finish() {
+                0 => 0xffff,
+                s => s,
             }
+        };
+        if let Some(f) = frame.get_mut(40..42) {
+            f.copy_from_slice(&sum.to_be_bytes());
         }
         self.stats.count_tx(len);
         Ok(len)
@@ -722,6 +748,44 @@ mod tests {
             .receive_checked(f, l4_ok, 0, &mut NoTx)
             .map(|d| (d.src, d.dst, d.payload.to_vec(), d.payload_offset));
         (d, s.stats().clone())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// A reply built in place is byte for byte the frame `write_udp_frame` builds (full
+        /// checksum), and with offload its checksum field is the pseudo-header sum.
+        #[test]
+        fn reply_in_place_equals_a_freshly_written_frame(
+            request in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            reply in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        ) {
+            let ep = Endpoints::default();
+            let mut s = stack();
+            s.bind_udp(ep.server_port).unwrap();
+            let mut f = ep.udp(&request);
+            f.resize(UDP_PAYLOAD_OFFSET + reply.len().max(request.len()), 0);
+            f[UDP_PAYLOAD_OFFSET..UDP_PAYLOAD_OFFSET + reply.len()].copy_from_slice(&reply);
+            let len = s.udp_reply_in_place(&mut f, reply.len()).unwrap();
+            let mut want = vec![0u8; UDP_PAYLOAD_OFFSET + reply.len()];
+            let cfg = ep.server_config();
+            proptest::prop_assert!(write_udp_frame(
+                &mut want, ep.client_mac, cfg.mac, cfg.ip, ep.client_ip, 1,
+                ep.server_port, ep.client_port, &reply,
+            ));
+            proptest::prop_assert_eq!(&f[..len], &want[..]);
+
+            let mut off = stack();
+            off.set_tx_checksum_offload(true);
+            let mut g = ep.udp(&request);
+            g.resize(UDP_PAYLOAD_OFFSET + reply.len().max(request.len()), 0);
+            g[UDP_PAYLOAD_OFFSET..UDP_PAYLOAD_OFFSET + reply.len()].copy_from_slice(&reply);
+            let len = off.udp_reply_in_place(&mut g, reply.len()).unwrap();
+            proptest::prop_assert_eq!(&g[..40], &want[..40]);
+            let mut c = checksum::Checksum::new();
+            c.add_pseudo_header(cfg.ip, ep.client_ip, crate::ipv4::IPPROTO_UDP, (len - 34) as u16);
+            proptest::prop_assert_eq!(&g[40..42], &c.sum16().to_be_bytes()[..]);
+        }
     }
 
     proptest::proptest! {

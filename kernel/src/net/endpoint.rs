@@ -293,7 +293,6 @@ impl Endpoint {
         let mut rx = core::mem::take(&mut self.rx);
         let n = match &mut self.port {
             Port::Queue { queue, group } => {
-                let group_pairs = super::info().map_or(0, |i| i.queue_pairs);
                 // Work handed back by the cores this queue feeds.
                 if group.len() > 1 {
                     let mut m = MAILBOX[self.core].lock();
@@ -352,6 +351,7 @@ impl Endpoint {
                         // smoltcp keeps its own neighbour cache: it sees every ARP frame too,
                         // and so do the other cores' endpoints (copies).
                         Outcome::Done(b) if is_arp && self.tcp.is_some() => {
+                            let group_pairs = super::info().map_or(0, |i| i.queue_pairs);
                             super::tcp_glue::share_arp(self.core, group_pairs, b.data());
                             if let Some(t) = self.tcp.as_mut() {
                                 t.rx.push_back(b);
