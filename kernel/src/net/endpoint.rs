@@ -81,22 +81,15 @@ impl TxQueue for RawTx<'_> {
 /// options): the NIC completes it when transmit checksum offload is on.
 const UDP_CHECKSUM_START: u16 = 14 + 20;
 
-/// What became of a received frame.
-enum Outcome {
-    /// A reply, built in the buffer: transmit it.
-    Reply(PacketBuf),
-    /// Done with the buffer.
-    Done(PacketBuf),
-}
-
-/// Runs one received frame through the stack and the app's handler.
+/// Runs one received frame through the stack and the app's handler; true if the buffer now
+/// holds a reply to transmit (false: done with it).
 fn process(
     stack: &mut NetStack,
-    mut buf: PacketBuf,
+    buf: &mut PacketBuf,
     now: u64,
     tx: &mut impl TxQueue,
     handler: &mut dyn FnMut(&Datagram, &mut [u8]) -> Option<usize>,
-) -> Outcome {
+) -> bool {
     let got = stack
         .receive_checked(buf.data(), buf.l4_checksum_ok(), now, tx)
         .map(|d| {
@@ -110,7 +103,7 @@ fn process(
             )
         });
     let Some((dgram, off)) = got else {
-        return Outcome::Done(buf);
+        return false;
     };
     let start = buf.start() + off;
     let area_end = (start + MAX_UDP_PAYLOAD).min(ferrix_drivers::BUF_SIZE);
@@ -121,12 +114,12 @@ fn process(
                     if stack.tx_checksum_offload() {
                         buf.request_tx_checksum(UDP_CHECKSUM_START, UDP_CHECKSUM_OFFSET as u16);
                     }
-                    Outcome::Reply(buf)
+                    true
                 }
-                _ => Outcome::Done(buf),
+                _ => false,
             }
         }
-        _ => Outcome::Done(buf),
+        _ => false,
     }
 }
 
@@ -245,8 +238,11 @@ impl Endpoint {
             Port::Queue { queue, .. } => {
                 if !self.tx.is_empty() {
                     queue.tx_burst(&mut self.tx);
-                    for b in self.tx.drain(..) {
-                        queue.free(b);
+                    // What did not fit the ring (counted by the driver) goes back to the pool.
+                    if !self.tx.is_empty() {
+                        for b in self.tx.drain(..) {
+                            queue.free(b);
+                        }
                     }
                 }
             }
@@ -290,7 +286,7 @@ impl Endpoint {
         handler: &mut dyn FnMut(&Datagram, &mut [u8]) -> Option<usize>,
         tcp_handler: TcpHandler<'_>,
     ) -> usize {
-        let mut rx = core::mem::take(&mut self.rx);
+        let rx = &mut self.rx;
         let n = match &mut self.port {
             Port::Queue { queue, group } => {
                 // Work handed back by the cores this queue feeds.
@@ -308,7 +304,7 @@ impl Endpoint {
                         tx.transmit(frame.len(), &mut |b| b.copy_from_slice(&frame));
                     }
                 }
-                let n = queue.rx_burst(&mut rx, RX_BURST);
+                let n = queue.rx_burst(rx, RX_BURST);
                 for buf in rx.drain(..) {
                     let (is_tcp, is_arp) = super::tcp_glue::classify(buf.data());
                     if is_tcp && let Some(t) = self.tcp.as_mut() {
@@ -329,7 +325,7 @@ impl Endpoint {
                     } else {
                         self.core
                     };
-                    let buf = if target == self.core {
+                    let mut buf = if target == self.core {
                         buf
                     } else {
                         match steer::hand_over(target, buf) {
@@ -346,18 +342,18 @@ impl Endpoint {
                     };
                     // The stack reads the clock for ARP only (cache ageing).
                     let now = if is_arp { crate::time::now_ns() } else { 0 };
-                    match process(&mut self.stack, buf, now, &mut tx, handler) {
-                        Outcome::Reply(b) => self.tx.push(b),
+                    if process(&mut self.stack, &mut buf, now, &mut tx, handler) {
+                        self.tx.push(buf);
+                    } else if is_arp && self.tcp.is_some() {
                         // smoltcp keeps its own neighbour cache: it sees every ARP frame too,
                         // and so do the other cores' endpoints (copies).
-                        Outcome::Done(b) if is_arp && self.tcp.is_some() => {
-                            let group_pairs = super::info().map_or(0, |i| i.queue_pairs);
-                            super::tcp_glue::share_arp(self.core, group_pairs, b.data());
-                            if let Some(t) = self.tcp.as_mut() {
-                                t.rx.push_back(b);
-                            }
+                        let group_pairs = super::info().map_or(0, |i| i.queue_pairs);
+                        super::tcp_glue::share_arp(self.core, group_pairs, buf.data());
+                        if let Some(t) = self.tcp.as_mut() {
+                            t.rx.push_back(buf);
                         }
-                        Outcome::Done(b) => queue.free(b),
+                    } else {
+                        queue.free(buf);
                     }
                 }
                 if let Some(t) = self.tcp.as_mut() {
@@ -374,22 +370,22 @@ impl Endpoint {
                     rx.extend(m.rx.drain(..k));
                 }
                 let n = rx.len();
-                for buf in rx.drain(..) {
-                    match process(
+                for mut buf in rx.drain(..) {
+                    if process(
                         &mut self.stack,
-                        buf,
+                        &mut buf,
                         now,
                         &mut RawTx(&mut self.raw),
                         handler,
                     ) {
-                        Outcome::Reply(b) => self.tx.push(b),
-                        Outcome::Done(b) => self.done.push(b),
+                        self.tx.push(buf);
+                    } else {
+                        self.done.push(buf);
                     }
                 }
                 n
             }
         };
-        self.rx = rx;
         self.flush();
         n
     }
