@@ -152,9 +152,8 @@ impl<T> SplitQueue<T> {
 
     #[inline]
     fn word(&self, offset: usize) -> &AtomicU16 {
-        // SAFETY: every offset passed is a 2-aligned u16 field inside the rings (bounds from
-        // `Layout`), which live as long as the queue; the device writes them concurrently,
-        // hence atomics.
+        // SAFETY: offsets are 2-aligned u16 fields inside the rings (`Layout`), alive as long as
+        // the queue; atomics because the device writes them concurrently.
         unsafe { &*self.base.as_ptr().add(offset).cast::<AtomicU16>() }
     }
     fn avail_flags(&self) -> &AtomicU16 {
@@ -191,9 +190,8 @@ impl<T> SplitQueue<T> {
             flags: if write { DESC_F_WRITE } else { 0 },
             next: 0,
         };
-        // SAFETY: id < size (the free stack holds only such indices), so the descriptor lies
-        // in the table at the start of the rings; the device does not read a descriptor that
-        // is not in the available ring (this one is free, so it is not).
+        // SAFETY: id < size (the free stack holds no other), so this is a descriptor of the
+        // table; it is free, so not in the available ring: the device does not read it now.
         unsafe {
             self.base
                 .as_ptr()
@@ -259,9 +257,8 @@ impl<T> SplitQueue<T> {
     pub fn pop_ready(&mut self) -> Option<(T, u32)> {
         let elem = self.layout.used + 4 + 8 * usize::from(self.last_used & (self.size - 1));
         self.last_used = self.last_used.wrapping_add(1);
-        // SAFETY: elem is the 4-aligned start of a used element inside the used ring (the
-        // index is masked to the ring size); the device wrote it before advancing the used
-        // index the caller loaded with Acquire (`ready`).
+        // SAFETY: elem is a 4-aligned used element inside the ring (index masked to its size),
+        // written by the device before the used index the caller loaded with Acquire (`ready`).
         let (id, len) = unsafe {
             let p = self.base.as_ptr().add(elem).cast::<u32>();
             (p.read_volatile(), p.add(1).read_volatile())

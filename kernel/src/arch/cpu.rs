@@ -151,14 +151,14 @@ pub fn invlpg(addr: u64) {
 /// takes) stays on the right side.
 #[inline]
 pub fn enable_interrupts() {
-    // SAFETY: ferrix installs its IDT before any core enables interrupts.
+    // SAFETY: ferrix installs its IDT before any core enables interrupts; sti changes only IF.
     unsafe { asm!("sti", options(nostack)) }
 }
 
 /// Disables interrupts (a compiler barrier too, see [`enable_interrupts`]).
 #[inline]
 pub fn disable_interrupts() {
-    // SAFETY: clearing IF only defers interrupts.
+    // SAFETY: clearing IF only defers interrupts; no memory is touched.
     unsafe { asm!("cli", options(nostack)) }
 }
 

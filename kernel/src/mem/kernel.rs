@@ -171,8 +171,8 @@ pub fn init(start_info: u64, guards: &[u64]) -> Result<(), MemError> {
     let heap = frames
         .alloc(heap_bytes / PAGE_SIZE, 2 << 20)
         .map_err(|_| MemError::OutOfMemory("heap"))?;
-    // SAFETY: [heap, heap + heap_bytes) is RAM just taken from the frame allocator, mapped
-    // writable and used by nothing else; init is called once.
+    // SAFETY: [heap, heap + heap_bytes) is RAM the frame allocator just gave us, mapped
+    // writable, used by nothing else; init runs once, on the boot core.
     unsafe { HEAP.0.lock().init(heap as *mut u8, heap_bytes as usize) };
 
     let dma = frames
