@@ -69,7 +69,8 @@ impl Layout {
 }
 
 /// A split virtqueue of `size` descriptors, each carrying one buffer of type `T` while the
-/// device holds it.
+/// device holds it. The rings are never freed: the device may use them until it is reset, and
+/// ferrix does not tear NIC queues down.
 pub struct SplitQueue<T> {
     index: u16,
     size: u16,
