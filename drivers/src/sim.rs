@@ -252,6 +252,16 @@ impl SimWire {
         }
     }
 
+    /// The features the driver accepted.
+    pub fn driver_features(&self) -> u64 {
+        lock(&self.state).features
+    }
+
+    /// The device status the driver set last.
+    pub fn status(&self) -> DeviceStatus {
+        DeviceStatus::from_bits_truncate(u32::from(lock(&self.state).status))
+    }
+
     /// Notifications the driver sent (the device asks for none once running).
     pub fn notifications(&self) -> u64 {
         lock(&self.state).notifications
@@ -340,6 +350,11 @@ mod tests {
         assert_eq!(info.mac, [2, 0, 0, 0, 0, 9]);
         assert_eq!(info.queue_pairs, 1);
         assert!(info.link_up && info.offloads.tx_checksum && !info.offloads.rss);
+        // Everything offered was accepted (no control queue: no MQ/RSS asked), and the driver
+        // finished initialisation.
+        let offered = feature::VERSION_1 | feature::MAC | feature::STATUS | feature::CSUM;
+        assert_eq!(wire.driver_features(), offered);
+        assert!(wire.status().contains(DeviceStatus::DRIVER_OK));
         (nic.take_queues(), wire)
     }
 
