@@ -5,31 +5,11 @@
 //! Run: `cargo bench -p ferrix-net --bench r2p2`.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
-use ferrix_net::corpus::{CaptureTx, Endpoints};
-use ferrix_net::r2p2::{
-    Clock, Header, MsgType, Policy, SendFailed, Server, ServerConfig, Transport,
-};
+use ferrix_net::corpus::{CaptureTx, Endpoints, FixedClock, NullTransport};
+use ferrix_net::r2p2::{Header, MsgType, Policy, Server, ServerConfig};
 use ferrix_net::{ArpConfig, ArpTable, NetStack};
 use std::hint::black_box;
-use std::net::SocketAddrV4;
 use std::sync::Arc;
-
-/// Swallows datagrams (counting bytes so the work is not optimised away).
-#[derive(Default)]
-struct Null(usize);
-impl Transport for Null {
-    fn send(&mut self, _: SocketAddrV4, parts: &[&[u8]]) -> Result<(), SendFailed> {
-        self.0 += parts.iter().map(|p| p.len()).sum::<usize>();
-        Ok(())
-    }
-}
-
-struct Zero;
-impl Clock for Zero {
-    fn now_ns(&self) -> u64 {
-        0
-    }
-}
 
 fn stack(ep: &Endpoints) -> NetStack {
     let mut s = NetStack::new(
@@ -79,7 +59,11 @@ fn server_path(c: &mut Criterion) {
     });
 
     let mut s = stack(&ep);
-    let mut server = Server::new(Null::default(), Zero, ServerConfig::default());
+    let mut server = Server::new(
+        NullTransport::default(),
+        FixedClock(0),
+        ServerConfig::default(),
+    );
     g.bench_function("r2p2", |b| {
         b.iter_batched_ref(
             || r2p2_frame.clone(),

@@ -10,38 +10,18 @@
 //!
 //! Usage: `r2p2_instructions N [r2p2|udp|udp-offload]`.
 
-use ferrix_net::corpus::{CaptureTx, Endpoints};
-use ferrix_net::r2p2::{
-    Clock, Header, MsgType, Policy, SendFailed, Server, ServerConfig, Transport,
-};
+use ferrix_net::corpus::{CaptureTx, Endpoints, FixedClock, NullTransport};
+use ferrix_net::r2p2::{Header, MsgType, Policy, Server, ServerConfig};
 use ferrix_net::{ArpConfig, ArpTable, NetStack};
 use std::hint::black_box;
-use std::net::SocketAddrV4;
 use std::sync::Arc;
-
-/// Swallows datagrams (counting bytes so the work is not optimised away).
-#[derive(Default)]
-struct Null(usize);
-impl Transport for Null {
-    fn send(&mut self, _: SocketAddrV4, parts: &[&[u8]]) -> Result<(), SendFailed> {
-        self.0 += parts.iter().map(|p| p.len()).sum::<usize>();
-        Ok(())
-    }
-}
-
-struct Zero;
-impl Clock for Zero {
-    fn now_ns(&self) -> u64 {
-        0
-    }
-}
 
 /// One request through the server path; true if answered.
 #[inline(never)]
 fn serve_one(
     s: &mut NetStack,
     tx: &mut CaptureTx,
-    server: &mut Server<Null, Zero>,
+    server: &mut Server<NullTransport, FixedClock>,
     f: &mut [u8],
     udp: bool,
 ) -> bool {
@@ -72,7 +52,11 @@ fn main() {
     s.bind_udp(ep.server_port).expect("bind");
     s.set_tx_checksum_offload(mode.as_deref() == Some("udp-offload"));
     let mut tx = CaptureTx::default();
-    let mut server = Server::new(Null::default(), Zero, ServerConfig::default());
+    let mut server = Server::new(
+        NullTransport::default(),
+        FixedClock(0),
+        ServerConfig::default(),
+    );
     let payload = [0xa5u8; 64];
     let mut frames: Vec<Vec<u8>> = (0..n)
         .map(|i| {

@@ -2,36 +2,28 @@
 //! flight) fed each input as a sequence of datagrams (2-byte big-endian length prefixes).
 #![no_main]
 
-use ferrix_net::r2p2::{
-    Client, ClientConfig, Clock, Header, Policy, SendFailed, Server, ServerConfig, Transport,
-};
+use ferrix_net::corpus::{FixedClock, NullTransport};
+use ferrix_net::r2p2::{Client, ClientConfig, Header, Policy, Server, ServerConfig};
 use libfuzzer_sys::fuzz_target;
 use std::net::SocketAddrV4;
-
-struct Sink;
-impl Transport for Sink {
-    fn send(&mut self, _: SocketAddrV4, _: &[&[u8]]) -> Result<(), SendFailed> {
-        Ok(())
-    }
-}
-
-struct Fixed;
-impl Clock for Fixed {
-    fn now_ns(&self) -> u64 {
-        1
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     if let Ok((_, payload)) = Header::parse(data) {
         assert!(payload.len() + 8 <= data.len());
     }
-    let peer: SocketAddrV4 = "10.0.0.1:5000".parse().unwrap_or(SocketAddrV4::new(
-        std::net::Ipv4Addr::LOCALHOST,
-        1,
-    ));
-    let mut server = Server::new(Sink, Fixed, ServerConfig::default());
-    let mut client = Client::new(Sink, Fixed, ClientConfig::default());
+    let peer: SocketAddrV4 = "10.0.0.1:5000"
+        .parse()
+        .unwrap_or(SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 1));
+    let mut server = Server::new(
+        NullTransport::default(),
+        FixedClock(1),
+        ServerConfig::default(),
+    );
+    let mut client = Client::new(
+        NullTransport::default(),
+        FixedClock(1),
+        ClientConfig::default(),
+    );
     let _ = client.send_request(peer, &[7; 4000], Policy::LbRoute, 10, 0);
     let mut rest = data;
     while let Some((len, tail)) = rest.split_first_chunk::<2>() {
