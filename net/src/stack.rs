@@ -91,8 +91,6 @@ pub struct NetStack {
     ident: u16,
     /// In-place UDP replies leave the checksum to the NIC ([`NetStack::set_tx_checksum_offload`]).
     tx_csum_offload: bool,
-    /// Unicast UDP takes [`NetStack::udp_fast_path`] (tests turn it off to compare).
-    fast_udp: bool,
 }
 
 /// Where an accepted IPv4 datagram was addressed.
@@ -113,7 +111,6 @@ impl NetStack {
             ports: vec![0; 1024],
             ident: 0,
             tx_csum_offload: false,
-            fast_udp: true,
         }
     }
 
@@ -200,11 +197,20 @@ impl NetStack {
         tx: &mut impl TxQueue,
     ) -> Option<UdpDatagram<'a>> {
         self.stats.count_rx(frame.len());
-        if self.fast_udp
-            && let Some(d) = self.udp_fast_path(frame, l4_checksum_ok)
-        {
+        if let Some(d) = self.udp_fast_path(frame, l4_checksum_ok) {
             return Some(d);
         }
+        self.receive_general(frame, l4_checksum_ok, now_ns, tx)
+    }
+
+    /// Every frame the fast path leaves: demultiplexed by protocol, each drop counted.
+    fn receive_general<'a>(
+        &mut self,
+        frame: &'a [u8],
+        l4_checksum_ok: bool,
+        now_ns: u64,
+        tx: &mut impl TxQueue,
+    ) -> Option<UdpDatagram<'a>> {
         match self.demux(frame, l4_checksum_ok, now_ns, tx) {
             Ok(d) => d,
             Err(reason) => {
@@ -742,11 +748,21 @@ mod tests {
     /// A delivered datagram: source, destination, payload, payload offset.
     type Delivered = (SocketAddrV4, SocketAddrV4, Vec<u8>, usize);
 
-    /// What one receive did: the datagram (if any) and the counters afterwards.
-    fn outcome(s: &mut NetStack, f: &[u8], l4_ok: bool) -> (Option<Delivered>, Stats) {
-        let d = s
-            .receive_checked(f, l4_ok, 0, &mut NoTx)
-            .map(|d| (d.src, d.dst, d.payload.to_vec(), d.payload_offset));
+    /// What one receive did: the datagram (if any) and the counters afterwards; `general`:
+    /// through the general path alone, as if there were no fast path.
+    fn outcome(
+        s: &mut NetStack,
+        f: &[u8],
+        l4_ok: bool,
+        general: bool,
+    ) -> (Option<Delivered>, Stats) {
+        let d = if general {
+            s.stats.count_rx(f.len());
+            s.receive_general(f, l4_ok, 0, &mut NoTx)
+        } else {
+            s.receive_checked(f, l4_ok, 0, &mut NoTx)
+        }
+        .map(|d| (d.src, d.dst, d.payload.to_vec(), d.payload_offset));
         (d, s.stats().clone())
     }
 
@@ -814,11 +830,13 @@ mod tests {
             }
             let mut fast = stack();
             let mut slow = stack();
-            slow.fast_udp = false;
             for s in [&mut fast, &mut slow] {
                 s.bind_udp(ep.server_port).unwrap();
             }
-            proptest::prop_assert_eq!(outcome(&mut fast, &f, l4_ok), outcome(&mut slow, &f, l4_ok));
+            proptest::prop_assert_eq!(
+                outcome(&mut fast, &f, l4_ok, false),
+                outcome(&mut slow, &f, l4_ok, true)
+            );
         }
     }
 
