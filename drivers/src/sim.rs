@@ -135,6 +135,11 @@ impl Ring {
         }
     }
 
+    /// Where the driver put the rings: (size, descriptors, driver area, device area).
+    pub fn addresses(&self) -> (u16, u64, u64, u64) {
+        (self.size, self.desc, self.avail, self.used)
+    }
+
     /// The driver's `avail.flags`.
     pub fn avail_flags(&self) -> u16 {
         word(self.avail).load(Ordering::Acquire)
@@ -180,7 +185,8 @@ impl Ring {
 }
 
 impl SimWire {
-    fn ring(&self, q: usize) -> Option<Ring> {
+    /// The device side of queue `q` as the driver set it up (None: not set up).
+    pub fn ring(&self, q: usize) -> Option<Ring> {
         lock(&self.state).rings.get(q).copied().flatten()
     }
     fn put(&self, q: usize, r: Ring) {

@@ -281,9 +281,6 @@ impl<T> SplitQueue<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
-    use virtio_drivers::Result as VResult;
-    use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus};
 
     #[test]
     fn legacy_layout_of_256() {
@@ -301,94 +298,24 @@ mod tests {
         assert_eq!(l.bytes, 8192);
     }
 
-    use crate::sim::{HeapHal, Ring};
+    use crate::sim::{self, HeapHal, Ring};
 
-    /// A queue the device was given: (queue, size, descriptors, driver area, device area).
-    type Rings = (u16, u32, u64, u64, u64);
-
-    /// A transport that records where the rings are.
-    #[derive(Default)]
-    struct RecordingTransport {
-        max: u32,
-        rings: Arc<Mutex<Vec<Rings>>>,
-    }
-
-    impl Transport for RecordingTransport {
-        fn device_type(&self) -> DeviceType {
-            DeviceType::Network
-        }
-        fn read_device_features(&mut self) -> u64 {
-            0
-        }
-        fn write_driver_features(&mut self, _f: u64) {}
-        fn max_queue_size(&mut self, _q: u16) -> u32 {
-            self.max
-        }
-        fn notify(&mut self, _q: u16) {}
-        fn get_status(&self) -> DeviceStatus {
-            DeviceStatus::empty()
-        }
-        fn set_status(&mut self, _s: DeviceStatus) {}
-        fn set_guest_page_size(&mut self, _s: u32) {}
-        fn requires_legacy_layout(&self) -> bool {
-            true
-        }
-        fn queue_set(&mut self, q: u16, size: u32, desc: u64, driver: u64, device: u64) {
-            self.rings
-                .lock()
-                .unwrap()
-                .push((q, size, desc, driver, device));
-        }
-        fn queue_unset(&mut self, _q: u16) {}
-        fn queue_used(&mut self, q: u16) -> bool {
-            self.rings.lock().unwrap().iter().any(|r| r.0 == q)
-        }
-        fn ack_interrupt(&mut self) -> InterruptStatus {
-            InterruptStatus::empty()
-        }
-        fn read_config_generation(&self) -> u32 {
-            0
-        }
-        fn read_config_space<T: zerocopy::FromBytes + zerocopy::IntoBytes>(
-            &self,
-            _o: usize,
-        ) -> VResult<T> {
-            Err(virtio_drivers::Error::ConfigSpaceMissing)
-        }
-        fn write_config_space<T: zerocopy::IntoBytes + zerocopy::Immutable>(
-            &mut self,
-            _o: usize,
-            _v: T,
-        ) -> VResult<()> {
-            Err(virtio_drivers::Error::ConfigSpaceMissing)
-        }
-    }
-
-    /// The device side of queue `q` as `t` recorded it.
-    fn device_of(t: &RecordingTransport, q: u16) -> Ring {
-        let r = *t.rings.lock().unwrap().iter().find(|r| r.0 == q).unwrap();
-        Ring::new(r.1 as u16, r.2, r.3, r.4)
-    }
-
+    /// Queue 0 of a simulated device, with the device side; notifications on (the simulated
+    /// device turns them off when a queue is set up).
     fn queue(size: u16) -> (SplitQueue<u32>, Ring) {
-        let mut t = RecordingTransport {
-            max: 256,
-            ..Default::default()
-        };
-        let q = SplitQueue::new::<HeapHal, _>(&mut t, 3, size).unwrap();
-        let d = device_of(&t, 3);
+        let (mut t, wire) = sim::device([2, 0, 0, 0, 0, 1]);
+        let q = SplitQueue::new::<HeapHal, _>(&mut t, 0, size).unwrap();
+        let d = wire.ring(0).unwrap();
+        d.set_no_notify(false);
         (q, d)
     }
 
     #[test]
     fn rings_are_handed_to_the_device_in_the_legacy_layout() {
-        let mut t = RecordingTransport {
-            max: 256,
-            ..Default::default()
-        };
+        let (mut t, wire) = sim::device([2, 0, 0, 0, 0, 1]);
         let _q = SplitQueue::<u32>::new::<HeapHal, _>(&mut t, 1, 256).unwrap();
-        let (q, size, desc, driver, device) = t.rings.lock().unwrap()[0];
-        assert_eq!((q, size), (1, 256));
+        let (size, desc, driver, device) = wire.ring(1).unwrap().addresses();
+        assert_eq!(size, 256);
         assert_eq!(desc % 4096, 0);
         assert_eq!(driver - desc, 4096);
         assert_eq!(device - desc, 8192);
