@@ -202,10 +202,10 @@ impl Router {
     }
 
     /// Handles a burst: FEEDBACKs first, then the rest in arrival order.
-    pub fn handle_burst<'d>(
+    pub fn handle_burst(
         &mut self,
         now_ns: u64,
-        burst: &[(SocketAddrV4, &'d [u8])],
+        burst: &[(SocketAddrV4, &[u8])],
         out: &mut impl FnMut(Output<'_>),
     ) {
         let is_fb = |d: &[u8]| Head::parse(d).is_ok_and(|h| h.msg_type == TYPE_FEEDBACK);
