@@ -25,6 +25,7 @@ pub mod config;
 #[cfg(any(test, feature = "corpus"))]
 pub mod corpus;
 pub mod eth;
+pub mod forward;
 pub mod icmp;
 pub mod ipv4;
 pub mod r2p2;
