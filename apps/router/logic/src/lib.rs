@@ -27,6 +27,8 @@ extern crate alloc;
 pub mod policy;
 pub mod rng;
 pub mod router;
+#[cfg(test)]
+mod router_tests;
 pub mod servers;
 pub mod stats;
 pub mod sven;

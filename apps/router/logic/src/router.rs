@@ -429,7 +429,6 @@ impl Router {
             sven,
             stats,
             cfg,
-            central,
             ..
         } = self;
         if let Some(s) = sven.as_mut() {
@@ -447,6 +446,15 @@ impl Router {
             stats.servers_removed += 1;
             stats.lost_with_server += s.outstanding() as u64;
         });
+        // Freed slots go to held REQ0s first; only those still held then may time out.
+        self.release(now_ns, out);
+        let Router {
+            servers,
+            stats,
+            cfg,
+            central,
+            ..
+        } = self;
         let queue_deadline = now_ns.saturating_sub(cfg.queue_timeout_ns);
         while central
             .front()
@@ -470,6 +478,5 @@ impl Router {
                 });
             }
         }
-        self.release(now_ns, out);
     }
 }
