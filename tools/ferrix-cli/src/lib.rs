@@ -15,6 +15,7 @@ pub mod build;
 pub mod cli;
 pub mod error;
 pub mod netspec;
+pub mod options;
 pub mod profile;
 pub mod qemu;
 pub mod qemu_run;

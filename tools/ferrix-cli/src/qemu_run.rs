@@ -12,7 +12,7 @@
 //! QEMU then prints an error line (lines that are only warnings do not count).
 
 use crate::error::CliError;
-use crate::run::RunResult;
+use crate::options::RunResult;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, ExitStatus, Stdio};

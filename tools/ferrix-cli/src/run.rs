@@ -5,148 +5,14 @@
 //! app name or crate directory, built in release mode first.
 
 use crate::error::CliError;
-use crate::netspec::{NetSpec, format_mac};
+use crate::netspec::format_mac;
+pub use crate::options::{
+    Accel, CPUS_RANGE, MEM_MAX, MEM_MIN, RunOptions, RunResult, Vmm, validate,
+};
 use crate::qemu::{DEFAULT_PROFILE, Profile, ProfileVars};
 use crate::qemu_run::{qemu_binary, run_qemu};
-use crate::size::format_size;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-/// Smallest and largest vCPU counts accepted.
-pub const CPUS_RANGE: std::ops::RangeInclusive<u32> = 1..=64;
-/// Smallest guest RAM accepted.
-pub const MEM_MIN: u64 = 16 << 20;
-/// Largest guest RAM accepted (stays below the 32-bit PCI hole of the machines we use).
-pub const MEM_MAX: u64 = 3 << 30;
-
-/// Which VMM boots the image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Vmm {
-    /// `qemu-system-x86_64` (or `$FERRIX_QEMU`) with a machine profile.
-    Qemu,
-    /// The ferrix KVM shim, in process.
-    Shim,
-}
-
-/// QEMU's accelerator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Accel {
-    /// Emulation; works everywhere.
-    Tcg,
-    /// Hardware virtualization through /dev/kvm.
-    Kvm,
-}
-
-impl Accel {
-    /// The name QEMU's `-accel` takes.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Accel::Tcg => "tcg",
-            Accel::Kvm => "kvm",
-        }
-    }
-}
-
-/// What to run and how.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// App name, crate directory or image path.
-    pub target: String,
-    /// The VMM.
-    pub vmm: Vmm,
-    /// vCPUs.
-    pub cpus: u32,
-    /// Guest RAM in bytes.
-    pub mem_bytes: u64,
-    /// Stop the VM after this long (None: never).
-    pub timeout: Option<Duration>,
-    /// QEMU accelerator (QEMU only).
-    pub accel: Accel,
-    /// QEMU profile name or file (QEMU only; None: `microvm`).
-    pub profile: Option<String>,
-    /// Extra kernel command-line arguments.
-    pub args: Vec<String>,
-    /// The VM's network (None: no NIC).
-    pub net: Option<NetSpec>,
-    /// The NIC's MAC address (None: the VMM's default).
-    pub mac: Option<[u8; 6]>,
-    /// Write every frame the VM sends or receives to this pcap file.
-    pub pcap: Option<PathBuf>,
-    /// Print network statistics at exit (guest: per core; shim: its device).
-    pub stats: bool,
-    /// QEMU: offer VIRTIO_NET_F_RSS (the guest then programs Toeplitz RSS). Off by default:
-    /// QEMU 7.2 hashes in software and, when it redirects a packet to a queue whose ring is
-    /// full, holds it on the queue it came from, which stops that TAP queue until the source
-    /// queue's ring is refilled (seen as stalled connections in a 10,000-connection burst).
-    pub rss: bool,
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        RunOptions {
-            target: "hello".to_string(),
-            vmm: Vmm::Qemu,
-            cpus: 2,
-            mem_bytes: 128 << 20,
-            timeout: Some(Duration::from_secs(60)),
-            accel: Accel::Tcg,
-            profile: None,
-            args: Vec::new(),
-            net: None,
-            mac: None,
-            pcap: None,
-            stats: false,
-            rss: false,
-        }
-    }
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RunResult {
-    /// The guest's exit code, or 124 on timeout.
-    pub exit_code: i32,
-    /// The timeout stopped the VM.
-    pub timed_out: bool,
-}
-
-/// Checks the numeric options.
-pub fn validate(opts: &RunOptions) -> Result<(), CliError> {
-    if !CPUS_RANGE.contains(&opts.cpus) {
-        return Err(CliError::Usage(format!(
-            "--cpus must be between {} and {} (got {})",
-            CPUS_RANGE.start(),
-            CPUS_RANGE.end(),
-            opts.cpus
-        )));
-    }
-    if !(MEM_MIN..=MEM_MAX).contains(&opts.mem_bytes) {
-        return Err(CliError::Usage(format!(
-            "--mem must be between {} and {} (got {})",
-            format_size(MEM_MIN),
-            format_size(MEM_MAX),
-            format_size(opts.mem_bytes)
-        )));
-    }
-    match (&opts.net, opts.vmm) {
-        (Some(n), Vmm::Qemu) if !n.qemu_ok() => {
-            return Err(CliError::Usage(
-                "--net switch:DIR needs --vmm shim (QEMU: use user, tap or stream-listen/stream-connect)".into(),
-            ));
-        }
-        (Some(n), Vmm::Shim) if !n.shim_ok() => {
-            return Err(CliError::Usage(
-                "the shim supports --net tap:NAME and --net switch:DIR (use --vmm qemu for user and stream)".into(),
-            ));
-        }
-        (None, _) if opts.pcap.is_some() || opts.mac.is_some() => {
-            return Err(CliError::Usage("--pcap and --mac need --net".into()));
-        }
-        _ => {}
-    }
-    Ok(())
-}
 
 /// The NIC fragment for a machine profile: virtio-net-pci on PCI machines (the q35 profile,
 /// or a profile file whose name contains "q35"), virtio-net-device (MMIO) otherwise.
@@ -268,38 +134,6 @@ pub fn run_with_qemu(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn defaults_match_the_cli() {
-        let o = RunOptions::default();
-        assert_eq!(o.target, "hello");
-        assert_eq!((o.cpus, o.mem_bytes), (2, 128 << 20));
-        assert_eq!(o.timeout, Some(Duration::from_secs(60)));
-        assert_eq!((o.vmm, o.accel, o.profile), (Vmm::Qemu, Accel::Tcg, None));
-        assert!(validate(&RunOptions::default()).is_ok());
-    }
-
-    #[test]
-    fn validation_bounds() {
-        let with = |cpus, mem_bytes| RunOptions {
-            cpus,
-            mem_bytes,
-            ..RunOptions::default()
-        };
-        assert!(validate(&with(1, MEM_MIN)).is_ok());
-        assert!(validate(&with(64, MEM_MAX)).is_ok());
-        for (c, m) in [
-            (0, MEM_MIN),
-            (65, MEM_MIN),
-            (1, MEM_MIN - 1),
-            (1, MEM_MAX + 1),
-        ] {
-            let e = validate(&with(c, m)).unwrap_err();
-            assert_eq!(e.exit_code(), 2);
-        }
-        let e = validate(&with(2, 1 << 20)).unwrap_err();
-        assert_eq!(e.to_string(), "--mem must be between 16M and 3G (got 1M)");
-    }
 
     #[test]
     fn cmdline_starts_with_cpus() {

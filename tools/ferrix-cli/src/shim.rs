@@ -6,7 +6,7 @@
 
 use crate::error::CliError;
 use crate::netspec::NetSpec;
-use crate::run::{RunOptions, RunResult};
+use crate::options::{RunOptions, RunResult};
 use ferrix_shim::net::{NetBackend, NetConfig};
 use ferrix_shim::{VmConfig, VmOutcome};
 use std::io::Write;
