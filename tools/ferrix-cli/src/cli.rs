@@ -43,6 +43,34 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// The experiment: boot the synthetic server (2 vCPUs, ZygOS, QEMU, no root), load it
+    /// open-loop with Lancet over a sweep of loads, and print p99 vs load next to the
+    /// M/G/2/FCFS and 2×M/G/1 models (qsim), with a PNG plot and a CSV.
+    Demo {
+        /// Loads (fractions of the 2/S̄ capacity), comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "0.1,0.2,0.3,0.4,0.5,0.6,0.7"
+        )]
+        loads: Vec<f64>,
+        /// Mean service time, µs (exponential; under TCG the guest kernel needs ~100 µs per
+        /// request, so keep it in milliseconds).
+        #[arg(long, default_value_t = 2000.0)]
+        service_us: f64,
+        /// Seconds of load per point.
+        #[arg(long, default_value_t = 4.0)]
+        step_secs: f64,
+        /// The plot (PNG).
+        #[arg(long, default_value = "ferrix-demo.png")]
+        png: PathBuf,
+        /// The table (CSV).
+        #[arg(long, default_value = "ferrix-demo.csv")]
+        csv: PathBuf,
+        /// App name, crate directory or image to boot.
+        #[arg(long, default_value = "synthetic")]
+        app: String,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -252,6 +280,27 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
             let image = crate::build::build(&app, !debug)?;
             // A closed stdout (`ferrix build hello | true`) is not an error worth a panic.
             let _ = writeln!(std::io::stdout(), "{}", image.display());
+            Ok(0)
+        }
+        Cmd::Demo {
+            loads,
+            service_us,
+            step_secs,
+            png,
+            csv,
+            app,
+        } => {
+            let opts = crate::demo::DemoOptions {
+                qemu: qemu_binary(),
+                app,
+                service_us,
+                loads,
+                step_secs,
+                png: Some(png),
+                csv: Some(csv),
+            };
+            let table = crate::demo::demo(&opts, &mut std::io::stderr())?;
+            let _ = write!(std::io::stdout(), "{table}");
             Ok(0)
         }
         Cmd::Qsim { args } => Ok(qsim::main_with_args(
