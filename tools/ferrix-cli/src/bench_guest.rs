@@ -95,9 +95,21 @@ impl GuestVm {
         let vm = std::thread::spawn(move || run_with_qemu(&opts, &qemu, Box::new(cap)));
         let t = Instant::now();
         while !console.text().contains(banner) {
-            if t.elapsed() > Duration::from_secs(60) || vm.is_finished() {
+            if vm.is_finished() {
+                // The VMM's own error (e.g. QEMU not installed) says more than the console.
+                let why = match vm.join() {
+                    Ok(Err(e)) => e.to_string(),
+                    Ok(Ok(r)) => format!("the guest exited with {} first", r.exit_code),
+                    Err(_) => "the VM thread panicked".into(),
+                };
                 return Err(format!(
-                    "the guest did not start serving:\n{}",
+                    "the guest did not start serving: {why}\n{}",
+                    console.text()
+                ));
+            }
+            if t.elapsed() > Duration::from_secs(60) {
+                return Err(format!(
+                    "the guest did not start serving in 60 s:\n{}",
                     console.text()
                 ));
             }
