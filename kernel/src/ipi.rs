@@ -8,11 +8,19 @@ pub use imp::*;
 #[cfg(target_os = "none")]
 mod imp {
     use crate::arch::apic;
-    use crate::arch::idt::IPI_VECTOR;
+    use crate::arch::vectors::IPI_VECTOR;
     use core::sync::atomic::{AtomicUsize, Ordering};
 
     /// The callback, a `fn(usize)` stored as usize (0: none).
     static HANDLER: AtomicUsize = AtomicUsize::new(0);
+    /// The kernel's own hook (the ZygOS scheduler's), run before the app's; same encoding.
+    static KERNEL_HOOK: AtomicUsize = AtomicUsize::new(0);
+
+    /// Registers the kernel service that runs first on every IPI (the scheduler registers
+    /// itself when it starts, so this module need not know it).
+    pub(crate) fn set_kernel_hook(f: fn(usize)) {
+        KERNEL_HOOK.store(f as usize, Ordering::Release);
+    }
 
     /// Registers the function every core runs when it receives an IPI.
     pub fn set_handler(f: fn(usize)) {
@@ -46,13 +54,19 @@ mod imp {
     }
 
     pub(crate) fn on_ipi() {
+        let me = crate::percpu::core_id();
         // The scheduler's IPIs (a no-op unless this core serves TCP and runs app code).
-        crate::net::zygos::on_ipi(crate::percpu::core_id());
+        let k = KERNEL_HOOK.load(Ordering::Acquire);
+        if k != 0 {
+            // SAFETY: KERNEL_HOOK only ever holds a `fn(usize)` stored by `set_kernel_hook`.
+            let k: fn(usize) = unsafe { core::mem::transmute::<usize, fn(usize)>(k) };
+            k(me);
+        }
         let f = HANDLER.load(Ordering::Acquire);
         if f != 0 {
             // SAFETY: HANDLER only ever holds a `fn(usize)` stored by `set_handler`.
             let f: fn(usize) = unsafe { core::mem::transmute::<usize, fn(usize)>(f) };
-            f(crate::percpu::core_id());
+            f(me);
         }
     }
 }

@@ -50,7 +50,7 @@ mod imp {
     use super::*;
     use crate::arch::apic;
     use crate::arch::cpu::{inb, outb, rdtsc};
-    use crate::arch::idt::TIMER_VECTOR;
+    use crate::arch::vectors::TIMER_VECTOR;
     use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     /// Assumed TSC rate when calibration is impossible (no PIT): 1 GHz.

@@ -2,7 +2,7 @@
 //! otherwise (QEMU's TCG has no x2APIC). Enable, EOI, IPIs (fixed, INIT, SIPI), and the timer.
 
 use super::cpu::{cpuid, msr, rdmsr, wrmsr};
-use super::idt::SPURIOUS_VECTOR;
+use super::vectors::SPURIOUS_VECTOR;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 static X2APIC: AtomicBool = AtomicBool::new(false);

@@ -7,12 +7,7 @@ use super::gdt::{IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI, IST_PAGE_FAULT, K
 use core::arch::{asm, global_asm};
 use core::sync::atomic::Ordering;
 
-/// APIC timer interrupt vector.
-pub const TIMER_VECTOR: u8 = 0x20;
-/// Inter-processor "call" interrupt vector.
-pub const IPI_VECTOR: u8 = 0x21;
-/// APIC spurious interrupt vector.
-pub const SPURIOUS_VECTOR: u8 = 0xff;
+use super::vectors::{IPI_VECTOR, TIMER_VECTOR};
 
 /// Registers saved by the entry stubs, lowest address first.
 #[repr(C)]

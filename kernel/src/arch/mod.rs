@@ -6,4 +6,5 @@ pub mod fault;
 pub mod gdt;
 pub mod idt;
 pub mod smp;
+pub mod vectors;
 pub mod vmm;

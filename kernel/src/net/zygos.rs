@@ -286,6 +286,7 @@ pub fn stats(core: usize) -> Option<&'static CoreSchedStats> {
 
 fn runtime(cfg: &TcpConfig) -> &'static Runtime {
     RUNTIME.call_once(|| {
+        crate::ipi::set_kernel_hook(on_ipi);
         let cmdline = crate::mem::kernel::cmdline();
         let opts = crate::cmdline::parse(cmdline, MAX_CPUS).unwrap_or_default();
         let cores = crate::sdk::cpus();
