@@ -218,6 +218,10 @@ pub struct RunArgs {
     /// Target width of that interval in µs.
     #[arg(long, default_value_t = 10.0)]
     pub ci_width_us: f64,
+    /// Relative target: the interval also passes when at most this fraction of the
+    /// percentile's estimate wide (0 = the absolute --ci-width-us only, the thesis's rule).
+    #[arg(long, default_value_t = 0.1)]
+    pub ci_width_rel: f64,
     /// Allowed relative deviation of the achieved load.
     #[arg(long, default_value_t = 0.1)]
     pub load_tolerance: f64,
@@ -245,6 +249,12 @@ pub struct RunArgs {
     /// Time limit per load point (s).
     #[arg(long, default_value_t = 120.0)]
     pub max_secs: f64,
+    /// A quick, labelled, non-certified number in a few seconds: at most 2,000 samples at 1:2
+    /// or the given --samples/--sampling if smaller, 200 ms warm-up, one stability check and
+    /// one measurement round, at most 10 s per load. Every check still runs and is reported;
+    /// the result is never "conclusive".
+    #[arg(long)]
+    pub quick: bool,
 
     /// Write the full report as JSON to this file ('-' for stdout, replacing the table).
     #[arg(long)]

@@ -72,6 +72,23 @@ pub struct ThroughputReport {
     /// The agent's kind.
     #[serde(default)]
     pub kind: AgentKind,
+    /// How well the sends kept to their schedule (same gaps as `inter_arrival`).
+    #[serde(default)]
+    pub schedule: Option<ScheduleWire>,
+}
+
+/// The sender's schedule against its actual sends: the scheduled gaps' own Anderson-Darling
+/// (does the generator draw the target process?) and how late the sends went out. A failing
+/// `inter_arrival` with a passing schedule test and large lateness means the sender could not
+/// keep its schedule (each `send()` blocks the load thread), not that the draws are wrong.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScheduleWire {
+    pub ad_statistic: f64,
+    pub ad_p_value: f64,
+    pub lateness_p50_us: f64,
+    pub lateness_p99_us: f64,
+    /// Median lateness of the sends scheduled less than 20 µs after the previous one.
+    pub close_lateness_p50_us: f64,
 }
 
 /// Reply to `get_latency`.

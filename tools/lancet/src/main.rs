@@ -127,20 +127,35 @@ fn settings(a: &RunArgs) -> Result<Settings, String> {
     if !(a.latency_agent_rps.is_finite() && a.latency_agent_rps > 0.0) {
         return Err("--latency-agent-rps must be > 0".into());
     }
+    let quick = a.quick;
     Ok(Settings {
+        quick,
         percentiles: a.percentiles.clone(),
         confidence: a.confidence,
         ci_percentile: a.ci_percentile,
         ci_width_us: a.ci_width_us,
+        ci_width_rel: a.ci_width_rel.max(0.0),
         load_tolerance: a.load_tolerance,
         ad_alpha: a.ad_alpha,
-        samples: a.samples,
-        sampling: a.sampling,
+        samples: if quick {
+            a.samples.min(2000)
+        } else {
+            a.samples
+        },
+        sampling: if quick { a.sampling.min(2) } else { a.sampling },
         more_samples: a.more_samples,
-        max_retries: a.max_retries,
+        max_retries: if quick { 0 } else { a.max_retries },
         max_lag: a.max_lag,
-        warmup: Duration::from_millis(a.warmup_ms),
-        max_time: Duration::from_secs_f64(a.max_secs.max(1.0)),
+        warmup: Duration::from_millis(if quick {
+            a.warmup_ms.min(200)
+        } else {
+            a.warmup_ms
+        }),
+        max_time: Duration::from_secs_f64(if quick {
+            a.max_secs.clamp(1.0, 10.0)
+        } else {
+            a.max_secs.max(1.0)
+        }),
         timestamps: a.timestamps,
         latency_agent_rps: a.latency_agent_rps,
         busy_poll_us: a.busy_poll_us,

@@ -370,6 +370,7 @@ mod tests {
             achieved_rps: rps,
             received_rps: rps,
             conclusive: true,
+            quick: false,
             reasons: Vec::new(),
             checks: Vec::new(),
             percentiles: vec![Percentile {

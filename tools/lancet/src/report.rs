@@ -38,6 +38,8 @@ pub fn table(e: &Experiment) -> String {
 fn point(s: &mut String, r: &LoadResult) {
     let verdict = if r.conclusive {
         "conclusive"
+    } else if r.quick {
+        "QUICK LOOK, NOT CERTIFIED (--quick: checks below ran once; failures listed)"
     } else {
         "INCONCLUSIVE"
     };

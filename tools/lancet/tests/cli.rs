@@ -46,6 +46,8 @@ fn help_documents_every_flag() {
         "--confidence",
         "--ci-percentile",
         "--ci-width-us",
+        "--ci-width-rel",
+        "--quick",
         "--load-tolerance",
         "--ad-alpha",
         "--samples",

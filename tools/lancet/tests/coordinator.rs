@@ -173,6 +173,7 @@ fn lognormal_service_with_tight_ci_target_is_inconclusive() {
     // hundred samples: the coordinator must collect more, then give up and say why.
     let s = Settings {
         ci_width_us: 1.0,
+        ci_width_rel: 0.0,
         samples: 400,
         more_samples: 200,
         max_retries: 1,

@@ -57,6 +57,10 @@ pub struct Snapshot {
     pub late: u64,
     /// Inter-transmission gaps (µs) in the window.
     pub gaps_us: Vec<f64>,
+    /// How late each of those sends was against its scheduled time (µs), same order.
+    pub lateness_us: Vec<f64>,
+    /// The scheduled gaps (µs) behind `gaps_us`, same order.
+    pub sched_gaps_us: Vec<f64>,
     /// (send time in s since load start, latency in µs) for sampled requests, in send order.
     pub samples: Vec<(f64, f64)>,
     pub target_samples: usize,
@@ -190,6 +194,7 @@ fn run_inner(
     st.window = start;
     let mut next_ns = 0.0f64;
     let mut last_send: Option<Instant> = None;
+    let mut last_sched = 0.0f64;
     let mut rr = 0usize;
     let mut buf = Vec::with_capacity(256);
     let mut latency_p = 0.0f64;
@@ -208,6 +213,8 @@ fn run_inner(
                     st.snap.skipped = 0;
                     st.snap.late = 0;
                     st.snap.gaps_us.clear();
+                    st.snap.lateness_us.clear();
+                    st.snap.sched_gaps_us.clear();
                     st.snap.stamps = StampReport {
                         requested: opts.timestamps,
                         ..StampReport::default()
@@ -262,8 +269,12 @@ fn run_inner(
                     st.snap
                         .gaps_us
                         .push(t.duration_since(prev).as_secs_f64() * 1e6);
+                    let t_ns = t.duration_since(start).as_nanos() as f64;
+                    st.snap.lateness_us.push((t_ns - next_ns) / 1e3);
+                    st.snap.sched_gaps_us.push((next_ns - last_sched) / 1e3);
                 }
                 last_send = Some(t);
+                last_sched = next_ns;
                 st.snap.sent += 1;
             }
             next_ns += gap_dist.sample(&mut rng) * f64::from(w.burst);

@@ -127,6 +127,7 @@ impl Session {
             Ok(r) => (Some((&r).into()), None),
             Err(e) => (None, Some(e.to_string())),
         };
+        let schedule = schedule_report(&s, &shape);
         let secs = s.window_secs.max(1e-9);
         Ok(ThroughputReport {
             window_secs: s.window_secs,
@@ -137,6 +138,7 @@ impl Session {
             inter_arrival: ia,
             inter_arrival_error: ia_err,
             kind: self.opts.kind,
+            schedule,
         })
     }
 
@@ -172,6 +174,31 @@ impl Session {
             busy_poll: s.busy_poll,
         })
     }
+}
+
+/// The schedule report over the last [`AD_MAX_GAPS`] gaps (`None` if too few or untestable).
+fn schedule_report(s: &load::Snapshot, shape: &Shape) -> Option<control::ScheduleWire> {
+    let from = s.sched_gaps_us.len().saturating_sub(AD_MAX_GAPS);
+    let ad = anderson::against_shape(&s.sched_gaps_us[from..], shape).ok()?;
+    let q = |mut v: Vec<f64>, p: f64| -> f64 {
+        if v.is_empty() {
+            return 0.0;
+        }
+        v.sort_by(f64::total_cmp);
+        v[((v.len() - 1) as f64 * p).round() as usize]
+    };
+    let late = s.lateness_us[from..].to_vec();
+    let close: Vec<f64> = (from..s.sched_gaps_us.len())
+        .filter(|i| s.sched_gaps_us[*i] < 20.0)
+        .map(|i| s.lateness_us[i])
+        .collect();
+    Some(control::ScheduleWire {
+        ad_statistic: ad.statistic,
+        ad_p_value: ad.p_value,
+        lateness_p50_us: q(late.clone(), 0.5),
+        lateness_p99_us: q(late, 0.99),
+        close_lateness_p50_us: q(close, 0.5),
+    })
 }
 
 /// Serve one coordinator connection until `exit` or disconnect.
