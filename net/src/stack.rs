@@ -78,6 +78,21 @@ pub enum SendError {
     NotUdp,
 }
 
+/// What [`NetStack::forward_in_place`] did with a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forwarded {
+    /// The frame now goes to the next hop: transmit it from its buffer. `offload`: its UDP
+    /// checksum field holds the pseudo-header sum, the NIC is to complete it (checksum start
+    /// 34, field at 40).
+    InPlace {
+        /// The NIC completes the UDP checksum.
+        offload: bool,
+    },
+    /// The next hop is not resolved yet: a copy waits for ARP; the caller is done with the
+    /// frame.
+    Parked,
+}
+
 /// One core's network stack.
 #[derive(Debug)]
 pub struct NetStack {
@@ -516,17 +531,33 @@ impl NetStack {
         now_ns: u64,
         tx: &mut impl TxQueue,
     ) -> Result<(), SendError> {
+        let src = SocketAddrV4::new(self.cfg.ip, src_port);
+        self.send_udp_from(src, dst, payload, now_ns, tx)
+    }
+
+    /// [`send_udp`](Self::send_udp) with a given source address: the frame leaves from this
+    /// interface's MAC but names `src` as its sender (a router forwarding a client's datagram
+    /// it held: the server answers the client directly).
+    pub fn send_udp_from(
+        &mut self,
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+        payload: &[u8],
+        now_ns: u64,
+        tx: &mut impl TxQueue,
+    ) -> Result<(), SendError> {
         let ip_len = IPV4_HEADER_LEN + UDP_HEADER_LEN;
         if payload.len() > self.cfg.mtu.saturating_sub(ip_len) {
             return Err(SendError::PayloadTooLarge);
         }
+        let (src_ip, src_port) = (*src.ip(), src.port());
         let dst_ip = *dst.ip();
-        if dst_ip.is_unspecified() || src_port == 0 || dst.port() == 0 {
+        if dst_ip.is_unspecified() || src_ip.is_unspecified() || src_port == 0 || dst.port() == 0 {
             return Err(SendError::InvalidAddress);
         }
         let len = UDP_PAYLOAD_OFFSET + payload.len();
         let ident = self.next_ident();
-        let (src_mac, src_ip) = (self.cfg.mac, self.cfg.ip);
+        let src_mac = self.cfg.mac;
         let fill = |buf: &mut [u8], dst_mac: MacAddr| {
             write_udp_frame(
                 buf,
@@ -540,18 +571,12 @@ impl NetStack {
                 payload,
             )
         };
-        let mac = match self.static_mac(dst_ip) {
-            Some(m) => m,
-            None => {
-                let hop = self.cfg.next_hop(dst_ip).ok_or(SendError::NoRoute)?;
-                match self.arp.lookup(hop, now_ns) {
-                    Some(m) => m,
-                    None => {
-                        let mut frame = vec![0u8; len];
-                        fill(&mut frame, MacAddr::ZERO);
-                        return self.park(hop, frame, now_ns, tx);
-                    }
-                }
+        let mac = match self.resolve(dst_ip, now_ns)? {
+            Ok(m) => m,
+            Err(hop) => {
+                let mut frame = vec![0u8; len];
+                fill(&mut frame, MacAddr::ZERO);
+                return self.park(hop, frame, now_ns, tx);
             }
         };
         if self.transmit(tx, len, &mut |buf| {
@@ -560,6 +585,67 @@ impl NetStack {
             Ok(())
         } else {
             Err(SendError::TxFull)
+        }
+    }
+
+    /// The destination MAC for `dst`: `Ok(Ok(mac))` known (static or in the ARP cache),
+    /// `Ok(Err(hop))` the next hop `hop` still needs resolving.
+    fn resolve(&self, dst: Ipv4Addr, now_ns: u64) -> Result<Result<MacAddr, Ipv4Addr>, SendError> {
+        if let Some(m) = self.static_mac(dst) {
+            return Ok(Ok(m));
+        }
+        let hop = self.cfg.next_hop(dst).ok_or(SendError::NoRoute)?;
+        Ok(self.arp.lookup(hop, now_ns).ok_or(hop))
+    }
+
+    /// Forwards a received UDP frame (one [`receive`](Self::receive) accepted) to `dst` in
+    /// place: new Ethernet addresses (ours to the next hop's), new IPv4 destination and UDP
+    /// destination port, the sender's IP and port kept (`crate::forward::retarget_udp`).
+    /// `l4_checksum_ok` is the flag the frame was received with: when set, its UDP checksum
+    /// field may hold the partial sum of a sender that left it to us (virtio `NEEDS_CSUM`),
+    /// so the checksum is written afresh: the pseudo-header sum for the NIC to complete under
+    /// transmit offload ([`Forwarded::InPlace`] with `offload`), the full sum otherwise;
+    /// when clear, the stack verified it and the incremental update keeps it right.
+    ///
+    /// If the next hop's MAC is not known, a copy of the rewritten frame waits in the ARP
+    /// cache (an ARP request goes out) and [`Forwarded::Parked`] says the caller is done with
+    /// `frame`; when another frame already waits for that hop, the copy is dropped and
+    /// counted (`arp_pending`, [`SendError::ArpPending`]). A frame counts as transmitted here
+    /// when the caller is to send it in place (as for [`udp_reply_in_place`](Self::udp_reply_in_place)).
+    pub fn forward_in_place(
+        &mut self,
+        frame: &mut [u8],
+        dst: SocketAddrV4,
+        l4_checksum_ok: bool,
+        now_ns: u64,
+        tx: &mut impl TxQueue,
+    ) -> Result<Forwarded, SendError> {
+        if dst.ip().is_unspecified() || dst.port() == 0 {
+            return Err(SendError::InvalidAddress);
+        }
+        let mac = self.resolve(*dst.ip(), now_ns)?;
+        let dst_mac = *mac.as_ref().unwrap_or(&MacAddr::ZERO);
+        crate::forward::retarget_udp(frame, self.cfg.mac, dst_mac, dst)
+            .map_err(|_| SendError::NotUdp)?;
+        match mac {
+            Ok(_) => {
+                let offload = l4_checksum_ok && self.tx_csum_offload;
+                if offload {
+                    udp_pseudo_sum_in_place(frame).ok_or(SendError::NotUdp)?;
+                } else if l4_checksum_ok {
+                    udp_checksum_in_place(frame).ok_or(SendError::NotUdp)?;
+                }
+                self.stats.count_tx(frame.len());
+                Ok(Forwarded::InPlace { offload })
+            }
+            Err(hop) => {
+                // Parked frames are sent without offload: they carry the full checksum.
+                if l4_checksum_ok {
+                    udp_checksum_in_place(frame).ok_or(SendError::NotUdp)?;
+                }
+                self.park(hop, frame.to_vec(), now_ns, tx)?;
+                Ok(Forwarded::Parked)
+            }
         }
     }
 
@@ -683,6 +769,48 @@ impl NetStack {
         self.stats.count_tx(len);
         Ok(len)
     }
+}
+
+/// The IPv4 addresses and UDP length of an Ethernet/IPv4 (no options)/UDP frame whose UDP
+/// segment fits in it.
+fn udp_fields(frame: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr, u16)> {
+    let h = frame.first_chunk::<UDP_PAYLOAD_OFFSET>()?;
+    let src = Ipv4Addr::new(h[26], h[27], h[28], h[29]);
+    let dst = Ipv4Addr::new(h[30], h[31], h[32], h[33]);
+    let udp_len = u16::from_be_bytes([h[38], h[39]]);
+    let end = (ETH_HEADER_LEN + IPV4_HEADER_LEN).checked_add(usize::from(udp_len))?;
+    (usize::from(udp_len) >= UDP_HEADER_LEN && end <= frame.len()).then_some((src, dst, udp_len))
+}
+
+/// Writes the full UDP checksum of `frame` (RFC 768: a computed 0 is sent as 0xFFFF).
+fn udp_checksum_in_place(frame: &mut [u8]) -> Option<()> {
+    let (src, dst, udp_len) = udp_fields(frame)?;
+    let seg = ETH_HEADER_LEN + IPV4_HEADER_LEN;
+    frame.get_mut(seg + 6..seg + 8)?.copy_from_slice(&[0, 0]);
+    let mut c = checksum::Checksum::new();
+    c.add_pseudo_header(src, dst, IPPROTO_UDP, udp_len);
+    c.add_bytes(frame.get(seg..seg + usize::from(udp_len))?);
+    let sum = match c.finish() {
+        0 => 0xffff,
+        s => s,
+    };
+    frame
+        .get_mut(seg + 6..seg + 8)?
+        .copy_from_slice(&sum.to_be_bytes());
+    Some(())
+}
+
+/// Writes the pseudo-header sum into the UDP checksum field of `frame` (transmit offload:
+/// the NIC adds the segment and complements).
+fn udp_pseudo_sum_in_place(frame: &mut [u8]) -> Option<()> {
+    let (src, dst, udp_len) = udp_fields(frame)?;
+    let mut c = checksum::Checksum::new();
+    c.add_pseudo_header(src, dst, IPPROTO_UDP, udp_len);
+    let seg = ETH_HEADER_LEN + IPV4_HEADER_LEN;
+    frame
+        .get_mut(seg + 6..seg + 8)?
+        .copy_from_slice(&c.sum16().to_be_bytes());
+    Some(())
 }
 
 /// Writes a whole Ethernet/IPv4/UDP frame into `buf` (which must hold exactly
@@ -838,6 +966,146 @@ mod tests {
                 outcome(&mut slow, &f, l4_ok, true)
             );
         }
+    }
+
+    /// Records every frame transmitted.
+    #[derive(Default)]
+    struct RecTx(Vec<Vec<u8>>);
+    impl TxQueue for RecTx {
+        fn transmit(&mut self, len: usize, fill: &mut dyn FnMut(&mut [u8])) -> bool {
+            let mut v = vec![0u8; len];
+            fill(&mut v);
+            self.0.push(v);
+            true
+        }
+    }
+
+    /// The UDP checksum of `f` verifies over its pseudo-header and segment.
+    fn udp_checksum_verifies(f: &[u8]) -> bool {
+        let (src, dst, len) = udp_fields(f).unwrap();
+        let mut c = checksum::Checksum::new();
+        c.add_pseudo_header(src, dst, IPPROTO_UDP, len);
+        c.add_bytes(&f[34..34 + usize::from(len)]);
+        c.finish() == 0 && checksum::verify(&f[14..34])
+    }
+
+    #[test]
+    fn forward_in_place_keeps_the_source_and_resolves_or_parks() {
+        let ep = Endpoints::default();
+        let mut s = stack();
+        let server: SocketAddrV4 = "10.0.0.77:8000".parse().unwrap();
+        let server_mac = MacAddr([2, 0, 0, 0, 0, 0x77]);
+        let mut tx = RecTx::default();
+        // Unresolved: a copy is parked and an ARP request goes out.
+        let mut f = ep.udp(b"req0");
+        assert_eq!(
+            s.forward_in_place(&mut f, server, false, 1, &mut tx),
+            Ok(Forwarded::Parked)
+        );
+        assert_eq!(tx.0.len(), 1);
+        assert_eq!(&tx.0[0][12..14], &[0x08, 0x06]);
+        // A second one for the same hop while the first waits: dropped and counted.
+        let mut g = ep.udp(b"req1");
+        assert_eq!(
+            s.forward_in_place(&mut g, server, false, 2, &mut tx),
+            Err(SendError::ArpPending)
+        );
+        // The ARP reply releases the parked copy, addressed to the server, client as source.
+        s.arp
+            .learn(*server.ip(), server_mac, 3, true)
+            .pending
+            .map(|p| {
+                s.send_parked(p, server_mac, &mut tx);
+            });
+        let parked = tx.0.pop().unwrap();
+        let mut want = vec![0u8; parked.len()];
+        assert!(write_udp_frame(
+            &mut want,
+            server_mac,
+            ep.server_mac,
+            ep.client_ip,
+            *server.ip(),
+            1,
+            ep.client_port,
+            server.port(),
+            b"req0",
+        ));
+        assert_eq!(&parked[..24], &want[..24]);
+        assert_eq!(&parked[26..40], &want[26..40]);
+        assert!(udp_checksum_verifies(&parked));
+        // Resolved now: in place, same bytes.
+        let mut h = ep.udp(b"req0");
+        assert_eq!(
+            s.forward_in_place(&mut h, server, false, 4, &mut tx),
+            Ok(Forwarded::InPlace { offload: false })
+        );
+        assert_eq!(h, parked);
+        // A partial (NEEDS_CSUM) checksum field is rewritten: full sum without offload,
+        // the pseudo-header sum with it.
+        let mut p = ep.udp(b"req0");
+        p[40..42].copy_from_slice(&[0x12, 0x34]);
+        assert_eq!(
+            s.forward_in_place(&mut p, server, true, 5, &mut tx),
+            Ok(Forwarded::InPlace { offload: false })
+        );
+        assert!(udp_checksum_verifies(&p));
+        s.set_tx_checksum_offload(true);
+        let mut q = ep.udp(b"req0");
+        q[40..42].copy_from_slice(&[0x12, 0x34]);
+        assert_eq!(
+            s.forward_in_place(&mut q, server, true, 6, &mut tx),
+            Ok(Forwarded::InPlace { offload: true })
+        );
+        let mut c = checksum::Checksum::new();
+        c.add_pseudo_header(ep.client_ip, *server.ip(), IPPROTO_UDP, 12);
+        assert_eq!(&q[40..42], &c.sum16().to_be_bytes());
+        // Off-subnet without a gateway, junk frames, bad addresses: refused, never a panic.
+        let mut r = ep.udp(b"x");
+        let far: SocketAddrV4 = "192.168.9.9:8000".parse().unwrap();
+        assert_eq!(
+            s.forward_in_place(&mut r, far, false, 7, &mut tx),
+            Err(SendError::NoRoute)
+        );
+        assert_eq!(
+            s.forward_in_place(&mut r[..30].to_vec(), server, false, 7, &mut tx),
+            Err(SendError::NotUdp)
+        );
+        let zero: SocketAddrV4 = "10.0.0.77:0".parse().unwrap();
+        assert_eq!(
+            s.forward_in_place(&mut r, zero, false, 7, &mut tx),
+            Err(SendError::InvalidAddress)
+        );
+    }
+
+    #[test]
+    fn send_udp_from_names_the_given_source() {
+        let ep = Endpoints::default();
+        let mut s = stack();
+        let server: SocketAddrV4 = "10.0.0.77:8000".parse().unwrap();
+        let server_mac = MacAddr([2, 0, 0, 0, 0, 0x77]);
+        s.arp.learn(*server.ip(), server_mac, 0, true);
+        let client = SocketAddrV4::new(ep.client_ip, ep.client_port);
+        let mut tx = RecTx::default();
+        s.send_udp_from(client, server, b"held", 1, &mut tx)
+            .unwrap();
+        let mut want = vec![0u8; UDP_PAYLOAD_OFFSET + 4];
+        assert!(write_udp_frame(
+            &mut want,
+            server_mac,
+            ep.server_mac,
+            ep.client_ip,
+            *server.ip(),
+            1,
+            ep.client_port,
+            server.port(),
+            b"held",
+        ));
+        assert_eq!(tx.0, [want]);
+        let none = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5);
+        assert_eq!(
+            s.send_udp_from(none, server, b"x", 1, &mut tx),
+            Err(SendError::InvalidAddress)
+        );
     }
 
     #[test]
