@@ -85,6 +85,9 @@ pub enum Forwarded {
     /// checksum field holds the pseudo-header sum, the NIC is to complete it (checksum start
     /// 34, field at 40).
     InPlace {
+        /// Bytes of the frame to send: the IPv4 datagram without any Ethernet padding it
+        /// arrived with (a NIC completing the checksum sums to the end of the frame).
+        len: usize,
         /// The NIC completes the UDP checksum.
         offload: bool,
     },
@@ -635,15 +638,19 @@ impl NetStack {
                 } else if l4_checksum_ok {
                     udp_checksum_in_place(frame).ok_or(SendError::NotUdp)?;
                 }
-                self.stats.count_tx(frame.len());
-                Ok(Forwarded::InPlace { offload })
+                let (_, _, udp_len) = udp_fields(frame).ok_or(SendError::NotUdp)?;
+                let len = ETH_HEADER_LEN + IPV4_HEADER_LEN + usize::from(udp_len);
+                self.stats.count_tx(len);
+                Ok(Forwarded::InPlace { len, offload })
             }
             Err(hop) => {
                 // Parked frames are sent without offload: they carry the full checksum.
                 if l4_checksum_ok {
                     udp_checksum_in_place(frame).ok_or(SendError::NotUdp)?;
                 }
-                self.park(hop, frame.to_vec(), now_ns, tx)?;
+                let (_, _, udp_len) = udp_fields(frame).ok_or(SendError::NotUdp)?;
+                let len = ETH_HEADER_LEN + IPV4_HEADER_LEN + usize::from(udp_len);
+                self.park(hop, frame.get(..len).unwrap_or(frame).to_vec(), now_ns, tx)?;
                 Ok(Forwarded::Parked)
             }
         }
@@ -1037,7 +1044,10 @@ mod tests {
         let mut h = ep.udp(b"req0");
         assert_eq!(
             s.forward_in_place(&mut h, server, false, 4, &mut tx),
-            Ok(Forwarded::InPlace { offload: false })
+            Ok(Forwarded::InPlace {
+                len: 46,
+                offload: false
+            })
         );
         assert_eq!(h, parked);
         // A partial (NEEDS_CSUM) checksum field is rewritten: full sum without offload,
@@ -1046,7 +1056,10 @@ mod tests {
         p[40..42].copy_from_slice(&[0x12, 0x34]);
         assert_eq!(
             s.forward_in_place(&mut p, server, true, 5, &mut tx),
-            Ok(Forwarded::InPlace { offload: false })
+            Ok(Forwarded::InPlace {
+                len: 46,
+                offload: false
+            })
         );
         assert!(udp_checksum_verifies(&p));
         s.set_tx_checksum_offload(true);
@@ -1054,7 +1067,10 @@ mod tests {
         q[40..42].copy_from_slice(&[0x12, 0x34]);
         assert_eq!(
             s.forward_in_place(&mut q, server, true, 6, &mut tx),
-            Ok(Forwarded::InPlace { offload: true })
+            Ok(Forwarded::InPlace {
+                len: 46,
+                offload: true
+            })
         );
         let mut c = checksum::Checksum::new();
         c.add_pseudo_header(ep.client_ip, *server.ip(), IPPROTO_UDP, 12);
