@@ -1,11 +1,14 @@
 //! The per-core network stack: receive demultiplexing (Ethernet -> ARP | IPv4 -> ICMP | UDP),
 //! ARP and ICMP echo answered internally, UDP sockets bound by port, UDP send with ARP
-//! resolution, and the zero-copy in-place UDP reply.
+//! resolution, the zero-copy in-place UDP reply, and forwarding a received datagram in place
+//! with its sender kept as the source (an R2P2 router).
 //!
 //! Every core owns a [`NetStack`] (its statistics and port bindings are per core, single
-//! writer) and shares one [`ArpTable`] with the others. Replies to ICMP echo and to UDP in place
-//! go back to the frame's source MAC without consulting the ARP table (the sender just proved it
-//! is reachable there); this keeps the common path free of the shared lock.
+//! writer) and shares one [`ArpTable`] with the others. Replies to ICMP echo go back to the
+//! frame's source MAC without consulting the ARP table (the sender just proved it is reachable
+//! there). UDP replies in place go to the ARP cache's MAC for the peer's next hop when it has
+//! one, else to the frame's source MAC: a datagram an R2P2 router forwarded carries the
+//! router's MAC but the client's IP, and the reply must go to the client.
 
 use crate::arp::{ARP_LEN, ArpOp, ArpPacket};
 use crate::arp_table::{ArpTable, QueueOutcome};
@@ -731,6 +734,17 @@ impl NetStack {
         peer_mac.copy_from_slice(&hdr[6..12]);
         let mut peer_ip = [0u8; 4];
         peer_ip.copy_from_slice(&hdr[26..30]);
+        // The frame's source MAC is the sender's unless a router forwarded it (R2P2: the
+        // client stays the source IP, the router's MAC is the source MAC): the ARP cache,
+        // when it knows the peer's next hop, is the authority. Ageing is not checked here
+        // (no clock on this path); an entry is at worst as old as the cache keeps them.
+        if let Some(m) = self
+            .cfg
+            .next_hop(Ipv4Addr::from(peer_ip))
+            .and_then(|hop| self.arp.lookup(hop, 0))
+        {
+            peer_mac = m.0;
+        }
         let mut peer_port = [0u8; 2];
         peer_port.copy_from_slice(&hdr[34..36]);
         let ident = self.next_ident();
@@ -1091,6 +1105,22 @@ mod tests {
             s.forward_in_place(&mut r, zero, false, 7, &mut tx),
             Err(SendError::InvalidAddress)
         );
+    }
+
+    #[test]
+    fn reply_in_place_goes_to_the_cached_mac_of_the_peer() {
+        // A request forwarded by a router: the client's IP, the router's MAC.
+        let ep = Endpoints::default();
+        let mut s = stack();
+        let router_mac = MacAddr([2, 0, 0, 0, 0, 0x10]);
+        let mut f = ep.udp(b"ping");
+        f[6..12].copy_from_slice(&router_mac.0);
+        let mut g = f.clone();
+        s.udp_reply_in_place(&mut f, 4).unwrap();
+        assert_eq!(&f[0..6], &router_mac.0); // nothing cached: the frame's source
+        s.arp.learn(ep.client_ip, ep.client_mac, 0, true);
+        s.udp_reply_in_place(&mut g, 4).unwrap();
+        assert_eq!(&g[0..6], &ep.client_mac.0);
     }
 
     #[test]

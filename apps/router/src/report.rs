@@ -31,6 +31,11 @@ pub fn servers(r: &Router) {
 
 /// Everything, at exit.
 pub fn at_exit(r: &Router) {
+    println!(
+        "router: exit: {} servers, {} REQ0s held",
+        r.servers().as_slice().len(),
+        r.held()
+    );
     servers(r);
     println!("router: stats {}", r.stats());
     if let Some(s) = r.sven() {
