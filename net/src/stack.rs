@@ -1032,12 +1032,9 @@ mod tests {
             Err(SendError::ArpPending)
         );
         // The ARP reply releases the parked copy, addressed to the server, client as source.
-        s.arp
-            .learn(*server.ip(), server_mac, 3, true)
-            .pending
-            .map(|p| {
-                s.send_parked(p, server_mac, &mut tx);
-            });
+        if let Some(p) = s.arp.learn(*server.ip(), server_mac, 3, true).pending {
+            s.send_parked(p, server_mac, &mut tx);
+        }
         let parked = tx.0.pop().unwrap();
         let mut want = vec![0u8; parked.len()];
         assert!(write_udp_frame(

@@ -17,7 +17,7 @@
 
 use ferrix_tests::netns::{NetNs, unavailable};
 use ferrix_tests::wait_for;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -182,7 +182,7 @@ fn assigned_to(console: &str, server: &str) -> u64 {
 }
 
 /// Frames in `pcap` matching the display filter `filter` (None: tshark not installed).
-fn tshark_count(pcap: &PathBuf, filter: &str) -> Option<usize> {
+fn tshark_count(pcap: &Path, filter: &str) -> Option<usize> {
     let out = Command::new("tshark")
         .args(["-r", pcap.to_str().unwrap(), "-Y", filter])
         .output()
@@ -198,16 +198,16 @@ fn tshark_count(pcap: &PathBuf, filter: &str) -> Option<usize> {
 /// QEMU's `filter-dump` on a TAP netdev with a virtio-net header writes that 12-byte header
 /// before each frame: when the capture holds no readable ARP or IP frame, a copy with those
 /// bytes cut (`editcap -C 12`) is read instead.
-fn readable_pcap(pcap: &PathBuf) -> PathBuf {
+fn readable_pcap(pcap: &Path) -> PathBuf {
     if tshark_count(pcap, "arp || ip").unwrap_or(1) > 0 {
-        return pcap.clone();
+        return pcap.to_path_buf();
     }
     let cut = pcap.with_extension("cut.pcap");
     let ok = Command::new("editcap")
         .args(["-C", "12", pcap.to_str().unwrap(), cut.to_str().unwrap()])
         .status()
         .is_ok_and(|s| s.success());
-    if ok { cut } else { pcap.clone() }
+    if ok { cut } else { pcap.to_path_buf() }
 }
 
 /// A namespace with bridge `rb0` (the client's address) and TAP ports `rt0..rtN`.
@@ -244,25 +244,34 @@ fn server(ns: &NetNs, vmm: &str, i: usize) -> Vm {
 /// Router + two servers + the Linux client; `count` requests per phase (depth 4, so JBSQ(1)
 /// holds some in its central queue and spreads them over both servers), then server 2 is
 /// killed and, after the server timeout, `count` more must all succeed through server 1.
-fn router_with_two_servers(vmm: &str, count: u64, client_timeout_ms: u64, server_timeout_ms: u64) {
-    let Some(ns) = topology(3) else { return };
+/// Returns the router's console.
+fn router_with_two_servers(
+    vmm: &str,
+    count: u64,
+    client_timeout_ms: u64,
+    server_timeout_ms: u64,
+    router_opts: &[&str],
+) -> Option<String> {
+    let ns = topology(3)?;
     let pcap =
         std::env::temp_dir().join(format!("ferrix-router-{vmm}-{}.pcap", std::process::id()));
     let server_timeout = format!("server-timeout-ms={server_timeout_ms}");
     let slot_timeout = format!("slot-timeout-ms={}", client_timeout_ms);
+    // Longer than the pause around the kill, so the router outlives it.
+    let idle_exit = format!("idle-exit-ms={}", server_timeout_ms * 2 + 3000);
     let router = Vm::start(
         &ns,
         vmm,
         "router",
         "rt0",
         ROUTER_MAC,
-        &["--stats", "--pcap", pcap.to_str().unwrap()],
+        &[&["--stats", "--pcap", pcap.to_str().unwrap()], router_opts].concat(),
         &[
             "ferrix.ip=10.78.0.10/24",
             "policy=jbsq:1",
             &server_timeout,
             &slot_timeout,
-            "idle-exit-ms=3000",
+            &idle_exit,
         ],
         "router: routing",
     );
@@ -332,11 +341,35 @@ fn router_with_two_servers(vmm: &str, count: u64, client_timeout_ms: u64, server
     }
     let _ = std::fs::remove_file(&readable);
     let _ = std::fs::remove_file(&pcap);
+    Some(console)
 }
 
 #[test]
 fn router_balances_two_servers_and_drops_a_dead_one_under_qemu() {
-    router_with_two_servers("qemu", 40, 5000, 1000);
+    router_with_two_servers("qemu", 40, 5000, 1000, &[]);
+}
+
+/// The same under QEMU `-icount shift=0` for the router (one guest ns = one instruction): the
+/// router's guest instructions per REQ0 (its polls that received frames: driver, stack,
+/// router logic, the FEEDBACK of the request, the forward), printed.
+#[test]
+fn router_instructions_per_req0_under_qemu_icount() {
+    let Some(console) =
+        router_with_two_servers("qemu", 40, 5000, 1000, &["--profile", "microvm-icount"])
+    else {
+        return;
+    };
+    let line = console
+        .lines()
+        .find(|l| l.contains(" ns per REQ0 in poll"))
+        .unwrap_or_else(|| panic!("no cost line:\n{console}"));
+    let per: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(per > 0, "{line}");
+    eprintln!("router guest instructions per REQ0 (-icount): {line}");
 }
 
 #[test]
@@ -344,7 +377,7 @@ fn router_balances_two_servers_and_drops_a_dead_one_under_shim() {
     if !ferrix_tests::kvm_available() {
         return;
     }
-    router_with_two_servers("shim", 8, 20000, 3000);
+    router_with_two_servers("shim", 8, 20000, 3000, &[]);
 }
 
 /// One slow server (5 ms per request), JBSQ(1) and a central queue of 2: a client with 32
