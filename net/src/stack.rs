@@ -6,9 +6,9 @@
 //! Every core owns a [`NetStack`] (its statistics and port bindings are per core, single
 //! writer) and shares one [`ArpTable`] with the others. Replies to ICMP echo go back to the
 //! frame's source MAC without consulting the ARP table (the sender just proved it is reachable
-//! there). UDP replies in place go to the ARP cache's MAC for the peer's next hop when it has
-//! one, else to the frame's source MAC: a datagram an R2P2 router forwarded carries the
-//! router's MAC but the client's IP, and the reply must go to the client.
+//! there), and so do UDP replies in place, unless the stack serves behind an R2P2 router
+//! ([`NetStack::set_reply_via_arp`]): a datagram the router forwarded carries the router's MAC
+//! but the client's IP, and the reply must go to the client.
 
 use crate::arp::{ARP_LEN, ArpOp, ArpPacket};
 use crate::arp_table::{ArpTable, QueueOutcome};
@@ -112,6 +112,8 @@ pub struct NetStack {
     ident: u16,
     /// In-place UDP replies leave the checksum to the NIC ([`NetStack::set_tx_checksum_offload`]).
     tx_csum_offload: bool,
+    /// In-place UDP replies go to the ARP cache's MAC of the peer ([`NetStack::set_reply_via_arp`]).
+    reply_via_arp: bool,
 }
 
 /// Where an accepted IPv4 datagram was addressed.
@@ -132,6 +134,7 @@ impl NetStack {
             ports: vec![0; 1024],
             ident: 0,
             tx_csum_offload: false,
+            reply_via_arp: false,
         }
     }
 
@@ -141,6 +144,15 @@ impl NetStack {
     /// checksummed in full.
     pub fn set_tx_checksum_offload(&mut self, on: bool) {
         self.tx_csum_offload = on;
+    }
+
+    /// Makes [`udp_reply_in_place`](Self::udp_reply_in_place) address replies to the ARP
+    /// cache's MAC for the peer's next hop when it has one, instead of the request frame's
+    /// source MAC: needed behind an R2P2 router, whose forwarded requests carry the router's
+    /// MAC and the client's IP. Off by default: the lookup (a shared lock) costs about 100
+    /// instructions per reply.
+    pub fn set_reply_via_arp(&mut self, on: bool) {
+        self.reply_via_arp = on;
     }
 
     /// Whether in-place UDP replies rely on the NIC for their checksum.
@@ -735,13 +747,14 @@ impl NetStack {
         let mut peer_ip = [0u8; 4];
         peer_ip.copy_from_slice(&hdr[26..30]);
         // The frame's source MAC is the sender's unless a router forwarded it (R2P2: the
-        // client stays the source IP, the router's MAC is the source MAC): the ARP cache,
-        // when it knows the peer's next hop, is the authority. Ageing is not checked here
-        // (no clock on this path); an entry is at worst as old as the cache keeps them.
-        if let Some(m) = self
-            .cfg
-            .next_hop(Ipv4Addr::from(peer_ip))
-            .and_then(|hop| self.arp.lookup(hop, 0))
+        // client stays the source IP, the router's MAC is the source MAC): behind a router
+        // the ARP cache, when it knows the peer's next hop, is the authority. Ageing is not
+        // checked here (no clock on this path).
+        if self.reply_via_arp
+            && let Some(m) = self
+                .cfg
+                .next_hop(Ipv4Addr::from(peer_ip))
+                .and_then(|hop| self.arp.lookup(hop, 0))
         {
             peer_mac = m.0;
         }
@@ -1113,9 +1126,15 @@ mod tests {
         let mut f = ep.udp(b"ping");
         f[6..12].copy_from_slice(&router_mac.0);
         let mut g = f.clone();
+        s.set_reply_via_arp(true);
         s.udp_reply_in_place(&mut f, 4).unwrap();
         assert_eq!(&f[0..6], &router_mac.0); // nothing cached: the frame's source
         s.arp.learn(ep.client_ip, ep.client_mac, 0, true);
+        let mut h = g.clone();
+        s.set_reply_via_arp(false);
+        s.udp_reply_in_place(&mut h, 4).unwrap();
+        assert_eq!(&h[0..6], &router_mac.0); // off: always the frame's source
+        s.set_reply_via_arp(true);
         s.udp_reply_in_place(&mut g, 4).unwrap();
         assert_eq!(&g[0..6], &ep.client_mac.0);
     }

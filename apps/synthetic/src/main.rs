@@ -12,7 +12,9 @@
 //! FEEDBACK there after each reply, and a heartbeat, a FEEDBACK naming no request, at start
 //! and every `heartbeat-ms=N`, default 100, from each core's own R2P2 port `port` + core: the
 //! address the router sends that core's REQ0s to; the shared port is not announced, RSS would
-//! spread a router's REQ0s over the cores behind its back), `jbsq-n=N` (the bound announced in FEEDBACK, default 1),
+//! spread a router's REQ0s over the cores behind its back; replies then go to the ARP
+//! cache's MAC of the client, the requests carrying the router's), `jbsq-n=N` (the bound
+//! announced in FEEDBACK, default 1),
 //! `sack=1` (the SACK extension: recover lost packets of multi-packet messages),
 //! `rto-us=N` (its retransmission timeout, default 1000), `gc-rtos=N` (idle RTOs before a
 //! partial request or a kept reply is dropped, default 200),
@@ -137,6 +139,13 @@ fn main(core: usize) {
             "synthetic: serving {} R2P2 on {}+core and {}, UDP on {}+core and {}",
             cfg.ip, ports.r2p2, ports.r2p2_shared, ports.udp, ports.udp_shared
         );
+    }
+    // Behind a router, requests arrive with the router's MAC: reply to the client's.
+    if arg::<SocketAddrV4>("router").is_some()
+        && let Err(e) = ferrix::net::set_reply_via_arp(true)
+    {
+        println!("synthetic: core {core}: {e}");
+        ferrix::exit(1);
     }
     let cfg = ServerConfig {
         router: arg::<SocketAddrV4>("router"),

@@ -243,6 +243,14 @@ pub fn poll_with(
     with_endpoint(|ep| ep.poll_with(first_port, &mut handler, &mut |_, _| {}))
 }
 
+/// Makes this core's in-place UDP replies go to the ARP cache's MAC of the peer (when known)
+/// rather than the request frame's source MAC: for servers behind an R2P2 router, whose
+/// forwarded requests carry the router's MAC and the client's IP. Costs an ARP cache lookup
+/// per reply.
+pub fn set_reply_via_arp(on: bool) -> Result<(), NetError> {
+    with_endpoint(|ep| ep.stack.set_reply_via_arp(on))
+}
+
 /// Sends a UDP datagram from this core.
 pub fn send_udp(src_port: u16, dst: SocketAddrV4, payload: &[u8]) -> Result<(), NetError> {
     with_endpoint(|ep| {
