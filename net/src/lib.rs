@@ -37,5 +37,5 @@ pub mod udp;
 pub use arp_table::{ArpConfig, ArpTable};
 pub use config::{ConfigError, IfConfig};
 pub use eth::MacAddr;
-pub use stack::{BindError, NetStack, SendError, TxQueue, UdpDatagram};
+pub use stack::{BindError, Forwarded, NetStack, SendError, TxQueue, UdpDatagram};
 pub use stats::{DropReason, Stats};

@@ -1,11 +1,14 @@
 //! The per-core network stack: receive demultiplexing (Ethernet -> ARP | IPv4 -> ICMP | UDP),
 //! ARP and ICMP echo answered internally, UDP sockets bound by port, UDP send with ARP
-//! resolution, and the zero-copy in-place UDP reply.
+//! resolution, the zero-copy in-place UDP reply, and forwarding a received datagram in place
+//! with its sender kept as the source (an R2P2 router).
 //!
 //! Every core owns a [`NetStack`] (its statistics and port bindings are per core, single
-//! writer) and shares one [`ArpTable`] with the others. Replies to ICMP echo and to UDP in place
-//! go back to the frame's source MAC without consulting the ARP table (the sender just proved it
-//! is reachable there); this keeps the common path free of the shared lock.
+//! writer) and shares one [`ArpTable`] with the others. Replies to ICMP echo go back to the
+//! frame's source MAC without consulting the ARP table (the sender just proved it is reachable
+//! there), and so do UDP replies in place, unless the stack serves behind an R2P2 router
+//! ([`NetStack::set_reply_via_arp`]): a datagram the router forwarded carries the router's MAC
+//! but the client's IP, and the reply must go to the client.
 
 use crate::arp::{ARP_LEN, ArpOp, ArpPacket};
 use crate::arp_table::{ArpTable, QueueOutcome};
@@ -78,6 +81,24 @@ pub enum SendError {
     NotUdp,
 }
 
+/// What [`NetStack::forward_in_place`] did with a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forwarded {
+    /// The frame now goes to the next hop: transmit it from its buffer. `offload`: its UDP
+    /// checksum field holds the pseudo-header sum, the NIC is to complete it (checksum start
+    /// 34, field at 40).
+    InPlace {
+        /// Bytes of the frame to send: the IPv4 datagram without any Ethernet padding it
+        /// arrived with (a NIC completing the checksum sums to the end of the frame).
+        len: usize,
+        /// The NIC completes the UDP checksum.
+        offload: bool,
+    },
+    /// The next hop is not resolved yet: a copy waits for ARP; the caller is done with the
+    /// frame.
+    Parked,
+}
+
 /// One core's network stack.
 #[derive(Debug)]
 pub struct NetStack {
@@ -91,6 +112,8 @@ pub struct NetStack {
     ident: u16,
     /// In-place UDP replies leave the checksum to the NIC ([`NetStack::set_tx_checksum_offload`]).
     tx_csum_offload: bool,
+    /// In-place UDP replies go to the ARP cache's MAC of the peer ([`NetStack::set_reply_via_arp`]).
+    reply_via_arp: bool,
 }
 
 /// Where an accepted IPv4 datagram was addressed.
@@ -111,6 +134,7 @@ impl NetStack {
             ports: vec![0; 1024],
             ident: 0,
             tx_csum_offload: false,
+            reply_via_arp: false,
         }
     }
 
@@ -120,6 +144,15 @@ impl NetStack {
     /// checksummed in full.
     pub fn set_tx_checksum_offload(&mut self, on: bool) {
         self.tx_csum_offload = on;
+    }
+
+    /// Makes [`udp_reply_in_place`](Self::udp_reply_in_place) address replies to the ARP
+    /// cache's MAC for the peer's next hop when it has one, instead of the request frame's
+    /// source MAC: needed behind an R2P2 router, whose forwarded requests carry the router's
+    /// MAC and the client's IP. Off by default: the lookup (a shared lock) costs about 100
+    /// instructions per reply.
+    pub fn set_reply_via_arp(&mut self, on: bool) {
+        self.reply_via_arp = on;
     }
 
     /// Whether in-place UDP replies rely on the NIC for their checksum.
@@ -516,17 +549,33 @@ impl NetStack {
         now_ns: u64,
         tx: &mut impl TxQueue,
     ) -> Result<(), SendError> {
+        let src = SocketAddrV4::new(self.cfg.ip, src_port);
+        self.send_udp_from(src, dst, payload, now_ns, tx)
+    }
+
+    /// [`send_udp`](Self::send_udp) with a given source address: the frame leaves from this
+    /// interface's MAC but names `src` as its sender (a router forwarding a client's datagram
+    /// it held: the server answers the client directly).
+    pub fn send_udp_from(
+        &mut self,
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+        payload: &[u8],
+        now_ns: u64,
+        tx: &mut impl TxQueue,
+    ) -> Result<(), SendError> {
         let ip_len = IPV4_HEADER_LEN + UDP_HEADER_LEN;
         if payload.len() > self.cfg.mtu.saturating_sub(ip_len) {
             return Err(SendError::PayloadTooLarge);
         }
+        let (src_ip, src_port) = (*src.ip(), src.port());
         let dst_ip = *dst.ip();
-        if dst_ip.is_unspecified() || src_port == 0 || dst.port() == 0 {
+        if dst_ip.is_unspecified() || src_ip.is_unspecified() || src_port == 0 || dst.port() == 0 {
             return Err(SendError::InvalidAddress);
         }
         let len = UDP_PAYLOAD_OFFSET + payload.len();
         let ident = self.next_ident();
-        let (src_mac, src_ip) = (self.cfg.mac, self.cfg.ip);
+        let src_mac = self.cfg.mac;
         let fill = |buf: &mut [u8], dst_mac: MacAddr| {
             write_udp_frame(
                 buf,
@@ -540,18 +589,12 @@ impl NetStack {
                 payload,
             )
         };
-        let mac = match self.static_mac(dst_ip) {
-            Some(m) => m,
-            None => {
-                let hop = self.cfg.next_hop(dst_ip).ok_or(SendError::NoRoute)?;
-                match self.arp.lookup(hop, now_ns) {
-                    Some(m) => m,
-                    None => {
-                        let mut frame = vec![0u8; len];
-                        fill(&mut frame, MacAddr::ZERO);
-                        return self.park(hop, frame, now_ns, tx);
-                    }
-                }
+        let mac = match self.resolve(dst_ip, now_ns)? {
+            Ok(m) => m,
+            Err(hop) => {
+                let mut frame = vec![0u8; len];
+                fill(&mut frame, MacAddr::ZERO);
+                return self.park(hop, frame, now_ns, tx);
             }
         };
         if self.transmit(tx, len, &mut |buf| {
@@ -560,6 +603,71 @@ impl NetStack {
             Ok(())
         } else {
             Err(SendError::TxFull)
+        }
+    }
+
+    /// The destination MAC for `dst`: `Ok(Ok(mac))` known (static or in the ARP cache),
+    /// `Ok(Err(hop))` the next hop `hop` still needs resolving.
+    fn resolve(&self, dst: Ipv4Addr, now_ns: u64) -> Result<Result<MacAddr, Ipv4Addr>, SendError> {
+        if let Some(m) = self.static_mac(dst) {
+            return Ok(Ok(m));
+        }
+        let hop = self.cfg.next_hop(dst).ok_or(SendError::NoRoute)?;
+        Ok(self.arp.lookup(hop, now_ns).ok_or(hop))
+    }
+
+    /// Forwards a received UDP frame (one [`receive`](Self::receive) accepted) to `dst` in
+    /// place: new Ethernet addresses (ours to the next hop's), new IPv4 destination and UDP
+    /// destination port, the sender's IP and port kept (`crate::forward::retarget_udp`).
+    /// `l4_checksum_ok` is the flag the frame was received with: when set, its UDP checksum
+    /// field may hold the partial sum of a sender that left it to us (virtio `NEEDS_CSUM`),
+    /// so the checksum is written afresh: the pseudo-header sum for the NIC to complete under
+    /// transmit offload ([`Forwarded::InPlace`] with `offload`), the full sum otherwise;
+    /// when clear, the stack verified it and the incremental update keeps it right.
+    ///
+    /// If the next hop's MAC is not known, a copy of the rewritten frame waits in the ARP
+    /// cache (an ARP request goes out) and [`Forwarded::Parked`] says the caller is done with
+    /// `frame`; when another frame already waits for that hop, the copy is dropped and
+    /// counted (`arp_pending`, [`SendError::ArpPending`]). A frame counts as transmitted here
+    /// when the caller is to send it in place (as for [`udp_reply_in_place`](Self::udp_reply_in_place)).
+    pub fn forward_in_place(
+        &mut self,
+        frame: &mut [u8],
+        dst: SocketAddrV4,
+        l4_checksum_ok: bool,
+        now_ns: u64,
+        tx: &mut impl TxQueue,
+    ) -> Result<Forwarded, SendError> {
+        if dst.ip().is_unspecified() || dst.port() == 0 {
+            return Err(SendError::InvalidAddress);
+        }
+        let mac = self.resolve(*dst.ip(), now_ns)?;
+        let dst_mac = *mac.as_ref().unwrap_or(&MacAddr::ZERO);
+        crate::forward::retarget_udp(frame, self.cfg.mac, dst_mac, dst)
+            .map_err(|_| SendError::NotUdp)?;
+        match mac {
+            Ok(_) => {
+                let offload = l4_checksum_ok && self.tx_csum_offload;
+                if offload {
+                    udp_pseudo_sum_in_place(frame).ok_or(SendError::NotUdp)?;
+                } else if l4_checksum_ok {
+                    udp_checksum_in_place(frame).ok_or(SendError::NotUdp)?;
+                }
+                let (_, _, udp_len) = udp_fields(frame).ok_or(SendError::NotUdp)?;
+                let len = ETH_HEADER_LEN + IPV4_HEADER_LEN + usize::from(udp_len);
+                self.stats.count_tx(len);
+                Ok(Forwarded::InPlace { len, offload })
+            }
+            Err(hop) => {
+                // Parked frames are sent without offload: they carry the full checksum.
+                if l4_checksum_ok {
+                    udp_checksum_in_place(frame).ok_or(SendError::NotUdp)?;
+                }
+                let (_, _, udp_len) = udp_fields(frame).ok_or(SendError::NotUdp)?;
+                let len = ETH_HEADER_LEN + IPV4_HEADER_LEN + usize::from(udp_len);
+                self.park(hop, frame.get(..len).unwrap_or(frame).to_vec(), now_ns, tx)?;
+                Ok(Forwarded::Parked)
+            }
         }
     }
 
@@ -638,6 +746,18 @@ impl NetStack {
         peer_mac.copy_from_slice(&hdr[6..12]);
         let mut peer_ip = [0u8; 4];
         peer_ip.copy_from_slice(&hdr[26..30]);
+        // The frame's source MAC is the sender's unless a router forwarded it (R2P2: the
+        // client stays the source IP, the router's MAC is the source MAC): behind a router
+        // the ARP cache, when it knows the peer's next hop, is the authority. Ageing is not
+        // checked here (no clock on this path).
+        if self.reply_via_arp
+            && let Some(m) = self
+                .cfg
+                .next_hop(Ipv4Addr::from(peer_ip))
+                .and_then(|hop| self.arp.lookup(hop, 0))
+        {
+            peer_mac = m.0;
+        }
         let mut peer_port = [0u8; 2];
         peer_port.copy_from_slice(&hdr[34..36]);
         let ident = self.next_ident();
@@ -683,6 +803,48 @@ impl NetStack {
         self.stats.count_tx(len);
         Ok(len)
     }
+}
+
+/// The IPv4 addresses and UDP length of an Ethernet/IPv4 (no options)/UDP frame whose UDP
+/// segment fits in it.
+fn udp_fields(frame: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr, u16)> {
+    let h = frame.first_chunk::<UDP_PAYLOAD_OFFSET>()?;
+    let src = Ipv4Addr::new(h[26], h[27], h[28], h[29]);
+    let dst = Ipv4Addr::new(h[30], h[31], h[32], h[33]);
+    let udp_len = u16::from_be_bytes([h[38], h[39]]);
+    let end = (ETH_HEADER_LEN + IPV4_HEADER_LEN).checked_add(usize::from(udp_len))?;
+    (usize::from(udp_len) >= UDP_HEADER_LEN && end <= frame.len()).then_some((src, dst, udp_len))
+}
+
+/// Writes the full UDP checksum of `frame` (RFC 768: a computed 0 is sent as 0xFFFF).
+fn udp_checksum_in_place(frame: &mut [u8]) -> Option<()> {
+    let (src, dst, udp_len) = udp_fields(frame)?;
+    let seg = ETH_HEADER_LEN + IPV4_HEADER_LEN;
+    frame.get_mut(seg + 6..seg + 8)?.copy_from_slice(&[0, 0]);
+    let mut c = checksum::Checksum::new();
+    c.add_pseudo_header(src, dst, IPPROTO_UDP, udp_len);
+    c.add_bytes(frame.get(seg..seg + usize::from(udp_len))?);
+    let sum = match c.finish() {
+        0 => 0xffff,
+        s => s,
+    };
+    frame
+        .get_mut(seg + 6..seg + 8)?
+        .copy_from_slice(&sum.to_be_bytes());
+    Some(())
+}
+
+/// Writes the pseudo-header sum into the UDP checksum field of `frame` (transmit offload:
+/// the NIC adds the segment and complements).
+fn udp_pseudo_sum_in_place(frame: &mut [u8]) -> Option<()> {
+    let (src, dst, udp_len) = udp_fields(frame)?;
+    let mut c = checksum::Checksum::new();
+    c.add_pseudo_header(src, dst, IPPROTO_UDP, udp_len);
+    let seg = ETH_HEADER_LEN + IPV4_HEADER_LEN;
+    frame
+        .get_mut(seg + 6..seg + 8)?
+        .copy_from_slice(&c.sum16().to_be_bytes());
+    Some(())
 }
 
 /// Writes a whole Ethernet/IPv4/UDP frame into `buf` (which must hold exactly
@@ -838,6 +1000,174 @@ mod tests {
                 outcome(&mut slow, &f, l4_ok, true)
             );
         }
+    }
+
+    /// Records every frame transmitted.
+    #[derive(Default)]
+    struct RecTx(Vec<Vec<u8>>);
+    impl TxQueue for RecTx {
+        fn transmit(&mut self, len: usize, fill: &mut dyn FnMut(&mut [u8])) -> bool {
+            let mut v = vec![0u8; len];
+            fill(&mut v);
+            self.0.push(v);
+            true
+        }
+    }
+
+    /// The UDP checksum of `f` verifies over its pseudo-header and segment.
+    fn udp_checksum_verifies(f: &[u8]) -> bool {
+        let (src, dst, len) = udp_fields(f).unwrap();
+        let mut c = checksum::Checksum::new();
+        c.add_pseudo_header(src, dst, IPPROTO_UDP, len);
+        c.add_bytes(&f[34..34 + usize::from(len)]);
+        c.finish() == 0 && checksum::verify(&f[14..34])
+    }
+
+    #[test]
+    fn forward_in_place_keeps_the_source_and_resolves_or_parks() {
+        let ep = Endpoints::default();
+        let mut s = stack();
+        let server: SocketAddrV4 = "10.0.0.77:8000".parse().unwrap();
+        let server_mac = MacAddr([2, 0, 0, 0, 0, 0x77]);
+        let mut tx = RecTx::default();
+        // Unresolved: a copy is parked and an ARP request goes out.
+        let mut f = ep.udp(b"req0");
+        assert_eq!(
+            s.forward_in_place(&mut f, server, false, 1, &mut tx),
+            Ok(Forwarded::Parked)
+        );
+        assert_eq!(tx.0.len(), 1);
+        assert_eq!(&tx.0[0][12..14], &[0x08, 0x06]);
+        // A second one for the same hop while the first waits: dropped and counted.
+        let mut g = ep.udp(b"req1");
+        assert_eq!(
+            s.forward_in_place(&mut g, server, false, 2, &mut tx),
+            Err(SendError::ArpPending)
+        );
+        // The ARP reply releases the parked copy, addressed to the server, client as source.
+        if let Some(p) = s.arp.learn(*server.ip(), server_mac, 3, true).pending {
+            s.send_parked(p, server_mac, &mut tx);
+        }
+        let parked = tx.0.pop().unwrap();
+        let mut want = vec![0u8; parked.len()];
+        assert!(write_udp_frame(
+            &mut want,
+            server_mac,
+            ep.server_mac,
+            ep.client_ip,
+            *server.ip(),
+            1,
+            ep.client_port,
+            server.port(),
+            b"req0",
+        ));
+        assert_eq!(&parked[..24], &want[..24]);
+        assert_eq!(&parked[26..40], &want[26..40]);
+        assert!(udp_checksum_verifies(&parked));
+        // Resolved now: in place, same bytes.
+        let mut h = ep.udp(b"req0");
+        assert_eq!(
+            s.forward_in_place(&mut h, server, false, 4, &mut tx),
+            Ok(Forwarded::InPlace {
+                len: 46,
+                offload: false
+            })
+        );
+        assert_eq!(h, parked);
+        // A partial (NEEDS_CSUM) checksum field is rewritten: full sum without offload,
+        // the pseudo-header sum with it.
+        let mut p = ep.udp(b"req0");
+        p[40..42].copy_from_slice(&[0x12, 0x34]);
+        assert_eq!(
+            s.forward_in_place(&mut p, server, true, 5, &mut tx),
+            Ok(Forwarded::InPlace {
+                len: 46,
+                offload: false
+            })
+        );
+        assert!(udp_checksum_verifies(&p));
+        s.set_tx_checksum_offload(true);
+        let mut q = ep.udp(b"req0");
+        q[40..42].copy_from_slice(&[0x12, 0x34]);
+        assert_eq!(
+            s.forward_in_place(&mut q, server, true, 6, &mut tx),
+            Ok(Forwarded::InPlace {
+                len: 46,
+                offload: true
+            })
+        );
+        let mut c = checksum::Checksum::new();
+        c.add_pseudo_header(ep.client_ip, *server.ip(), IPPROTO_UDP, 12);
+        assert_eq!(&q[40..42], &c.sum16().to_be_bytes());
+        // Off-subnet without a gateway, junk frames, bad addresses: refused, never a panic.
+        let mut r = ep.udp(b"x");
+        let far: SocketAddrV4 = "192.168.9.9:8000".parse().unwrap();
+        assert_eq!(
+            s.forward_in_place(&mut r, far, false, 7, &mut tx),
+            Err(SendError::NoRoute)
+        );
+        assert_eq!(
+            s.forward_in_place(&mut r[..30].to_vec(), server, false, 7, &mut tx),
+            Err(SendError::NotUdp)
+        );
+        let zero: SocketAddrV4 = "10.0.0.77:0".parse().unwrap();
+        assert_eq!(
+            s.forward_in_place(&mut r, zero, false, 7, &mut tx),
+            Err(SendError::InvalidAddress)
+        );
+    }
+
+    #[test]
+    fn reply_in_place_goes_to_the_cached_mac_of_the_peer() {
+        // A request forwarded by a router: the client's IP, the router's MAC.
+        let ep = Endpoints::default();
+        let mut s = stack();
+        let router_mac = MacAddr([2, 0, 0, 0, 0, 0x10]);
+        let mut f = ep.udp(b"ping");
+        f[6..12].copy_from_slice(&router_mac.0);
+        let mut g = f.clone();
+        s.set_reply_via_arp(true);
+        s.udp_reply_in_place(&mut f, 4).unwrap();
+        assert_eq!(&f[0..6], &router_mac.0); // nothing cached: the frame's source
+        s.arp.learn(ep.client_ip, ep.client_mac, 0, true);
+        let mut h = g.clone();
+        s.set_reply_via_arp(false);
+        s.udp_reply_in_place(&mut h, 4).unwrap();
+        assert_eq!(&h[0..6], &router_mac.0); // off: always the frame's source
+        s.set_reply_via_arp(true);
+        s.udp_reply_in_place(&mut g, 4).unwrap();
+        assert_eq!(&g[0..6], &ep.client_mac.0);
+    }
+
+    #[test]
+    fn send_udp_from_names_the_given_source() {
+        let ep = Endpoints::default();
+        let mut s = stack();
+        let server: SocketAddrV4 = "10.0.0.77:8000".parse().unwrap();
+        let server_mac = MacAddr([2, 0, 0, 0, 0, 0x77]);
+        s.arp.learn(*server.ip(), server_mac, 0, true);
+        let client = SocketAddrV4::new(ep.client_ip, ep.client_port);
+        let mut tx = RecTx::default();
+        s.send_udp_from(client, server, b"held", 1, &mut tx)
+            .unwrap();
+        let mut want = vec![0u8; UDP_PAYLOAD_OFFSET + 4];
+        assert!(write_udp_frame(
+            &mut want,
+            server_mac,
+            ep.server_mac,
+            ep.client_ip,
+            *server.ip(),
+            1,
+            ep.client_port,
+            server.port(),
+            b"held",
+        ));
+        assert_eq!(tx.0, [want]);
+        let none = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5);
+        assert_eq!(
+            s.send_udp_from(none, server, b"x", 1, &mut tx),
+            Err(SendError::InvalidAddress)
+        );
     }
 
     #[test]

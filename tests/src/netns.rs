@@ -73,6 +73,23 @@ impl NetNs {
     }
 }
 
+impl NetNs {
+    /// Creates Linux bridge `br` with `cidr` (the Linux peer's address), up. With
+    /// [`NetNs::bridged_tap`] it joins several VMs and that peer on one segment.
+    pub fn bridge(&self, br: &str, cidr: &str) {
+        self.run(&["ip", "link", "add", br, "type", "bridge"]);
+        self.run(&["ip", "addr", "add", cidr, "dev", br]);
+        self.run(&["ip", "link", "set", br, "up"]);
+    }
+
+    /// Creates single-queue TAP device `dev` as a port of bridge `br`, up.
+    pub fn bridged_tap(&self, dev: &str, br: &str) {
+        self.run(&["ip", "tuntap", "add", "dev", dev, "mode", "tap"]);
+        self.run(&["ip", "link", "set", dev, "master", br]);
+        self.run(&["ip", "link", "set", dev, "up"]);
+    }
+}
+
 impl Drop for NetNs {
     fn drop(&mut self) {
         let _ = Command::new("ip")

@@ -9,7 +9,12 @@
 //! core binds every port and serves whatever RSS hands it.
 //!
 //! Other arguments: `reply-size=N` (default: echo the request), `router=A.B.C.D:P` (send R2P2
-//! FEEDBACK there after each reply), `jbsq-n=N` (the bound announced in FEEDBACK, default 1),
+//! FEEDBACK there after each reply, and a heartbeat, a FEEDBACK naming no request, at start
+//! and every `heartbeat-ms=N`, default 100, from each core's own R2P2 port `port` + core: the
+//! address the router sends that core's REQ0s to; the shared port is not announced, RSS would
+//! spread a router's REQ0s over the cores behind its back; replies then go to the ARP
+//! cache's MAC of the client, the requests carrying the router's), `jbsq-n=N` (the bound
+//! announced in FEEDBACK, default 1),
 //! `sack=1` (the SACK extension: recover lost packets of multi-packet messages),
 //! `rto-us=N` (its retransmission timeout, default 1000), `gc-rtos=N` (idle RTOs before a
 //! partial request or a kept reply is dropped, default 200),
@@ -135,6 +140,13 @@ fn main(core: usize) {
             cfg.ip, ports.r2p2, ports.r2p2_shared, ports.udp, ports.udp_shared
         );
     }
+    // Behind a router, requests arrive with the router's MAC: reply to the client's.
+    if arg::<SocketAddrV4>("router").is_some()
+        && let Err(e) = ferrix::net::set_reply_via_arp(true)
+    {
+        println!("synthetic: core {core}: {e}");
+        ferrix::exit(1);
+    }
     let cfg = ServerConfig {
         router: arg::<SocketAddrV4>("router"),
         jbsq_n: arg("jbsq-n").unwrap_or(1),
@@ -145,6 +157,14 @@ fn main(core: usize) {
         gc_rtos: arg("gc-rtos").unwrap_or(200),
         ..ServerConfig::default()
     };
+    let heartbeat_ns = arg::<u64>("heartbeat-ms")
+        .unwrap_or(100)
+        .max(1)
+        .saturating_mul(1_000_000);
+    let own_port = ports
+        .r2p2
+        .saturating_add(u16::try_from(core).unwrap_or(u16::MAX));
+    let mut next_heartbeat = 0;
     let mut server = Server::new(GuestTransport::default(), GuestClock, cfg);
     let mut reply = alloc::vec::Vec::new();
     let served = &SERVED[core.min(MAX_CORES - 1)];
@@ -221,6 +241,14 @@ fn main(core: usize) {
             served.fetch_add(requests, Ordering::Relaxed);
         }
         server.poll_timers();
+        let now = ferrix::time::now_ns();
+        if now >= next_heartbeat {
+            server.transport_mut().set_port(own_port);
+            if server.heartbeat() {
+                server.transport_mut().flush();
+            }
+            next_heartbeat = now.saturating_add(heartbeat_ns);
+        }
         if exit_after.is_some_and(|n| REPLIED.load(Ordering::Relaxed) >= n)
             && !EXITING.swap(true, Ordering::AcqRel)
         {

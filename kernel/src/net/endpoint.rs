@@ -4,14 +4,17 @@
 //! the receive buffer and sent from it (zero copy).
 
 use super::steer::{self, MAILBOX};
-use super::{ARP, Datagram, MAX_UDP_PAYLOAD, NetError, RX_BURST, info, take_queue_of};
+use super::{
+    ARP, Action, Datagram, FORWARD, MAX_UDP_PAYLOAD, NetError, RX_BURST, info, take_queue_of,
+};
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
+use core::sync::atomic::Ordering;
 use ferrix_drivers::{PacketBuf, QueuePair, QueueStats};
 use ferrix_net::udp::UDP_CHECKSUM_OFFSET;
-use ferrix_net::{ArpConfig, ArpTable, IfConfig, MacAddr, NetStack, SendError, TxQueue};
+use ferrix_net::{ArpConfig, ArpTable, Forwarded, IfConfig, MacAddr, NetStack, SendError, TxQueue};
 
 /// How the endpoint reaches the wire.
 enum Port {
@@ -29,6 +32,8 @@ pub(super) struct Endpoint {
     port: Port,
     pub(super) stack: NetStack,
     rx: Vec<PacketBuf>,
+    /// Scratch for reordering a burst (`poll_with`'s `first_port`), kept to avoid allocating.
+    later: Vec<PacketBuf>,
     /// Frames to transmit (own queue) or to hand back to the owner (steered).
     tx: Vec<PacketBuf>,
     /// Steered only: frames the stack built, and buffers done with, for the owner.
@@ -81,14 +86,19 @@ impl TxQueue for RawTx<'_> {
 /// options): the NIC completes it when transmit checksum offload is on.
 const UDP_CHECKSUM_START: u16 = 14 + 20;
 
+/// The app's UDP handler: what to do with each datagram (see [`Action`]).
+pub(super) type UdpHandler<'a> = &'a mut dyn FnMut(&Datagram, &mut [u8]) -> Action;
+
 /// Runs one received frame through the stack and the app's handler; true if the buffer now
-/// holds a reply to transmit (false: done with it).
+/// holds a frame to transmit (a reply, or the datagram forwarded in place; false: done with
+/// it).
 fn process(
+    core: usize,
     stack: &mut NetStack,
     buf: &mut PacketBuf,
     now: u64,
     tx: &mut impl TxQueue,
-    handler: &mut dyn FnMut(&Datagram, &mut [u8]) -> Option<usize>,
+    handler: UdpHandler<'_>,
 ) -> bool {
     let got = stack
         .receive_checked(buf.data(), buf.l4_checksum_ok(), now, tx)
@@ -108,7 +118,7 @@ fn process(
     let start = buf.start() + off;
     let area_end = (start + MAX_UDP_PAYLOAD).min(ferrix_drivers::BUF_SIZE);
     match handler(&dgram, &mut buf.slot_mut()[start..area_end]) {
-        Some(plen) if start + plen <= area_end && buf.set_len(off + plen) => {
+        Action::Reply(plen) if start + plen <= area_end && buf.set_len(off + plen) => {
             match stack.udp_reply_in_place(buf.data_mut(), plen) {
                 Ok(len) if buf.set_len(len) => {
                     if stack.tx_checksum_offload() {
@@ -119,7 +129,44 @@ fn process(
                 _ => false,
             }
         }
+        Action::Forward(to) => forward(core, stack, buf, to, tx),
         _ => false,
+    }
+}
+
+/// Sends the datagram in `buf` on to `to` from its buffer, its sender kept as the source
+/// (`NetStack::forward_in_place`); counted in [`FORWARD`]: in place, parked for ARP (a copy),
+/// or failed (no route, ARP busy for that hop, not forwardable).
+fn forward(
+    core: usize,
+    stack: &mut NetStack,
+    buf: &mut PacketBuf,
+    to: SocketAddrV4,
+    tx: &mut impl TxQueue,
+) -> bool {
+    let count = |which: fn(&super::ForwardCounters) -> &core::sync::atomic::AtomicU64| {
+        if let Some(c) = FORWARD.get(core) {
+            which(c).fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    let l4_ok = buf.l4_checksum_ok();
+    let now = crate::time::now_ns();
+    match stack.forward_in_place(buf.data_mut(), to, l4_ok, now, tx) {
+        Ok(Forwarded::InPlace { len, offload }) if buf.set_len(len) => {
+            if offload {
+                buf.request_tx_checksum(UDP_CHECKSUM_START, UDP_CHECKSUM_OFFSET as u16);
+            }
+            count(|c| &c.in_place);
+            true
+        }
+        Ok(Forwarded::Parked) => {
+            count(|c| &c.parked);
+            false
+        }
+        Ok(Forwarded::InPlace { .. }) | Err(_) => {
+            count(|c| &c.failed);
+            false
+        }
     }
 }
 
@@ -152,6 +199,7 @@ impl Endpoint {
             port,
             stack,
             rx: Vec::with_capacity(RX_BURST),
+            later: Vec::with_capacity(RX_BURST),
             tx: Vec::new(),
             raw: Vec::new(),
             done: Vec::new(),
@@ -257,9 +305,10 @@ impl Endpoint {
         }
     }
 
-    pub(super) fn send_udp(
+    /// Sends `payload` from `src` (None: this interface's address and `src_port`) to `dst`.
+    pub(super) fn send_udp_from(
         &mut self,
-        src_port: u16,
+        src: SocketAddrV4,
         dst: SocketAddrV4,
         payload: &[u8],
     ) -> Result<(), SendError> {
@@ -270,22 +319,41 @@ impl Endpoint {
                     queue: &mut **queue,
                     out: &mut self.tx,
                 };
-                self.stack.send_udp(src_port, dst, payload, now, &mut tx)
+                self.stack.send_udp_from(src, dst, payload, now, &mut tx)
             }
             Port::Steered { .. } => {
                 self.stack
-                    .send_udp(src_port, dst, payload, now, &mut RawTx(&mut self.raw))
+                    .send_udp_from(src, dst, payload, now, &mut RawTx(&mut self.raw))
             }
         };
         self.flush();
         r
     }
 
+    /// [`Self::poll_with`] for handlers that reply (`Some(n)`) or consume (`None`).
     pub(super) fn poll(
         &mut self,
         handler: &mut dyn FnMut(&Datagram, &mut [u8]) -> Option<usize>,
         tcp_handler: TcpHandler<'_>,
     ) -> usize {
+        self.poll_with(
+            None,
+            &mut |d, b| handler(d, b).map_or(Action::Consume, Action::Reply),
+            tcp_handler,
+        )
+    }
+
+    /// One poll: a burst from the queue (or the mailbox when steered) through the stack and
+    /// `handler`. With `first_port`, the burst's UDP frames to that port are handled before
+    /// the others (an R2P2 router takes FEEDBACK before REQ0s: slot counts are current when
+    /// the REQ0s of the same burst are placed); otherwise, and within each class, in order.
+    pub(super) fn poll_with(
+        &mut self,
+        first_port: Option<u16>,
+        handler: UdpHandler<'_>,
+        tcp_handler: TcpHandler<'_>,
+    ) -> usize {
+        let core = self.core;
         let rx = &mut self.rx;
         let n = match &mut self.port {
             Port::Queue { queue, group } => {
@@ -305,6 +373,9 @@ impl Endpoint {
                     }
                 }
                 let n = queue.rx_burst(rx, RX_BURST);
+                if let Some(p) = first_port {
+                    first_by_port(rx, &mut self.later, p);
+                }
                 for buf in rx.drain(..) {
                     let (is_tcp, is_arp) = super::tcp_glue::classify(buf.data());
                     if is_tcp && let Some(t) = self.tcp.as_mut() {
@@ -342,7 +413,7 @@ impl Endpoint {
                     };
                     // The stack reads the clock for ARP only (cache ageing).
                     let now = if is_arp { crate::time::now_ns() } else { 0 };
-                    if process(&mut self.stack, &mut buf, now, &mut tx, handler) {
+                    if process(core, &mut self.stack, &mut buf, now, &mut tx, handler) {
                         self.tx.push(buf);
                     } else if is_arp && self.tcp.is_some() {
                         // smoltcp keeps its own neighbour cache: it sees every ARP frame too,
@@ -370,8 +441,12 @@ impl Endpoint {
                     rx.extend(m.rx.drain(..k));
                 }
                 let n = rx.len();
+                if let Some(p) = first_port {
+                    first_by_port(rx, &mut self.later, p);
+                }
                 for mut buf in rx.drain(..) {
                     if process(
+                        core,
                         &mut self.stack,
                         &mut buf,
                         now,
@@ -389,4 +464,29 @@ impl Endpoint {
         self.flush();
         n
     }
+}
+
+/// The UDP destination port of an Ethernet/IPv4 (no options)/UDP frame, without checking
+/// anything else (the stack does that); None for anything else.
+fn udp_dst_port(frame: &[u8]) -> Option<u16> {
+    let h = frame.first_chunk::<38>()?;
+    (h[12..14] == [0x08, 0x00] && h[14] == 0x45 && h[23] == 17)
+        .then(|| u16::from_be_bytes([h[36], h[37]]))
+}
+
+/// Reorders `rx` so that frames to UDP port `port` come first, each class in arrival order
+/// (`later` is scratch, left empty).
+fn first_by_port(rx: &mut Vec<PacketBuf>, later: &mut Vec<PacketBuf>, port: u16) {
+    if !rx.iter().any(|b| udp_dst_port(b.data()) == Some(port)) {
+        return;
+    }
+    let mut i = 0;
+    while i < rx.len() {
+        if udp_dst_port(rx[i].data()) == Some(port) {
+            i += 1;
+        } else {
+            later.push(rx.remove(i));
+        }
+    }
+    rx.append(later);
 }

@@ -9,7 +9,10 @@
 //! from the command line (`ferrix.ip=A.B.C.D/N`, `ferrix.gw=`, `ferrix.mac=`). Every core polls
 //! its own endpoint ([`poll`]); ARP and ICMP are answered inside, UDP datagrams to bound ports
 //! go to the app's handler, which may answer in place (zero copy: the reply is built in the
-//! receive buffer and transmitted from it).
+//! receive buffer and transmitted from it) or, through [`poll_with`], forward the datagram in
+//! place to another host with its sender kept as the source (an R2P2 router: the server
+//! answers the client directly). [`forward_udp`] is the copying path for datagrams an app
+//! held on to.
 
 /// The TCP endpoint API (`TcpConfig`, `TcpEvent`, `ConnId`, `TcpEndpoint`) of `ferrix-net`.
 pub use ferrix_net::tcp;
@@ -26,6 +29,7 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
+use core::sync::atomic::{AtomicU64, Ordering};
 use endpoint::Endpoint;
 use ferrix_drivers::{NicInfo, QueuePair, QueueStats};
 use ferrix_net::{ArpTable, BindError, ConfigError, IfConfig, SendError, Stats};
@@ -167,9 +171,108 @@ pub fn poll_tcp(
     with_endpoint(|ep| ep.poll(&mut udp, &mut tcp))
 }
 
+/// What the handler of [`poll_with`] does with a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Done with it (nothing sent).
+    Consume,
+    /// Send the first `n` bytes of the buffer back to the sender, from the port it came to
+    /// (built in the receive buffer: zero copy).
+    Reply(usize),
+    /// Send the datagram, unchanged, on to this address with its sender kept as the source
+    /// IP and port: only the Ethernet addresses, the IPv4 destination and the UDP destination
+    /// port are rewritten, in the receive buffer (zero copy). If the next hop's MAC is not in
+    /// the ARP cache yet, a copy waits for the ARP reply (one per next hop; another in that
+    /// time is dropped). Every outcome is counted ([`forward_stats`]); edits the handler made
+    /// to the buffer are sent too.
+    Forward(SocketAddrV4),
+}
+
+/// Forwarding outcomes of [`Action::Forward`] and [`forward_udp`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForwardStats {
+    /// Sent from the receive buffer.
+    pub in_place: u64,
+    /// Copied and parked until ARP resolved the next hop.
+    pub parked: u64,
+    /// Not sent: no route, ARP already busy for that hop, no transmit buffer, not a
+    /// forwardable frame. (Each also counts in the stack's drop reasons where it applies.)
+    pub failed: u64,
+    /// Sent by copy ([`forward_udp`]).
+    pub copied: u64,
+}
+
+/// Per-core forwarding counters (one writer each: no sharing on the hot path).
+pub(crate) struct ForwardCounters {
+    pub(crate) in_place: AtomicU64,
+    pub(crate) parked: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) copied: AtomicU64,
+}
+
+pub(crate) static FORWARD: [ForwardCounters; MAX_CPUS] = [const {
+    ForwardCounters {
+        in_place: AtomicU64::new(0),
+        parked: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        copied: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
+
+/// The forwarding counters summed over all cores.
+pub fn forward_stats() -> ForwardStats {
+    let mut s = ForwardStats::default();
+    for c in &FORWARD {
+        s.in_place += c.in_place.load(Ordering::Relaxed);
+        s.parked += c.parked.load(Ordering::Relaxed);
+        s.failed += c.failed.load(Ordering::Relaxed);
+        s.copied += c.copied.load(Ordering::Relaxed);
+    }
+    s
+}
+
+/// [`poll`] whose handler decides per datagram ([`Action`]): consume, reply in place, or
+/// forward in place to another host. With `first_port`, the UDP frames of each received
+/// burst addressed to that port are handled before the rest (in arrival order within each
+/// class): an R2P2 router names its FEEDBACK port so that slot counts are current when the
+/// REQ0s of the same burst are placed.
+pub fn poll_with(
+    first_port: Option<u16>,
+    mut handler: impl FnMut(&Datagram, &mut [u8]) -> Action,
+) -> Result<usize, NetError> {
+    with_endpoint(|ep| ep.poll_with(first_port, &mut handler, &mut |_, _| {}))
+}
+
+/// Makes this core's in-place UDP replies go to the ARP cache's MAC of the peer (when known)
+/// rather than the request frame's source MAC: for servers behind an R2P2 router, whose
+/// forwarded requests carry the router's MAC and the client's IP. Costs an ARP cache lookup
+/// per reply.
+pub fn set_reply_via_arp(on: bool) -> Result<(), NetError> {
+    with_endpoint(|ep| ep.stack.set_reply_via_arp(on))
+}
+
 /// Sends a UDP datagram from this core.
 pub fn send_udp(src_port: u16, dst: SocketAddrV4, payload: &[u8]) -> Result<(), NetError> {
-    with_endpoint(|ep| ep.send_udp(src_port, dst, payload))?.map_err(NetError::Send)
+    with_endpoint(|ep| {
+        let src = SocketAddrV4::new(ep.stack.config().ip, src_port);
+        ep.send_udp_from(src, dst, payload)
+    })?
+    .map_err(NetError::Send)
+}
+
+/// Sends `payload` to `dst` naming `src` (any address, typically a client's) as its source:
+/// the copying twin of [`Action::Forward`], for datagrams the app held (an R2P2 router's
+/// central queue). ARP-resolved like [`send_udp`]; counted in [`forward_stats`].
+pub fn forward_udp(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> Result<(), NetError> {
+    let core = crate::percpu::core_id();
+    let r = with_endpoint(|ep| ep.send_udp_from(src, dst, payload))?.map_err(NetError::Send);
+    if let Some(c) = FORWARD.get(core) {
+        match r {
+            Ok(()) => c.copied.fetch_add(1, Ordering::Relaxed),
+            Err(_) => c.failed.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+    r
 }
 
 /// How long [`stats_of`] waits for a core that is in the middle of a poll (long: a vCPU can be
@@ -219,6 +322,16 @@ pub fn print_stats() {
                 crate::println!("ferrix-stats: core {core} drop {} {n}", reason.name());
             }
         }
+    }
+    let f = forward_stats();
+    if f != ForwardStats::default() {
+        crate::println!(
+            "ferrix-stats: forwarded in place {} parked for ARP {} copied {} failed {}",
+            f.in_place,
+            f.parked,
+            f.copied,
+            f.failed
+        );
     }
     zygos::print_stats();
     let lost = steer::dropped();

@@ -362,6 +362,21 @@ impl<T: Transport, C: Clock> Server<T, C> {
         }
     }
 
+    /// Sends a heartbeat to the router (if one is configured): a FEEDBACK that completes no
+    /// request (client `0.0.0.0:0`, rid 0) carrying the extension's bound n and served count.
+    /// A router adds the sender (the datagram's source IP and port: send it from the port
+    /// requests should reach) to its server set, keeps it a member while it is idle, and
+    /// takes a new n from it (n = 0: send nothing new). Returns whether one was sent.
+    pub fn heartbeat(&mut self) -> bool {
+        let Some(router) = self.cfg.router else {
+            return false;
+        };
+        self.stats.feedback_sent += 1;
+        let body = heartbeat_body(self.cfg.jbsq_n, self.served);
+        self.send_single(router, MsgType::Feedback, Policy::LbRoute, 0, &body);
+        true
+    }
+
     fn send_reply_packets(
         &mut self,
         client: SocketAddrV4,
@@ -447,4 +462,57 @@ pub fn feedback_body(meta: &RequestMeta, n: u32, served: u64) -> [u8; FEEDBACK_B
     b[8..12].copy_from_slice(&n.to_be_bytes());
     b[12..20].copy_from_slice(&served.to_be_bytes());
     b
+}
+
+/// The body of a heartbeat FEEDBACK: the reference fields name no request (rid 0, client
+/// `0.0.0.0:0`), then **(ext)** `u32 n, u64 served` as in [`feedback_body`].
+pub fn heartbeat_body(n: u32, served: u64) -> [u8; FEEDBACK_BODY_LEN] {
+    let none = RequestMeta {
+        client: SocketAddrV4::new(core::net::Ipv4Addr::UNSPECIFIED, 0),
+        rid: 0,
+        policy: Policy::LbRoute,
+    };
+    feedback_body(&none, n, served)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[derive(Default)]
+    struct Rec(Vec<(SocketAddrV4, Vec<u8>)>);
+    impl Transport for &mut Rec {
+        fn send(&mut self, dst: SocketAddrV4, parts: &[&[u8]]) -> Result<(), SendFailed> {
+            self.0.push((dst, parts.concat()));
+            Ok(())
+        }
+    }
+    struct Zero;
+    impl Clock for Zero {
+        fn now_ns(&self) -> u64 {
+            0
+        }
+    }
+
+    #[test]
+    fn heartbeat_is_a_feedback_naming_no_request() {
+        let mut rec = Rec::default();
+        let router: SocketAddrV4 = "10.0.0.1:9000".parse().unwrap();
+        let cfg = ServerConfig {
+            router: Some(router),
+            jbsq_n: 3,
+            ..ServerConfig::default()
+        };
+        let mut s = Server::new(&mut rec, Zero, cfg);
+        assert!(s.heartbeat());
+        drop(s);
+        let mut want = vec![0xcc, 8, 0x20, 0xc0, 0, 0, 0, 1];
+        want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3]);
+        want.extend_from_slice(&0u64.to_be_bytes());
+        assert_eq!(rec.0, [(router, want)]);
+        let mut none = Rec::default();
+        assert!(!Server::new(&mut none, Zero, ServerConfig::default()).heartbeat());
+        assert!(none.0.is_empty());
+    }
 }

@@ -1,0 +1,448 @@
+//! The R2P2 router in a guest, with guest servers and a Linux client, all on one Linux bridge
+//! inside a namespace the test creates (nothing is sent from the root namespace):
+//!
+//! ```text
+//!   r2p2-client (10.78.0.1, the bridge) --REQ0--> router VM (10.78.0.10:8000)
+//!        ^                                          | REQ0 rewritten in place, client kept
+//!        |                                          v  as the source
+//!        +-------- RESPONSE, direct ------- synthetic VMs (10.78.0.11, .12 :8000)
+//!                                             FEEDBACK + heartbeats -> 10.78.0.10:9000
+//! ```
+//!
+//! Checked: every request succeeds, the router's capture holds the forwarded REQ0s (source
+//! the client) and no reply from the router, both servers got requests (the router's server
+//! lines), a killed server is removed after the server timeout and the other answers alone,
+//! and a flood beyond the central queue's capacity is answered with counted DROPs. The same
+//! topology also runs under the ferrix shim (short: its guest kernel is emulated here).
+
+use ferrix_tests::netns::{NetNs, unavailable};
+use ferrix_tests::wait_for;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// The `ferrix` command and `r2p2-client`, built for the tests.
+const FERRIX: &str = env!("CARGO_BIN_EXE_ferrix-in-test");
+const R2P2_CLIENT: &str = env!("CARGO_BIN_EXE_r2p2-client-in-test");
+
+const CLIENT_IP: &str = "10.78.0.1";
+const ROUTER_IP: &str = "10.78.0.10";
+const ROUTER_MAC: &str = "52:54:00:78:00:10";
+
+/// A VM started inside the namespace; killed when dropped (also on failure).
+struct Vm {
+    child: Child,
+    seen: String,
+    rest: Option<JoinHandle<String>>,
+}
+
+impl Vm {
+    /// Boots `app` on TAP `tap` with `mac`, the kernel arguments `args`, and `extra` ferrix
+    /// options; waits until the console shows `ready`.
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        ns: &NetNs,
+        vmm: &str,
+        app: &str,
+        tap: &str,
+        mac: &str,
+        extra: &[&str],
+        args: &[&str],
+        ready: &str,
+    ) -> Vm {
+        let image = ferrix_tests::image(app);
+        let net = format!("tap:{tap}");
+        let mut argv = vec![
+            FERRIX,
+            "run",
+            image.to_str().unwrap(),
+            "--vmm",
+            vmm,
+            "--cpus",
+            "1",
+            "--net",
+            &net,
+            "--mac",
+            mac,
+            "--timeout",
+            "300",
+        ];
+        argv.extend_from_slice(extra);
+        argv.push("--");
+        argv.extend_from_slice(args);
+        let mut child = ns
+            .command(&argv)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        let (seen, rest) = wait_for(&mut child, ready);
+        assert!(seen.contains(ready), "{app} never became ready:\n{seen}");
+        Vm {
+            child,
+            seen,
+            rest: Some(rest),
+        }
+    }
+
+    /// Waits for the VM to exit by itself (at most `limit`); returns its exit status and the
+    /// whole console.
+    fn finish(mut self, limit: Duration) -> (Option<std::process::ExitStatus>, String) {
+        let start = std::time::Instant::now();
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(s)) => break Some(s),
+                Ok(None) if start.elapsed() < limit => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break None;
+                }
+            }
+        };
+        let rest = self.rest.take().and_then(|r| r.join().ok());
+        (
+            status,
+            std::mem::take(&mut self.seen) + &rest.unwrap_or_default(),
+        )
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Pings `ip` from the namespace until it answers (the boot is in the deadline).
+fn ping(ns: &NetNs, ip: &str) {
+    let out = ns
+        .command(&["ping", "-c", "1", "-i", "0.2", "-w", "120", ip])
+        .output()
+        .expect("ping");
+    assert!(out.status.success(), "{ip} never answered ping");
+}
+
+/// Runs `r2p2-client` in the namespace against the router; returns (success, its output).
+fn client(ns: &NetNs, count: u64, depth: u64, extra: &[&str]) -> (bool, String) {
+    let (count, depth) = (count.to_string(), depth.to_string());
+    let server = format!("{ROUTER_IP}:8000");
+    let mut argv = vec![
+        R2P2_CLIENT,
+        "--server",
+        &server,
+        "--count",
+        &count,
+        "--depth",
+        &depth,
+        "--size",
+        "64",
+    ];
+    argv.extend_from_slice(extra);
+    let out = ns.command(&argv).output().expect("r2p2-client");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The number after `key` in `line` (`... key N ...`).
+fn field(line: &str, key: &str) -> Option<u64> {
+    let mut w = line.split_whitespace();
+    while let Some(x) = w.next() {
+        if x == key {
+            return w.next()?.trim_end_matches([',', ';']).parse().ok();
+        }
+    }
+    None
+}
+
+/// The router's `router: stats` line.
+fn stats_line(console: &str) -> &str {
+    console
+        .lines()
+        .find(|l| l.starts_with("router: stats "))
+        .unwrap_or_else(|| panic!("no stats line:\n{console}"))
+}
+
+/// Most REQ0s assigned to `server` in any `router: server` line.
+fn assigned_to(console: &str, server: &str) -> u64 {
+    console
+        .lines()
+        .filter(|l| l.starts_with(&format!("router: server {server} ")))
+        .filter_map(|l| field(l, "assigned"))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Frames in `pcap` matching the display filter `filter` (None: tshark not installed).
+fn tshark_count(pcap: &Path, filter: &str) -> Option<usize> {
+    let out = Command::new("tshark")
+        .args(["-r", pcap.to_str().unwrap(), "-Y", filter])
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).lines().count())
+}
+
+/// QEMU's `filter-dump` on a TAP netdev with a virtio-net header writes that 12-byte header
+/// before each frame: when the capture holds no readable ARP or IP frame, a copy with those
+/// bytes cut (`editcap -C 12`) is read instead.
+fn readable_pcap(pcap: &Path) -> PathBuf {
+    if tshark_count(pcap, "arp || ip").unwrap_or(1) > 0 {
+        return pcap.to_path_buf();
+    }
+    let cut = pcap.with_extension("cut.pcap");
+    let ok = Command::new("editcap")
+        .args(["-C", "12", pcap.to_str().unwrap(), cut.to_str().unwrap()])
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok { cut } else { pcap.to_path_buf() }
+}
+
+/// A namespace with bridge `rb0` (the client's address) and TAP ports `rt0..rtN`.
+fn topology(taps: usize) -> Option<NetNs> {
+    if let Some(why) = unavailable() {
+        eprintln!("skipping: {why}");
+        return None;
+    }
+    let ns = NetNs::create();
+    ns.bridge("rb0", &format!("{CLIENT_IP}/24"));
+    for i in 0..taps {
+        ns.bridged_tap(&format!("rt{i}"), "rb0");
+    }
+    Some(ns)
+}
+
+/// Boots server `i` (10.78.0.1i) on TAP `rt{i}`, joining the router.
+fn server(ns: &NetNs, vmm: &str, i: usize) -> Vm {
+    let ip = format!("ferrix.ip=10.78.0.1{i}/24");
+    let mac = format!("52:54:00:78:00:1{i}");
+    let router = format!("router={ROUTER_IP}:9000");
+    Vm::start(
+        ns,
+        vmm,
+        "synthetic",
+        &format!("rt{i}"),
+        &mac,
+        &[],
+        &[&ip, &router],
+        "synthetic: serving",
+    )
+}
+
+/// Router + two servers + the Linux client; `count` requests per phase (depth 4, so JBSQ(1)
+/// holds some in its central queue and spreads them over both servers), then server 2 is
+/// killed and, after the server timeout, `count` more must all succeed through server 1.
+/// Returns the router's console.
+fn router_with_two_servers(
+    vmm: &str,
+    count: u64,
+    client_timeout_ms: u64,
+    server_timeout_ms: u64,
+    router_opts: &[&str],
+) -> Option<String> {
+    let ns = topology(3)?;
+    let pcap =
+        std::env::temp_dir().join(format!("ferrix-router-{vmm}-{}.pcap", std::process::id()));
+    let server_timeout = format!("server-timeout-ms={server_timeout_ms}");
+    let slot_timeout = format!("slot-timeout-ms={}", client_timeout_ms);
+    // Longer than the pause around the kill, so the router outlives it.
+    let idle_exit = format!("idle-exit-ms={}", server_timeout_ms * 2 + 3000);
+    let router = Vm::start(
+        &ns,
+        vmm,
+        "router",
+        "rt0",
+        ROUTER_MAC,
+        &[&["--stats", "--pcap", pcap.to_str().unwrap()], router_opts].concat(),
+        &[
+            "ferrix.ip=10.78.0.10/24",
+            "policy=jbsq:1",
+            &server_timeout,
+            &slot_timeout,
+            &idle_exit,
+        ],
+        "router: routing",
+    );
+    let s1 = server(&ns, vmm, 1);
+    let s2 = server(&ns, vmm, 2);
+    for ip in [ROUTER_IP, "10.78.0.11", "10.78.0.12"] {
+        ping(&ns, ip);
+    }
+    // Heartbeats every 100 ms: both servers are members well within a second.
+    std::thread::sleep(Duration::from_secs(1));
+    let timeout = client_timeout_ms.to_string();
+    let extra = ["--timeout-ms", &timeout];
+    let (ok1, out1) = client(&ns, count, 4, &extra);
+    drop(s2);
+    std::thread::sleep(Duration::from_millis(server_timeout_ms * 2 + 500));
+    let (ok2, out2) = client(&ns, count, 4, &extra);
+    let (status, console) = router.finish(Duration::from_secs(120));
+    drop(s1);
+    eprintln!("{out1}{out2}{console}");
+    assert!(ok1, "before the kill: {out1}\n{console}");
+    assert!(ok2, "after the kill: {out2}\n{console}");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "router exit {status:?}:\n{console}"
+    );
+    let stats = stats_line(&console);
+    assert_eq!(field(stats, "req0"), Some(2 * count), "{stats}");
+    assert_eq!(field(stats, "forwarded"), Some(2 * count), "{stats}");
+    assert_eq!(field(stats, "servers_joined"), Some(2), "{stats}");
+    assert_eq!(field(stats, "servers_removed"), Some(1), "{stats}");
+    assert!(assigned_to(&console, "10.78.0.11:8000") > 0, "{console}");
+    assert!(assigned_to(&console, "10.78.0.12:8000") > 0, "{console}");
+    // At exit only server 1 is left, and it has taken every request of the second phase.
+    let finals: Vec<&str> = console
+        .lines()
+        .skip_while(|l| !l.starts_with("router: exit:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("router: server "))
+        .collect();
+    assert_eq!(finals.len(), 1, "{finals:?}\n{console}");
+    assert!(
+        finals[0].starts_with("router: server 10.78.0.11:8000 "),
+        "{console}"
+    );
+    assert!(
+        field(finals[0], "completed").unwrap_or(0) >= count,
+        "{console}"
+    );
+    // The capture: every REQ0 left the router with the client as its source and the
+    // router's MAC; nothing else the router sent came from its R2P2 port (replies go
+    // straight from the servers).
+    let forwarded =
+        format!("eth.src == {ROUTER_MAC} && ip.src == {CLIENT_IP} && udp.dstport == 8000");
+    let readable = readable_pcap(&pcap);
+    if let Some(n) = tshark_count(&readable, &forwarded) {
+        assert_eq!(n as u64, 2 * count, "forwarded REQ0s in the capture");
+        let from_router = format!("ip.src == {ROUTER_IP} && udp.srcport == 8000");
+        assert_eq!(
+            tshark_count(&readable, &from_router),
+            Some(0),
+            "router replied"
+        );
+        let req0s_in = format!("ip.dst == {ROUTER_IP} && udp.dstport == 8000");
+        assert_eq!(tshark_count(&readable, &req0s_in), Some(2 * count as usize));
+    } else {
+        eprintln!("tshark not installed: capture not checked");
+    }
+    let _ = std::fs::remove_file(&readable);
+    let _ = std::fs::remove_file(&pcap);
+    Some(console)
+}
+
+#[test]
+fn router_balances_two_servers_and_drops_a_dead_one_under_qemu() {
+    router_with_two_servers("qemu", 40, 5000, 1000, &[]);
+}
+
+/// The same under QEMU `-icount shift=0` for the router (one guest ns = one instruction): the
+/// router's guest instructions per REQ0 (its polls that received frames: driver, stack,
+/// router logic, the FEEDBACK of the request, the forward), printed.
+#[test]
+fn router_instructions_per_req0_under_qemu_icount() {
+    let Some(console) =
+        router_with_two_servers("qemu", 40, 5000, 1000, &["--profile", "microvm-icount"])
+    else {
+        return;
+    };
+    let line = console
+        .lines()
+        .find(|l| l.contains(" ns per REQ0 in poll"))
+        .unwrap_or_else(|| panic!("no cost line:\n{console}"));
+    let per: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(per > 0, "{line}");
+    eprintln!("router guest instructions per REQ0 (-icount): {line}");
+}
+
+#[test]
+fn router_balances_two_servers_and_drops_a_dead_one_under_shim() {
+    if !ferrix_tests::kvm_available() {
+        return;
+    }
+    router_with_two_servers("shim", 8, 20000, 3000, &[]);
+}
+
+/// One slow server (5 ms per request), JBSQ(1) and a central queue of 2: a client with 32
+/// requests outstanding gets DROPs for what does not fit, the router counts them and exits
+/// cleanly.
+#[test]
+fn router_floods_beyond_queue_cap_get_drops_under_qemu() {
+    let Some(ns) = topology(2) else { return };
+    let router = Vm::start(
+        &ns,
+        "qemu",
+        "router",
+        "rt0",
+        ROUTER_MAC,
+        &[],
+        &[
+            "ferrix.ip=10.78.0.10/24",
+            "policy=jbsq:1",
+            "queue-cap=2",
+            "idle-exit-ms=2000",
+        ],
+        "router: routing",
+    );
+    let s1 = server(&ns, "qemu", 1);
+    ping(&ns, ROUTER_IP);
+    ping(&ns, "10.78.0.11");
+    std::thread::sleep(Duration::from_secs(1));
+    let (ok, out) = client(
+        &ns,
+        200,
+        32,
+        &["--service-ns", "5000000", "--timeout-ms", "10000"],
+    );
+    let (status, console) = router.finish(Duration::from_secs(120));
+    drop(s1);
+    eprintln!("{out}{console}");
+    assert!(!ok, "every request succeeded despite the flood: {out}");
+    let errors = out
+        .lines()
+        .find_map(|l| field(l, "error"))
+        .unwrap_or_else(|| panic!("no client summary: {out}"));
+    assert!(errors > 0, "{out}");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "router exit {status:?}:\n{console}"
+    );
+    let stats = stats_line(&console);
+    let full = field(stats, "queue_full").unwrap_or(0);
+    assert!(full > 0, "{stats}");
+    // Every refusal is one DROP the client saw as an error (none lost or timed out).
+    assert_eq!(field(stats, "refused"), Some(errors), "{stats}\n{out}");
+    assert_eq!(field(stats, "req0"), Some(200), "{stats}");
+    assert!(!console.contains("panic"), "{console}");
+}
+
+/// A bad argument: one line naming it, exit 1, no network needed.
+#[test]
+fn router_refuses_a_bad_argument() {
+    let b = ferrix_tests::boot(
+        "router",
+        ferrix_cli::Vmm::Qemu,
+        1,
+        &["policy=bogus"],
+        Duration::from_secs(60),
+    );
+    b.expect("router: policy=bogus: unknown policy")
+        .expect_exit(1);
+}
