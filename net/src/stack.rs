@@ -355,11 +355,19 @@ impl NetStack {
             });
         }
         let for_us = arp.target_ip == self.cfg.ip;
+        // RFC 826 adds entries only for requests to us. Behind an R2P2 router a server must
+        // also know the clients, which ARP only for the router: it learns every on-link
+        // sender of a request too (the client's request for the router reaches the whole
+        // segment before its first REQ0 does).
+        let create = for_us
+            || (self.reply_via_arp
+                && arp.op == ArpOp::Request
+                && self.cfg.next_hop(arp.sender_ip) == Some(arp.sender_ip));
         // Learn only plausible unicast senders (an RFC 5227 probe has sender 0.0.0.0).
         if !ipv4::is_bad_source(arp.sender_ip) && !arp.sender_mac.is_multicast() {
             let learned = self
                 .arp
-                .learn(arp.sender_ip, arp.sender_mac, now_ns, for_us);
+                .learn(arp.sender_ip, arp.sender_mac, now_ns, create);
             for _ in 0..learned.dropped {
                 self.stats.count_drop(DropReason::ArpEvicted);
             }
@@ -1137,6 +1145,29 @@ mod tests {
         s.set_reply_via_arp(true);
         s.udp_reply_in_place(&mut g, 4).unwrap();
         assert_eq!(&g[0..6], &ep.client_mac.0);
+    }
+
+    #[test]
+    fn behind_a_router_clients_are_learnt_from_their_requests_for_others() {
+        let ep = Endpoints::default();
+        let other = Ipv4Addr::new(
+            ep.server_ip.octets()[0],
+            ep.server_ip.octets()[1],
+            ep.server_ip.octets()[2],
+            250,
+        );
+        let mut tx = RecTx::default();
+        let mut s = stack();
+        s.receive(&ep.arp_request(other), 1, &mut tx);
+        assert_eq!(s.arp.lookup(ep.client_ip, 1), None); // RFC 826: not for us, not added
+        s.set_reply_via_arp(true);
+        s.receive(&ep.arp_request(other), 2, &mut tx);
+        assert_eq!(s.arp.lookup(ep.client_ip, 2), Some(ep.client_mac));
+        let router_mac = MacAddr([2, 0, 0, 0, 0, 0x10]);
+        let mut f = ep.udp(b"ping");
+        f[6..12].copy_from_slice(&router_mac.0);
+        s.udp_reply_in_place(&mut f, 4).unwrap();
+        assert_eq!(&f[0..6], &ep.client_mac.0);
     }
 
     #[test]
