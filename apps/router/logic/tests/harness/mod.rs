@@ -24,9 +24,9 @@ use ferrix_dist::rand::Rng as _;
 use ferrix_net::r2p2::server::feedback_body;
 use ferrix_net::r2p2::{Header, MsgType, Policy, RequestMeta};
 use ferrix_router::{Output, Router, RouterConfig, RouterStats};
+use qsim::Estimate;
 use qsim::config::{Request, SimConfig, Source};
 use qsim::stats::quantile_in_place;
-use qsim::Estimate;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -143,6 +143,11 @@ pub struct Report {
     pub max_over_bound: usize,
     /// The servers.
     pub servers: Vec<ServerEnd>,
+    /// Forwarded REQ0s the network lost (fault injection).
+    pub req0_lost: u64,
+    /// FEEDBACKs the network lost / duplicated.
+    pub feedback_lost: u64,
+    pub feedback_duplicated: u64,
     /// Simulated events processed.
     pub events: u64,
 }
@@ -306,6 +311,9 @@ struct World {
     end_ns: u64,
     /// Client sends start this late (after the servers' first heartbeats).
     offset: u64,
+    req0_lost: u64,
+    feedback_lost: u64,
+    feedback_duplicated: u64,
     processed: u64,
 }
 
@@ -330,6 +338,7 @@ impl World {
             if forward {
                 let s = self.by_addr[&server];
                 if self.chance(self.spec.faults.req0_loss) {
+                    self.req0_lost += 1;
                     continue;
                 }
                 let t = self.now + self.spec.delay_rs_ns;
@@ -353,7 +362,9 @@ impl World {
         }
     }
 
-    fn collector(outs: &mut Vec<(bool, SocketAddrV4, SocketAddrV4, Vec<u8>)>) -> impl FnMut(Output<'_>) + '_ {
+    fn collector(
+        outs: &mut Vec<(bool, SocketAddrV4, SocketAddrV4, Vec<u8>)>,
+    ) -> impl FnMut(Output<'_>) + '_ {
         move |o| match o {
             Output::Forward {
                 client,
@@ -369,10 +380,12 @@ impl World {
     fn send_feedback(&mut self, s: usize, dgram: Vec<u8>) {
         let src = self.servers[s].addr;
         if self.chance(self.spec.faults.feedback_loss) {
+            self.feedback_lost += 1;
             return;
         }
         let t = self.now + self.spec.delay_rs_ns;
         if self.chance(self.spec.faults.feedback_dup) {
+            self.feedback_duplicated += 1;
             self.at(
                 t + 1_000,
                 Ev::ToRouter {
@@ -505,8 +518,7 @@ impl World {
             }
             Ev::Poll => {
                 let mut outs = std::mem::take(&mut self.outs);
-                self.router
-                    .poll(self.now, &mut Self::collector(&mut outs));
+                self.router.poll(self.now, &mut Self::collector(&mut outs));
                 self.outs = outs;
                 self.route_outputs();
                 let next = self.now + self.spec.poll_ns;
@@ -548,7 +560,11 @@ pub fn run(spec: &Spec) -> Report {
             max_in_system: 0,
         })
         .collect();
-    let by_addr = servers.iter().enumerate().map(|(i, s)| (s.addr, i)).collect();
+    let by_addr = servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.addr, i))
+        .collect();
     let mut w = World {
         spec: spec.clone(),
         now: 0,
@@ -567,6 +583,9 @@ pub fn run(spec: &Spec) -> Report {
         max_over_bound: 0,
         end_ns,
         offset,
+        req0_lost: 0,
+        feedback_lost: 0,
+        feedback_duplicated: 0,
         processed: 0,
     };
     for s in 0..cfg.workers {
@@ -625,6 +644,9 @@ pub fn run(spec: &Spec) -> Report {
         final_held: w.router.held(),
         max_over_bound: w.max_over_bound,
         servers,
+        req0_lost: w.req0_lost,
+        feedback_lost: w.feedback_lost,
+        feedback_duplicated: w.feedback_duplicated,
         events: w.processed,
     }
 }
