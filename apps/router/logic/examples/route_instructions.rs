@@ -50,7 +50,11 @@ fn main() {
         frames.len(),
         n,
         frames.len() - n,
-        if forward { "trivial forwarder" } else { "router" },
+        if forward {
+            "trivial forwarder"
+        } else {
+            "router"
+        },
         count
     );
 }

@@ -33,7 +33,10 @@ fn server(i: usize) -> SocketAddrV4 {
 }
 
 fn client(i: usize) -> SocketAddrV4 {
-    SocketAddrV4::new(Ipv4Addr::new(10, 0, 1, 1 + (i % 4) as u8), 20_000 + (i / 4) as u16)
+    SocketAddrV4::new(
+        Ipv4Addr::new(10, 0, 1, 1 + (i % 4) as u8),
+        20_000 + (i / 4) as u16,
+    )
 }
 
 fn frame(src: SocketAddrV4, dst_port: u16, payload: &[u8]) -> Vec<u8> {
@@ -69,7 +72,12 @@ pub fn parse(f: &[u8]) -> Option<(SocketAddrV4, u16, usize, usize)> {
         Ipv4Addr::new(h[26], h[27], h[28], h[29]),
         u16::from_be_bytes([h[34], h[35]]),
     );
-    Some((src, u16::from_be_bytes([h[36], h[37]]), UDP_PAYLOAD_OFFSET, 34 + udp_len))
+    Some((
+        src,
+        u16::from_be_bytes([h[36], h[37]]),
+        UDP_PAYLOAD_OFFSET,
+        34 + udp_len,
+    ))
 }
 
 /// The router: JBSQ(2), the 16 servers joined by a heartbeat each.
@@ -99,7 +107,7 @@ pub fn workload(start: &Router, n: usize) -> Vec<Vec<u8>> {
     let mut r = start.clone();
     let mut frames = Vec::with_capacity(2 * n);
     let mut sent: Vec<(RequestMeta, SocketAddrV4)> = Vec::with_capacity(n);
-    let mut served = vec![0u64; SERVERS];
+    let mut served = [0u64; SERVERS];
     for i in 0..n {
         let c = client(i % 1024);
         let rid = (i / 1024) as u16;
