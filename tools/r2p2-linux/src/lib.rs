@@ -20,6 +20,9 @@
 //! The socket itself stays blocking (with the read timeout) so that a loop can do either;
 //! `MSG_DONTWAIT` makes each busy call non-blocking.
 //!
+//! `r2p2-router` ([`router`]) runs the `ferrix-router` logic over two UDP sockets and a raw
+//! socket that forwards REQ0s with the client as source.
+//!
 //! System calls go through the `nix` crate, so this crate stays free of `unsafe`.
 //! [`UdpTransport`] and [`recv`] are the unbatched, one-`send_to` / `recv_from`-at-a-time
 //! path, kept for callers that drive a protocol endpoint themselves (Lancet's agent).
@@ -28,6 +31,7 @@
 pub mod batch;
 pub mod cli;
 pub mod client;
+pub mod router;
 pub mod server;
 
 use ferrix_net::r2p2::{Clock, SendFailed, Transport};

@@ -3,12 +3,19 @@
 
 use crate::batch::{BatchReceiver, BatchTransport, IoStats, fold_send_failures};
 use crate::{Error, LoopOptions, StdClock, Waiter, spin};
-use ferrix_net::r2p2::{R2p2Stats, Server, ServerConfig, synthetic};
+use ferrix_net::r2p2::server::feedback_body;
+use ferrix_net::r2p2::{
+    Header, MsgType, Policy, R2p2Stats, RequestMeta, Server, ServerConfig, synthetic,
+};
 use std::net::UdpSocket;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 /// How long a blocking server waits for a datagram before it runs its timers.
 pub const BLOCK_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// Default heartbeat period towards the router (well below its default 3 s server timeout).
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(500);
 
 /// Flush attempts at exit for a socket that would block.
 const DRAIN_TRIES: u32 = 100_000;
@@ -49,6 +56,8 @@ pub fn serve(
 /// `recvmmsg` of up to `opts.batch` datagrams, every datagram to the protocol and every
 /// request it completes answered, timers, one flush of the replies. A synthetic request's
 /// spin first flushes the replies before it, so that they do not wait for its service time.
+/// With a router (`cfg.router`), heartbeats every [`DEFAULT_HEARTBEAT`]
+/// ([`serve_with_heartbeat`]).
 pub fn serve_with(
     socket: &UdpSocket,
     cfg: ServerConfig,
@@ -56,14 +65,37 @@ pub fn serve_with(
     count: Option<u64>,
     opts: &LoopOptions,
 ) -> Result<ServeReport, Error> {
+    serve_with_heartbeat(socket, cfg, mode, count, opts, DEFAULT_HEARTBEAT)
+}
+
+/// [`serve_with`] with a heartbeat period. With a router (`cfg.router`), a heartbeat (FEEDBACK for client `0.0.0.0:0` with the bound
+/// and the served count) goes to it at start and every `heartbeat`: the router lists the
+/// server before its first request and keeps it while idle.
+pub fn serve_with_heartbeat(
+    socket: &UdpSocket,
+    cfg: ServerConfig,
+    mode: Mode,
+    count: Option<u64>,
+    opts: &LoopOptions,
+    heartbeat: Duration,
+) -> Result<ServeReport, Error> {
     opts.prepare(socket, BLOCK_TIMEOUT)?;
     let mut rx = BatchReceiver::new(socket, opts.batch)?;
     let transport = BatchTransport::new(socket, opts.batch)?;
     let clock = StdClock::default();
+    let (router, bound) = (cfg.router, cfg.jbsq_n);
     let mut server = Server::new(transport, clock, cfg);
     let mut reply = Vec::new();
     let mut waiter = Waiter::new(opts);
+    let mut next_heartbeat = std::time::Instant::now();
     while count.is_none_or(|c| server.served() < c) {
+        if let Some(r) = router
+            && std::time::Instant::now() >= next_heartbeat
+        {
+            next_heartbeat += heartbeat;
+            // A lost heartbeat only delays the join; the next one follows.
+            let _ = socket.send_to(&heartbeat_datagram(bound, server.served()), r);
+        }
         let n = rx.recv(waiter.may_block(server.transport_mut().pending(), &clock))?;
         for (src, dgram) in rx.iter() {
             let Some(req) = server.handle_datagram(src, dgram) else {
@@ -104,4 +136,18 @@ pub fn serve_with(
             tx,
         },
     })
+}
+
+/// A heartbeat: FEEDBACK for client `0.0.0.0:0`, rid 0, with the bound and served count.
+pub fn heartbeat_datagram(bound: u32, served: u64) -> Vec<u8> {
+    let meta = RequestMeta {
+        client: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+        rid: 0,
+        policy: Policy::LbRoute,
+    };
+    let mut d = Header::single(MsgType::Feedback, Policy::LbRoute, 0)
+        .encode()
+        .to_vec();
+    d.extend_from_slice(&feedback_body(&meta, bound, served));
+    d
 }

@@ -13,7 +13,12 @@
 //!    named, the `d - 1` oldest entries are freed (their FEEDBACK was lost; servers serve in
 //!    order). A count that does not rise (reordered or duplicated FEEDBACK) reclaims nothing.
 //! 3. Any entry older than the slot timeout is freed (a REQ0 or FEEDBACK lost with no later
-//!    FEEDBACK to reveal it, e.g. reference servers without the counter).
+//!    FEEDBACK to reveal it, e.g. reference servers without the counter). An expired entry
+//!    may have been served (its FEEDBACK lost), so its increment of the served count may be
+//!    still to come: after an expiry the next rise of the count only moves the baseline
+//!    (never back: a late duplicate's lower count is ignored as always). Otherwise a count rising after an expiry would free a request still at the
+//!    server (a double free the host simulation found). The cost: FEEDBACK lost just before
+//!    an expiry is recovered by its own timeout rather than by the count.
 //!
 //! So the router's count can be off only by FEEDBACK in flight or lost since the last counter
 //! seen, and never for longer than the slot timeout.
@@ -48,6 +53,8 @@ pub struct Server {
     queue: VecDeque<Outstanding>,
     /// Highest served count seen in FEEDBACK.
     served_seen: Option<u64>,
+    /// An entry expired since: the next rise of the count is a new baseline (rule 3).
+    recount: bool,
     last_seen_ns: u64,
     /// Requests sent here.
     pub assigned: u64,
@@ -65,6 +72,7 @@ impl Server {
             default_bound,
             queue: VecDeque::new(),
             served_seen: None,
+            recount: false,
             last_seen_ns: now_ns,
             assigned: 0,
             completed: 0,
@@ -212,7 +220,10 @@ impl ServerTable {
                 s.announced = Some(ext.n.min(crate::policy::MAX_BOUND));
             }
             if let Some(prev) = s.served_seen {
-                if ext.served > prev {
+                if ext.served > prev && s.recount {
+                    s.recount = false;
+                    s.served_seen = Some(ext.served);
+                } else if ext.served > prev {
                     let finished = ext.served - prev;
                     let extra = finished.saturating_sub(u64::from(c.matched.is_some()));
                     let n = usize::try_from(extra)
@@ -239,6 +250,8 @@ impl ServerTable {
                 }
                 f(o);
                 s.expired += 1;
+                // Rule 3: the served count may still include this one; start over.
+                s.recount = true;
                 s.queue.pop_front();
             }
         }
@@ -320,6 +333,30 @@ mod tests {
         assert_eq!(t.complete(0, &fb(2, Some(11)), 7), Completion::default());
         assert_eq!(t.as_slice()[0].outstanding(), 1);
         assert_eq!(t.as_slice()[0].completed, 3);
+    }
+
+    #[test]
+    fn a_count_rising_after_an_expiry_frees_no_live_request() {
+        let mut t = table();
+        t.complete(0, &fb(0, Some(0)), 0); // baseline: served 0
+        t.assign(0, req(1, 10));
+        // 1 is served, its FEEDBACK lost; its entry expires.
+        t.expire(20, |_| {});
+        assert_eq!(t.as_slice()[0].outstanding(), 0);
+        t.assign(0, req(2, 30));
+        // A heartbeat now says served 1 (request 1): request 2 is still at the server.
+        let hb = Feedback {
+            rid: 0,
+            client: SocketAddrV4::new([0, 0, 0, 0].into(), 0),
+            ext: Some(FeedbackExt { n: 2, served: 1 }),
+        };
+        assert_eq!(t.complete(0, &hb, 40).reclaimed, 0);
+        assert_eq!(t.as_slice()[0].oldest().map(|o| o.rid), Some(2));
+        // That heartbeat was the new baseline: a later gap reclaims again.
+        t.assign(0, req(3, 50));
+        let c = t.complete(0, &fb(3, Some(3)), 60);
+        assert_eq!((c.matched.map(|o| o.rid), c.reclaimed), (Some(3), 1));
+        assert_eq!(t.as_slice()[0].outstanding(), 0);
     }
 
     #[test]
