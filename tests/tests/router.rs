@@ -71,12 +71,16 @@ impl Vm {
         argv.extend_from_slice(extra);
         argv.push("--");
         argv.extend_from_slice(args);
-        let mut child = ns
-            .command(&argv)
+        Vm::spawn(ns.command(&argv), app, ready)
+    }
+
+    /// Starts `cmd` (a `ferrix run`) and waits until its console shows `ready`.
+    fn spawn(mut cmd: Command, app: &str, ready: &str) -> Vm {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
         let (seen, rest) = wait_for(&mut child, ready);
         assert!(seen.contains(ready), "{app} never became ready:\n{seen}");
         Vm {
@@ -445,4 +449,83 @@ fn router_refuses_a_bad_argument() {
     );
     b.expect("router: policy=bogus: unknown policy")
         .expect_exit(1);
+}
+
+/// The same topology on the shim's inter-VM switch (no TAP, no root): router, two servers and
+/// a guest R2P2 client (apps/synthetic's client mode), each in its own shim on one segment.
+/// The client's requests go to the router; the replies come straight from the servers (the
+/// client keys replies by its port and rid, whatever their source), and both servers serve.
+#[test]
+fn router_balances_two_servers_on_the_shim_switch() {
+    if !ferrix_tests::kvm_available() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ferrix-router-switch-{}", std::process::id()));
+    let net = format!("switch:{}", dir.display());
+    let shim = |app: &str, mac: &str, args: &[&str], ready: &str| {
+        let image = ferrix_tests::image(app);
+        let mut cmd = Command::new(FERRIX);
+        cmd.args([
+            "run",
+            image.to_str().unwrap(),
+            "--vmm",
+            "shim",
+            "--cpus",
+            "1",
+        ])
+        .args(["--net", &net, "--mac", mac, "--timeout", "300", "--"])
+        .args(args);
+        Vm::spawn(cmd, app, ready)
+    };
+    let router = shim(
+        "router",
+        "52:54:00:79:00:10",
+        &[
+            "ferrix.ip=10.79.0.10/24",
+            "policy=jbsq:1",
+            "idle-exit-ms=15000",
+        ],
+        "router: routing",
+    );
+    let servers: Vec<Vm> = (1..=2)
+        .map(|i| {
+            shim(
+                "synthetic",
+                &format!("52:54:00:79:00:1{i}"),
+                &[
+                    &format!("ferrix.ip=10.79.0.1{i}/24"),
+                    "router=10.79.0.10:9000",
+                ],
+                "synthetic: serving",
+            )
+        })
+        .collect();
+    let client = shim(
+        "synthetic",
+        "52:54:00:79:00:01",
+        &[
+            "ferrix.ip=10.79.0.1/24",
+            "client=10.79.0.10:8000",
+            "count=12",
+            "size=64",
+            "timeout-ms=20000",
+        ],
+        "synthetic: client",
+    );
+    let (status, out) = client.finish(Duration::from_secs(240));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the client failed:\n{out}"
+    );
+    assert!(out.contains("12 of 12 requests"), "{out}");
+    let (_, console) = router.finish(Duration::from_secs(60));
+    drop(servers);
+    let _ = std::fs::remove_dir_all(&dir);
+    for ip in ["10.79.0.11:8000", "10.79.0.12:8000"] {
+        assert!(
+            assigned_to(&console, ip) > 0,
+            "{ip} got no request:\n{console}"
+        );
+    }
+    assert_eq!(field(stats_line(&console), "refused"), Some(0), "{console}");
 }
