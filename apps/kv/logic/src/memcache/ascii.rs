@@ -280,8 +280,8 @@ impl Ascii {
     }
 }
 
-/// get/gets/gat/gats: a VALUE block per live key, then END. A key over 250 bytes ends the
-/// reply with `CLIENT_ERROR bad command line format` after the values before it.
+/// get/gets/gat/gats: a VALUE block per live key, then END. A key over 250 bytes makes the
+/// whole reply `CLIENT_ERROR bad command line format`.
 fn get<B: Backend>(
     raw: &[u8],
     touch: bool,
@@ -296,8 +296,11 @@ fn get<B: Backend>(
     if touch {
         toks.next();
     }
+    let start = out.len();
     for key in toks {
         if key.len() > KEY_MAX_LENGTH {
+            // memcached drops the values already gathered for this command.
+            out.truncate(start);
             out.extend_from_slice(BAD_FORMAT);
             return;
         }

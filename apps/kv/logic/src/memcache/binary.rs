@@ -330,26 +330,24 @@ impl Binary {
                 } else {
                     (0, Deadline::Never)
                 };
+                // memcached turns SET, ADD and REPLACE with a CAS into a CAS store; APPEND and
+                // PREPEND with a CAS only check it against a present item.
                 let mode = match base {
-                    op::SET if h.cas != 0 => Mode::Cas(h.cas),
+                    _ if h.cas != 0 && matches!(base, op::SET | op::ADD | op::REPLACE) => {
+                        Mode::Cas(h.cas)
+                    }
                     op::SET => Mode::Set,
                     op::ADD => Mode::Add,
                     op::REPLACE => Mode::Replace,
                     op::APPEND => Mode::Append,
                     _ => Mode::Prepend,
                 };
-                let cas = if matches!(mode, Mode::Set | Mode::Cas(_) | Mode::Add) {
-                    0
-                } else {
-                    h.cas
-                };
                 let r = b.with_key(key, |s| {
-                    if cas != 0 {
-                        match s.peek(key, now) {
-                            None => return Outcome::NotFound,
-                            Some(it) if it.cas != cas => return Outcome::Exists,
-                            Some(_) => {}
-                        }
+                    if matches!(mode, Mode::Append | Mode::Prepend)
+                        && h.cas != 0
+                        && s.peek(key, now).is_some_and(|it| it.cas != h.cas)
+                    {
+                        return Outcome::Exists;
                     }
                     s.store(mode, key, value, flags, deadline, now)
                 });
@@ -390,11 +388,19 @@ impl Binary {
                 }
             }
             op::TOUCH => {
+                // memcached answers TOUCH like a GAT without the value: flags and CAS.
                 let d = Deadline::from_memcached(i64::from(be32(extras, 0)), now);
-                if b.with_key(key, |s| s.touch(key, d, now)) {
-                    ok(out, 0, &[]);
-                } else {
-                    error(out, &h, status::KEY_ENOENT);
+                let hit = b.with_key(key, |s| {
+                    let it = s.get(key, now)?;
+                    it.deadline = d;
+                    Some((it.flags, it.cas))
+                });
+                match hit {
+                    Some((flags, cas)) => {
+                        let f = flags.to_be_bytes();
+                        write_reply(out, h.opcode, status::OK, h.opaque, cas, &f, &[], &[]);
+                    }
+                    None => error(out, &h, status::KEY_ENOENT),
                 }
             }
             op::FLUSH => {
