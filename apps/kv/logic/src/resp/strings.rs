@@ -81,7 +81,12 @@ pub fn set<B: Backend>(args: &[&[u8]], out: &mut Vec<u8>, b: &mut B, now: Clock)
             get = true;
         } else if eq(o, "keepttl") && expire.is_none() {
             keepttl = true;
-        } else if (eq(o, "ex") || eq(o, "px")) && expire.is_none() && !keepttl && next.is_some() {
+        } else if (eq(o, "ex") || eq(o, "px"))
+            && expire.is_none_or(|(_, secs)| secs == eq(o, "ex"))
+            && !keepttl
+            && next.is_some()
+        {
+            // Redis lets the same unit repeat (the last one counts), not two different ones.
             expire = next.map(|n| (n, eq(o, "ex")));
             i += 1;
         } else {
