@@ -20,8 +20,21 @@ const SENTINEL_REPLY: &[u8] =
 
 fn value(r: &mut Rng) -> Vec<u8> {
     let pool: &[&[u8]] = &[
-        b"0", b"1", b"10", b"99", b"100", b"18446744073709551615", b"18446744073709551616",
-        b"abc", b"", b" 12", b"12a", b"-5", b"+5", b"hello world", b"007",
+        b"0",
+        b"1",
+        b"10",
+        b"99",
+        b"100",
+        b"18446744073709551615",
+        b"18446744073709551616",
+        b"abc",
+        b"",
+        b" 12",
+        b"12a",
+        b"-5",
+        b"+5",
+        b"hello world",
+        b"007",
     ];
     if r.chance(5) {
         vec![b'v'; 1 + r.below(3000) as usize]
@@ -38,7 +51,11 @@ struct Cmd {
 }
 
 fn plain(s: Vec<u8>) -> Cmd {
-    Cmd { pre: s, cas_of: None, post: Vec::new() }
+    Cmd {
+        pre: s,
+        cas_of: None,
+        post: Vec::new(),
+    }
 }
 
 fn ascii_cmd(r: &mut Rng) -> Cmd {
@@ -67,8 +84,16 @@ fn ascii_cmd(r: &mut Rng) -> Cmd {
             let mut post = format!("{noreply}\r\n").into_bytes();
             post.extend_from_slice(&v);
             post.extend_from_slice(b"\r\n");
-            let which = if r.chance(70) { k.to_string() } else { "__bogus".to_string() };
-            Cmd { pre, cas_of: Some(which), post }
+            let which = if r.chance(70) {
+                k.to_string()
+            } else {
+                "__bogus".to_string()
+            };
+            Cmd {
+                pre,
+                cas_of: Some(which),
+                post,
+            }
         }
         9 => plain(format!("delete {k}{noreply}\r\n").into_bytes()),
         10 | 11 => {
@@ -76,7 +101,9 @@ fn ascii_cmd(r: &mut Rng) -> Cmd {
             let d = *r.pick(&["1", "0", "5", "18446744073709551615", "abc", "-1", "100"]);
             plain(format!("{cmd} {k} {d}{noreply}\r\n").into_bytes())
         }
-        12 => plain(format!("touch {k} {}{noreply}\r\n", r.pick(&["0", "86400", "x"])).into_bytes()),
+        12 => {
+            plain(format!("touch {k} {}{noreply}\r\n", r.pick(&["0", "86400", "x"])).into_bytes())
+        }
         13 => plain(
             r.pick(&[
                 &b"foo\r\n"[..],
@@ -150,7 +177,12 @@ fn normalise_ascii(reply: &[u8], cas: &mut HashMap<String, u64>) -> String {
             let take = (n + 2).min(rest.len());
             let data = rest[..take].trim_end_matches("\r\n").trim_end_matches(' ');
             let c = if f.len() == 5 { " <cas>" } else { "" };
-            out.push_str(&format!("VALUE {} {} ~{}{c}\r\n{data}\r\n", f[1], f[2], data.len()));
+            out.push_str(&format!(
+                "VALUE {} {} ~{}{c}\r\n{data}\r\n",
+                f[1],
+                f[2],
+                data.len()
+            ));
             rest = &rest[take..];
         } else if f[0] == "VERSION" {
             out.push_str("VERSION <v>\r\n");
@@ -167,7 +199,13 @@ fn normalise_ascii(reply: &[u8], cas: &mut HashMap<String, u64>) -> String {
 fn render(c: &Cmd, cas: &HashMap<String, u64>) -> Vec<u8> {
     let mut v = c.pre.clone();
     if let Some(k) = &c.cas_of {
-        v.extend_from_slice(cas.get(k).copied().unwrap_or(987_654_321).to_string().as_bytes());
+        v.extend_from_slice(
+            cas.get(k)
+                .copied()
+                .unwrap_or(987_654_321)
+                .to_string()
+                .as_bytes(),
+        );
     }
     v.extend_from_slice(&c.post);
     v
@@ -182,7 +220,9 @@ fn config() -> StoreConfig {
 
 #[test]
 fn ascii_matches_real_memcached() {
-    let Some(server) = common::memcached() else { return };
+    let Some(server) = common::memcached() else {
+        return;
+    };
     let mut real = Conn::new(server.port);
     let (mut cmds_run, now) = (0, common::clock());
     for seed in common::seeds(40) {
@@ -205,7 +245,10 @@ fn ascii_matches_real_memcached() {
             let (mut got_ours, closed_ours) =
                 common::drive(&mut ours, &mut store, &wire, &[wire.len()], now);
             if !closed_ours {
-                assert!(got_ours.ends_with(SENTINEL_REPLY), "seed {seed} step {i}: no sentinel");
+                assert!(
+                    got_ours.ends_with(SENTINEL_REPLY),
+                    "seed {seed} step {i}: no sentinel"
+                );
                 got_ours.truncate(got_ours.len() - SENTINEL_REPLY.len());
             }
             let a = normalise_ascii(&got_real, &mut cas_real);
@@ -215,7 +258,10 @@ fn ascii_matches_real_memcached() {
                 (a, closed_real),
                 "seed {seed} step {i}: request {:?}; recent requests {:?}",
                 String::from_utf8_lossy(&req_ours[..req_ours.len().min(300)]),
-                history.iter().filter(|h| h.contains("num") || h.contains("flush")).collect::<Vec<_>>()
+                history
+                    .iter()
+                    .filter(|h| h.contains("num") || h.contains("flush"))
+                    .collect::<Vec<_>>()
             );
             cmds_run += 1;
         }
@@ -223,7 +269,14 @@ fn ascii_matches_real_memcached() {
     eprintln!("ascii differential: {cmds_run} commands compared");
 }
 
-fn bin_request(opcode: u8, key: &[u8], extras: &[u8], value: &[u8], opaque: u32, cas: u64) -> Vec<u8> {
+fn bin_request(
+    opcode: u8,
+    key: &[u8],
+    extras: &[u8],
+    value: &[u8],
+    opaque: u32,
+    cas: u64,
+) -> Vec<u8> {
     let mut v = vec![0x80, opcode];
     v.extend_from_slice(&(key.len() as u16).to_be_bytes());
     v.push(extras.len() as u8);
@@ -258,12 +311,31 @@ fn bin_cmd(r: &mut Rng) -> (u8, Vec<u8>, Vec<u8>, Vec<u8>, bool) {
     delta.extend_from_slice(&(*r.pick(&[0u32, u32::MAX])).to_be_bytes());
     let cas = r.chance(15);
     match r.below(16) {
-        0..=3 => (*r.pick(&[op::GET, op::GETQ, op::GETK, op::GETKQ]), k, vec![], vec![], false),
+        0..=3 => (
+            *r.pick(&[op::GET, op::GETQ, op::GETK, op::GETKQ]),
+            k,
+            vec![],
+            vec![],
+            false,
+        ),
         4..=6 => {
-            let o = *r.pick(&[op::SET, op::SETQ, op::ADD, op::ADDQ, op::REPLACE, op::REPLACEQ]);
+            let o = *r.pick(&[
+                op::SET,
+                op::SETQ,
+                op::ADD,
+                op::ADDQ,
+                op::REPLACE,
+                op::REPLACEQ,
+            ]);
             (o, k, store_extras, value(r), cas)
         }
-        7 => (*r.pick(&[op::APPEND, op::PREPEND, op::APPENDQ]), k, vec![], value(r), cas),
+        7 => (
+            *r.pick(&[op::APPEND, op::PREPEND, op::APPENDQ]),
+            k,
+            vec![],
+            value(r),
+            cas,
+        ),
         8 => (*r.pick(&[op::DELETE, op::DELETEQ]), k, vec![], vec![], cas),
         9 | 10 => {
             let o = *r.pick(&[op::INCREMENT, op::DECREMENT, op::INCREMENTQ, op::DECREMENTQ]);
@@ -288,7 +360,11 @@ fn normalise_bin(mut reply: &[u8], key_of: &[u8], cas: &mut HashMap<Vec<u8>, u64
         if c != 0 {
             cas.insert(key_of.to_vec(), c);
         }
-        let mut body = if h[1] == op::VERSION && h[6..8] == [0, 0] { b"<v>".to_vec() } else { b.to_vec() };
+        let mut body = if h[1] == op::VERSION && h[6..8] == [0, 0] {
+            b"<v>".to_vec()
+        } else {
+            b.to_vec()
+        };
         // Trailing spaces of values are not compared (see normalise_ascii).
         if h[4] == 4 {
             while body.last() == Some(&b' ') {
@@ -297,7 +373,11 @@ fn normalise_bin(mut reply: &[u8], key_of: &[u8], cas: &mut HashMap<Vec<u8>, u64
         }
         v.push(format!(
             "op={:02x} st={:02x}{:02x} kl={} el={} opaque={:x} cas={} body={:?}",
-            h[1], h[6], h[7], u16::from_be_bytes([h[2], h[3]]), h[4],
+            h[1],
+            h[6],
+            h[7],
+            u16::from_be_bytes([h[2], h[3]]),
+            h[4],
             u32::from_be_bytes(h[12..16].try_into().unwrap()),
             if c == 0 { "0" } else { "set" },
             String::from_utf8_lossy(&body)
@@ -312,7 +392,9 @@ fn normalise_bin(mut reply: &[u8], key_of: &[u8], cas: &mut HashMap<Vec<u8>, u64
 
 #[test]
 fn binary_matches_real_memcached() {
-    let Some(server) = common::memcached() else { return };
+    let Some(server) = common::memcached() else {
+        return;
+    };
     let mut real = Conn::new(server.port);
     let now = common::clock();
     let sentinel = bin_request(op::NOOP, &[], &[], &[], NOOP_OPAQUE, 0);
@@ -327,7 +409,11 @@ fn binary_matches_real_memcached() {
         for i in 0..200u32 {
             let (opcode, key, extras, value, use_cas) = bin_cmd(&mut r);
             let cas_for = |m: &HashMap<Vec<u8>, u64>| {
-                if use_cas { m.get(&key).copied().unwrap_or(12345) } else { 0 }
+                if use_cas {
+                    m.get(&key).copied().unwrap_or(12345)
+                } else {
+                    0
+                }
             };
             let mut wire = bin_request(opcode, &key, &extras, &value, i, cas_for(&cas_real));
             wire.extend_from_slice(&sentinel);
@@ -337,7 +423,10 @@ fn binary_matches_real_memcached() {
             let (mut got_ours, closed_ours) =
                 common::drive(&mut ours, &mut store, &wire, &[wire.len()], now);
             if !closed_ours {
-                assert!(got_ours.ends_with(&noop_reply()), "seed {seed} step {i}: no NOOP reply");
+                assert!(
+                    got_ours.ends_with(&noop_reply()),
+                    "seed {seed} step {i}: no NOOP reply"
+                );
                 got_ours.truncate(got_ours.len() - HEADER_LEN);
             }
             let a = normalise_bin(&got_real, &key, &mut cas_real);

@@ -17,10 +17,26 @@ const SENTINEL_REPLY: &[u8] = b"$10\r\n__sentinel\r\n";
 
 fn value(r: &mut Rng) -> String {
     let pool = [
-        "0", "1", "10", "-5", "9223372036854775807", "-9223372036854775808", "abc", "", " 1",
-        "+1", "01", "-0", "hello world", "3.5",
+        "0",
+        "1",
+        "10",
+        "-5",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "abc",
+        "",
+        " 1",
+        "+1",
+        "01",
+        "-0",
+        "hello world",
+        "3.5",
     ];
-    if r.chance(5) { "v".repeat(1 + r.below(2000) as usize) } else { r.pick(&pool).to_string() }
+    if r.chance(5) {
+        "v".repeat(1 + r.below(2000) as usize)
+    } else {
+        r.pick(&pool).to_string()
+    }
 }
 
 fn command(r: &mut Rng) -> Vec<String> {
@@ -36,7 +52,10 @@ fn command(r: &mut Rng) -> Vec<String> {
                     0 => c.push("NX".into()),
                     1 => c.push("XX".into()),
                     2 => c.push("GET".into()),
-                    3 => c.extend(s(&["EX", r.ps(&["86400", "0", "-1", "x", "9223372036854775807"])])),
+                    3 => c.extend(s(&[
+                        "EX",
+                        r.ps(&["86400", "0", "-1", "x", "9223372036854775807"]),
+                    ])),
                     4 => c.extend(s(&["PX", r.ps(&["86400000", "0", "x"])])),
                     5 => c.push("KEEPTTL".into()),
                     6 => c.push("EX".into()),
@@ -57,7 +76,17 @@ fn command(r: &mut Rng) -> Vec<String> {
             c
         }
         7 | 8 => s(&[r.ps(&["INCR", "DECR"]), &k]),
-        9 => s(&[r.ps(&["INCRBY", "DECRBY"]), &k, r.ps(&["5", "-3", "x", "9223372036854775807", "-9223372036854775808"])]),
+        9 => s(&[
+            r.ps(&["INCRBY", "DECRBY"]),
+            &k,
+            r.ps(&[
+                "5",
+                "-3",
+                "x",
+                "9223372036854775807",
+                "-9223372036854775808",
+            ]),
+        ]),
         10 => {
             let mut c = s(&["MGET"]);
             c.extend((0..1 + r.below(3)).map(|_| r.pick(KEYS).to_string()));
@@ -75,23 +104,40 @@ fn command(r: &mut Rng) -> Vec<String> {
             c
         }
         12 => {
-            let mut c = s(&[r.ps(&["EXPIRE", "PEXPIRE"]), &k, r.ps(&["86400", "-1", "0", "x", "100000000"])]);
+            let mut c = s(&[
+                r.ps(&["EXPIRE", "PEXPIRE"]),
+                &k,
+                r.ps(&["86400", "-1", "0", "x", "100000000"]),
+            ]);
             if r.chance(30) {
                 c.push(r.ps(&["NX", "XX", "GT", "LT", "FOO"]).to_string());
             }
             c
         }
         13 => s(&[r.ps(&["TTL", "PTTL", "PERSIST", "TYPE", "STRLEN"]), &k]),
-        14 => s(&["KEYS", r.ps(&["*", "a", "k*", "?", "[ab]", "[^a]*", "[a-k]*", "h\\?llo", "key\\[1]", "*1*"])]),
+        14 => s(&[
+            "KEYS",
+            r.ps(&[
+                "*", "a", "k*", "?", "[ab]", "[^a]*", "[a-k]*", "h\\?llo", "key\\[1]", "*1*",
+            ]),
+        ]),
         15 => s(&[r.ps(&["DBSIZE", "PING", "SELECT"])]),
         16 => s(&["PING", "hi"]),
         17 => s(&["ECHO", &value(r)]),
         18 => s(&["SELECT", r.ps(&["0", "x"])]),
-        19 => s(&[r.ps(&["foo", "GET", "SET", "ECHO", "INCRBY", "GETSET"]), r.ps(&["", "a b", "x"])]),
+        19 => s(&[
+            r.ps(&["foo", "GET", "SET", "ECHO", "INCRBY", "GETSET"]),
+            r.ps(&["", "a b", "x"]),
+        ]),
         20 if r.chance(15) => s(&[r.ps(&["FLUSHDB", "FLUSHALL"])]),
         20 => s(&["FLUSHDB", "bogus"]),
         21 => s(&["APPEND", &k, &value(r)]),
-        22 => s(&[r.ps(&["SETNX", "SETEX"]), &k, r.ps(&["86400", "0", "v"]), "x"]),
+        22 => s(&[
+            r.ps(&["SETNX", "SETEX"]),
+            &k,
+            r.ps(&["86400", "0", "v"]),
+            "x",
+        ]),
         _ => s(&["CONFIG", "GET", r.ps(&["save", "appendonly", "nosuch"])]),
     }
 }
@@ -150,7 +196,9 @@ fn normalise(cmd: &[String], reply: &[u8]) -> String {
 
 #[test]
 fn resp_matches_real_redis() {
-    let Some(server) = common::redis() else { return };
+    let Some(server) = common::redis() else {
+        return;
+    };
     let mut real = Conn::new(server.port);
     let now = common::clock();
     let mut compared = 0;
@@ -169,7 +217,10 @@ fn resp_matches_real_redis() {
             let (mut got_ours, closed_ours) =
                 common::drive(&mut ours, &mut store, &wire, &[wire.len()], now);
             if !closed_ours {
-                assert!(got_ours.ends_with(SENTINEL_REPLY), "seed {seed} step {i}: no sentinel");
+                assert!(
+                    got_ours.ends_with(SENTINEL_REPLY),
+                    "seed {seed} step {i}: no sentinel"
+                );
                 got_ours.truncate(got_ours.len() - SENTINEL_REPLY.len());
             }
             assert_eq!(

@@ -11,7 +11,11 @@ use ferrix_kv::{Codec, Limits, Store, StoreConfig};
 use proptest::prelude::*;
 
 fn small() -> StoreConfig {
-    StoreConfig { mem_limit: 1 << 20, item_size_max: 64 * 1024, ..StoreConfig::default() }
+    StoreConfig {
+        mem_limit: 1 << 20,
+        item_size_max: 64 * 1024,
+        ..StoreConfig::default()
+    }
 }
 
 fn garbage_never_panics<C: Codec>(mut c: C, input: &[u8], chunks: &[usize]) {
@@ -21,18 +25,41 @@ fn garbage_never_panics<C: Codec>(mut c: C, input: &[u8], chunks: &[usize]) {
 }
 
 const MC_CMDS: &[&str] = &[
-    "set a 1 0 3\r\nabc\r\n", "get a b\r\n", "gets a\r\n", "incr n 5\r\n", "set n 0 0 2\r\n10\r\n",
-    "decr n 1\r\n", "delete a\r\n", "append a 0 0 1\r\nz\r\n", "touch a 10\r\n", "bogus\r\n",
-    "set a 0 0 1\r\nxyz\r\n", "add b 0 0 1 noreply\r\nq\r\n", "version\r\n",
+    "set a 1 0 3\r\nabc\r\n",
+    "get a b\r\n",
+    "gets a\r\n",
+    "incr n 5\r\n",
+    "set n 0 0 2\r\n10\r\n",
+    "decr n 1\r\n",
+    "delete a\r\n",
+    "append a 0 0 1\r\nz\r\n",
+    "touch a 10\r\n",
+    "bogus\r\n",
+    "set a 0 0 1\r\nxyz\r\n",
+    "add b 0 0 1 noreply\r\nq\r\n",
+    "version\r\n",
 ];
 const RESP_CMDS: &[&str] = &[
-    "*3\r\n$3\r\nSET\r\n$1\r\na\r\n$2\r\n10\r\n", "GET a\r\n", "INCR a\r\n", "MGET a b\r\n",
-    "SET b \"x y\"\r\n", "DEL b\r\n", "KEYS *\r\n", "EXISTS a b\r\n", "foo\r\n", "\r\n",
-    "*0\r\n", "PING\r\n", "*2\r\n$4\r\nECHO\r\n$0\r\n\r\n",
+    "*3\r\n$3\r\nSET\r\n$1\r\na\r\n$2\r\n10\r\n",
+    "GET a\r\n",
+    "INCR a\r\n",
+    "MGET a b\r\n",
+    "SET b \"x y\"\r\n",
+    "DEL b\r\n",
+    "KEYS *\r\n",
+    "EXISTS a b\r\n",
+    "foo\r\n",
+    "\r\n",
+    "*0\r\n",
+    "PING\r\n",
+    "*2\r\n$4\r\nECHO\r\n$0\r\n\r\n",
 ];
 
 fn stream(picks: &[usize], cmds: &[&str]) -> Vec<u8> {
-    picks.iter().flat_map(|&i| cmds[i % cmds.len()].bytes()).collect()
+    picks
+        .iter()
+        .flat_map(|&i| cmds[i % cmds.len()].bytes())
+        .collect()
 }
 
 fn replies<C: Codec + Default>(input: &[u8], chunks: &[usize]) -> Vec<u8> {

@@ -124,7 +124,8 @@ impl Header {
     }
 }
 
-/// Append one reply.
+/// Append one reply (the header fields and the three body parts, as the wire has them).
+#[allow(clippy::too_many_arguments)]
 pub fn write_reply(
     out: &mut Vec<u8>,
     opcode: u8,

@@ -156,7 +156,7 @@ pub fn config<B: Backend>(args: &[&[u8]], out: &mut Vec<u8>, b: &mut B) {
             reply::bulk(out, v);
         }
     } else if eq(sub, "set") {
-        if args.len() < 4 || args.len() % 2 == 1 {
+        if args.len() < 4 || !args.len().is_multiple_of(2) {
             return reply::arity(out, "config|set");
         }
         let mut m = b"ERR Unknown option or number of arguments for CONFIG SET - '".to_vec();

@@ -229,7 +229,7 @@ pub fn mget<B: Backend>(args: &[&[u8]], out: &mut Vec<u8>, b: &mut B, now: Clock
 /// MSET key value [key value ...]. Each pair is stored under its shard's lock in turn: not
 /// atomic across shards (the one difference from Redis, see the crate doc).
 pub fn mset<B: Backend>(args: &[&[u8]], out: &mut Vec<u8>, b: &mut B, now: Clock) {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return reply::arity(out, "mset");
     }
     if args[1..]

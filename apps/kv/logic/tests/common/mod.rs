@@ -39,7 +39,10 @@ impl Rng {
 
 /// The seeds of a differential run: `KV_DIFF_SEED` (one seed) or `count` seeds from a fixed base.
 pub fn seeds(count: u64) -> Vec<u64> {
-    match std::env::var("KV_DIFF_SEED").ok().and_then(|s| s.parse().ok()) {
+    match std::env::var("KV_DIFF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         Some(s) => vec![s],
         None => (0..count).map(|i| 0x5eed_0000 + i).collect(),
     }
@@ -160,7 +163,11 @@ pub fn start(bin: &str, args: impl Fn(u16) -> Vec<String>) -> Option<Server> {
 
 /// memcached on loopback (TCP and UDP on the same port, 64 MiB, 1 MiB items).
 pub fn memcached() -> Option<Server> {
-    let user = if is_root() { vec!["-u".into(), "nobody".into()] } else { vec![] };
+    let user = if is_root() {
+        vec!["-u".into(), "nobody".into()]
+    } else {
+        vec![]
+    };
     start("memcached", move |p| {
         let mut a: Vec<String> = vec![
             "-l".into(),
@@ -220,7 +227,8 @@ pub struct Conn {
 impl Conn {
     pub fn new(port: u16) -> Self {
         let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
         s.set_nodelay(true).expect("nodelay");
         Conn { s, port }
     }
