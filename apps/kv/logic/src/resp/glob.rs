@@ -109,7 +109,8 @@ mod tests {
     #[test]
     fn glob_forms() {
         let m = |p: &str, s: &str| matches(p.as_bytes(), s.as_bytes(), false);
-        assert!(m("*", ""));
+        // As stringmatchlen: the empty string matches no non-empty pattern (KEYS * special-cases).
+        assert!(!m("*", ""));
         assert!(m("*", "abc"));
         assert!(m("a*c", "abbbc"));
         assert!(!m("a*c", "abbb"));

@@ -353,10 +353,12 @@ pub fn ttl<B: Backend>(cmd: &str, args: &[&[u8]], out: &mut Vec<u8>, b: &mut B, 
 /// KEYS pattern (order unspecified, as in Redis).
 pub fn keys<B: Backend>(args: &[&[u8]], out: &mut Vec<u8>, b: &mut B, now: Clock) {
     let pat = args[1];
+    // Redis lists every key for a lone `*` without matching (so the empty key is included).
+    let all = pat == b"*";
     let mut found: Vec<Vec<u8>> = Vec::new();
     b.for_each_store(|s| {
         s.for_each_live(now, |it| {
-            if glob::matches(pat, &it.key, false) {
+            if all || glob::matches(pat, &it.key, false) {
                 found.push(it.key.to_vec());
             }
         })
