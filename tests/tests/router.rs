@@ -254,6 +254,7 @@ fn router_with_two_servers(
     count: u64,
     client_timeout_ms: u64,
     server_timeout_ms: u64,
+    pause_ms: u64,
     router_opts: &[&str],
 ) -> Option<String> {
     let ns = topology(3)?;
@@ -262,7 +263,7 @@ fn router_with_two_servers(
     let server_timeout = format!("server-timeout-ms={server_timeout_ms}");
     let slot_timeout = format!("slot-timeout-ms={}", client_timeout_ms);
     // Longer than the pause around the kill, so the router outlives it.
-    let idle_exit = format!("idle-exit-ms={}", server_timeout_ms * 2 + 3000);
+    let idle_exit = format!("idle-exit-ms={}", pause_ms + server_timeout_ms * 2 + 3000);
     let router = Vm::start(
         &ns,
         vmm,
@@ -290,7 +291,9 @@ fn router_with_two_servers(
     let extra = ["--timeout-ms", &timeout];
     let (ok1, out1) = client(&ns, count, 4, &extra);
     drop(s2);
-    std::thread::sleep(Duration::from_millis(server_timeout_ms * 2 + 500));
+    // The router's clock is guest time: under `-icount` it runs slower than the wall clock
+    // while the router busy-polls, so the pause is given in wall time by the caller.
+    std::thread::sleep(Duration::from_millis(pause_ms));
     let (ok2, out2) = client(&ns, count, 4, &extra);
     let (status, console) = router.finish(Duration::from_secs(120));
     drop(s1);
@@ -350,7 +353,7 @@ fn router_with_two_servers(
 
 #[test]
 fn router_balances_two_servers_and_drops_a_dead_one_under_qemu() {
-    router_with_two_servers("qemu", 40, 5000, 1000, &[]);
+    router_with_two_servers("qemu", 40, 5000, 1000, 2500, &[]);
 }
 
 /// The same under QEMU `-icount shift=0` for the router (one guest ns = one instruction): the
@@ -358,9 +361,14 @@ fn router_balances_two_servers_and_drops_a_dead_one_under_qemu() {
 /// router logic, the FEEDBACK of the request, the forward), printed.
 #[test]
 fn router_instructions_per_req0_under_qemu_icount() {
-    let Some(console) =
-        router_with_two_servers("qemu", 40, 5000, 1000, &["--profile", "microvm-icount"])
-    else {
+    let Some(console) = router_with_two_servers(
+        "qemu",
+        40,
+        5000,
+        500,
+        10_000,
+        &["--profile", "microvm-icount"],
+    ) else {
         return;
     };
     let line = console
@@ -381,7 +389,7 @@ fn router_balances_two_servers_and_drops_a_dead_one_under_shim() {
     if !ferrix_tests::kvm_available() {
         return;
     }
-    router_with_two_servers("shim", 8, 20000, 3000, &[]);
+    router_with_two_servers("shim", 8, 20000, 3000, 6500, &[]);
 }
 
 /// One slow server (5 ms per request), JBSQ(1) and a central queue of 2: a client with 32
