@@ -165,7 +165,9 @@ pub fn demo(o: &DemoOptions, progress: &mut dyn Write) -> Result<String, CliErro
                 p.achieved_rps, p.p99_us
             );
         }
-        let saturated = !p.kept_up();
+        // Past saturation the queue only grows: stop once a point both falls behind and
+        // misses the SLO fourfold (one short point alone may be the host's noise).
+        let saturated = !p.kept_up() && p.p99_us > 4.0 * SLO_FACTOR * o.service_us;
         rows.push(DemoRow {
             guest: p,
             central_p99_us: central,
