@@ -12,6 +12,7 @@
 use crate::Setup;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 use ferrix::net::{Flow, FlowEvent, TcpService};
 use ferrix_kv::memcache::Memcache;
 use ferrix_kv::resp::Resp;
@@ -47,6 +48,9 @@ struct Conn {
 
 /// Every open connection's state, by flow id (unique among open connections of the VM).
 static CONNS: spin::Mutex<BTreeMap<u32, Conn>> = spin::Mutex::new(BTreeMap::new());
+
+/// When the last event ran (guest ns; 0: none yet), for `idle-exit-ms`.
+static LAST_EVENT_NS: AtomicU64 = AtomicU64::new(0);
 
 /// The `TcpService` of the app.
 pub struct Kv {
@@ -141,6 +145,7 @@ impl Kv {
 
 impl TcpService for Kv {
     fn on_event(&self, flow: &mut Flow<'_>, event: FlowEvent) {
+        LAST_EVENT_NS.store(ferrix::time::now_ns().max(1), Ordering::Relaxed);
         let id = flow.id();
         let taken = CONNS.lock().remove(&id);
         let mut c = match (event, taken) {
@@ -160,5 +165,15 @@ impl TcpService for Kv {
         }
         self.pump(&mut c, flow);
         CONNS.lock().insert(id, c);
+    }
+
+    fn on_idle(&self, now_ns: u64) {
+        let last = LAST_EVENT_NS.load(Ordering::Relaxed);
+        if let Some(idle) = self.setup.idle_exit_ns
+            && last != 0
+            && now_ns.saturating_sub(last) > idle
+        {
+            ferrix::net::zygos::stop();
+        }
     }
 }

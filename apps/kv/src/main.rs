@@ -22,6 +22,8 @@
 //!   `stats time`; default 0 (the guest has no wall clock), so relative expiry always works and
 //!   absolute exptimes count from 1970.
 //! - `max-conns=N` TCP connections per core (default 128).
+//! - `idle-exit-ms=N` exit 0 once no connection event has run for N ms, after the first one
+//!   (tests and demos; default: serve forever).
 //!
 //! Ownership across cores: the store is one `Sharded` (shards >= cores), every command locks
 //! one shard for its own work only (see `ferrix_kv::sharded`). A connection's state (its codec,
@@ -47,6 +49,7 @@ pub struct Setup {
     pub unix_at_boot: u64,
     pub item_max: usize,
     pub max_conns: usize,
+    pub idle_exit_ns: Option<u64>,
 }
 
 static SETUP: spin::Once<Setup> = spin::Once::new();
@@ -139,6 +142,7 @@ fn setup() -> Setup {
         unix_at_boot,
         item_max,
         max_conns,
+        idle_exit_ns: arg::<u64>("idle-exit-ms").map(|ms| ms.saturating_mul(1_000_000)),
     }
 }
 
@@ -164,6 +168,23 @@ fn main(core: usize) {
     if let Err(e) = ferrix::net::serve_tcp(cfg, &service) {
         println!("kv: core {core}: TCP: {e}");
         ferrix::exit(1);
+    }
+    finish();
+}
+
+/// Cores that returned from `serve_tcp` (after `idle-exit-ms`).
+static DONE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// The last core out prints a summary; the VM exits 0 when every core's entry has returned.
+fn finish() {
+    use core::sync::atomic::Ordering;
+    if DONE.fetch_add(1, Ordering::AcqRel) + 1 == ferrix::cpus() {
+        let (items, bytes) = SETUP.get().map_or((0, 0), |s| {
+            let mut b = &s.store;
+            let (_, items, bytes) = ferrix_kv::Backend::totals(&mut b);
+            (items, bytes)
+        });
+        println!("kv: idle, exiting: {items} items, {bytes} bytes");
     }
 }
 
