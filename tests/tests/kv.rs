@@ -285,3 +285,84 @@ fn kv_memcached_ascii_and_binary_clients() {
     let _ = std::fs::remove_dir_all(&dir);
     finish(vm, seen, rest);
 }
+
+#[test]
+fn kv_bad_arguments_print_one_line_and_exit_1() {
+    for (arg, needle) in [
+        ("mem-mb=lots", "kv: bad value mem-mb=lots"),
+        ("mem-mb=100000", "kv: bad value mem-mb=100000"),
+        ("item-max=10", "kv: bad value item-max=10"),
+        ("proto=http", "kv: bad value proto=http"),
+        (
+            "memcached-port=11211",
+            "kv: memcached-port=11211: one listening port only",
+        ),
+    ] {
+        ferrix_tests::boot(
+            "kv",
+            ferrix_cli::Vmm::Qemu,
+            1,
+            &[arg],
+            Duration::from_secs(60),
+        )
+        .expect(needle)
+        .expect_exit(1);
+    }
+}
+
+/// A client that pipelines 10,000 commands and never reads, and one that sends binary
+/// garbage: the guest keeps serving the others, and the data stays.
+#[test]
+fn kv_survives_a_client_that_never_reads_and_garbage() {
+    let Some(cli) = tool(&["redis-cli"]) else {
+        return;
+    };
+    let (redis, memcached) = ports(2);
+    let (vm, seen, rest) = boot(redis, memcached);
+    let port = redis.to_string();
+    let r = |args: &[&str]| -> String {
+        let mut a = vec!["-p", &port];
+        a.extend_from_slice(args);
+        let out = run(&cli, &a, Duration::from_secs(30));
+        assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while r(&["PING"]) != "PONG" {
+        assert!(Instant::now() < deadline, "no PONG");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(r(&["SET", "kept", "yes"]), "OK");
+
+    // Never reads: 10,000 pipelined GETs of a 1000-byte value (10 MB of replies).
+    assert_eq!(r(&["SET", "big", &"x".repeat(1000)]), "OK");
+    let mut hog = connect(redis);
+    hog.set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let cmds = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(10_000);
+    let _ = hog.write_all(&cmds); // may stop when the guest stops reading: that is the point
+    // Garbage on both ports (RESP by '*', memcached binary by 0x80, ASCII otherwise).
+    for (p, junk) in [
+        (redis, &b"*\xff\xfe\r\n$-9\r\n\x00\x01\x02\r\n"[..]),
+        (
+            memcached,
+            &b"\x80\x01\xff\xff\x00\x00\x00\x00\xff\xff\xff\xff"[..],
+        ),
+        (
+            memcached,
+            &b"\x01\x02\x03 garbage \xff\r\nget\r\nset x 0 0 -1\r\n"[..],
+        ),
+    ] {
+        let mut g = connect(p);
+        let _ = g.write_all(junk);
+        let _ = g.shutdown(std::net::Shutdown::Write);
+        let mut buf = Vec::new();
+        let _ = g.read_to_end(&mut buf); // replies and a close, or a timeout: either way on
+    }
+    // The others are served, the data is intact.
+    assert_eq!(r(&["GET", "kept"]), "yes");
+    assert_eq!(r(&["STRLEN", "big"]), "1000");
+    drop(hog);
+    assert_eq!(r(&["DBSIZE"]), "2");
+    finish(vm, seen, rest);
+}

@@ -150,7 +150,9 @@ fn main(core: usize) {
     let s = SETUP.call_once(setup);
     let cfg = ferrix::net::tcp::TcpConfig {
         port: s.port,
-        listeners: 8,
+        // The accept backlog: redis-benchmark opens its 50 connections at once, and a SYN
+        // that finds no listener is refused.
+        listeners: 64,
         max_conns: s.max_conns,
         rx_buf: 8192,
         tx_buf: 8192,
