@@ -1,0 +1,179 @@
+//! One connection: its codec, the input not consumed yet, the output not sent yet, driven by
+//! `serve_tcp`'s events on whatever core runs the flow.
+//!
+//! Input: every event moves what `Flow::data` holds into the connection's own buffer (so a
+//! command larger than the kernel's 16 KiB inbox still completes), up to a cap of one item
+//! plus one command line; past the cap the bytes stay in the kernel (TCP's window then closes).
+//! Output: the codec's replies go out through `Flow::send`; while some are left unsent (the
+//! flow's send backlog is full) no more commands are fed, and `FlowEvent::Sent` resumes. When
+//! the codec says close (quit, fatal protocol error), the connection closes once its output is
+//! queued.
+
+use crate::Setup;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+use ferrix::net::{Flow, FlowEvent, TcpService};
+use ferrix_kv::memcache::Memcache;
+use ferrix_kv::resp::Resp;
+use ferrix_kv::{Clock, Codec, Limits, Progress};
+
+/// How a connection's protocol is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtoChoice {
+    /// By its first byte: `*` RESP, anything else memcached (ASCII or binary).
+    Auto,
+    Resp,
+    Memcache,
+}
+
+enum Proto {
+    Undecided,
+    Resp(Resp),
+    Memcache(Memcache),
+}
+
+/// A connection's state between events.
+struct Conn {
+    proto: Proto,
+    input: Vec<u8>,
+    out: Vec<u8>,
+    /// Bytes of `out` already queued with `Flow::send`.
+    sent: usize,
+    /// Close once `out` is queued.
+    closing: bool,
+    /// The peer sent FIN: serve what is buffered, then close.
+    peer_closed: bool,
+}
+
+/// Every open connection's state, by flow id (unique among open connections of the VM).
+static CONNS: spin::Mutex<BTreeMap<u32, Conn>> = spin::Mutex::new(BTreeMap::new());
+
+/// When the last event ran (guest ns; 0: none yet), for `idle-exit-ms`.
+static LAST_EVENT_NS: AtomicU64 = AtomicU64::new(0);
+
+/// The `TcpService` of the app.
+pub struct Kv {
+    pub setup: &'static Setup,
+}
+
+impl Kv {
+    fn limits(&self) -> Limits {
+        Limits::default()
+    }
+
+    /// The most unconsumed input a connection holds.
+    fn input_cap(&self) -> usize {
+        self.setup.item_max + self.limits().max_line + 1024
+    }
+
+    fn clock(&self) -> Clock {
+        Clock::new(ferrix::time::now_ns(), self.setup.unix_at_boot)
+    }
+
+    fn feed(&self, c: &mut Conn) -> Progress {
+        if matches!(c.proto, Proto::Undecided) {
+            let Some(&first) = c.input.first() else {
+                return Progress::default();
+            };
+            c.proto = match self.setup.proto {
+                ProtoChoice::Resp => Proto::Resp(Resp::new(self.limits())),
+                ProtoChoice::Memcache => Proto::Memcache(Memcache::new(self.limits())),
+                ProtoChoice::Auto if first == b'*' => Proto::Resp(Resp::new(self.limits())),
+                ProtoChoice::Auto => Proto::Memcache(Memcache::new(self.limits())),
+            };
+        }
+        let mut backend = &self.setup.store;
+        let now = self.clock();
+        match &mut c.proto {
+            Proto::Resp(r) => r.feed(&c.input, &mut c.out, &mut backend, now),
+            Proto::Memcache(m) => m.feed(&c.input, &mut c.out, &mut backend, now),
+            Proto::Undecided => Progress::default(),
+        }
+    }
+
+    /// Moves received bytes in, runs commands, sends replies, until it must wait for input or
+    /// for send room.
+    fn pump(&self, c: &mut Conn, flow: &mut Flow<'_>) {
+        loop {
+            // Take what the kernel holds, up to the cap.
+            let room = self.input_cap().saturating_sub(c.input.len());
+            let take = flow.data().len().min(room);
+            if take > 0 {
+                c.input.extend_from_slice(&flow.data()[..take]);
+                flow.consume(take);
+            }
+            // Send what is pending; wait for `Sent` if the backlog is full.
+            if c.sent < c.out.len() {
+                c.sent += flow.send(&c.out[c.sent..]);
+                if c.sent < c.out.len() {
+                    return;
+                }
+            }
+            c.out.clear();
+            c.sent = 0;
+            if c.closing {
+                return flow.close();
+            }
+            if c.input.is_empty() {
+                break;
+            }
+            let p = self.feed(c);
+            let consumed = p.consumed.min(c.input.len());
+            c.input.drain(..consumed);
+            if p.close {
+                c.closing = true;
+                continue;
+            }
+            if consumed == 0 && c.out.is_empty() {
+                // An incomplete command: more input is needed. If the buffer is full and the
+                // codec still cannot make progress, the command can never complete.
+                if c.input.len() >= self.input_cap() {
+                    c.closing = true;
+                    continue;
+                }
+                if flow.data().is_empty() {
+                    break;
+                }
+            }
+        }
+        if c.peer_closed && c.out.is_empty() {
+            flow.close();
+        }
+    }
+}
+
+impl TcpService for Kv {
+    fn on_event(&self, flow: &mut Flow<'_>, event: FlowEvent) {
+        LAST_EVENT_NS.store(ferrix::time::now_ns().max(1), Ordering::Relaxed);
+        let id = flow.id();
+        let taken = CONNS.lock().remove(&id);
+        let mut c = match (event, taken) {
+            (FlowEvent::Closed, _) => return, // state dropped (outside the lock)
+            (_, Some(c)) => c,
+            (_, None) => Conn {
+                proto: Proto::Undecided,
+                input: Vec::new(),
+                out: Vec::new(),
+                sent: 0,
+                closing: false,
+                peer_closed: false,
+            },
+        };
+        if event == FlowEvent::PeerClosed {
+            c.peer_closed = true;
+        }
+        self.pump(&mut c, flow);
+        CONNS.lock().insert(id, c);
+    }
+
+    fn on_idle(&self, now_ns: u64) {
+        let last = LAST_EVENT_NS.load(Ordering::Relaxed);
+        if let Some(idle) = self.setup.idle_exit_ns
+            && last != 0
+            && now_ns.saturating_sub(last) > idle
+        {
+            ferrix::net::zygos::stop();
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! kv: the key-value store of issue 12 served over TCP on every core through
+//! `ferrix::net::serve_tcp` (ZygOS: a connection's events run on its home core or on an idle
+//! core that steals it). The store and the protocols are the host-tested `ferrix-kv` crate.
+//!
+//! One listening port, both protocols: `serve_tcp` takes one `TcpConfig` with one port, so a
+//! connection's protocol is told by its first byte: `*` is Redis RESP (multibulk, what
+//! `redis-cli` and `redis-benchmark` send), anything else is memcached (0x80 binary, otherwise
+//! ASCII; the `Memcache` codec decides). Redis *inline* commands (`PING\r\n` typed at
+//! telnet) would read as memcached ASCII there; `proto=resp` serves RESP only (inline too).
+//! Forward two host ports to the one guest port to give each client its usual port:
+//! `--net user:tcp:6379:6379,tcp:11211:6379`.
+//!
+//! Arguments (a bad value prints one line and exits 1):
+//! - `port=N` listening port (default 6379). `redis-port=N` / `memcached-port=N` are accepted
+//!   only when they name that same port (there is one listener).
+//! - `proto=auto|resp|memcache` (default `auto`: sniff the first byte as above).
+//! - `mem-mb=N` memory limit for items (keys + values + 96 B each; default 64, lowered to what
+//!   the kernel heap can hold, which is a quarter of guest RAM, at most 64 MiB: asking for more
+//!   than that explicitly is an error).
+//! - `item-max=N` largest item in bytes (default 1 MiB, as memcached's `-I`).
+//! - `unix-time=N` the Unix time (seconds) at boot, for memcached's absolute exptimes and
+//!   `stats time`; default 0 (the guest has no wall clock), so relative expiry always works and
+//!   absolute exptimes count from 1970.
+//! - `max-conns=N` TCP connections per core (default 128).
+//! - `idle-exit-ms=N` exit 0 once no connection event has run for N ms, after the first one
+//!   (tests and demos; default: serve forever).
+//!
+//! Ownership across cores: the store is one `Sharded` (shards >= cores), every command locks
+//! one shard for its own work only (see `ferrix_kv::sharded`). A connection's state (its codec,
+//! unconsumed input, unsent output) lives in one table keyed by flow id; ZygOS runs one event
+//! of a connection at a time, so the event takes the state out of the table, works on it
+//! without holding the table's lock, and puts it back.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod conn;
+
+use ferrix::println;
+use ferrix_kv::store::{DEFAULT_ITEM_SIZE_MAX, ITEM_OVERHEAD};
+use ferrix_kv::{Sharded, StoreConfig};
+
+/// What the app runs with, parsed once (on whichever core gets there first).
+pub struct Setup {
+    pub port: u16,
+    pub proto: conn::ProtoChoice,
+    pub store: Sharded,
+    pub unix_at_boot: u64,
+    pub item_max: usize,
+    pub max_conns: usize,
+    pub idle_exit_ns: Option<u64>,
+}
+
+static SETUP: spin::Once<Setup> = spin::Once::new();
+
+/// The accept backlog: redis-benchmark opens its 50 connections at once, and a SYN that finds
+/// no listener is refused.
+const LISTENERS: usize = 64;
+/// Each TCP socket's buffers.
+const RX_BUF: usize = 8192;
+const TX_BUF: usize = 8192;
+
+/// Prints one line and exits 1.
+fn bad(msg: core::fmt::Arguments<'_>) -> ! {
+    println!("kv: {msg}");
+    ferrix::exit(1);
+}
+
+/// The value of `name=` parsed, `None` when absent; a value that does not parse exits 1.
+fn arg<T: core::str::FromStr>(name: &str) -> Option<T> {
+    let v = ferrix::args().find_map(|a| a.strip_prefix(name)?.strip_prefix('='))?;
+    match v.parse() {
+        Ok(x) => Some(x),
+        Err(_) => bad(format_args!("bad value {name}={v}")),
+    }
+}
+
+fn setup() -> Setup {
+    let port: u16 = arg("port").unwrap_or(6379);
+    for (name, v) in [
+        ("redis-port", arg::<u16>("redis-port")),
+        ("memcached-port", arg::<u16>("memcached-port")),
+    ] {
+        if let Some(v) = v
+            && v != port
+        {
+            bad(format_args!(
+                "{name}={v}: one listening port only (serve_tcp takes one); both protocols are served on port={port}, told apart by the first byte"
+            ));
+        }
+    }
+    if port == 0 {
+        bad(format_args!("bad value port=0"));
+    }
+    let proto = match ferrix::args().find_map(|a| a.strip_prefix("proto=")) {
+        None | Some("auto") => conn::ProtoChoice::Auto,
+        Some("resp") => conn::ProtoChoice::Resp,
+        Some("memcache") => conn::ProtoChoice::Memcache,
+        Some(v) => bad(format_args!("bad value proto={v} (auto, resp or memcache)")),
+    };
+    let max_conns: usize = arg("max-conns").unwrap_or(128);
+    if !(1..=4096).contains(&max_conns) {
+        bad(format_args!("bad value max-conns={max_conns} (1..=4096)"));
+    }
+    // What the heap can give items: half of what is free once each core's TCP socket pool
+    // (allocated by serve_tcp, after this) is taken out; connection state and the table's own
+    // overhead take the other half.
+    let (_, free) = ferrix::mem::kernel::heap_usage();
+    let pools = ferrix::cpus() * (max_conns + LISTENERS) * (RX_BUF + TX_BUF);
+    let budget_mb = free.saturating_sub(pools) / 2 / (1 << 20);
+    let mem_mb: usize = match arg::<usize>("mem-mb") {
+        Some(m) if m == 0 || m > budget_mb => bad(format_args!(
+            "bad value mem-mb={m}: the kernel heap has room for 1..={budget_mb} MiB of items (give the VM more --mem)"
+        )),
+        Some(m) => m,
+        None => 64.min(budget_mb).max(1),
+    };
+    let mem_limit = mem_mb << 20;
+    let shards = (ferrix::cpus() * 4).max(8);
+    let item_max: usize = arg("item-max").unwrap_or(DEFAULT_ITEM_SIZE_MAX);
+    if item_max < 2 * ITEM_OVERHEAD || item_max > mem_limit / shards {
+        bad(format_args!(
+            "bad value item-max={item_max}: between {} and {} (the memory limit over {shards} shards)",
+            2 * ITEM_OVERHEAD,
+            mem_limit / shards
+        ));
+    }
+    let unix_at_boot: u64 = arg("unix-time").unwrap_or(0);
+    let store = Sharded::new(
+        shards,
+        StoreConfig {
+            mem_limit,
+            item_size_max: item_max,
+            ..StoreConfig::default()
+        },
+    );
+    println!(
+        "kv: port {port} ({}), {mem_mb} MiB in {shards} shards, item-max {item_max}, {} cores",
+        match proto {
+            conn::ProtoChoice::Auto => "redis and memcached",
+            conn::ProtoChoice::Resp => "redis",
+            conn::ProtoChoice::Memcache => "memcached",
+        },
+        ferrix::cpus()
+    );
+    Setup {
+        port,
+        proto,
+        store,
+        unix_at_boot,
+        item_max,
+        max_conns,
+        idle_exit_ns: arg::<u64>("idle-exit-ms").map(|ms| ms.saturating_mul(1_000_000)),
+    }
+}
+
+fn main(core: usize) {
+    let s = SETUP.call_once(setup);
+    let cfg = ferrix::net::tcp::TcpConfig {
+        port: s.port,
+        listeners: LISTENERS,
+        max_conns: s.max_conns,
+        rx_buf: RX_BUF,
+        tx_buf: TX_BUF,
+        seed: 0x5eed ^ core as u64,
+        ..Default::default()
+    };
+    let service = conn::Kv { setup: s };
+    if core == 0 {
+        println!(
+            "kv: listening on port {}, policy {}",
+            s.port,
+            ferrix::net::zygos::boot_policy()
+        );
+    }
+    if let Err(e) = ferrix::net::serve_tcp(cfg, &service) {
+        // The same for every core (no NIC, no address): one line, from core 0.
+        if core == 0 {
+            println!("kv: TCP: {e}");
+            ferrix::exit(1);
+        }
+        ferrix::idle();
+    }
+    finish();
+}
+
+/// Cores that returned from `serve_tcp` (after `idle-exit-ms`).
+static DONE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// The last core out prints a summary; the VM exits 0 when every core's entry has returned.
+fn finish() {
+    use core::sync::atomic::Ordering;
+    if DONE.fetch_add(1, Ordering::AcqRel) + 1 == ferrix::cpus() {
+        let (items, bytes) = SETUP.get().map_or((0, 0), |s| {
+            let mut b = &s.store;
+            let (_, items, bytes) = ferrix_kv::Backend::totals(&mut b);
+            (items, bytes)
+        });
+        println!("kv: idle, exiting: {items} items, {bytes} bytes");
+    }
+}
+
+ferrix::entry!(main);
