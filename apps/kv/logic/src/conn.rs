@@ -54,3 +54,61 @@ pub trait Codec {
         now: Clock,
     ) -> Progress;
 }
+
+/// What a framed codec did with the command at the front of its input (see [`drive`]).
+pub(crate) enum Frame {
+    /// A command of this many bytes ran.
+    Consumed(usize),
+    /// The command is not all here yet.
+    Need,
+    /// Close after consuming this many bytes (quit, or a fatal protocol error).
+    Close(usize),
+}
+
+/// A codec that [`drive`] can run: one command at a time from the front of the input, and a
+/// count of bytes to skip unread (the data block of a refused store).
+pub(crate) trait Framed {
+    /// Bytes still to skip.
+    fn swallow(&mut self) -> &mut usize;
+    /// The connection's limits.
+    fn limits(&self) -> &Limits;
+    /// Runs the command at the front of `rest` (never empty).
+    fn step<B: Backend>(&mut self, rest: &[u8], out: &mut Vec<u8>, b: &mut B, now: Clock) -> Frame;
+}
+
+/// The feed loop memcached's ASCII and binary codecs share: skip what is to be swallowed, stop
+/// when the output is full (back-pressure), otherwise run one command and go on.
+pub(crate) fn drive<F: Framed, B: Backend>(
+    f: &mut F,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    b: &mut B,
+    now: Clock,
+) -> Progress {
+    let mut p = Progress::default();
+    let mut pos = 0;
+    while pos < input.len() {
+        let swallow = f.swallow();
+        if *swallow > 0 {
+            let n = (*swallow).min(input.len() - pos);
+            pos += n;
+            *swallow -= n;
+            continue;
+        }
+        if out.len() >= f.limits().max_output {
+            p.blocked = true;
+            break;
+        }
+        match f.step(&input[pos..], out, b, now) {
+            Frame::Consumed(n) => pos += n,
+            Frame::Need => break,
+            Frame::Close(n) => {
+                pos += n;
+                p.close = true;
+                break;
+            }
+        }
+    }
+    p.consumed = pos;
+    p
+}

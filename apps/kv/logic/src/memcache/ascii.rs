@@ -12,7 +12,7 @@
 //!   a `set` removes the old item;
 //! - a line longer than [`Limits::max_line`] closes the connection (memcached closes too).
 
-use crate::conn::{Codec, Limits, Progress};
+use crate::conn::{Codec, Frame, Framed, Limits, Progress, drive};
 use crate::expiry::{Clock, Deadline};
 use crate::memcache::{VERSION, stats_list};
 use crate::numeric::{mc_strtol32, mc_strtoul32, mc_strtoull, push_u64};
@@ -327,6 +327,37 @@ fn get<B: Backend>(
     out.extend_from_slice(b"END\r\n");
 }
 
+impl Framed for Ascii {
+    fn swallow(&mut self) -> &mut usize {
+        &mut self.swallow
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn step<B: Backend>(&mut self, rest: &[u8], out: &mut Vec<u8>, b: &mut B, now: Clock) -> Frame {
+        let max_line = self.limits.max_line;
+        let Some(nl) = rest.iter().position(|&c| c == b'\n') else {
+            // An over-long line without its end closes the connection.
+            return if rest.len() > max_line {
+                Frame::Close(rest.len())
+            } else {
+                Frame::Need
+            };
+        };
+        if nl > max_line {
+            return Frame::Close(rest.len());
+        }
+        let raw = rest[..nl].strip_suffix(b"\r").unwrap_or(&rest[..nl]);
+        match self.command(raw, &rest[nl + 1..], out, b, now) {
+            Step::Done(extra) => Frame::Consumed(nl + 1 + extra),
+            Step::NeedData => Frame::Need,
+            Step::Close => Frame::Close(nl + 1),
+        }
+    }
+}
+
 impl Codec for Ascii {
     fn feed<B: Backend>(
         &mut self,
@@ -335,44 +366,6 @@ impl Codec for Ascii {
         b: &mut B,
         now: Clock,
     ) -> Progress {
-        let mut p = Progress::default();
-        let mut pos = 0;
-        while pos < input.len() {
-            if self.swallow > 0 {
-                let n = self.swallow.min(input.len() - pos);
-                pos += n;
-                self.swallow -= n;
-                continue;
-            }
-            if out.len() >= self.limits.max_output {
-                p.blocked = true;
-                break;
-            }
-            let rest = &input[pos..];
-            let Some(nl) = rest.iter().position(|&c| c == b'\n') else {
-                if rest.len() > self.limits.max_line {
-                    p.close = true;
-                    pos = input.len();
-                }
-                break;
-            };
-            if nl > self.limits.max_line {
-                p.close = true;
-                pos = input.len();
-                break;
-            }
-            let raw = rest[..nl].strip_suffix(b"\r").unwrap_or(&rest[..nl]);
-            match self.command(raw, &rest[nl + 1..], out, b, now) {
-                Step::Done(extra) => pos += nl + 1 + extra,
-                Step::NeedData => break,
-                Step::Close => {
-                    pos += nl + 1;
-                    p.close = true;
-                    break;
-                }
-            }
-        }
-        p.consumed = pos;
-        p
+        drive(self, input, out, b, now)
     }
 }

@@ -8,7 +8,7 @@
 //! gets "Unknown command" and its body is skipped; a value too large gets "Too large." and its
 //! body is skipped (a SET also drops the old item).
 
-use crate::conn::{Codec, Limits, Progress};
+use crate::conn::{Codec, Frame, Framed, Limits, Progress, drive};
 use crate::expiry::{Clock, Deadline};
 use crate::memcache::{MAGIC_REQUEST, VERSION, stats_list};
 use crate::numeric::push_u64;
@@ -435,6 +435,28 @@ impl Binary {
     }
 }
 
+impl Framed for Binary {
+    fn swallow(&mut self) -> &mut usize {
+        &mut self.swallow
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn step<B: Backend>(&mut self, rest: &[u8], out: &mut Vec<u8>, b: &mut B, now: Clock) -> Frame {
+        // Not a request header: memcached closes the connection.
+        if rest[0] != MAGIC_REQUEST {
+            return Frame::Close(rest.len());
+        }
+        match self.request(rest, out, b, now) {
+            Step::Done(n) => Frame::Consumed(n),
+            Step::Need => Frame::Need,
+            Step::Close(n) => Frame::Close(n),
+        }
+    }
+}
+
 impl Codec for Binary {
     fn feed<B: Backend>(
         &mut self,
@@ -443,35 +465,6 @@ impl Codec for Binary {
         b: &mut B,
         now: Clock,
     ) -> Progress {
-        let mut p = Progress::default();
-        let mut pos = 0;
-        while pos < input.len() {
-            if self.swallow > 0 {
-                let n = self.swallow.min(input.len() - pos);
-                pos += n;
-                self.swallow -= n;
-                continue;
-            }
-            if out.len() >= self.limits.max_output {
-                p.blocked = true;
-                break;
-            }
-            if input[pos] != MAGIC_REQUEST {
-                p.close = true;
-                pos = input.len();
-                break;
-            }
-            match self.request(&input[pos..], out, b, now) {
-                Step::Done(n) => pos += n,
-                Step::Need => break,
-                Step::Close(n) => {
-                    pos += n;
-                    p.close = true;
-                    break;
-                }
-            }
-        }
-        p.consumed = pos;
-        p
+        drive(self, input, out, b, now)
     }
 }
