@@ -129,9 +129,21 @@ fn finish(mut vm: Vm, seen: String, rest: std::thread::JoinHandle<String>) -> St
     out
 }
 
-fn ports(slot: u16) -> (u16, u16) {
-    let base = 30000 + (std::process::id() % 8000) as u16 * 4 + slot * 2;
-    (base, base + 1)
+/// Two free host ports, picked by the kernel (a port computed from the pid collided with the
+/// next run's, or with another test's, and QEMU then failed to forward it).
+fn ports(_slot: u16) -> (u16, u16) {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port")
+    };
+    let a = free();
+    let mut b = free();
+    while b == a {
+        b = free();
+    }
+    (a, b)
 }
 
 /// Connects, retrying while the forward is not up yet (bounded).
