@@ -12,16 +12,18 @@
 use crate::Setup;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use ferrix::net::{Flow, FlowEvent, TcpService};
 use ferrix_kv::memcache::Memcache;
 use ferrix_kv::resp::Resp;
+use ferrix_kv::sniff::{Protocol, sniff};
 use ferrix_kv::{Clock, Codec, Limits, Progress};
 
 /// How a connection's protocol is chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProtoChoice {
-    /// By its first byte: `*` RESP, anything else memcached (ASCII or binary).
+    /// By its first bytes (`ferrix_kv::sniff`): `*` RESP, 0x80 memcached binary, a memcached
+    /// command word memcached ASCII, anything else a Redis inline command.
     Auto,
     Resp,
     Memcache,
@@ -44,6 +46,39 @@ struct Conn {
     closing: bool,
     /// The peer sent FIN: serve what is buffered, then close.
     peer_closed: bool,
+    /// What this connection's input buffer counts in [`INPUT_HELD`] (its capacity).
+    held: usize,
+}
+
+/// Bytes all connections' input buffers hold (their capacities), against
+/// `Setup::conn_budget`: a connection whose partial command cannot grow within the budget
+/// is closed with an error (counted in [`BUDGET_CLOSES`]) instead of running the heap dry.
+static INPUT_HELD: AtomicUsize = AtomicUsize::new(0);
+/// Connections closed because the input budget was spent.
+pub static BUDGET_CLOSES: AtomicU64 = AtomicU64::new(0);
+/// Input a connection may always hold, whatever the budget says (a command line or a small
+/// item never waits on other connections).
+const INPUT_FREE: usize = 16 * 1024;
+/// An idle connection's input buffer is given back once it grew past this.
+const INPUT_KEEP: usize = 64 * 1024;
+
+impl Conn {
+    /// Brings [`INPUT_HELD`] up to date with the input buffer's capacity.
+    fn account(&mut self) {
+        let now = self.input.capacity();
+        if now >= self.held {
+            INPUT_HELD.fetch_add(now - self.held, Ordering::Relaxed);
+        } else {
+            INPUT_HELD.fetch_sub(self.held - now, Ordering::Relaxed);
+        }
+        self.held = now;
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        INPUT_HELD.fetch_sub(self.held, Ordering::Relaxed);
+    }
 }
 
 /// Every open connection's state, by flow id (unique among open connections of the VM).
@@ -74,14 +109,15 @@ impl Kv {
 
     fn feed(&self, c: &mut Conn) -> Progress {
         if matches!(c.proto, Proto::Undecided) {
-            let Some(&first) = c.input.first() else {
-                return Progress::default();
+            let sniffed = match self.setup.proto {
+                ProtoChoice::Resp => Some(Protocol::Resp),
+                ProtoChoice::Memcache => Some(Protocol::Memcache),
+                ProtoChoice::Auto => sniff(&c.input),
             };
-            c.proto = match self.setup.proto {
-                ProtoChoice::Resp => Proto::Resp(Resp::new(self.limits())),
-                ProtoChoice::Memcache => Proto::Memcache(Memcache::new(self.limits())),
-                ProtoChoice::Auto if first == b'*' => Proto::Resp(Resp::new(self.limits())),
-                ProtoChoice::Auto => Proto::Memcache(Memcache::new(self.limits())),
+            c.proto = match sniffed {
+                None => return Progress::default(), // wait for the first word
+                Some(Protocol::Resp) => Proto::Resp(Resp::new(self.limits())),
+                Some(Protocol::Memcache) => Proto::Memcache(Memcache::new(self.limits())),
             };
         }
         let mut backend = &self.setup.store;
@@ -97,12 +133,22 @@ impl Kv {
     /// for send room.
     fn pump(&self, c: &mut Conn, flow: &mut Flow<'_>) {
         loop {
-            // Take what the kernel holds, up to the cap.
+            // Take what the kernel holds, up to the cap and within the budget.
             let room = self.input_cap().saturating_sub(c.input.len());
-            let take = flow.data().len().min(room);
+            let mut take = flow.data().len().min(room);
+            let grow = (c.input.len() + take).saturating_sub(c.input.capacity().max(INPUT_FREE));
+            if grow > 0 && INPUT_HELD.load(Ordering::Relaxed) + grow > self.setup.conn_budget {
+                take = c
+                    .input
+                    .capacity()
+                    .max(INPUT_FREE)
+                    .saturating_sub(c.input.len());
+                take = take.min(flow.data().len());
+            }
             if take > 0 {
                 c.input.extend_from_slice(&flow.data()[..take]);
                 flow.consume(take);
+                c.account();
             }
             // Send what is pending; wait for `Sent` if the backlog is full.
             if c.sent < c.out.len() {
@@ -133,10 +179,29 @@ impl Kv {
                     c.closing = true;
                     continue;
                 }
+                // Stuck below the cap: the budget stopped the input growing, and nothing
+                // else will free it for this command. Say so in the connection's protocol.
+                if !flow.data().is_empty() && c.input.len() >= c.input.capacity().max(INPUT_FREE) {
+                    BUDGET_CLOSES.fetch_add(1, Ordering::Relaxed);
+                    c.out.extend_from_slice(match c.proto {
+                        Proto::Resp(_) => &b"-ERR out of memory for connection buffers\r\n"[..],
+                        _ => b"SERVER_ERROR out of memory for connection buffers\r\n",
+                    });
+                    c.input.clear();
+                    c.closing = true;
+                    continue;
+                }
                 if flow.data().is_empty() {
                     break;
                 }
             }
+        }
+        if c.input.is_empty() && c.input.capacity() > INPUT_KEEP {
+            c.input = Vec::new();
+            c.account();
+        }
+        if c.out.is_empty() && c.out.capacity() > INPUT_KEEP {
+            c.out = Vec::new();
         }
         if c.peer_closed && c.out.is_empty() {
             flow.close();
@@ -159,6 +224,7 @@ impl TcpService for Kv {
                 sent: 0,
                 closing: false,
                 peer_closed: false,
+                held: 0,
             },
         };
         if event == FlowEvent::PeerClosed {

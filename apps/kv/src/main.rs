@@ -3,17 +3,18 @@
 //! core that steals it). The store and the protocols are the host-tested `ferrix-kv` crate.
 //!
 //! One listening port, both protocols: `serve_tcp` takes one `TcpConfig` with one port, so a
-//! connection's protocol is told by its first byte: `*` is Redis RESP (multibulk, what
-//! `redis-cli` and `redis-benchmark` send), anything else is memcached (0x80 binary, otherwise
-//! ASCII; the `Memcache` codec decides). Redis *inline* commands (`PING\r\n` typed at
-//! telnet) would read as memcached ASCII there; `proto=resp` serves RESP only (inline too).
+//! connection's protocol is told by its first bytes (`ferrix_kv::sniff`): `*` is Redis RESP
+//! (multibulk, what `redis-cli` and `redis-benchmark` send), 0x80 memcached binary, a first
+//! word that is a (lowercase) memcached command memcached ASCII, anything else a Redis inline
+//! command (`PING` typed at telnet). `proto=resp` serves RESP only, for lowercase inline
+//! commands memcached also has (`get k`).
 //! Forward two host ports to the one guest port to give each client its usual port:
 //! `--net user:tcp:6379:6379,tcp:11211:6379`.
 //!
 //! Arguments (a bad value prints one line and exits 1):
 //! - `port=N` listening port (default 6379). `redis-port=N` / `memcached-port=N` are accepted
 //!   only when they name that same port (there is one listener).
-//! - `proto=auto|resp|memcache` (default `auto`: sniff the first byte as above).
+//! - `proto=auto|resp|memcache` (default `auto`: sniff the first bytes as above).
 //! - `mem-mb=N` memory limit for items (keys + values + 96 B each; default 64, lowered to what
 //!   the kernel heap can hold, which is a quarter of guest RAM, at most 64 MiB: asking for more
 //!   than that explicitly is an error).
@@ -57,6 +58,8 @@ pub struct Setup {
     pub max_conns: usize,
     pub idle_exit_ns: Option<u64>,
     pub datagrams: datagram::DatagramSetup,
+    /// The most bytes all connections' input buffers may hold together.
+    pub conn_budget: usize,
 }
 
 static SETUP: spin::Once<Setup> = spin::Once::new();
@@ -116,6 +119,9 @@ fn setup() -> Setup {
     let (_, free) = ferrix::mem::kernel::heap_usage();
     let pools = ferrix::cpus() * (max_conns + LISTENERS) * (RX_BUF + TX_BUF);
     let budget_mb = free.saturating_sub(pools) / 2 / (1 << 20);
+    // Connections' input buffers get half of the other half (the rest: codecs, output,
+    // the connection table, the allocator's own waste).
+    let conn_budget = free.saturating_sub(pools) / 4;
     let mem_mb: usize = match arg::<usize>("mem-mb") {
         Some(m) if m == 0 || m > budget_mb => bad(format_args!(
             "bad value mem-mb={m}: the kernel heap has room for 1..={budget_mb} MiB of items (give the VM more --mem)"
@@ -192,6 +198,7 @@ fn setup() -> Setup {
         max_conns,
         idle_exit_ns: arg::<u64>("idle-exit-ms").map(|ms| ms.saturating_mul(1_000_000)),
         datagrams,
+        conn_budget,
     }
 }
 
@@ -244,7 +251,10 @@ fn finish() {
             let (_, items, bytes) = ferrix_kv::Backend::totals(&mut b);
             (items, bytes)
         });
-        println!("kv: idle, exiting: {items} items, {bytes} bytes");
+        println!(
+            "kv: idle, exiting: {items} items, {bytes} bytes; connections closed for want of buffer memory {}",
+            conn::BUDGET_CLOSES.load(Ordering::Relaxed)
+        );
         let (send_failed, malformed) = datagram::r2p2_totals();
         println!(
             "kv: datagrams: memcached udp {} r2p2 {} (read-only refused {} bad {} malformed packets {malformed} send failures {send_failed}); deferred drops {}",

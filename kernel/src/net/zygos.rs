@@ -202,6 +202,7 @@ impl FlowData {
             || self.dead
             || self.rx_blocked
             || self.timer_req.is_some()
+            || self.want_sent
     }
 }
 
@@ -674,6 +675,14 @@ fn execute(
         timers.push(core::cmp::Reverse((due, flow.slot())));
     }
     drain_tx(t, conn, &mut fd);
+    // A send was cut short, but the backlog has drained meanwhile (the home core moved it to
+    // the socket while the flow ran, and its acknowledgement may be in already, so no socket
+    // `Sent` event is coming): deliver `Sent` now, or the app waits for ever.
+    if fd.want_sent && fd.tx.len() <= FLOW_TX_MAX / 2 {
+        fd.want_sent = false;
+        fd.events.push_back(FlowEvent::Sent);
+        let _ = rt.sched.flow(flow).notify(1);
+    }
     if fd.rx_blocked && fill_rx(t, conn, &mut fd) {
         // The flow is still busy (released after this): the event is counted and the release
         // makes it ready again.

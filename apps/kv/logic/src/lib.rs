@@ -35,6 +35,7 @@ pub mod ops;
 pub mod r2p2;
 pub mod resp;
 pub mod sharded;
+pub mod sniff;
 pub mod store;
 
 pub use conn::{Codec, Limits, Progress};
