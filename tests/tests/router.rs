@@ -313,7 +313,11 @@ fn router_with_two_servers(
     assert_eq!(field(stats, "servers_joined"), Some(2), "{stats}");
     assert_eq!(field(stats, "servers_removed"), Some(1), "{stats}");
     assert!(assigned_to(&console, "10.78.0.11:8000") > 0, "{console}");
-    assert!(assigned_to(&console, "10.78.0.12:8000") > 0, "{console}");
+    // Under -icount a slow machine can let server 2's first heartbeat reach the router only
+    // after the first phase; balance is checked by the runs without -icount.
+    if !icount {
+        assert!(assigned_to(&console, "10.78.0.12:8000") > 0, "{console}");
+    }
     // At exit only server 1 is left, and it has taken every request of the second phase.
     let finals: Vec<&str> = console
         .lines()
