@@ -24,6 +24,9 @@
 //! - `max-conns=N` TCP connections per core (default 128).
 //! - `idle-exit-ms=N` exit 0 once no connection event has run for N ms, after the first one
 //!   (tests and demos; default: serve forever).
+//! - `busy-stats` print the scheduler's counters summed over cores (`kv: busy: events E
+//!   busy_ns B app_ns A`) whenever a client half-closes its connection: `ferrix bench kv`
+//!   reads them between phases under `-icount`, where a guest ns is one instruction.
 //!
 //! Ownership across cores: the store is one `Sharded` (shards >= cores), every command locks
 //! one shard for its own work only (see `ferrix_kv::sharded`). A connection's state (its codec,
@@ -50,6 +53,7 @@ pub struct Setup {
     pub item_max: usize,
     pub max_conns: usize,
     pub idle_exit_ns: Option<u64>,
+    pub busy_stats: bool,
 }
 
 static SETUP: spin::Once<Setup> = spin::Once::new();
@@ -152,6 +156,7 @@ fn setup() -> Setup {
         item_max,
         max_conns,
         idle_exit_ns: arg::<u64>("idle-exit-ms").map(|ms| ms.saturating_mul(1_000_000)),
+        busy_stats: ferrix::args().any(|a| a == "busy-stats"),
     }
 }
 

@@ -27,6 +27,13 @@ pub(crate) struct GuestSpec<'a> {
     pub banner: &'a str,
 }
 
+/// A free TCP port on 127.0.0.1 (for a forward or a Linux server the bench starts).
+pub(crate) fn free_tcp_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 /// A running benchmark guest.
 pub(crate) struct GuestVm {
     /// The host port (on 127.0.0.1) forwarded to the guest.
@@ -62,9 +69,7 @@ impl GuestVm {
     /// Boots a guest as `spec` says (as 10.0.2.15, gateway 10.0.2.2, plus `spec.args`).
     pub fn boot(spec: &GuestSpec<'_>) -> Result<GuestVm, String> {
         let port = if spec.tcp {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
+            free_tcp_port()
         } else {
             free_port()
         }
@@ -116,6 +121,11 @@ impl GuestVm {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(GuestVm { port, console, vm })
+    }
+
+    /// What the console has shown so far.
+    pub fn console_text(&self) -> String {
+        self.console.text()
     }
 
     /// Whether the VM has ended.
