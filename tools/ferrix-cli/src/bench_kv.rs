@@ -19,6 +19,7 @@
 //!   (issue 12's goal: a 64-byte GET within 2x of it).
 
 use crate::bench_guest::{GuestSpec, GuestVm, free_tcp_port};
+use crate::bench_r2p2::ROUNDS;
 use crate::bench_report::TextRow;
 use crate::error::CliError;
 use crate::qemu_run::{executable_exists, tied_command};
@@ -208,53 +209,63 @@ pub fn parse_slap(text: &str) -> Option<SlapResult> {
     })
 }
 
-/// The throughput rows of one server: (test, requests/s, the row's text).
-type Measured = Vec<(&'static str, Result<(f64, String), String>)>;
+/// One round of one load: its rate and every error its client reported (shown in the row,
+/// never dropped).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Round {
+    pub rate: f64,
+    pub problems: Vec<String>,
+}
 
-/// The redis-benchmark load against 127.0.0.1:`port`: SET and GET.
-fn redis_load(bin: &str, port: u16, n: u32) -> Measured {
+/// The loads, in the order [`loads`] returns them: (row name prefix, unit, how it is run).
+const TESTS: [(&str, &str); 4] = [
+    ("resp-set", "req/s"),
+    ("resp-get", "req/s"),
+    ("mc-ascii", "ops/s"),
+    ("mc-binary", "ops/s"),
+];
+
+/// The redis-benchmark load against 127.0.0.1:`port`: (SET, GET).
+fn redis_load(bin: &str, port: u16, n: u32) -> [Result<Round, String>; 2] {
     let mut cmd = Command::new(bin);
     cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()])
         .args(["-t", "set,get", "-P", "16", "-n", &n.to_string()])
         .args(["-q", "--csv", "-e"]);
-    let tests = [("SET", "resp-set"), ("GET", "resp-get")];
     let out = match run_limited(cmd, CLIENT_LIMIT) {
         Ok(o) => o,
-        Err(e) => return tests.iter().map(|(_, c)| (*c, Err(e.clone()))).collect(),
+        Err(e) => return [Err(e.clone()), Err(e)],
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let results = parse_redis_csv(&stdout);
+    let mut problems = Vec::new();
     let errors = redis_error_lines(&stdout);
-    tests
-        .iter()
-        .map(|(test, config)| {
-            let r = results.iter().find(|r| r.test == *test).ok_or_else(|| {
-                format!(
-                    "redis-benchmark ({}) printed no {test} result: {} {}",
-                    out.status,
-                    stdout.trim(),
-                    stderr.trim()
-                )
-            });
-            let r = r.and_then(|r| {
-                let mut text = format!(
-                    "{:.0} req/s  p50 {:.3} ms  ({n} requests, -P 16, {errors} error replies shown",
-                    r.rps, r.p50_ms
-                );
-                if !out.status.success() {
-                    text += &format!(", redis-benchmark exited {}", out.status);
-                }
-                text.push(')');
-                Ok((r.rps, text))
-            });
-            (*config, r)
+    if errors > 0 {
+        problems.push(format!(
+            "{errors} error replies shown (redis-benchmark -e shows at most one a second)"
+        ));
+    }
+    if !out.status.success() {
+        problems.push(format!("redis-benchmark exited {}", out.status));
+    }
+    ["SET", "GET"].map(|test| {
+        let r = results.iter().find(|r| r.test == test).ok_or_else(|| {
+            format!(
+                "redis-benchmark ({}) printed no {test} result: {} {}",
+                out.status,
+                stdout.trim(),
+                stderr.trim()
+            )
+        })?;
+        Ok(Round {
+            rate: r.rps,
+            problems: problems.clone(),
         })
-        .collect()
+    })
 }
 
 /// The memcaslap load against 127.0.0.1:`port`, ASCII or binary.
-fn slap_load(bin: &str, port: u16, n: u32, binary: bool) -> Result<(f64, String), String> {
+fn slap_load(bin: &str, port: u16, n: u32, binary: bool) -> Result<Round, String> {
     let mut cmd = Command::new(bin);
     cmd.arg(format!("--servers=127.0.0.1:{port}"))
         .args(["--threads=1", "--concurrency=4", "--fixed_size=64"])
@@ -273,35 +284,81 @@ fn slap_load(bin: &str, port: u16, n: u32, binary: bool) -> Result<(f64, String)
             stderr.trim()
         )
     })?;
+    let mut problems = Vec::new();
+    if r.get_misses > 0 {
+        problems.push(format!("{} get misses", r.get_misses));
+    }
+    if r.ops < u64::from(n) {
+        problems.push(format!("only {} of {n} ops done", r.ops));
+    }
     let err_lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    let mut text = format!(
-        "{:.0} ops/s  (90% get, 64 B; {} of {n} ops, {} get misses, {} stderr lines",
-        r.tps,
-        r.ops,
-        r.get_misses,
-        err_lines.len()
-    );
     if let Some(first) = err_lines.first() {
-        text += &format!(": {first:?}");
+        problems.push(format!("{} lines on stderr: {first:?}", err_lines.len()));
     }
     if !out.status.success() {
-        text += &format!(", exited {}", out.status);
+        problems.push(format!("{bin} exited {}", out.status));
     }
-    text.push(')');
-    Ok((r.tps, text))
+    Ok(Round {
+        rate: r.tps,
+        problems,
+    })
 }
 
-/// Every load against one server on 127.0.0.1: redis-benchmark on `redis`, memcaslap ASCII
-/// and binary on `memcached` (the guest serves both on one port).
-fn loads(tools: &[&str], redis: u16, memcached: u16, n: u32) -> Measured {
-    let mut m = redis_load(tools[0], redis, n);
-    m.push(("mc-ascii", slap_load(tools[3], memcached, n, false)));
-    m.push(("mc-binary", slap_load(tools[3], memcached, n, true)));
+/// One round of every load (in [`TESTS`] order) against one server on 127.0.0.1:
+/// redis-benchmark on `redis`, memcaslap ASCII and binary on `memcached` (the guest serves
+/// both on one port).
+fn loads(tools: &[&str], redis: u16, memcached: u16, n: u32) -> Vec<Result<Round, String>> {
+    let mut m: Vec<_> = redis_load(tools[0], redis, n).into();
+    m.push(slap_load(tools[3], memcached, n, false));
+    m.push(slap_load(tools[3], memcached, n, true));
     m
 }
 
-/// The Linux servers, started, loaded and killed.
-fn linux_loads(tools: &[&str], n: u32) -> Result<Measured, String> {
+/// Test `i`'s median round over `rounds`, with every round's rate and every problem any
+/// round had: (median rate, the row's text), or the first error when no round ran.
+fn median_row(
+    rounds: &[Vec<Result<Round, String>>],
+    i: usize,
+    how: &str,
+) -> Result<(f64, String), String> {
+    let results: Vec<&Result<Round, String>> = rounds.iter().filter_map(|r| r.get(i)).collect();
+    let mut rates: Vec<f64> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(|r| r.rate))
+        .collect();
+    if rates.is_empty() {
+        return Err(results
+            .iter()
+            .find_map(|r| r.as_ref().err().cloned())
+            .unwrap_or_else(|| "no round ran".into()));
+    }
+    let listed: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
+    rates.sort_by(f64::total_cmp);
+    let median = rates[rates.len() / 2];
+    let mut problems = Vec::new();
+    for (j, r) in results.iter().enumerate() {
+        match r {
+            Err(e) => problems.push(format!("round {}: {e}", j + 1)),
+            Ok(r) => problems.extend(r.problems.iter().map(|p| format!("round {}: {p}", j + 1))),
+        }
+    }
+    let errors = if problems.is_empty() {
+        "none".to_string()
+    } else {
+        problems.join("; ")
+    };
+    let unit = TESTS.get(i).map_or("", |t| t.1);
+    Ok((
+        median,
+        format!(
+            "{median:.0} {unit}  (median of rounds {}; {how}; errors: {errors})",
+            listed.join(", ")
+        ),
+    ))
+}
+
+/// The Linux servers, started on free ports of 127.0.0.1.
+fn linux_servers(tools: &[&str]) -> Result<(Server, u16, Server, u16), String> {
     let e = |e: std::io::Error| e.to_string();
     let (rp, mp) = (free_tcp_port().map_err(e)?, free_tcp_port().map_err(e)?);
     let redis = start_server(
@@ -318,7 +375,7 @@ fn linux_loads(tools: &[&str], n: u32) -> Result<Measured, String> {
         ],
         rp,
     )?;
-    // `-u root` only matters (and is required) when run as root; -U 0: no UDP.
+    // -U 0: no UDP; `-u root` only matters (and is required) when run as root.
     let memcached = start_server(
         tools[2],
         &[
@@ -337,44 +394,37 @@ fn linux_loads(tools: &[&str], n: u32) -> Result<Measured, String> {
         .collect::<Vec<_>>(),
         mp,
     )?;
-    let m = loads(tools, rp, mp, n);
-    drop((redis, memcached));
-    Ok(m)
+    Ok((redis, rp, memcached, mp))
 }
 
-/// The guest (one vCPU, TCG) with a forwarded port, loaded, then left to exit when idle.
-fn guest_loads(tools: &[&str], image: &std::path::Path, o: &KvBenchOptions) -> Measured {
-    let spec = GuestSpec {
+/// One round against the guest: booted (one vCPU, TCG) with a forwarded port, loaded, and
+/// left to exit once idle, so that it does not spin a host core while Linux is measured. A
+/// guest that fails fails every load of the round.
+fn guest_round(
+    tools: &[&str],
+    image: &std::path::Path,
+    o: &KvBenchOptions,
+) -> Vec<Result<Round, String>> {
+    let run = GuestVm::boot(&GuestSpec {
         image,
         qemu: &o.qemu,
         cpus: 1,
         icount: false,
         tcp: true,
         guest_port: 6379,
-        args: vec!["idle-exit-ms=3000".into()],
+        args: vec![format!("idle-exit-ms={GUEST_IDLE_EXIT_MS}")],
         banner: "kv: listening",
-    };
-    let run = GuestVm::boot(&spec).and_then(|guest| {
+    })
+    .and_then(|guest| {
         let m = loads(tools, guest.port, guest.port, o.requests);
         guest.finish().map(|_| m)
     });
-    run.unwrap_or_else(|e| {
-        ["resp-set", "resp-get", "mc-ascii", "mc-binary"]
-            .into_iter()
-            .map(|c| (c, Err(e.clone())))
-            .collect()
-    })
+    run.unwrap_or_else(|e| TESTS.iter().map(|_| Err(e.clone())).collect())
 }
 
-/// Row names of the two sides.
-fn names(test: &str) -> (&'static str, &'static str) {
-    match test {
-        "resp-set" => ("resp-set-linux", "resp-set-ferrix"),
-        "resp-get" => ("resp-get-linux", "resp-get-ferrix"),
-        "mc-ascii" => ("mc-ascii-linux", "mc-ascii-ferrix"),
-        _ => ("mc-binary-linux", "mc-binary-ferrix"),
-    }
-}
+/// The guest's `idle-exit-ms` in the throughput rounds: more than any gap between two loads
+/// (starting a client), and the time each round waits for the VM to end.
+const GUEST_IDLE_EXIT_MS: u32 = 1500;
 
 /// Runs the benchmark; progress goes to `progress`.
 pub fn bench_kv(
@@ -390,22 +440,35 @@ pub fn bench_kv(
     let image = resolve_image(&o.app)?;
     let _ = writeln!(
         progress,
-        "bench: Linux redis-server and memcached on 127.0.0.1 ({}, {})",
-        tools[0], tools[3]
+        "bench: Linux redis-server and memcached on 127.0.0.1, ferrix kv under QEMU (TCG, slirp, 1 vCPU)"
     );
-    let linux = linux_loads(&tools, o.requests).map_err(CliError::Bench)?;
-    let _ = writeln!(progress, "bench: ferrix kv under QEMU (TCG, slirp, 1 vCPU)");
-    let guest = guest_loads(&tools, &image, o);
+    let (redis, rp, memcached, mp) = linux_servers(&tools).map_err(CliError::Bench)?;
+    let (mut linux, mut ferrix) = (Vec::new(), Vec::new());
+    for round in 1..=ROUNDS {
+        let _ = writeln!(
+            progress,
+            "bench: round {round}/{ROUNDS}: Linux, then the guest"
+        );
+        linux.push(loads(&tools, rp, mp, o.requests));
+        ferrix.push(guest_round(&tools, &image, o));
+    }
+    drop((redis, memcached));
     let mut rows = Vec::new();
-    for ((test, l), (_, g)) in linux.into_iter().zip(guest) {
-        let (lname, gname) = names(test);
-        let base = l.as_ref().map(|(x, _)| *x).unwrap_or(0.0);
+    for (i, (test, _)) in TESTS.iter().enumerate() {
+        let how = if i < 2 {
+            format!("{} requests, -P 16, 50 connections", o.requests)
+        } else {
+            format!("{} ops, 90% get, 64 B values, 4 connections", o.requests)
+        };
+        let l = median_row(&linux, i, &how);
+        let base = l.as_ref().map_or(0.0, |(x, _)| *x);
+        let g = median_row(&ferrix, i, &how);
         rows.push(TextRow {
-            config: lname,
+            config: names(test).0,
             outcome: l.map(|(_, s)| s),
         });
         rows.push(TextRow {
-            config: gname,
+            config: names(test).1,
             outcome: g.map(|(x, s)| {
                 let ratio = if base > 0.0 { x / base } else { 0.0 };
                 format!("{s}  ({ratio:.3}x linux)")
@@ -419,6 +482,16 @@ pub fn bench_kv(
     );
     rows.extend(crate::bench_kv_icount::rows(&image, o));
     Ok(rows)
+}
+
+/// Row names of the two sides.
+fn names(test: &str) -> (&'static str, &'static str) {
+    match test {
+        "resp-set" => ("resp-set-linux", "resp-set-ferrix"),
+        "resp-get" => ("resp-get-linux", "resp-get-ferrix"),
+        "mc-ascii" => ("mc-ascii-linux", "mc-ascii-ferrix"),
+        _ => ("mc-binary-linux", "mc-binary-ferrix"),
+    }
 }
 
 #[cfg(test)]
@@ -451,6 +524,40 @@ mod tests {
             })
         );
         assert_eq!(parse_slap("servers: 127.0.0.1:1\n"), None);
+    }
+
+    #[test]
+    fn median_round_keeps_every_problem() {
+        let ok = |rate: f64, p: &[&str]| {
+            Ok(Round {
+                rate,
+                problems: p.iter().map(|s| s.to_string()).collect(),
+            })
+        };
+        let rounds = vec![
+            vec![ok(30.0, &[])],
+            vec![ok(10.0, &["2 get misses"])],
+            vec![Err("timeout".to_string())],
+        ];
+        let (m, text) = median_row(&rounds, 0, "x").unwrap();
+        assert_eq!(m, 30.0);
+        assert!(
+            text.starts_with("30 req/s  (median of rounds 30, 10; x; errors: "),
+            "{text}"
+        );
+        assert!(
+            text.contains("round 2: 2 get misses; round 3: timeout"),
+            "{text}"
+        );
+        let clean = vec![vec![ok(5.0, &[])]];
+        assert!(
+            median_row(&clean, 0, "x")
+                .unwrap()
+                .1
+                .contains("errors: none")
+        );
+        let failed: Vec<Vec<Result<Round, String>>> = vec![vec![Err("down".into())]];
+        assert_eq!(median_row(&failed, 0, "x"), Err("down".into()));
     }
 
     #[test]

@@ -164,10 +164,10 @@ enum BenchCmd {
     /// GET and per SET (QEMU -icount) next to UDP echo's per frame.
     Kv {
         /// Requests per throughput load (redis-benchmark -n, memcaslap -x) [default: 20000,
-        /// 2000 with --quick].
+        /// 5000 with --quick].
         #[arg(short = 'n', long)]
         requests: Option<u32>,
-        /// GETs and SETs per protocol in the instruction count [default: 1000, 100 with
+        /// GETs and SETs per protocol in the instruction count [default: 1000, 200 with
         /// --quick].
         #[arg(long)]
         icount_ops: Option<u32>,
@@ -439,8 +439,8 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
             let opts = crate::bench_kv::KvBenchOptions {
                 app,
                 echo_app,
-                requests: requests.unwrap_or(if quick { 2000 } else { 20000 }),
-                icount_ops: icount_ops.unwrap_or(if quick { 100 } else { 1000 }),
+                requests: requests.unwrap_or(if quick { 5000 } else { 20000 }),
+                icount_ops: icount_ops.unwrap_or(if quick { 200 } else { 1000 }),
                 qemu: qemu_binary(),
             };
             let rows = crate::bench_kv::bench_kv(&opts, &mut std::io::stderr())?;
