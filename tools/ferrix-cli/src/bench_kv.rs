@@ -4,15 +4,18 @@
 //! * Throughput: `redis-benchmark -t set,get -P 16 -n N --csv` (50 connections, its default)
 //!   and libmemcached-tools' `memcaslap` (`memaslap` elsewhere; 4 connections, 64-byte values,
 //!   its default 90 % get / 10 % set mix, ASCII and `--binary`) against a `redis-server`
-//!   (persistence off) and a `memcached` (one worker thread) the bench starts on free ports of
-//!   127.0.0.1 and kills at the end, then against the guest: one vCPU under QEMU (TCG,
+//!   (persistence off) and a `memcached` (one worker thread, no UDP) the bench starts on free
+//!   ports of 127.0.0.1 and kills at the end, and against the guest: one vCPU under QEMU (TCG,
 //!   microvm) on QEMU's user network, a free host port forwarded to its one port (it tells
-//!   the protocols apart by the first byte). Each `-ferrix` row gives its rate as a ratio of
-//!   the Linux row above it. Under TCG the guest is emulated, so the ratio measures emulation
-//!   and slirp as much as ferrix: compare runs with each other, not with hardware. Every error
-//!   a client reports is in its row: redis-benchmark's error replies (`-e`, which shows at
-//!   most one a second, so a count of at least that many), memcaslap's get misses and any
-//!   line it printed on stderr, a non-zero exit.
+//!   the protocols apart by the first byte). [`ROUNDS`] rounds take turns (Linux, then a
+//!   freshly booted guest that exits once idle, so no spinning vCPU shares the host while
+//!   Linux is measured); a row reports its median round and lists every round's rate, and
+//!   each `-ferrix` row gives its rate as a ratio of the Linux row above it. Under TCG the
+//!   guest is emulated, so the ratio measures emulation and slirp as much as ferrix: compare
+//!   runs with each other, not with hardware. Every error a client reports in any round is in
+//!   its row (`errors: none` otherwise): redis-benchmark's error replies (`-e`, which shows at
+//!   most one a second, so a lower bound), memcaslap's get misses, missing ops and stderr
+//!   lines, a non-zero exit, a run that did not finish.
 //! * Instructions (`bench_kv_icount`): the guest under `microvm-icount`, where a guest ns is
 //!   one instruction; per GET and per SET of a 64-byte value over one TCP connection, RESP and
 //!   memcached ASCII, and the UDP echo app's instructions per echoed frame as the yardstick
