@@ -52,6 +52,11 @@ static CONNS: spin::Mutex<BTreeMap<u32, Conn>> = spin::Mutex::new(BTreeMap::new(
 /// When the last event ran (guest ns; 0: none yet), for `idle-exit-ms`.
 static LAST_EVENT_NS: AtomicU64 = AtomicU64::new(0);
 
+/// The store's clock now: guest time since boot plus `unix-time`.
+pub fn clock(s: &Setup) -> Clock {
+    Clock::new(ferrix::time::now_ns(), s.unix_at_boot)
+}
+
 /// The `TcpService` of the app.
 pub struct Kv {
     pub setup: &'static Setup,
@@ -67,10 +72,6 @@ impl Kv {
         self.setup.item_max + self.limits().max_line + 1024
     }
 
-    fn clock(&self) -> Clock {
-        Clock::new(ferrix::time::now_ns(), self.setup.unix_at_boot)
-    }
-
     fn feed(&self, c: &mut Conn) -> Progress {
         if matches!(c.proto, Proto::Undecided) {
             let Some(&first) = c.input.first() else {
@@ -84,7 +85,7 @@ impl Kv {
             };
         }
         let mut backend = &self.setup.store;
-        let now = self.clock();
+        let now = clock(self.setup);
         match &mut c.proto {
             Proto::Resp(r) => r.feed(&c.input, &mut c.out, &mut backend, now),
             Proto::Memcache(m) => m.feed(&c.input, &mut c.out, &mut backend, now),
@@ -180,6 +181,15 @@ impl TcpService for Kv {
         }
         self.pump(&mut c, flow);
         CONNS.lock().insert(id, c);
+    }
+
+    fn on_udp(&self, d: &ferrix::net::Datagram, buf: &mut [u8]) -> Option<usize> {
+        LAST_EVENT_NS.store(ferrix::time::now_ns().max(1), Ordering::Relaxed);
+        crate::datagram::on_udp(self.setup, d, buf)
+    }
+
+    fn after_poll(&self) {
+        crate::datagram::after_poll(self.setup);
     }
 
     fn on_idle(&self, now_ns: u64) {

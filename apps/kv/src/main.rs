@@ -22,8 +22,13 @@
 //!   `stats time`; default 0 (the guest has no wall clock), so relative expiry always works and
 //!   absolute exptimes count from 1970.
 //! - `max-conns=N` TCP connections per core (default 128).
-//! - `idle-exit-ms=N` exit 0 once no connection event has run for N ms, after the first one
-//!   (tests and demos; default: serve forever).
+//! - `idle-exit-ms=N` exit 0 once no connection event or datagram has come for N ms, after
+//!   the first one (tests and demos; default: serve forever).
+//! - `udp-port=N` memcached over UDP on port N (default 0: off, as memcached since 1.5.6,
+//!   because a spoofed UDP request can make a server flood a victim).
+//! - `r2p2-port=N` R2P2 (one RESP command per message) on port N (default 8000; 0: off);
+//!   `router=IP:PORT` sends FEEDBACK and heartbeats (`heartbeat-ms=N`, default 100) to an
+//!   R2P2 router, `jbsq-n=N` the bound it announces (default 1). See `datagram.rs`.
 //! - `busy-stats` print the scheduler's counters summed over cores (`kv: busy: events E
 //!   busy_ns B app_ns A`) whenever a client half-closes its connection: `ferrix bench kv`
 //!   reads them between phases under `-icount`, where a guest ns is one instruction.
@@ -39,6 +44,7 @@
 extern crate alloc;
 
 mod conn;
+mod datagram;
 
 use ferrix::println;
 use ferrix_kv::store::{DEFAULT_ITEM_SIZE_MAX, ITEM_OVERHEAD};
@@ -53,6 +59,7 @@ pub struct Setup {
     pub item_max: usize,
     pub max_conns: usize,
     pub idle_exit_ns: Option<u64>,
+    pub datagrams: datagram::DatagramSetup,
     pub busy_stats: bool,
 }
 
@@ -131,6 +138,32 @@ fn setup() -> Setup {
         ));
     }
     let unix_at_boot: u64 = arg("unix-time").unwrap_or(0);
+    let udp_port: u16 = arg("udp-port").unwrap_or(0);
+    let r2p2_port: u16 = arg("r2p2-port").unwrap_or(8000);
+    if udp_port != 0 && udp_port == r2p2_port {
+        bad(format_args!(
+            "udp-port={udp_port} and r2p2-port={r2p2_port}: one UDP port each"
+        ));
+    }
+    let router: Option<core::net::SocketAddrV4> = arg("router");
+    if router.is_some() && r2p2_port == 0 {
+        bad(format_args!("router= needs R2P2 (r2p2-port is 0)"));
+    }
+    let datagrams = datagram::DatagramSetup {
+        udp_port,
+        r2p2_port,
+        r2p2: ferrix_net::r2p2::ServerConfig {
+            router,
+            jbsq_n: arg("jbsq-n").unwrap_or(1),
+            // Round trips through QEMU take milliseconds: keep partial requests for 200 RTOs.
+            gc_rtos: 200,
+            ..Default::default()
+        },
+        heartbeat_ns: arg::<u64>("heartbeat-ms")
+            .unwrap_or(100)
+            .max(1)
+            .saturating_mul(1_000_000),
+    };
     let store = Sharded::new(
         shards,
         StoreConfig {
@@ -148,6 +181,12 @@ fn setup() -> Setup {
         },
         ferrix::cpus()
     );
+    match (udp_port, r2p2_port) {
+        (0, 0) => {}
+        (0, r) => println!("kv: r2p2 on udp port {r}"),
+        (u, 0) => println!("kv: memcached udp on port {u}"),
+        (u, r) => println!("kv: memcached udp on port {u}, r2p2 on udp port {r}"),
+    }
     Setup {
         port,
         proto,
@@ -156,6 +195,7 @@ fn setup() -> Setup {
         item_max,
         max_conns,
         idle_exit_ns: arg::<u64>("idle-exit-ms").map(|ms| ms.saturating_mul(1_000_000)),
+        datagrams,
         busy_stats: ferrix::args().any(|a| a == "busy-stats"),
     }
 }
@@ -171,6 +211,13 @@ fn main(core: usize) {
         seed: 0x5eed ^ core as u64,
         ..Default::default()
     };
+    if let Err(e) = datagram::open(core, &s.datagrams) {
+        // No NIC or no address is the same on every core (serve_tcp reports it below).
+        if ferrix::net::config().is_ok() {
+            println!("kv: core {core}: {e}");
+            ferrix::exit(1);
+        }
+    }
     let service = conn::Kv { setup: s };
     if core == 0 {
         println!(
@@ -203,6 +250,15 @@ fn finish() {
             (items, bytes)
         });
         println!("kv: idle, exiting: {items} items, {bytes} bytes");
+        let (send_failed, malformed) = datagram::r2p2_totals();
+        println!(
+            "kv: datagrams: memcached udp {} r2p2 {} (read-only refused {} bad {} malformed packets {malformed} send failures {send_failed}); deferred drops {}",
+            datagram::UDP_REQUESTS.load(Ordering::Relaxed),
+            datagram::R2P2_REQUESTS.load(Ordering::Relaxed),
+            datagram::R2P2_RO_REFUSED.load(Ordering::Relaxed),
+            datagram::R2P2_BAD.load(Ordering::Relaxed),
+            ferrix::net::zygos::deferred_udp_drops(),
+        );
     }
 }
 

@@ -7,10 +7,10 @@
 //! Replies must reach core 0's queue: run client mode with one vCPU (other cores idle).
 
 use crate::arg;
-use crate::guest::{GuestClock, GuestTransport};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
+use ferrix::net::r2p2::{GuestClock, GuestTransport};
 use ferrix::println;
 use ferrix_net::r2p2::{Client, ClientConfig, Outcome, Policy};
 

@@ -43,18 +43,17 @@
 extern crate alloc;
 
 mod client;
-mod guest;
 mod tcp;
 
 use core::fmt::Write;
 use core::net::SocketAddrV4;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use ferrix::net::NetError;
+use ferrix::net::r2p2::{GuestClock, GuestTransport};
 use ferrix::println;
 use ferrix_net::r2p2::header::HEADER_LEN;
 use ferrix_net::r2p2::message::MAX_PAYLOAD;
 use ferrix_net::r2p2::{Payload, Server, ServerConfig, synthetic};
-use guest::{GuestClock, GuestTransport};
 
 /// Replies sent, all cores.
 static REPLIED: AtomicU64 = AtomicU64::new(0);

@@ -18,6 +18,7 @@
 pub use ferrix_net::tcp;
 
 mod endpoint;
+pub mod r2p2;
 mod steer;
 mod tcp_glue;
 pub mod zygos;

@@ -68,6 +68,22 @@ pub trait TcpService: Sync {
     fn on_idle(&self, now_ns: u64) {
         let _ = now_ns;
     }
+
+    /// A UDP datagram to a port the app bound on this core ([`crate::net::bind_udp`], before
+    /// calling [`serve_tcp`]) while `serve_tcp` runs: the handler of [`crate::net::poll`]
+    /// (`Some(n)` sends the first `n` bytes of `buf` back, built in place). It runs in the
+    /// kernel's loop with interrupts off and this core's endpoint held: keep it short and call
+    /// no `ferrix::net` function; queue other datagrams and send them from
+    /// [`TcpService::after_poll`]. Default: datagrams are dropped.
+    fn on_udp(&self, datagram: &super::Datagram, buf: &mut [u8]) -> Option<usize> {
+        let _ = (datagram, buf);
+        None
+    }
+
+    /// Called on this core after each poll of its endpoint, with the endpoint free again (so
+    /// `ferrix::net::send_udp` works): for datagrams [`TcpService::on_udp`] queued. Default:
+    /// nothing.
+    fn after_poll(&self) {}
 }
 
 /// One connection while its events run: received bytes, and the calls made on it.
@@ -417,7 +433,7 @@ impl Worker<'_> {
         }
         let action = idle::next_action(me, sched.policy(), &sched.view(&Rings), &mut self.rng);
         match action {
-            Action::RunRemoteCalls => home_work(self.me, self.rt, false),
+            Action::RunRemoteCalls => home_work(self.me, self.rt, None),
             Action::RunNetStack | Action::PollNic => self.poll(),
             Action::RunOwnFlow => {
                 let claim = HOMES[self.me]
@@ -489,12 +505,16 @@ impl Worker<'_> {
     /// Polls this core's endpoint (TCP input makes flows ready; ARP, ICMP answered).
     fn poll(&mut self) {
         self.last_poll = crate::time::now_ns();
+        let service = self.service;
         if self.has_home {
-            home_work(self.me, self.rt, true);
+            home_work(self.me, self.rt, Some(service));
         } else {
-            // Cores without a queue pair: their endpoint's mailbox (ARP, ICMP steered here).
-            let _ = with_endpoint(|ep| ep.poll(&mut |_, _| None, &mut |_, _| {}));
+            // Cores without a queue pair: their endpoint's mailbox (ARP, ICMP and datagrams
+            // steered here).
+            let _ = with_endpoint(|ep| ep.poll(&mut |d, b| service.on_udp(d, b), &mut |_, _| {}));
         }
+        run_deferred(self.me, service);
+        service.after_poll();
     }
 
     /// Runs the claimed events of a flow through the app, interrupts on.
@@ -576,7 +596,7 @@ fn finish_local(me: usize, rt: &Runtime, flow: FlowId) {
 
 /// Home core work under its locks: remote calls of thieves, then (if `poll`) the NIC and TCP.
 /// Also the IPI handler's body.
-fn home_work(me: usize, rt: &Runtime, poll: bool) {
+fn home_work(me: usize, rt: &Runtime, poll: Option<&dyn TcpService>) {
     let mut home = HOMES[me].lock();
     let Some(h) = home.as_mut() else { return };
     let _ = with_endpoint(|ep| {
@@ -594,8 +614,10 @@ fn home_work(me: usize, rt: &Runtime, poll: bool) {
         for flow in done {
             reclaim(rt, h, flow);
         }
-        if poll {
-            ep.poll(&mut |_, _| None, &mut |t, ev| on_tcp(me, rt, h, t, ev));
+        if let Some(service) = poll {
+            ep.poll(&mut |d, b| service.on_udp(d, b), &mut |t, ev| {
+                on_tcp(me, rt, h, t, ev)
+            });
             fire_timers(me, rt, h);
         }
     });
@@ -790,7 +812,59 @@ pub(crate) fn on_ipi(me: usize) {
         return;
     }
     STATS[me].ipi_runs.fetch_add(1, Ordering::Relaxed);
-    home_work(me, rt, true);
+    home_work(me, rt, Some(&Deferred));
+}
+
+/// Datagrams a poll from the IPI handler received: the app's code it interrupted may hold the
+/// locks its UDP handler takes, so they are copied here (at most [`DEFERRED_MAX`] per core,
+/// the rest dropped and counted) and handed to [`TcpService::on_udp`] by the core's next
+/// poll from its loop.
+static DEFERRED: [spin::Mutex<Vec<DeferredDatagram>>; MAX_CPUS] =
+    [const { spin::Mutex::new(Vec::new()) }; MAX_CPUS];
+const DEFERRED_MAX: usize = 256;
+/// A datagram and a copy of its payload.
+type DeferredDatagram = (super::Datagram, Vec<u8>);
+/// Datagrams dropped because [`DEFERRED`] was full.
+static DEFERRED_DROPS: AtomicU64 = AtomicU64::new(0);
+
+/// The UDP handler of polls from the IPI handler: copies into [`DEFERRED`].
+struct Deferred;
+
+impl TcpService for Deferred {
+    fn on_event(&self, _: &mut Flow<'_>, _: FlowEvent) {}
+
+    fn on_udp(&self, d: &super::Datagram, buf: &mut [u8]) -> Option<usize> {
+        let me = crate::percpu::core_id();
+        let mut q = DEFERRED.get(me)?.lock();
+        if q.len() >= DEFERRED_MAX {
+            DEFERRED_DROPS.fetch_add(1, Ordering::Relaxed);
+        } else {
+            q.push((*d, buf.get(..d.len).unwrap_or_default().to_vec()));
+        }
+        None
+    }
+}
+
+/// Hands this core's deferred datagrams to the app (interrupts off, endpoint free); replies
+/// go out with `send_udp` from the port the datagram came to.
+fn run_deferred(me: usize, service: &dyn TcpService) {
+    let pending = match DEFERRED.get(me) {
+        Some(q) if !q.lock().is_empty() => core::mem::take(&mut *q.lock()),
+        _ => return,
+    };
+    let mut buf = alloc::vec![0u8; super::MAX_UDP_PAYLOAD];
+    for (d, bytes) in pending {
+        let n = bytes.len().min(buf.len());
+        buf[..n].copy_from_slice(&bytes[..n]);
+        if let Some(r) = service.on_udp(&d, &mut buf) {
+            let _ = super::send_udp(d.dst.port(), d.src, &buf[..r.min(buf.len())]);
+        }
+    }
+}
+
+/// Datagrams dropped because the IPI handler's deferral queue of their core was full.
+pub fn deferred_udp_drops() -> u64 {
+    DEFERRED_DROPS.load(Ordering::Relaxed)
 }
 
 /// Prints every core's scheduler counters (`ferrix run --stats`), one `ferrix-sched:` line each.
