@@ -454,6 +454,7 @@ fn kv_bench_quick_reports_guest_and_linux_rows() {
         "icount-resp-set",
         "icount-mc-get",
         "icount-mc-set",
+        "icount-udp-get",
         "icount-udp-echo",
     ] {
         let (n, rest) =

@@ -415,6 +415,7 @@ fn guest_round(
         icount: false,
         tcp: true,
         guest_port: 6379,
+        udp_port: None,
         args: vec![format!("idle-exit-ms={GUEST_IDLE_EXIT_MS}")],
         banner: "kv: listening",
     })
