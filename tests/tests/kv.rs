@@ -3,6 +3,8 @@
 //! pipelined, and memcached clients (a Python socket script for ASCII, libmemcached-tools'
 //! `memccp`/`memccat` (Debian's names; `memcp`/`memcat` elsewhere) for ASCII and binary).
 //!
+//! `ferrix bench kv --quick` runs end to end too (its rows checked, no time limits asserted).
+//!
 //! The guest listens on one port and tells the protocols apart by the first byte; the test
 //! forwards two host ports to it. A missing client binary fails the test when `CI` is set and
 //! skips it (with the reason printed) otherwise.
@@ -65,7 +67,7 @@ fn tool(names: &[&str]) -> Option<PathBuf> {
         }
     }
     let msg = format!(
-        "{} not found on PATH (packages: redis-tools for redis-cli/redis-benchmark, libmemcached-tools for memccp/memccat)",
+        "{} not found on PATH (packages: redis-tools for redis-cli/redis-benchmark, libmemcached-tools for memccp/memccat/memcaslap, redis-server, memcached)",
         names.join(" / ")
     );
     if std::env::var_os("CI").is_some() {
@@ -450,6 +452,64 @@ fn kv_survives_a_client_that_never_reads_and_garbage() {
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("no budget count: {console}"));
     assert!(closes > 0, "no connection hit the buffer budget: {console}");
+}
+
+/// The first number after `config` in a `ferrix bench` table ("<config> N unit ...") and the
+/// rest of its line.
+fn bench_row<'a>(table: &'a str, config: &str) -> Option<(f64, &'a str)> {
+    table.lines().find_map(|l| {
+        let rest = l.strip_prefix(config)?.strip_prefix(' ')?.trim_start();
+        let n = rest.split_whitespace().next()?.parse().ok()?;
+        Some((n, rest))
+    })
+}
+
+/// `ferrix bench kv --quick`: Linux and guest throughput rows for every load, positive and
+/// without client errors, and positive instruction counts per GET and SET (no timing asserted).
+#[test]
+fn kv_bench_quick_reports_guest_and_linux_rows() {
+    let tools = [
+        tool(&["redis-benchmark"]),
+        tool(&["redis-server"]),
+        tool(&["memcached"]),
+        tool(&["memcaslap", "memaslap"]),
+    ];
+    if tools.iter().any(Option::is_none) {
+        return;
+    }
+    let out = Command::new(FERRIX)
+        .args(["bench", "kv", "--quick"])
+        .output()
+        .expect("run ferrix bench kv");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{table}\n{log}");
+    for load in ["resp-set", "resp-get", "mc-ascii", "mc-binary"] {
+        for side in ["linux", "ferrix"] {
+            let config = format!("{load}-{side}");
+            let (rate, rest) =
+                bench_row(&table, &config).unwrap_or_else(|| panic!("no {config}:\n{table}"));
+            assert!(rate > 0.0, "{config}: {rest}");
+            assert!(rest.contains("errors: none"), "{config}: {rest}");
+        }
+        let (_, rest) = bench_row(&table, &format!("{load}-ferrix")).unwrap();
+        assert!(rest.ends_with("x linux)"), "{rest}");
+    }
+    for config in [
+        "icount-resp-get",
+        "icount-resp-set",
+        "icount-mc-get",
+        "icount-mc-set",
+        "icount-udp-get",
+        "icount-udp-echo",
+    ] {
+        let (n, rest) =
+            bench_row(&table, config).unwrap_or_else(|| panic!("no {config}:\n{table}"));
+        assert!(
+            n > 0.0 && rest.contains("guest instructions per"),
+            "{config}: {rest}"
+        );
+    }
 }
 
 /// The guest on a TAP device inside a namespace the test creates (the clients run in it, as

@@ -209,6 +209,18 @@ impl Kv {
     }
 }
 
+/// The scheduler's counters summed over cores (`busy-stats`). The loop turn running this
+/// event is not in them yet (a turn's time is added when it ends).
+fn print_busy() {
+    let (mut events, mut busy, mut app) = (0, 0, 0);
+    for s in (0..ferrix::cpus()).filter_map(ferrix::net::zygos::stats) {
+        events += s.events.load(Ordering::Relaxed);
+        busy += s.busy_ns.load(Ordering::Relaxed);
+        app += s.app_ns.load(Ordering::Relaxed);
+    }
+    ferrix::println!("kv: busy: events {events} busy_ns {busy} app_ns {app}");
+}
+
 impl TcpService for Kv {
     fn on_event(&self, flow: &mut Flow<'_>, event: FlowEvent) {
         LAST_EVENT_NS.store(ferrix::time::now_ns().max(1), Ordering::Relaxed);
@@ -229,6 +241,9 @@ impl TcpService for Kv {
         };
         if event == FlowEvent::PeerClosed {
             c.peer_closed = true;
+            if self.setup.busy_stats {
+                print_busy();
+            }
         }
         self.pump(&mut c, flow);
         CONNS.lock().insert(id, c);

@@ -30,6 +30,9 @@
 //! - `r2p2-port=N` R2P2 (one RESP command per message) on port N (default 8000; 0: off);
 //!   `router=IP:PORT` sends FEEDBACK and heartbeats (`heartbeat-ms=N`, default 100) to an
 //!   R2P2 router, `jbsq-n=N` the bound it announces (default 1). See `datagram.rs`.
+//! - `busy-stats` print the scheduler's counters summed over cores (`kv: busy: events E
+//!   busy_ns B app_ns A`) whenever a client half-closes its connection: `ferrix bench kv`
+//!   reads them between phases under `-icount`, where a guest ns is one instruction.
 //!
 //! Ownership across cores: the store is one `Sharded` (shards >= cores), every command locks
 //! one shard for its own work only (see `ferrix_kv::sharded`). A connection's state (its codec,
@@ -60,6 +63,7 @@ pub struct Setup {
     pub datagrams: datagram::DatagramSetup,
     /// The most bytes all connections' input buffers may hold together.
     pub conn_budget: usize,
+    pub busy_stats: bool,
 }
 
 static SETUP: spin::Once<Setup> = spin::Once::new();
@@ -199,6 +203,7 @@ fn setup() -> Setup {
         idle_exit_ns: arg::<u64>("idle-exit-ms").map(|ms| ms.saturating_mul(1_000_000)),
         datagrams,
         conn_budget,
+        busy_stats: ferrix::args().any(|a| a == "busy-stats"),
     }
 }
 

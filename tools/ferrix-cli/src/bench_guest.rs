@@ -21,16 +21,27 @@ pub(crate) struct GuestSpec<'a> {
     /// Forward TCP (else UDP) to `guest_port`.
     pub tcp: bool,
     pub guest_port: u16,
+    /// Also forward a free host UDP port to this guest UDP port (`GuestVm::udp_port`).
+    pub udp_port: Option<u16>,
     /// App arguments (after the network configuration).
     pub args: Vec<String>,
     /// Printed by the guest once it serves.
     pub banner: &'a str,
 }
 
+/// A free TCP port on 127.0.0.1 (for a forward or a Linux server the bench starts).
+pub(crate) fn free_tcp_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 /// A running benchmark guest.
 pub(crate) struct GuestVm {
     /// The host port (on 127.0.0.1) forwarded to the guest.
     pub port: u16,
+    /// The host UDP port forwarded to `GuestSpec::udp_port`.
+    pub udp_port: Option<u16>,
     console: Capture,
     vm: JoinHandle<Result<RunResult, CliError>>,
 }
@@ -54,6 +65,7 @@ impl GuestVm {
             icount,
             tcp: false,
             guest_port,
+            udp_port: None,
             args: vec![format!("exit-after={exit_after}")],
             banner,
         })
@@ -62,13 +74,28 @@ impl GuestVm {
     /// Boots a guest as `spec` says (as 10.0.2.15, gateway 10.0.2.2, plus `spec.args`).
     pub fn boot(spec: &GuestSpec<'_>) -> Result<GuestVm, String> {
         let port = if spec.tcp {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
+            free_tcp_port()
         } else {
             free_port()
         }
         .map_err(|e| e.to_string())?;
+        let mut forwards = vec![Forward {
+            udp: !spec.tcp,
+            host: port,
+            guest: spec.guest_port,
+        }];
+        let udp_port = match spec.udp_port {
+            Some(guest) => {
+                let host = free_port().map_err(|e| e.to_string())?;
+                forwards.push(Forward {
+                    udp: true,
+                    host,
+                    guest,
+                });
+                Some(host)
+            }
+            None => None,
+        };
         let mut args: Vec<String> =
             vec!["ferrix.ip=10.0.2.15/24".into(), "ferrix.gw=10.0.2.2".into()];
         args.extend(spec.args.iter().cloned());
@@ -80,11 +107,7 @@ impl GuestVm {
             accel: Accel::Tcg,
             profile: spec.icount.then(|| "microvm-icount".to_string()),
             args,
-            net: Some(NetSpec::User(vec![Forward {
-                udp: !spec.tcp,
-                host: port,
-                guest: spec.guest_port,
-            }])),
+            net: Some(NetSpec::User(forwards)),
             stats: true,
             ..RunOptions::default()
         };
@@ -115,7 +138,17 @@ impl GuestVm {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(GuestVm { port, console, vm })
+        Ok(GuestVm {
+            port,
+            udp_port,
+            console,
+            vm,
+        })
+    }
+
+    /// What the console has shown so far.
+    pub fn console_text(&self) -> String {
+        self.console.text()
     }
 
     /// Whether the VM has ended.

@@ -43,11 +43,7 @@ pub struct R2p2BenchOptions {
 }
 
 /// One row of the report.
-#[derive(Debug, Clone, PartialEq)]
-pub struct R2p2Row {
-    pub config: &'static str,
-    pub outcome: Result<String, String>,
-}
+pub type R2p2Row = crate::bench_report::TextRow;
 
 fn load(server: SocketAddrV4, count: u64, size: usize) -> Load {
     Load {

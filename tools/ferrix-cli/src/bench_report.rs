@@ -24,6 +24,14 @@ pub struct Row {
     pub outcome: Result<Vec<Metric>, String>,
 }
 
+/// One line of a bench that reports text per configuration (`udp-echo`, `r2p2`, `kv`): the
+/// configuration and its result, or why it could not be measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextRow {
+    pub config: &'static str,
+    pub outcome: Result<String, String>,
+}
+
 /// Median, minimum and maximum of a sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Summary {

@@ -115,6 +115,7 @@ fn guest_run(
         icount: false,
         tcp: true,
         guest_port: 9000,
+        udp_port: None,
         args: vec![
             format!("ferrix.sched={policy}"),
             "tcp-port=9000".into(),
@@ -164,6 +165,7 @@ fn guest_icount(o: &SchedBenchOptions, image: &Path) -> Result<(f64, u64), Strin
         icount: true,
         tcp: true,
         guest_port: 9000,
+        udp_port: None,
         args: vec![
             "ferrix.sched=zygos".into(),
             "tcp-port=9000".into(),

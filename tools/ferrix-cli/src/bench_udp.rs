@@ -149,11 +149,7 @@ pub(crate) fn free_port() -> std::io::Result<u16> {
 }
 
 /// One row of the report.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UdpRow {
-    pub config: &'static str,
-    pub outcome: Result<String, String>,
-}
+pub type UdpRow = crate::bench_report::TextRow;
 
 /// Runs the benchmark; progress goes to `progress`.
 pub fn bench_udp_echo(
@@ -180,7 +176,7 @@ pub fn bench_udp_echo(
     });
 
     let _ = writeln!(progress, "bench: ferrix udp-echo under QEMU (TCG, slirp)");
-    let ferrix = run_guest(o, &image, false, |port| {
+    let ferrix = run_guest(&image, &o.qemu, o.requests, false, |port| {
         closed_loop(&format!("127.0.0.1:{port}"), o.requests, warmup)
     });
     match ferrix {
@@ -245,39 +241,45 @@ pub fn bench_udp_echo(
     }
 
     let _ = writeln!(progress, "bench: ferrix udp-echo under QEMU -icount");
-    let icount = run_guest(o, &image, true, |port| {
-        closed_loop(&format!("127.0.0.1:{port}"), o.requests, warmup)
-    });
     rows.push(UdpRow {
         config: "ferrix-icount",
-        outcome: icount.and_then(|(_, console)| {
-            per_frame(&console)
-                .map(|n| {
-                    format!(
-                        "{n} guest instructions per received frame (slirp: checksums in software)"
-                    )
-                })
-                .ok_or_else(|| format!("the guest printed no per-frame figure:\n{console}"))
+        outcome: icount_per_frame(&image, &o.qemu, o.requests).map(|n| {
+            format!("{n} guest instructions per received frame (slirp: checksums in software)")
         }),
     });
     Ok(rows)
 }
 
+/// Guest instructions per received frame of the echo app `image` under `microvm-icount` on
+/// slirp, over `requests` echoes after a warm-up (also `bench kv`'s yardstick).
+pub(crate) fn icount_per_frame(
+    image: &std::path::Path,
+    qemu: &str,
+    requests: u32,
+) -> Result<u64, String> {
+    let warmup = (requests / 10).max(10);
+    let (_, console) = run_guest(image, qemu, requests, true, |port| {
+        closed_loop(&format!("127.0.0.1:{port}"), requests, warmup)
+    })?;
+    per_frame(&console).ok_or_else(|| format!("the guest printed no per-frame figure:\n{console}"))
+}
+
 /// Boots the echo app with a forwarded port, runs `client` against it, returns the client's
 /// result and the console.
 fn run_guest(
-    o: &UdpBenchOptions,
     image: &std::path::Path,
+    qemu: &str,
+    requests: u32,
     icount: bool,
     client: impl FnOnce(u16) -> std::io::Result<LoopStats>,
 ) -> Result<(LoopStats, String), String> {
-    let warmup = (o.requests / 10).max(10);
+    let warmup = (requests / 10).max(10);
     let guest = GuestVm::start(
         image,
-        &o.qemu,
+        qemu,
         icount,
         7,
-        o.requests + warmup,
+        requests + warmup,
         "udp-echo: serving",
     )?;
     let stats = client(guest.port).map_err(|e| e.to_string())?;

@@ -159,6 +159,28 @@ enum BenchCmd {
         #[arg(long, default_value = "synthetic")]
         app: String,
     },
+    /// Key-value store: redis-benchmark and memcaslap against apps/kv under QEMU and against
+    /// Linux redis-server and memcached in the same run (ratios), and guest instructions per
+    /// GET and per SET (QEMU -icount) next to UDP echo's per frame.
+    Kv {
+        /// Requests per throughput load (redis-benchmark -n, memcaslap -x) [default: 20000,
+        /// 5000 with --quick].
+        #[arg(short = 'n', long)]
+        requests: Option<u32>,
+        /// GETs and SETs per protocol in the instruction count [default: 1000, 200 with
+        /// --quick].
+        #[arg(long)]
+        icount_ops: Option<u32>,
+        /// A smoke run: small defaults for --requests and --icount-ops.
+        #[arg(long)]
+        quick: bool,
+        /// App name, crate directory or image of the key-value store.
+        #[arg(long, default_value = "kv")]
+        app: String,
+        /// The UDP echo app measured as the yardstick.
+        #[arg(long, default_value = "udp-echo")]
+        echo_app: String,
+    },
     /// The ZygOS experiment (thesis 6.5) on 2 cores: p99 vs load and max load @ SLO
     /// (p99 <= 10·S̄) of the three policies (zygos, zygos-noipi, partitioned) as a fraction of
     /// the M/G/2/FCFS model, in the guest (QEMU, Lancet load) and with the scheduler on host
@@ -399,6 +421,29 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                 qemu: qemu_binary(),
             };
             let rows = crate::bench_r2p2::bench_r2p2(&opts, &mut std::io::stderr())?;
+            for r in rows {
+                print_row(r.config, r.outcome);
+            }
+            Ok(0)
+        }
+        Cmd::Bench {
+            what:
+                BenchCmd::Kv {
+                    requests,
+                    icount_ops,
+                    quick,
+                    app,
+                    echo_app,
+                },
+        } => {
+            let opts = crate::bench_kv::KvBenchOptions {
+                app,
+                echo_app,
+                requests: requests.unwrap_or(if quick { 5000 } else { 20000 }),
+                icount_ops: icount_ops.unwrap_or(if quick { 200 } else { 1000 }),
+                qemu: qemu_binary(),
+            };
+            let rows = crate::bench_kv::bench_kv(&opts, &mut std::io::stderr())?;
             for r in rows {
                 print_row(r.config, r.outcome);
             }

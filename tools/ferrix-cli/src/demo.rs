@@ -127,6 +127,7 @@ pub fn demo(o: &DemoOptions, progress: &mut dyn Write) -> Result<String, CliErro
         icount: false,
         tcp: true,
         guest_port: 9000,
+        udp_port: None,
         args: vec![
             "ferrix.sched=zygos".into(),
             "tcp-port=9000".into(),

@@ -72,6 +72,14 @@ pub enum CliError {
         /// The binary tried.
         bin: String,
     },
+    /// A program a benchmark drives (a load generator, a Linux baseline server) is missing.
+    #[error("{tool} not found on PATH: install it with `apt-get install {package}`")]
+    ToolNotFound {
+        /// The program (or the names tried, `a / b`).
+        tool: String,
+        /// The Debian package that has it.
+        package: &'static str,
+    },
     /// The QEMU binary exists but could not be started.
     #[error("cannot start QEMU ({bin}): {source}")]
     QemuSpawn {
@@ -125,6 +133,7 @@ impl CliError {
             | CliError::BuildFailed { .. }
             | CliError::ImageMissing { .. } => EXIT_BUILD,
             CliError::QemuNotFound { .. }
+            | CliError::ToolNotFound { .. }
             | CliError::QemuSpawn { .. }
             | CliError::QemuFailed { .. }
             | CliError::GuestReset { .. }

@@ -36,7 +36,7 @@ pub fn qemu_binary() -> String {
 }
 
 /// Whether `bin` names an executable file (a path, or a name found on `$PATH`).
-fn executable_exists(bin: &str) -> bool {
+pub(crate) fn executable_exists(bin: &str) -> bool {
     let is_exec = |p: &std::path::Path| {
         p.metadata()
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -54,6 +54,13 @@ fn executable_exists(bin: &str) -> bool {
 /// `--pdeathsig KILL`: the kernel kills QEMU when the thread that started it ends (that thread
 /// waits for QEMU, so only its death triggers it).
 fn qemu_command(bin: &str, argv: &[String]) -> Command {
+    tied_command(bin, argv)
+}
+
+/// `bin argv...`, started through `setpriv --pdeathsig KILL` when it is there (see
+/// [`qemu_command`]): a child that must not outlive the thread that starts it (QEMU, the Linux
+/// servers of `bench kv`).
+pub(crate) fn tied_command(bin: &str, argv: &[String]) -> Command {
     if executable_exists(bin) && executable_exists("setpriv") {
         let mut c = Command::new("setpriv");
         c.args(["--pdeathsig", "KILL", "--", bin]).args(argv);

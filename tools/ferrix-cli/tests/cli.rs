@@ -189,3 +189,22 @@ fn bench_boot_parses_bootstats_and_writes_json() {
     );
     assert!(j.contains("\"config\":\"shim\",\"ok\":false"), "{j}");
 }
+
+#[test]
+fn bench_kv_names_the_package_of_a_missing_client() {
+    // An empty PATH: the first program it drives, redis-benchmark, is missing (checked before
+    // anything is built or started).
+    let dir = temp_dir("cli-bench-kv");
+    let o = Command::new(env!("CARGO_BIN_EXE_ferrix"))
+        .args(["bench", "kv", "--quick"])
+        .env("PATH", &dir)
+        .output()
+        .unwrap();
+    assert_one_line_error(
+        &o,
+        125,
+        "redis-benchmark not found on PATH: install it with `apt-get install redis-tools`",
+    );
+    let o = ferrix(&["bench", "kv", "--requests", "0"], None);
+    assert_one_line_error(&o, 2, "--requests and --icount-ops must be at least 1");
+}
