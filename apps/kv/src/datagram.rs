@@ -19,7 +19,7 @@ use ferrix::net::r2p2::{GuestClock, GuestTransport};
 use ferrix_kv::memcache::udp::{self, UdpConfig};
 use ferrix_kv::resp::reply;
 use ferrix_net::r2p2::header::HEADER_LEN;
-use ferrix_net::r2p2::{Payload, Policy, Server, ServerConfig, Transport};
+use ferrix_net::r2p2::{Policy, Server, ServerConfig, Transport};
 
 /// Cores with datagram state (the kernel's limit).
 const MAX_CORES: usize = 64;
@@ -115,10 +115,7 @@ pub fn on_udp(s: &Setup, d: &Datagram, buf: &mut [u8]) -> Option<usize> {
     R2P2_REQUESTS.fetch_add(1, Ordering::Relaxed);
     let meta = req.meta;
     let mut out = alloc::vec::Vec::new();
-    let body: &[u8] = match &req.payload {
-        Payload::Borrowed(b) => b,
-        Payload::Owned(v) => v,
-    };
+    let body: &[u8] = &req.payload;
     if meta.policy == Policy::ReplicatedRouteNoSe && !ferrix_kv::r2p2::is_read_only(body) {
         R2P2_RO_REFUSED.fetch_add(1, Ordering::Relaxed);
         reply::error(

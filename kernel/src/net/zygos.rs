@@ -857,9 +857,13 @@ impl TcpService for Deferred {
 /// Hands this core's deferred datagrams to the app (interrupts off, endpoint free); replies
 /// go out with `send_udp` from the port the datagram came to.
 fn run_deferred(me: usize, service: &dyn TcpService) {
-    let pending = match DEFERRED.get(me) {
-        Some(q) if !q.lock().is_empty() => core::mem::take(&mut *q.lock()),
-        _ => return,
+    let pending = {
+        let Some(q) = DEFERRED.get(me) else { return };
+        let mut q = q.lock();
+        if q.is_empty() {
+            return;
+        }
+        core::mem::take(&mut *q)
     };
     let mut buf = alloc::vec![0u8; super::MAX_UDP_PAYLOAD];
     for (d, bytes) in pending {
