@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod netns;
+pub mod tshark;
 
 use ferrix_cli::{Accel, RunOptions, Vmm};
 use std::collections::HashMap;

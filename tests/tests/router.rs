@@ -350,6 +350,18 @@ fn router_with_two_servers(
         );
         let req0s_in = format!("ip.dst == {ROUTER_IP} && udp.dstport == 8000");
         assert_eq!(tshark_count(&readable, &req0s_in), Some(2 * count as usize));
+        // The R2P2 dissector reads the same capture: every REQ0 in and out, FEEDBACK with the
+        // served-counter extension, nothing malformed.
+        let dissected =
+            |filter| ferrix_tests::tshark::fields(&readable, filter, &["frame.number"]).len();
+        let req0 = "r2p2.type == 0 && r2p2.flags.first == 1 && udp.port == 8000";
+        assert_eq!(dissected(req0), 4 * count as usize, "REQ0s decoded");
+        assert!(dissected("r2p2.type == 2 && r2p2.feedback.served") > 0);
+        assert_eq!(
+            dissected("r2p2.malformed"),
+            0,
+            "malformed R2P2 in the capture"
+        );
     } else {
         eprintln!("tshark not installed: capture not checked");
     }
