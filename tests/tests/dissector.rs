@@ -58,6 +58,8 @@ impl Wire {
 struct Capture {
     frames: Vec<Vec<u8>>,
     payloads: Vec<Vec<u8>>,
+    /// Frame number -> bytes captured of it, for frames the snap length cut.
+    snap: HashMap<usize, usize>,
 }
 
 impl Capture {
@@ -94,7 +96,8 @@ impl Capture {
         let mut w = PcapWriter::with_header(file, header).expect("pcap header");
         for (i, f) in self.frames.iter().enumerate() {
             let ts = Duration::from_millis(i as u64);
-            w.write_packet(&PcapPacket::new(ts, f.len() as u32, f))
+            let captured = &f[..self.snap.get(&(i + 1)).copied().unwrap_or(f.len())];
+            w.write_packet(&PcapPacket::new(ts, f.len() as u32, captured))
                 .expect("write frame");
         }
     }
@@ -243,6 +246,9 @@ fn tshark_decodes_what_ferrix_sends() {
     let mut net = Net::new();
     // The spec's golden request (rid 7, `1234`) and its reply, then its FEEDBACK.
     let golden = net.rpc(b"1234", Policy::LbRoute, 4);
+    let [req, rsp, fb] = golden[..] else {
+        panic!("golden exchange: {golden:?}")
+    };
     assert_eq!(
         net.cap.payloads[0],
         b"\xcc\x08\x00\xc0\x00\x07\x00\x01\x31\x32\x33\x34"
@@ -265,8 +271,8 @@ fn tshark_decodes_what_ferrix_sends() {
     let lossy = net.packets((CLIENT, SERVER), MsgType::Request, 12, 3000, &[0, 2]);
     // A reference FEEDBACK (no extension fields) and a SACK asking for packet 1.
     let reference_body = &feedback_body(&drop_meta, 0, 0)[..8];
-    let fb = single(MsgType::Feedback, Policy::LbRoute, 10, reference_body);
-    let reference_fb = net.cap.push(SERVER, ROUTER, &fb);
+    let reference_pkt = single(MsgType::Feedback, Policy::LbRoute, 10, reference_body);
+    let reference_fb = net.cap.push(SERVER, ROUTER, &reference_pkt);
     let sack_body = sack::encode(None, [1u16].into_iter());
     let sack_pkt = single(MsgType::Sack, Policy::FixedRoute, 12, &sack_body);
     let sack_frame = net.cap.push(SERVER, CLIENT, &sack_pkt);
@@ -303,6 +309,11 @@ fn tshark_decodes_what_ferrix_sends() {
     let mut type9 = single(MsgType::Request, Policy::LbRoute, 20, b"x");
     type9[2] = 0x90;
     let unknown_type = net.cap.push(CLIENT, SERVER, &type9);
+    // A FEEDBACK the capture's snap length cut after the R2P2 header: not malformed.
+    let cut_fb = net
+        .cap
+        .push(SERVER, ROUTER, &net.cap.payloads[fb - 1].clone());
+    net.cap.snap.insert(cut_fb, UDP_PAYLOAD_OFFSET + 8);
 
     let pcap = std::env::temp_dir().join(format!("ferrix-dissector-{}.pcap", std::process::id()));
     net.cap.write(&pcap);
@@ -355,9 +366,6 @@ fn tshark_decodes_what_ferrix_sends() {
         );
     }
 
-    let [req, rsp, fb] = golden[..] else {
-        panic!("golden exchange: {golden:?}")
-    };
     let [req0, ack, req1, req2, rsp0, rsp1, rsp2, fb2] = multi[..] else {
         panic!("multi-packet exchange: {multi:?}")
     };
@@ -428,6 +436,9 @@ fn tshark_decodes_what_ferrix_sends() {
             "_ws.expert.message",
             "Unassigned message type",
         ),
+        (cut_fb, "r2p2.type", "2"),
+        (cut_fb, "r2p2.feedback.rid", ""),
+        (cut_fb, "_ws.expert.message", ""),
     ]
     .map(|(n, f, v)| (n, f, v.to_string()))
     .into();

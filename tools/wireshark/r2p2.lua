@@ -242,11 +242,16 @@ local function dissect_sack(body, tree, pinfo)
 end
 
 local function dissect(tvb, pinfo, tree)
-    local len = tvb:len()
+    -- `len`: bytes captured, all this reads; `rlen`: bytes on the wire, what is checked.
+    local len, rlen = tvb:len(), tvb:reported_len()
     pinfo.cols.protocol = "R2P2"
     local t = tree:add(r2p2, tvb())
+    if rlen < HEADER_LEN then
+        malformed(t, pinfo, string.format("%d bytes, shorter than the 8-byte header", rlen))
+        return len
+    end
     if len < HEADER_LEN then
-        malformed(t, pinfo, string.format("%d bytes, shorter than the 8-byte header", len))
+        t:append_text(" [header not captured]")
         return len
     end
     t:add(f.magic, tvb(0, 1))
@@ -297,8 +302,15 @@ local function dissect(tvb, pinfo, tree)
         malformed(t, pinfo, string.format("header size %d, below 8", hs))
         return len
     end
-    if hs > len then
-        malformed(t, pinfo, string.format("header size %d, packet only %d bytes", hs, len))
+    if hs > rlen then
+        malformed(t, pinfo, string.format("header size %d, packet only %d bytes", hs, rlen))
+        return len
+    end
+    t:add(f.payload_len, rlen - hs):set_generated()
+    if len < rlen then
+        -- The capture's snap length cut the packet: what is missing is not malformed.
+        t:append_text(string.format(" [captured %d of %d bytes]", len, rlen))
+        pinfo.cols.info:append(" [truncated capture]")
         return len
     end
     if hs > HEADER_LEN then
@@ -306,7 +318,6 @@ local function dissect(tvb, pinfo, tree)
     end
     -- nil for an empty payload (a zero-length range cannot start at the end of the packet)
     local body = len > hs and tvb(hs):tvb() or nil
-    t:add(f.payload_len, len - hs):set_generated()
     if body then
         t:add(f.payload, body())
     end
