@@ -88,3 +88,66 @@ fn zero_copy_send_and_stats() {
     assert_eq!((s.accepted, s.closed), (1, 0));
     assert_eq!(net.client.ep.stats().connected, 1);
 }
+
+#[test]
+fn idle_polls_return_at_once_and_timers_still_fire() {
+    use ferrix_net::tcp::Duration;
+    use tcp_common::{PORT, SERVER_IP};
+    let mut net = Net::new(4, 2, 4096);
+    let id = net.client.ep.connect(SERVER_IP, PORT).unwrap();
+    net.run_until(10_000, |n| {
+        n.client.connected == 1 && n.server.accepted == 1
+    });
+    net.client.send_msg(id, 7);
+    net.run_until(10_000, |n| n.client.conns[&id].got == [!7]);
+    // Settle: delayed ACKs and the like go out.
+    for _ in 0..100 {
+        net.step();
+    }
+    // Nothing in flight, nothing received, nothing called: polls return at once.
+    let s0 = net.server.ep.stats().polls_skipped;
+    for _ in 0..10 {
+        net.server
+            .ep
+            .poll(net.now, &mut net.server.port, &mut net.server.events);
+    }
+    assert_eq!(net.server.ep.stats().polls_skipped, s0 + 10);
+    let quiet = net
+        .server
+        .ep
+        .quiet_until()
+        .expect("a quiet endpoint says until when");
+    assert!(quiet > net.now);
+    // A call makes it busy again.
+    net.client.send_msg(id, 9);
+    assert_eq!(net.client.ep.quiet_until(), None);
+    net.run_until(10_000, |n| n.client.conns[&id].got == [!7, !9]);
+    for _ in 0..100 {
+        net.step();
+    }
+    assert!(net.server.port.tx.is_empty());
+    // A request whose segment is lost: the client's polls without frames are skipped while
+    // its retransmission timer runs, and the timer still fires.
+    net.client.send_msg(id, 8);
+    net.client
+        .ep
+        .poll(net.now, &mut net.client.port, &mut net.client.events);
+    assert_eq!(net.client.port.tx.len(), 1, "the request segment");
+    net.client.port.tx.clear();
+    let c0 = net.client.ep.stats().polls_skipped;
+    let mut waited = 0;
+    while net.client.port.tx.is_empty() {
+        net.now += Duration::from_micros(200);
+        waited += 1;
+        assert!(waited < 50_000, "no retransmission after 10 s");
+        net.client
+            .ep
+            .poll(net.now, &mut net.client.port, &mut net.client.events);
+    }
+    assert!(
+        net.client.ep.stats().polls_skipped > c0 + 100,
+        "polls while the timer ran were skipped ({} of {waited})",
+        net.client.ep.stats().polls_skipped - c0
+    );
+    net.run_until(100_000, |n| n.client.conns[&id].got == [!7, !9, !8]);
+}

@@ -17,6 +17,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use ferrix::net::Datagram;
 use ferrix::net::r2p2::{GuestClock, GuestTransport};
 use ferrix_kv::memcache::udp::{self, UdpConfig};
+use ferrix_kv::memcache::udp_get;
 use ferrix_kv::resp::reply;
 use ferrix_net::r2p2::header::HEADER_LEN;
 use ferrix_net::r2p2::{Policy, Server, ServerConfig, Transport};
@@ -39,6 +40,8 @@ pub struct DatagramSetup {
 struct PerCore {
     server: Server<GuestTransport, GuestClock>,
     next_heartbeat: u64,
+    /// The memcached UDP codec's buffers.
+    udp: udp::Scratch,
 }
 
 static CORES: [spin::Mutex<Option<PerCore>>; MAX_CORES] =
@@ -62,6 +65,7 @@ pub fn open(core: usize, d: &DatagramSetup) -> Result<(), alloc::string::String>
     *slot.lock() = Some(PerCore {
         server: Server::new(GuestTransport::default(), GuestClock, d.r2p2.clone()),
         next_heartbeat: 0,
+        udp: udp::Scratch::default(),
     });
     for (what, port) in [("udp-port", d.udp_port), ("r2p2-port", d.r2p2_port)] {
         if port != 0 {
@@ -77,9 +81,6 @@ pub fn open(core: usize, d: &DatagramSetup) -> Result<(), alloc::string::String>
 
 /// One datagram to a bound port (the kernel's `on_udp`).
 pub fn on_udp(s: &Setup, d: &Datagram, buf: &mut [u8]) -> Option<usize> {
-    let core = ferrix::core_id();
-    let mut slot = CORES.get(core)?.lock();
-    let pc = slot.as_mut()?;
     let len = d.len.min(buf.len());
     let port = d.dst.port();
     let now = crate::conn::clock(s);
@@ -90,26 +91,35 @@ pub fn on_udp(s: &Setup, d: &Datagram, buf: &mut [u8]) -> Option<usize> {
             max_reply: s.item_max + 4096,
             ..UdpConfig::default()
         };
-        let mut first: Option<alloc::vec::Vec<u8>> = None;
-        let t = pc.server.transport_mut();
+        // Single-key GETs are answered in place, without the core's codec state.
+        if let Some(n) = udp_get::get_in_place(buf, len, &cfg, &mut backend, now) {
+            return Some(n);
+        }
+        let mut slot = CORES.get(ferrix::core_id())?.lock();
+        let pc = slot.as_mut()?;
+        let PerCore { server, udp, .. } = pc;
+        let t = server.transport_mut();
         t.set_port(port);
-        udp::handle_datagram(buf.get(..len)?, &cfg, &mut backend, now, |dg| {
-            if first.is_none() {
-                first = Some(dg.to_vec());
-            } else {
+        // Every datagram but the last goes out through the transport (after the poll); the
+        // last goes back in place of the request, which the codec is done with by then.
+        let sent = udp::handle_datagram_in(udp, buf.get(..len)?, &cfg, &mut backend, now, |dg| {
+            if !udp::is_last(dg) {
                 let _ = t.send(d.src, &[dg]);
             }
         });
-        // The first datagram goes back in place (the request is done with the buffer); the
-        // rest follow from `after_poll`.
-        let first = first?;
-        let n = first.len().min(buf.len());
-        buf[..n].copy_from_slice(&first[..n]);
+        if sent == 0 {
+            return None;
+        }
+        let last = udp.last_datagram();
+        let n = last.len().min(buf.len());
+        buf[..n].copy_from_slice(&last[..n]);
         return Some(n);
     }
     if port != s.datagrams.r2p2_port {
         return None;
     }
+    let mut slot = CORES.get(ferrix::core_id())?.lock();
+    let pc = slot.as_mut()?;
     pc.server.transport_mut().set_port(port);
     let req = pc.server.handle_datagram(d.src, buf.get(..len)?)?;
     R2P2_REQUESTS.fetch_add(1, Ordering::Relaxed);

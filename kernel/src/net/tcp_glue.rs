@@ -53,6 +53,10 @@ impl FrameQueue for Frames<'_> {
         })
     }
 
+    fn has_frames(&self) -> bool {
+        !self.rx.is_empty()
+    }
+
     fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, len: usize, fill: F) -> R {
         if let Some(mut b) = self.queue.alloc() {
             if b.set_len(len) {
@@ -121,6 +125,11 @@ impl Tcp {
         handler: &mut dyn FnMut(&mut TcpEndpoint, TcpEvent),
     ) {
         let t = now();
+        // Nothing received, nothing to send, no timer due: the common case on a core busy
+        // with datagrams only.
+        if self.rx.is_empty() && self.ep.quiet_until().is_some_and(|q| t < q) {
+            return;
+        }
         {
             let mut frames = Frames {
                 rx: &mut self.rx,

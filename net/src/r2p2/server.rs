@@ -424,6 +424,9 @@ impl<T: Transport, C: Clock> Server<T, C> {
     /// Drops partial requests (and, with SACK, kept replies) idle for `gc_rtos` RTOs; with
     /// SACK, asks clients for the missing packets of partial requests stalled for an RTO.
     pub fn poll_timers(&mut self) {
+        if self.partial.is_empty() && self.sent.is_empty() {
+            return;
+        }
         let now = self.clock.now_ns();
         let rto = self.cfg.rto_ns;
         let limit = rto.saturating_mul(u64::from(self.cfg.gc_rtos));

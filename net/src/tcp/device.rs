@@ -13,6 +13,12 @@ pub trait FrameQueue {
     /// The next received frame, if any.
     fn receive(&mut self) -> Option<Self::RxFrame>;
 
+    /// Whether [`receive`](Self::receive) may have a frame: false lets an idle `poll` return
+    /// at once. The default, true, is always correct.
+    fn has_frames(&self) -> bool {
+        true
+    }
+
     /// Whether [`transmit`](Self::transmit) has room for one more frame now.
     fn can_transmit(&self) -> bool {
         true

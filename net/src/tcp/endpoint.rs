@@ -111,6 +111,9 @@ pub struct TcpStats {
     pub parked: u64,
     /// See `parked`.
     pub unparked: u64,
+    /// `poll` calls that had nothing to do (no frame, no call since the last one, no timer
+    /// due) and returned at once.
+    pub polls_skipped: u64,
 }
 
 /// Why a call failed.
@@ -184,7 +187,23 @@ pub struct TcpEndpoint {
     frame_mtu: usize,
     next_port: u16,
     stats: TcpStats,
+    /// A socket was touched (a call, a listener armed) since the last `poll`'s scan: the next
+    /// `poll` must look at the sockets even without frames.
+    scan_due: bool,
+    /// A socket was touched since the last `flush`: the next one must run smoltcp's egress.
+    egress_due: bool,
+    /// When smoltcp next wants a poll (its timers); None: no timer. Computed by a quiet
+    /// `poll` (asking smoltcp walks every socket in the set, too dear for every flush) and
+    /// valid while `next_due_fresh`: an egress clears that.
+    next_due: Option<Instant>,
+    next_due_fresh: bool,
+    /// The last `poll` that did the full round.
+    last_full: Instant,
 }
+
+/// Longest a `poll` without frames, calls or due timers may be skipped: smoltcp's own
+/// maintenance (the neighbour cache) and parking quiet connections run at least this often.
+const MAX_SKIP: Duration = Duration::from_millis(1);
 
 /// The 4-tuple an established socket's segments carry (remote = their source).
 fn parked_key(sock: &Socket) -> Option<FourTuple> {
@@ -274,6 +293,11 @@ impl TcpEndpoint {
             frame_mtu,
             next_port: EPHEMERAL_FIRST,
             stats: TcpStats::default(),
+            scan_due: true,
+            egress_due: true,
+            next_due: None,
+            next_due_fresh: false,
+            last_full: now,
         };
         ep.rearm();
         ep
@@ -312,6 +336,8 @@ impl TcpEndpoint {
             }
         }
         s.active_at = self.now;
+        self.scan_due = true;
+        self.egress_due = true;
         let h = s.handle.expect("a slot's socket is in the set or parked");
         self.sockets.get_mut::<Socket>(h)
     }
@@ -390,8 +416,30 @@ impl TcpEndpoint {
 
     /// Takes frames from `queue`, runs TCP (timers included) up to `now`, sends what is due,
     /// and appends what happened to `events` (in order per connection).
+    ///
+    /// A poll with nothing to do returns at once: no frame waiting (as far as
+    /// [`FrameQueue::has_frames`] knows), no socket touched since the last poll and flush, no
+    /// smoltcp timer due, and a full round less than [`MAX_SKIP`] ago. Everything that changes
+    /// a socket goes through `hot` (which marks the endpoint due), frames through `queue`, and
+    /// time through smoltcp's `poll_at`, so a skipped poll is one that would have done nothing
+    /// (beyond maintenance and parking, which wait at most `MAX_SKIP`).
     pub fn poll<Q: FrameQueue>(&mut self, now: Instant, queue: &mut Q, events: &mut Vec<TcpEvent>) {
         self.now = now;
+        if !self.scan_due
+            && !self.egress_due
+            && !queue.has_frames()
+            && now < self.last_full + MAX_SKIP
+        {
+            if !self.next_due_fresh {
+                self.next_due = self.iface.poll_at(now, &self.sockets);
+                self.next_due_fresh = true;
+            }
+            if !self.timer_due(now) {
+                self.stats.polls_skipped += 1;
+                return;
+            }
+        }
+        self.last_full = now;
         self.iface.poll_maintenance(now);
         while let Some(frame) = queue.receive() {
             // A segment of a parked connection: its socket goes back into the set first.
@@ -421,12 +469,36 @@ impl TcpEndpoint {
             }
         }
         self.scan(events);
+        self.scan_due = false;
+        self.egress_due = true;
         self.flush(now, queue);
+    }
+
+    /// Until when a [`poll`](Self::poll) without frames and a [`flush`](Self::flush) would do
+    /// nothing, if that is known now (no socket touched since, smoltcp's timers asked): a
+    /// caller may skip both before then without reading its clock's finer parts.
+    pub fn quiet_until(&self) -> Option<Instant> {
+        if self.scan_due || self.egress_due || !self.next_due_fresh {
+            return None;
+        }
+        let limit = self.last_full + MAX_SKIP;
+        Some(self.next_due.map_or(limit, |t| t.min(limit)))
+    }
+
+    /// Whether smoltcp's next timer is due at `now` (true when not known since the last
+    /// egress).
+    fn timer_due(&self, now: Instant) -> bool {
+        !self.next_due_fresh || self.next_due.is_some_and(|t| t <= now)
     }
 
     /// Sends what the calls since the last `poll` queued, without taking received frames or
     /// reporting events: for a core that wants its replies on the wire before its next turn.
+    ///
+    /// Returns at once when no socket was touched since the last flush and no timer is due.
     pub fn flush<Q: FrameQueue>(&mut self, now: Instant, queue: &mut Q) {
+        if !self.egress_due && !self.timer_due(now) {
+            return;
+        }
         let mut dev = QueueDevice {
             queue,
             pending: None,
@@ -438,6 +510,8 @@ impl TcpEndpoint {
             full_syns: 0,
         };
         while self.iface.poll_egress(now, &mut dev, &mut self.sockets) != PollResult::None {}
+        self.egress_due = false;
+        self.next_due_fresh = false;
     }
 
     /// Looks at every busy slot and reports what changed; parks connections quiet for

@@ -26,6 +26,10 @@ impl FrameQueue for Port {
         self.rx.pop_front()
     }
 
+    fn has_frames(&self) -> bool {
+        !self.rx.is_empty()
+    }
+
     fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, len: usize, fill: F) -> R {
         let mut frame = vec![0; len];
         let r = fill(&mut frame);

@@ -43,6 +43,8 @@ pub struct KvBenchOptions {
     pub requests: u32,
     /// GETs (and SETs) per protocol in the instruction count.
     pub icount_ops: u32,
+    /// Skip the throughput rounds (and the Linux servers they need).
+    pub icount_only: bool,
     pub qemu: String,
 }
 
@@ -440,8 +442,27 @@ pub fn bench_kv(
             "--requests and --icount-ops must be at least 1".into(),
         ));
     }
-    let tools = find_tools()?;
     let image = resolve_image(&o.app)?;
+    let mut rows = Vec::new();
+    if !o.icount_only {
+        rows = throughput_rows(o, &image, progress)?;
+    }
+    let _ = writeln!(
+        progress,
+        "bench: ferrix kv under QEMU -icount ({} GETs and SETs per protocol)",
+        o.icount_ops
+    );
+    rows.extend(crate::bench_kv_icount::rows(&image, o));
+    Ok(rows)
+}
+
+/// The throughput half: Linux servers and the guest under the same loads, as ratios.
+fn throughput_rows(
+    o: &KvBenchOptions,
+    image: &std::path::Path,
+    progress: &mut dyn std::io::Write,
+) -> Result<Vec<TextRow>, CliError> {
+    let tools = find_tools()?;
     let _ = writeln!(
         progress,
         "bench: Linux redis-server and memcached on 127.0.0.1, ferrix kv under QEMU (TCG, slirp, 1 vCPU)"
@@ -454,7 +475,7 @@ pub fn bench_kv(
             "bench: round {round}/{ROUNDS}: Linux, then the guest"
         );
         linux.push(loads(&tools, rp, mp, o.requests));
-        ferrix.push(guest_round(&tools, &image, o));
+        ferrix.push(guest_round(&tools, image, o));
     }
     drop((redis, memcached));
     let mut rows = Vec::new();
@@ -479,12 +500,6 @@ pub fn bench_kv(
             }),
         });
     }
-    let _ = writeln!(
-        progress,
-        "bench: ferrix kv under QEMU -icount ({} GETs and SETs per protocol)",
-        o.icount_ops
-    );
-    rows.extend(crate::bench_kv_icount::rows(&image, o));
     Ok(rows)
 }
 

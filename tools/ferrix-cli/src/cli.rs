@@ -174,6 +174,9 @@ enum BenchCmd {
         /// A smoke run: small defaults for --requests and --icount-ops.
         #[arg(long)]
         quick: bool,
+        /// Only the instruction counts (no throughput rounds, no Linux servers needed).
+        #[arg(long)]
+        icount_only: bool,
         /// App name, crate directory or image of the key-value store.
         #[arg(long, default_value = "kv")]
         app: String,
@@ -432,6 +435,7 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                     requests,
                     icount_ops,
                     quick,
+                    icount_only,
                     app,
                     echo_app,
                 },
@@ -441,6 +445,7 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                 echo_app,
                 requests: requests.unwrap_or(if quick { 5000 } else { 20000 }),
                 icount_ops: icount_ops.unwrap_or(if quick { 200 } else { 1000 }),
+                icount_only,
                 qemu: qemu_binary(),
             };
             let rows = crate::bench_kv::bench_kv(&opts, &mut std::io::stderr())?;

@@ -107,18 +107,23 @@ pub fn redis_i64(s: &[u8]) -> Option<i64> {
 }
 
 /// Append the decimal digits of `v`.
-pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+pub fn push_u64(out: &mut Vec<u8>, v: u64) {
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
+    let i = digits(v, &mut buf);
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Writes the decimal digits of `v` at the end of `d`; the index of the first one.
+pub fn digits(mut v: u64, d: &mut [u8; 20]) -> usize {
+    let mut i = d.len();
     loop {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
+        d[i] = b'0' + (v % 10) as u8;
         v /= 10;
         if v == 0 {
-            break;
+            return i;
         }
     }
-    out.extend_from_slice(&buf[i..]);
 }
 
 /// Append the decimal digits of `v` with a `-` when negative.

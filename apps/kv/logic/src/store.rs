@@ -206,6 +206,31 @@ impl Store {
         Some(it)
     }
 
+    /// [`get`](Self::get) if `accept` agrees to the item found (or to a miss, `None`): then
+    /// `Some` of what `get` returns, counted the same way. If it declines, `None` and nothing
+    /// is counted or marked (an expired item is still removed, as any lookup does).
+    pub fn get_if(
+        &mut self,
+        key: &[u8],
+        now: Clock,
+        accept: impl FnOnce(Option<&Item>) -> bool,
+    ) -> Option<Option<&mut Item>> {
+        let slot = self.live_slot(key, now);
+        let found = slot.and_then(|s| self.slots[s as usize].as_ref());
+        if !accept(found) {
+            return None;
+        }
+        self.stats.cmd_get += 1;
+        let Some(slot) = slot else {
+            self.stats.get_misses += 1;
+            return Some(None);
+        };
+        self.stats.get_hits += 1;
+        let it = self.slots[slot as usize].as_mut()?;
+        it.referenced = true;
+        Some(Some(it))
+    }
+
     fn remove_slot(&mut self, slot: u32) -> Option<Item> {
         let it = self.slots[slot as usize].take()?;
         if let Ok(e) = self.table.find_entry(it.hash, |&i| i == slot) {

@@ -88,6 +88,14 @@ impl Ascii {
         b: &mut B,
         now: Clock,
     ) -> Step {
+        // The commonest command, one key: no need to split the line twice.
+        if let Some(key) = raw.strip_prefix(b"get ")
+            && !key.is_empty()
+            && !key.contains(&b' ')
+        {
+            get(raw, false, None, out, b, now);
+            return Step::Done(0);
+        }
         let line = Line::new(raw);
         let t = &line.toks;
         let reply = |out: &mut Vec<u8>, s: &[u8]| {

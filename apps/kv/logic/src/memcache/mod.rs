@@ -5,6 +5,7 @@
 pub mod ascii;
 pub mod binary;
 pub mod udp;
+pub mod udp_get;
 
 use crate::conn::{Codec, Limits, Progress};
 use crate::expiry::Clock;

@@ -68,9 +68,68 @@ impl Frame {
     }
 }
 
+/// Buffers one core reuses from datagram to datagram, so a warm request allocates nothing.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    reply: Vec<u8>,
+    dgram: Vec<u8>,
+}
+
+/// Largest buffer a [`Scratch`] keeps between datagrams (a 1 MiB reply does not pin 1 MiB per
+/// core for ever).
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+impl Scratch {
+    /// The last reply datagram [`handle_datagram_in`] produced (header included): a caller
+    /// that sends it itself (in place of the request) can skip it in `send`, see
+    /// [`is_last`].
+    pub fn last_datagram(&self) -> &[u8] {
+        &self.dgram
+    }
+
+    fn trim(&mut self) {
+        for v in [&mut self.reply, &mut self.dgram] {
+            if v.capacity() > SCRATCH_KEEP {
+                *v = Vec::new();
+            }
+        }
+    }
+}
+
 /// Execute one request datagram; push each reply datagram through `send`. Returns the number
 /// of reply datagrams (0 when the request was dropped or needs no reply).
 pub fn handle_datagram<B: Backend>(
+    datagram: &[u8],
+    cfg: &UdpConfig,
+    b: &mut B,
+    now: Clock,
+    send: impl FnMut(&[u8]),
+) -> usize {
+    handle_datagram_in(&mut Scratch::default(), datagram, cfg, b, now, send)
+}
+
+/// Whether reply datagram `dg` (header included) is the last of its reply.
+pub fn is_last(dg: &[u8]) -> bool {
+    Frame::parse(dg).is_some_and(|f| f.sequence.saturating_add(1) >= f.total)
+}
+
+/// [`handle_datagram`] with buffers kept in `scratch` across calls; after it returns a
+/// positive count, [`Scratch::last_datagram`] holds the last datagram (also passed to `send`).
+pub fn handle_datagram_in<B: Backend>(
+    scratch: &mut Scratch,
+    datagram: &[u8],
+    cfg: &UdpConfig,
+    b: &mut B,
+    now: Clock,
+    send: impl FnMut(&[u8]),
+) -> usize {
+    let n = reply_datagrams(scratch, datagram, cfg, b, now, send);
+    scratch.trim();
+    n
+}
+
+fn reply_datagrams<B: Backend>(
+    scratch: &mut Scratch,
     datagram: &[u8],
     cfg: &UdpConfig,
     b: &mut B,
@@ -88,15 +147,15 @@ pub fn handle_datagram<B: Backend>(
         max_output: cfg.max_reply,
         max_line: payload.len(),
     };
-    let mut reply = Vec::new();
+    let Scratch { reply, dgram } = scratch;
+    reply.clear();
     if payload.first() == Some(&MAGIC_REQUEST) {
-        Binary::new(limits).feed(payload, &mut reply, b, now);
+        Binary::new(limits).feed(payload, reply, b, now);
     } else {
-        Ascii::new(limits).feed(payload, &mut reply, b, now);
+        Ascii::new(limits).feed(payload, reply, b, now);
     }
     let chunk = cfg.max_datagram.max(FRAME_HEADER_LEN + 1) - FRAME_HEADER_LEN;
     let n = reply.len().div_ceil(chunk).min(usize::from(u16::MAX));
-    let mut dgram = Vec::with_capacity(cfg.max_datagram);
     for (i, part) in reply.chunks(chunk).take(n).enumerate() {
         dgram.clear();
         Frame {
@@ -104,9 +163,9 @@ pub fn handle_datagram<B: Backend>(
             sequence: i as u16,
             total: n as u16,
         }
-        .write(&mut dgram);
+        .write(dgram);
         dgram.extend_from_slice(part);
-        send(&dgram);
+        send(dgram);
     }
     n
 }
