@@ -250,8 +250,9 @@ impl TcpService for Kv {
     }
 
     fn on_udp(&self, d: &ferrix::net::Datagram, buf: &mut [u8]) -> Option<usize> {
-        LAST_EVENT_NS.store(ferrix::time::now_ns().max(1), Ordering::Relaxed);
-        crate::datagram::on_udp(self.setup, d, buf)
+        let now_ns = ferrix::time::now_ns();
+        LAST_EVENT_NS.store(now_ns.max(1), Ordering::Relaxed);
+        crate::datagram::on_udp(self.setup, d, buf, now_ns)
     }
 
     fn after_poll(&self) {

@@ -13,7 +13,7 @@
 //! ACKs, FEEDBACK to `router=` when set); the store is the shared `Sharded` one.
 
 use crate::Setup;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use ferrix::net::Datagram;
 use ferrix::net::r2p2::{GuestClock, GuestTransport};
 use ferrix_kv::memcache::udp::{self, UdpConfig};
@@ -47,6 +47,18 @@ struct PerCore {
 static CORES: [spin::Mutex<Option<PerCore>>; MAX_CORES] =
     [const { spin::Mutex::new(None) }; MAX_CORES];
 
+/// Per core: something beyond the in-place GET path ran there (R2P2, a memcached reply of
+/// several datagrams), or a router is configured, so `after_poll` has timers and queues to
+/// look at; until then it returns without taking the core's lock.
+static USED: [AtomicBool; MAX_CORES] = [const { AtomicBool::new(false) }; MAX_CORES];
+
+/// The core's state, marked used.
+fn used_core() -> Option<spin::MutexGuard<'static, Option<PerCore>>> {
+    let core = ferrix::core_id();
+    USED.get(core)?.store(true, Ordering::Relaxed);
+    Some(CORES.get(core)?.lock())
+}
+
 /// Counters over all cores (`stats` at exit).
 pub static UDP_REQUESTS: AtomicU64 = AtomicU64::new(0);
 pub static R2P2_REQUESTS: AtomicU64 = AtomicU64::new(0);
@@ -67,6 +79,11 @@ pub fn open(core: usize, d: &DatagramSetup) -> Result<(), alloc::string::String>
         next_heartbeat: 0,
         udp: udp::Scratch::default(),
     });
+    if d.r2p2.router.is_some()
+        && let Some(u) = USED.get(core)
+    {
+        u.store(true, Ordering::Relaxed); // heartbeats from the start
+    }
     for (what, port) in [("udp-port", d.udp_port), ("r2p2-port", d.r2p2_port)] {
         if port != 0 {
             ferrix::net::bind_udp(port).map_err(|e| format!("{what}={port}: {e}"))?;
@@ -80,10 +97,10 @@ pub fn open(core: usize, d: &DatagramSetup) -> Result<(), alloc::string::String>
 }
 
 /// One datagram to a bound port (the kernel's `on_udp`).
-pub fn on_udp(s: &Setup, d: &Datagram, buf: &mut [u8]) -> Option<usize> {
+pub fn on_udp(s: &Setup, d: &Datagram, buf: &mut [u8], now_ns: u64) -> Option<usize> {
     let len = d.len.min(buf.len());
     let port = d.dst.port();
-    let now = crate::conn::clock(s);
+    let now = ferrix_kv::Clock::new(now_ns, s.unix_at_boot);
     let mut backend = &s.store;
     if port == s.datagrams.udp_port {
         UDP_REQUESTS.fetch_add(1, Ordering::Relaxed);
@@ -95,7 +112,7 @@ pub fn on_udp(s: &Setup, d: &Datagram, buf: &mut [u8]) -> Option<usize> {
         if let Some(n) = udp_get::get_in_place(buf, len, &cfg, &mut backend, now) {
             return Some(n);
         }
-        let mut slot = CORES.get(ferrix::core_id())?.lock();
+        let mut slot = used_core()?;
         let pc = slot.as_mut()?;
         let PerCore { server, udp, .. } = pc;
         let t = server.transport_mut();
@@ -118,7 +135,7 @@ pub fn on_udp(s: &Setup, d: &Datagram, buf: &mut [u8]) -> Option<usize> {
     if port != s.datagrams.r2p2_port {
         return None;
     }
-    let mut slot = CORES.get(ferrix::core_id())?.lock();
+    let mut slot = used_core()?;
     let pc = slot.as_mut()?;
     pc.server.transport_mut().set_port(port);
     let req = pc.server.handle_datagram(d.src, buf.get(..len)?)?;
@@ -151,6 +168,9 @@ pub fn on_udp(s: &Setup, d: &Datagram, buf: &mut [u8]) -> Option<usize> {
 pub fn after_poll(s: &Setup) {
     let core = ferrix::core_id();
     let Some(slot) = CORES.get(core) else { return };
+    if !USED.get(core).is_some_and(|u| u.load(Ordering::Relaxed)) {
+        return;
+    }
     let mut slot = slot.lock();
     let Some(pc) = slot.as_mut() else { return };
     pc.server.poll_timers();

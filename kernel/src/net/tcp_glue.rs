@@ -147,6 +147,10 @@ impl Tcp {
 
     /// Sends what the endpoint has queued (calls made outside [`Tcp::poll`]).
     pub(super) fn flush(&mut self, queue: &mut dyn QueuePair, out: &mut Vec<PacketBuf>) {
+        let t = now();
+        if self.ep.quiet_until().is_some_and(|q| t < q) {
+            return; // nothing was called since the last flush, no timer due, nothing freed
+        }
         {
             let mut frames = Frames {
                 rx: &mut self.rx,
@@ -154,7 +158,7 @@ impl Tcp {
                 queue: &mut *queue,
                 out: &mut *out,
             };
-            self.ep.flush(now(), &mut frames);
+            self.ep.flush(t, &mut frames);
         }
         for b in self.grave.lock().drain(..) {
             queue.free(b);

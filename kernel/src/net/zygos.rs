@@ -626,6 +626,9 @@ fn home_work(me: usize, rt: &Runtime, poll: Option<&dyn TcpService>) {
 
 /// Home core: turns due flow timers into `Timer` events.
 fn fire_timers(me: usize, rt: &Runtime, h: &mut Home) {
+    if h.timers.is_empty() {
+        return;
+    }
     let now = crate::time::now_ns();
     // Timers re-armed before they fired leave stale entries: drop them when they pile up.
     let slots = rt.flows[me].len();
@@ -830,6 +833,9 @@ pub(crate) fn on_ipi(me: usize) {
 /// poll from its loop.
 static DEFERRED: [spin::Mutex<Vec<DeferredDatagram>>; MAX_CPUS] =
     [const { spin::Mutex::new(Vec::new()) }; MAX_CPUS];
+/// Whether a core's [`DEFERRED`] may hold datagrams (set under its lock when one is queued,
+/// cleared by the owner when it takes them), so a loop poll need not take the lock.
+static DEFERRED_ANY: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 const DEFERRED_MAX: usize = 256;
 /// A datagram and a copy of its payload.
 type DeferredDatagram = (super::Datagram, Vec<u8>);
@@ -849,6 +855,7 @@ impl TcpService for Deferred {
             DEFERRED_DROPS.fetch_add(1, Ordering::Relaxed);
         } else {
             q.push((*d, buf.get(..d.len).unwrap_or_default().to_vec()));
+            DEFERRED_ANY[me].store(true, Ordering::Release);
         }
         None
     }
@@ -857,9 +864,16 @@ impl TcpService for Deferred {
 /// Hands this core's deferred datagrams to the app (interrupts off, endpoint free); replies
 /// go out with `send_udp` from the port the datagram came to.
 fn run_deferred(me: usize, service: &dyn TcpService) {
+    if !DEFERRED_ANY
+        .get(me)
+        .is_some_and(|a| a.load(Ordering::Acquire))
+    {
+        return;
+    }
     let pending = {
         let Some(q) = DEFERRED.get(me) else { return };
         let mut q = q.lock();
+        DEFERRED_ANY[me].store(false, Ordering::Relaxed);
         if q.is_empty() {
             return;
         }

@@ -21,6 +21,12 @@ use spin::Mutex;
 pub trait Backend {
     /// Run `f` on the store that owns `key`.
     fn with_key<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Store) -> R) -> R;
+    /// [`with_key`](Self::with_key), also handing `f` the key's [`hash`], computed once for
+    /// both the shard and the store's table.
+    fn with_hashed_key<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Store, u64) -> R) -> R {
+        let h = hash(key);
+        self.with_key(key, |s| f(s, h))
+    }
     /// Run `f` on every store, one at a time.
     fn for_each_store(&mut self, f: impl FnMut(&mut Store));
     /// The largest item (key + value + overhead) a store accepts.
@@ -99,13 +105,22 @@ impl Sharded {
 
     /// The shard index of `key`.
     pub fn shard_of(&self, key: &[u8]) -> usize {
-        ((hash(key) >> 32) % self.shards.len() as u64) as usize
+        self.shard_of_hash(hash(key))
+    }
+
+    /// The shard index of a key whose [`hash`] is `h`.
+    fn shard_of_hash(&self, h: u64) -> usize {
+        ((h >> 32) % self.shards.len() as u64) as usize
     }
 }
 
 impl Backend for &Sharded {
     fn with_key<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Store) -> R) -> R {
         f(&mut self.shards[self.shard_of(key)].lock())
+    }
+    fn with_hashed_key<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Store, u64) -> R) -> R {
+        let h = hash(key);
+        f(&mut self.shards[self.shard_of_hash(h)].lock(), h)
     }
     fn for_each_store(&mut self, mut f: impl FnMut(&mut Store)) {
         for s in &self.shards {

@@ -174,7 +174,11 @@ impl Store {
 
     /// The slot of the live item under `key`; removes it if it is expired or flushed.
     fn live_slot(&mut self, key: &[u8], now: Clock) -> Option<u32> {
-        let slot = self.find_slot(key, hash(key))?;
+        self.live_slot_hashed(key, hash(key), now)
+    }
+
+    fn live_slot_hashed(&mut self, key: &[u8], h: u64, now: Clock) -> Option<u32> {
+        let slot = self.find_slot(key, h)?;
         let dead = self.slots[slot as usize]
             .as_ref()
             .is_some_and(|it| self.dead(it, now));
@@ -209,13 +213,16 @@ impl Store {
     /// [`get`](Self::get) if `accept` agrees to the item found (or to a miss, `None`): then
     /// `Some` of what `get` returns, counted the same way. If it declines, `None` and nothing
     /// is counted or marked (an expired item is still removed, as any lookup does).
+    /// `h` is the key's [`hash`] (as [`Backend::with_hashed_key`](crate::Backend) gives it).
     pub fn get_if(
         &mut self,
         key: &[u8],
+        h: u64,
         now: Clock,
         accept: impl FnOnce(Option<&Item>) -> bool,
     ) -> Option<Option<&mut Item>> {
-        let slot = self.live_slot(key, now);
+        debug_assert_eq!(h, hash(key));
+        let slot = self.live_slot_hashed(key, h, now);
         let found = slot.and_then(|s| self.slots[s as usize].as_ref());
         if !accept(found) {
             return None;

@@ -75,10 +75,10 @@ pub fn get_in_place<B: Backend>(
     // Offsets from the start of the reply.
     let line_end =
         |fi: usize, li: usize| FRAME_HEADER_LEN + VALUE.len() + klen + (20 - fi) + (20 - li) + 4;
-    let hit = b.with_key(key, |s| {
+    let hit = b.with_hashed_key(key, |s, h| {
         // A hit whose reply would not fit one datagram is declined, uncounted: the general
         // path then does the lookup (once).
-        let found = s.get_if(key, now, |it| match it {
+        let found = s.get_if(key, h, now, |it| match it {
             None => FRAME_HEADER_LEN + END.len() <= cap,
             Some(it) => {
                 fi = digits(it.flags.into(), &mut fd);
