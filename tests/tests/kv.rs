@@ -512,6 +512,34 @@ fn kv_bench_quick_reports_guest_and_linux_rows() {
     }
 }
 
+/// Issue 12's goal, guarded like the other instruction budgets (5 % over it fails): a 64-byte
+/// memcached GET over UDP costs at most 2x the UDP echo app's received frame, both counted
+/// under `-icount` in the same run (`ferrix bench kv --icount-only`).
+#[test]
+fn kv_udp_get_within_twice_a_udp_echo_frame() {
+    let _turn = one_vm_at_a_time();
+    let out = Command::new(FERRIX)
+        .args(["bench", "kv", "--icount-only", "--icount-ops", "500"])
+        .output()
+        .expect("run ferrix bench kv");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{table}\n{log}");
+    let n = |config: &str| {
+        bench_row(&table, config)
+            .unwrap_or_else(|| panic!("no {config}:\n{table}"))
+            .0
+    };
+    let (get, echo) = (n("icount-udp-get"), n("icount-udp-echo"));
+    assert!(echo > 0.0, "{table}");
+    let ratio = get / echo;
+    eprintln!("UDP GET {get} instructions, UDP echo frame {echo}: {ratio:.2}x");
+    assert!(
+        ratio <= 2.0 * 1.05,
+        "a memcached UDP GET costs {ratio:.2}x a UDP echo frame (goal 2x, fails beyond 2.1x):\n{table}"
+    );
+}
+
 /// The guest on a TAP device inside a namespace the test creates (the clients run in it, as
 /// a client machine on the guest's segment would): redis-cli and redis-benchmark
 /// (`-t set,get,incr,mset -P 16 -n 20000`, no errors), libmemcached-tools (memccp, memccat,

@@ -266,8 +266,11 @@ impl Endpoint {
         };
         let t = self.tcp.as_mut()?;
         let r = f(&mut t.ep);
-        t.flush(&mut **queue, &mut self.tx);
-        self.flush();
+        // Only what `f` queued: timers are the next poll's business.
+        if t.ep.egress_pending() {
+            t.flush(&mut **queue, &mut self.tx);
+            self.flush();
+        }
         Some(r)
     }
 

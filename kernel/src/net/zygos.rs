@@ -430,12 +430,12 @@ impl Worker<'_> {
         // TCP timers and ARP copies need a poll now and then, even while flows keep this core
         // busy and its ring looks empty.
         if self.has_home && t0.saturating_sub(self.last_poll) > BUSY_POLL_NS {
-            self.poll();
+            self.poll(t0);
         }
         let action = idle::next_action(me, sched.policy(), &sched.view(&Rings), &mut self.rng);
         match action {
             Action::RunRemoteCalls => home_work(self.me, self.rt, None),
-            Action::RunNetStack | Action::PollNic => self.poll(),
+            Action::RunNetStack | Action::PollNic => self.poll(t0),
             Action::RunOwnFlow => {
                 let claim = HOMES[self.me]
                     .lock()
@@ -462,7 +462,8 @@ impl Worker<'_> {
             }
             Action::Nothing => {
                 sched.set_mode(me, CoreMode::Idle);
-                let now = crate::time::now_ns();
+                // The step's start is recent enough for these millisecond-scale checks.
+                let now = t0;
                 if let Some(&stop_at) = STOP_AT.get() {
                     let since = *self.quiet_since.get_or_insert(now);
                     if now.saturating_sub(since) > STOP_GRACE_NS
@@ -474,7 +475,7 @@ impl Worker<'_> {
                     }
                 }
                 if now.saturating_sub(self.last_poll) > IDLE_POLL_NS {
-                    self.poll();
+                    self.poll(now);
                     self.service.on_idle(now);
                 } else if self.halt_after_ns > 0
                     && now.saturating_sub(*self.idle_since.get_or_insert(now)) > self.halt_after_ns
@@ -504,8 +505,9 @@ impl Worker<'_> {
     }
 
     /// Polls this core's endpoint (TCP input makes flows ready; ARP, ICMP answered).
-    fn poll(&mut self) {
-        self.last_poll = crate::time::now_ns();
+    /// Polls this core's endpoint; `now` is the step's clock reading (for the poll interval).
+    fn poll(&mut self, now: u64) {
+        self.last_poll = now;
         let service = self.service;
         if self.has_home {
             home_work(self.me, self.rt, Some(service));

@@ -485,6 +485,12 @@ impl TcpEndpoint {
         Some(self.next_due.map_or(limit, |t| t.min(limit)))
     }
 
+    /// Whether a socket was touched since the last [`flush`](Self::flush) (a call queued
+    /// something to send, or may have).
+    pub fn egress_pending(&self) -> bool {
+        self.egress_due
+    }
+
     /// Whether smoltcp's next timer is due at `now` (true when not known since the last
     /// egress).
     fn timer_due(&self, now: Instant) -> bool {
