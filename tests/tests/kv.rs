@@ -439,12 +439,38 @@ fn kv_survives_a_client_that_never_reads_and_garbage() {
         partial.push(c);
     }
     eprintln!("{refused} of 14 partial 1 MB sets refused for want of buffer memory");
+    drop(partial);
+    // Replies nobody reads: a 900 kB item asked for by a line naming it 1,000 times gets
+    // memcached's error, not a 900 MB reply; clients that each ask for it twice and never
+    // read hold their replies against the output budget, and past it are told and closed.
+    let mut c = connect(memcached);
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"set huge 0 0 900000\r\n").unwrap();
+    c.write_all(&value[..900_000]).unwrap();
+    c.write_all(b"\r\n").unwrap();
+    let mut buf = [0u8; 256];
+    let n = c.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"STORED\r\n");
+    c.write_all(format!("get{}\r\n", " huge".repeat(1000)).as_bytes())
+        .unwrap();
+    let n = c.read(&mut buf).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&buf[..n]),
+        "SERVER_ERROR out of memory writing get response\r\n"
+    );
+    let mut readers = Vec::new();
+    for _ in 0..24 {
+        let mut g = connect(memcached);
+        let _ = g.write_all(b"get huge huge\r\n");
+        readers.push(g);
+    }
+    std::thread::sleep(Duration::from_secs(2));
     // The others are served, the data is intact.
     assert_eq!(r(&["GET", "kept"]), "yes");
     assert_eq!(r(&["STRLEN", "big"]), "1000");
     drop(hog);
-    drop(partial);
-    assert_eq!(r(&["DBSIZE"]), "2");
+    drop(readers);
+    assert_eq!(r(&["DBSIZE"]), "3");
     let console = finish(vm, seen, rest);
     let closes: u64 = console
         .lines()

@@ -48,7 +48,15 @@ struct Conn {
     peer_closed: bool,
     /// What this connection's input buffer counts in [`INPUT_HELD`] (its capacity).
     held: usize,
+    /// What its output buffer counts in [`OUTPUT_HELD`] (its capacity).
+    out_held: usize,
 }
+
+/// Bytes all connections' output buffers hold (their capacities), against the same budget
+/// as input: replies waiting for a client that does not read them. A connection whose new
+/// replies would pass it (beyond [`INPUT_FREE`]) gets the protocol's out-of-memory error and
+/// is closed (counted in [`BUDGET_CLOSES`]).
+static OUTPUT_HELD: AtomicUsize = AtomicUsize::new(0);
 
 /// Bytes all connections' input buffers hold (their capacities), against
 /// `Setup::conn_budget`: a connection whose partial command cannot grow within the budget
@@ -75,9 +83,37 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Brings [`OUTPUT_HELD`] up to date with the output buffer's capacity.
+    fn account_out(&mut self) {
+        let now = self.out.capacity();
+        if now >= self.out_held {
+            OUTPUT_HELD.fetch_add(now - self.out_held, Ordering::Relaxed);
+        } else {
+            OUTPUT_HELD.fetch_sub(self.out_held - now, Ordering::Relaxed);
+        }
+        self.out_held = now;
+    }
+
+    /// The protocol's out-of-memory error, then close.
+    fn refuse(&mut self) {
+        BUDGET_CLOSES.fetch_add(1, Ordering::Relaxed);
+        self.out = Vec::new();
+        self.sent = 0;
+        self.out.extend_from_slice(match self.proto {
+            Proto::Resp(_) => &b"-ERR out of memory for connection buffers\r\n"[..],
+            _ => b"SERVER_ERROR out of memory for connection buffers\r\n",
+        });
+        self.account_out();
+        self.input.clear();
+        self.closing = true;
+    }
+}
+
 impl Drop for Conn {
     fn drop(&mut self) {
         INPUT_HELD.fetch_sub(self.held, Ordering::Relaxed);
+        OUTPUT_HELD.fetch_sub(self.out_held, Ordering::Relaxed);
     }
 }
 
@@ -99,7 +135,11 @@ pub struct Kv {
 
 impl Kv {
     fn limits(&self) -> Limits {
-        Limits::default()
+        Limits {
+            // Two of the largest items, whatever `item-max` says.
+            max_reply: self.setup.item_max.saturating_mul(2) + 64 * 1024,
+            ..Limits::default()
+        }
     }
 
     /// The most unconsumed input a connection holds.
@@ -168,6 +208,13 @@ impl Kv {
             let p = self.feed(c);
             let consumed = p.consumed.min(c.input.len());
             c.input.drain(..consumed);
+            c.account_out();
+            if c.out.len() > INPUT_FREE
+                && OUTPUT_HELD.load(Ordering::Relaxed) > self.setup.conn_budget
+            {
+                c.refuse();
+                continue;
+            }
             if p.close {
                 c.closing = true;
                 continue;
@@ -182,13 +229,7 @@ impl Kv {
                 // Stuck below the cap: the budget stopped the input growing, and nothing
                 // else will free it for this command. Say so in the connection's protocol.
                 if !flow.data().is_empty() && c.input.len() >= c.input.capacity().max(INPUT_FREE) {
-                    BUDGET_CLOSES.fetch_add(1, Ordering::Relaxed);
-                    c.out.extend_from_slice(match c.proto {
-                        Proto::Resp(_) => &b"-ERR out of memory for connection buffers\r\n"[..],
-                        _ => b"SERVER_ERROR out of memory for connection buffers\r\n",
-                    });
-                    c.input.clear();
-                    c.closing = true;
+                    c.refuse();
                     continue;
                 }
                 if flow.data().is_empty() {
@@ -200,8 +241,10 @@ impl Kv {
             c.input = Vec::new();
             c.account();
         }
-        if c.out.is_empty() && c.out.capacity() > INPUT_KEEP {
+        // Idle output buffers keep at most what any connection may hold outside the budget.
+        if c.out.is_empty() && c.out.capacity() > INPUT_FREE {
             c.out = Vec::new();
+            c.account_out();
         }
         if c.peer_closed && c.out.is_empty() {
             flow.close();
@@ -237,6 +280,7 @@ impl TcpService for Kv {
                 closing: false,
                 peer_closed: false,
                 held: 0,
+                out_held: 0,
             },
         };
         if event == FlowEvent::PeerClosed {

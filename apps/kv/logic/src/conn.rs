@@ -21,13 +21,22 @@ pub struct Limits {
     /// The longest command line (memcached ASCII, RESP inline) before the connection is
     /// closed with an error.
     pub max_line: usize,
+    /// The largest reply one multi-key read (memcached `get k1 k2 ...`, RESP `MGET`) may
+    /// build: past it the command answers memcached's `SERVER_ERROR out of memory writing get
+    /// response` or a RESP error instead, so a line naming one large item thousands of times
+    /// cannot make a reply of gigabytes. Replies are built whole (not streamed).
+    pub max_reply: usize,
 }
+
+/// [`Limits::max_reply`] by default: two items of memcached's default 1 MiB size limit.
+pub const DEFAULT_MAX_REPLY: usize = 2 * 1024 * 1024 + 64 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_output: 256 * 1024,
             max_line: 64 * 1024,
+            max_reply: DEFAULT_MAX_REPLY,
         }
     }
 }

@@ -330,6 +330,7 @@ fn pipelined_client_that_never_reads_is_bounded() {
     let limits = Limits {
         max_output: 4096,
         max_line: 1024,
+        ..Limits::default()
     };
     let mut input = Vec::new();
     for _ in 0..10_000 {
@@ -446,4 +447,49 @@ fn r2p2_one_command_per_message_and_read_only_flag() {
     ] {
         assert!(!is_read_only(format!("{rw}\r\n").as_bytes()), "{rw}");
     }
+}
+
+#[test]
+fn multi_key_reads_past_the_reply_limit_get_an_error_not_gigabytes() {
+    let limits = Limits {
+        max_reply: 64 * 1024,
+        ..Limits::default()
+    };
+    let mut s = Store::new(StoreConfig::default());
+    let big = vec![b'x'; 20_000];
+    let mut set = b"set big 0 0 20000\r\n".to_vec();
+    set.extend_from_slice(&big);
+    set.extend_from_slice(b"\r\nset small 0 0 1\r\ny\r\n");
+    let mut c = Memcache::new(limits);
+    let mut out = Vec::new();
+    c.feed(&set, &mut out, &mut s, common::clock());
+    assert_eq!(out, b"STORED\r\nSTORED\r\n");
+    // Three copies fit (60 kB), a line naming it 1,000 times does not: the whole command is
+    // answered with memcached's error, and the connection goes on.
+    for (keys, fits) in [(3, true), (1000, false)] {
+        let line = format!("get{}\r\nget small\r\n", " big".repeat(keys));
+        out.clear();
+        c.feed(line.as_bytes(), &mut out, &mut s, common::clock());
+        let small = b"VALUE small 0 1\r\ny\r\nEND\r\n";
+        if fits {
+            assert_eq!(out.len(), 3 * (20_000 + 21) + 5 + small.len());
+        } else {
+            let mut want = b"SERVER_ERROR out of memory writing get response\r\n".to_vec();
+            want.extend_from_slice(small);
+            assert_eq!(out, want);
+        }
+    }
+    // RESP MGET the same way.
+    let mut r = Resp::new(limits);
+    let mut cmd = format!("*{}\r\n$4\r\nMGET\r\n", 1001).into_bytes();
+    for _ in 0..1000 {
+        cmd.extend_from_slice(b"$3\r\nbig\r\n");
+    }
+    cmd.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$5\r\nsmall\r\n");
+    out.clear();
+    r.feed(&cmd, &mut out, &mut s, common::clock());
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("-ERR reply too large"), "{text}");
+    assert!(text.ends_with("\r\n$1\r\ny\r\n"), "{text}");
+    assert!(out.len() < 200, "{} bytes", out.len());
 }

@@ -112,7 +112,7 @@ proptest! {
     fn backpressure_keeps_output_bounded(picks in proptest::collection::vec(0usize..100, 1..200)) {
         let input = stream(&picks, RESP_CMDS);
         let mut s = Store::new(small());
-        let mut c = Resp::new(Limits { max_output: 256, max_line: 1024 });
+        let mut c = Resp::new(Limits { max_output: 256, max_line: 1024, ..Limits::default() });
         let mut out = Vec::new();
         let p = c.feed(&input, &mut out, &mut s, common::clock());
         // One reply may overshoot the limit, never more.

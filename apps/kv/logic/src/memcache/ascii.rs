@@ -93,7 +93,7 @@ impl Ascii {
             && !key.is_empty()
             && !key.contains(&b' ')
         {
-            get(raw, false, None, out, b, now);
+            get(raw, false, None, self.limits.max_reply, out, b, now);
             return Step::Done(0);
         }
         let line = Line::new(raw);
@@ -104,12 +104,13 @@ impl Ascii {
             }
         };
         match (t[0], line.n) {
-            (b"get" | b"gets", 2..) => get(raw, false, None, out, b, now),
+            (b"get" | b"gets", 2..) => get(raw, false, None, self.limits.max_reply, out, b, now),
             (b"gat" | b"gats", 3..) => match mc_strtol32(t[1]) {
                 Some(e) => get(
                     raw,
                     true,
                     Some(Deadline::from_memcached(e.into(), now)),
+                    self.limits.max_reply,
                     out,
                     b,
                     now,
@@ -294,6 +295,7 @@ fn get<B: Backend>(
     raw: &[u8],
     touch: bool,
     deadline: Option<Deadline>,
+    max_reply: usize,
     out: &mut Vec<u8>,
     b: &mut B,
     now: Clock,
@@ -312,8 +314,14 @@ fn get<B: Backend>(
             out.extend_from_slice(BAD_FORMAT);
             return;
         }
-        b.with_key(key, |s| {
-            let Some(it) = s.get(key, now) else { return };
+        let over = b.with_key(key, |s| {
+            let Some(it) = s.get(key, now) else {
+                return false;
+            };
+            // The value line and the data (flags and lengths take at most 64 bytes).
+            if out.len() - start + key.len() + it.value.len() + 64 > max_reply {
+                return true;
+            }
             if let Some(d) = deadline {
                 it.deadline = d;
             }
@@ -330,7 +338,14 @@ fn get<B: Backend>(
             out.extend_from_slice(b"\r\n");
             out.extend_from_slice(&it.value);
             out.extend_from_slice(b"\r\n");
+            false
         });
+        if over {
+            // memcached's answer when it cannot buffer a get's reply.
+            out.truncate(start);
+            out.extend_from_slice(b"SERVER_ERROR out of memory writing get response\r\n");
+            return;
+        }
     }
     out.extend_from_slice(b"END\r\n");
 }

@@ -146,6 +146,7 @@ fn reply_datagrams<B: Backend>(
     let limits = Limits {
         max_output: cfg.max_reply,
         max_line: payload.len(),
+        max_reply: cfg.max_reply,
     };
     let Scratch { reply, dgram } = scratch;
     reply.clear();

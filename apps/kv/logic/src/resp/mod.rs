@@ -20,6 +20,18 @@ use table::{arity_ok, lookup};
 /// Run one command (`args[0]` the name). Returns true if the connection should close after
 /// the reply (QUIT).
 pub fn execute<B: Backend>(args: &[&[u8]], out: &mut Vec<u8>, b: &mut B, now: Clock) -> bool {
+    execute_limited(args, out, b, now, crate::conn::DEFAULT_MAX_REPLY)
+}
+
+/// [`execute`] with a multi-key read's reply bounded by `max_reply` bytes
+/// ([`Limits::max_reply`](crate::Limits)).
+pub fn execute_limited<B: Backend>(
+    args: &[&[u8]],
+    out: &mut Vec<u8>,
+    b: &mut B,
+    now: Clock,
+    max_reply: usize,
+) -> bool {
     let Some(spec) = args.first().and_then(|n| lookup(n)) else {
         reply::unknown_command(out, args);
         return false;
@@ -35,7 +47,7 @@ pub fn execute<B: Backend>(args: &[&[u8]], out: &mut Vec<u8>, b: &mut B, now: Cl
         "setnx" | "setex" | "psetex" => strings::set_variant(name, args, out, b, now),
         "append" => strings::append(args, out, b, now),
         "incr" | "decr" | "incrby" | "decrby" => strings::incr(name, args, out, b, now),
-        "mget" => strings::mget(args, out, b, now),
+        "mget" => strings::mget(args, out, b, now, max_reply),
         "mset" => strings::mset(args, out, b, now),
         "del" | "unlink" | "exists" => strings::del_exists(name, args, out, b, now),
         "expire" | "pexpire" => strings::expire(name, args, out, b, now),
@@ -100,7 +112,7 @@ impl Codec for Resp {
                 Parsed::Command(args, n) => {
                     p.consumed += n;
                     let argv: Vec<&[u8]> = args.iter().map(|a| &**a).collect();
-                    if execute(&argv, out, b, now) {
+                    if execute_limited(&argv, out, b, now, self.limits.max_reply) {
                         p.close = true;
                         break;
                     }

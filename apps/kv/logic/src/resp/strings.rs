@@ -215,16 +215,38 @@ pub fn incr<B: Backend>(cmd: &str, args: &[&[u8]], out: &mut Vec<u8>, b: &mut B,
     }
 }
 
-/// MGET key...
-pub fn mget<B: Backend>(args: &[&[u8]], out: &mut Vec<u8>, b: &mut B, now: Clock) {
+/// MGET key..., its reply at most `max_reply` bytes (else an error, nothing else).
+pub fn mget<B: Backend>(
+    args: &[&[u8]],
+    out: &mut Vec<u8>,
+    b: &mut B,
+    now: Clock,
+    max_reply: usize,
+) {
+    let start = out.len();
     reply::array(out, args.len() - 1);
     for &key in &args[1..] {
-        b.with_key(key, |s| match s.get(key, now) {
-            Some(it) => reply::bulk(out, &it.value),
-            None => reply::null(out),
+        let over = b.with_key(key, |s| match s.get(key, now) {
+            Some(it) if out.len() - start + it.value.len() + 32 > max_reply => true,
+            Some(it) => {
+                reply::bulk(out, &it.value);
+                false
+            }
+            None => {
+                reply::null(out);
+                false
+            }
         });
+        if over {
+            out.truncate(start);
+            return reply::error(out, REPLY_TOO_LARGE);
+        }
     }
 }
+
+/// MGET's answer when its reply would pass the per-command limit.
+pub const REPLY_TOO_LARGE: &[u8] =
+    b"ERR reply too large: the values asked for exceed the server's per-command reply limit";
 
 /// MSET key value [key value ...]. Each pair is stored under its shard's lock in turn: not
 /// atomic across shards (the one difference from Redis, see the crate doc).
