@@ -453,13 +453,13 @@ fn hover_orders_metadata_and_recovers_missing_bodies() {
     // Each request has one replier; round robin spreads them over all three; a read-only
     // request runs only on its replier.
     let mut per = [0; 3];
-    for i in 0..3 {
+    for (i, count) in per.iter_mut().enumerate() {
         for a in &net.applied[i] {
             if let Op::Request { req, replier } = &a.op {
                 assert_eq!(a.reply, *replier as usize == i);
                 assert_eq!(a.execute, !req.read_only || a.reply);
                 if a.reply {
-                    per[i] += 1;
+                    *count += 1;
                 }
             }
         }
