@@ -4,8 +4,8 @@
 //! linearizability.
 //!
 //! A failing seed prints itself and the tail of its trace; the whole trace is written to a
-//! file and `SIM_SEED=<seed> SIM_MODE=<vanilla|hover> SIM_NODES=<n> cargo test -p ferrix-raft
-//! --test sim replay -- --ignored --nocapture` replays it. `SIM_SEEDS=<count>` sets the count of
+//! file and `SIM_SEED=<seed> SIM_MODE=<vanilla|hover> SIM_PRESET=<default|rr|nine> cargo test
+//! -p ferrix-raft --test sim replay -- --ignored --nocapture` replays it. `SIM_SEEDS=<count>` sets the count of
 //! the ignored `many_seeds` test.
 
 mod harness;
@@ -54,12 +54,30 @@ fn checker_accepts_and_rejects() {
     assert!(lin::check(&early, 0).is_err());
 }
 
+/// Named variations of the default spec, so that a failing seed replays exactly.
+fn preset(name: &str, seed: u64, mode: Mode) -> Spec {
+    let mut s = Spec::new(seed, size(seed), mode);
+    match name {
+        "default" => {}
+        "rr" => s.replier = ReplierPolicy::RoundRobin,
+        "nine" => {
+            s.nodes = 9;
+            s.loss = 0.15;
+            s.dup = 0.1;
+            s.crash_every = 600;
+            s.partition_every = 800;
+        }
+        other => panic!("unknown preset {other}"),
+    }
+    s
+}
+
 fn trace_file(seed: u64) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("ferrix-raft-sim-{seed}.trace"))
 }
 
 /// Runs `spec`; on failure replays it with the trace on and panics with the seed.
-fn must_pass(spec: &Spec) -> harness::Report {
+fn must_pass(spec: &Spec, preset: &str) -> harness::Report {
     match run(spec) {
         Ok(r) => r,
         Err(f) => {
@@ -72,18 +90,21 @@ fn must_pass(spec: &Spec) -> harness::Report {
             let path = trace_file(f.seed);
             let _ = std::fs::write(&path, trace.join("\n"));
             let tail = trace[trace.len().saturating_sub(60)..].join("\n");
+            let mode = if spec.mode == Mode::Vanilla {
+                "vanilla"
+            } else {
+                "hover"
+            };
             panic!(
-                "seed {} ({:?}, {} nodes) failed: {}\n--- trace tail ---\n{tail}\n--- full trace: {} \
-                 (replay: SIM_SEED={} SIM_MODE={} SIM_NODES={} cargo test -p ferrix-raft --test sim \
-                 replay -- --ignored --nocapture)",
+                "seed {} ({mode}, {} nodes, preset {preset}) failed: {}\n--- trace tail ---\n\
+                 {tail}\n--- full trace: {} (replay: SIM_SEED={} SIM_MODE={mode} \
+                 SIM_PRESET={preset} cargo test -p ferrix-raft --test sim replay -- --ignored \
+                 --nocapture)",
                 f.seed,
-                spec.mode,
                 spec.nodes,
                 f.what,
                 path.display(),
                 f.seed,
-                if spec.mode == Mode::Vanilla { "vanilla" } else { "hover" },
-                spec.nodes
             );
         }
     }
@@ -94,12 +115,10 @@ fn size(seed: u64) -> u8 {
     [3, 5, 3, 5, 7][(seed % 5) as usize]
 }
 
-fn seeds(mode: Mode, range: std::ops::Range<u64>, tweak: impl Fn(&mut Spec)) {
+fn seeds(mode: Mode, range: std::ops::Range<u64>, name: &str) {
     let mut total = harness::Report::default();
     for seed in range {
-        let mut spec = Spec::new(seed, size(seed), mode);
-        tweak(&mut spec);
-        let r = must_pass(&spec);
+        let r = must_pass(&preset(name, seed, mode), name);
         total.ops += r.ops;
         total.committed += r.committed;
         total.crashes += r.crashes;
@@ -118,29 +137,23 @@ fn seeds(mode: Mode, range: std::ops::Range<u64>, tweak: impl Fn(&mut Spec)) {
 
 #[test]
 fn vanilla_raft_stays_linearizable() {
-    seeds(Mode::Vanilla, 0..400, |_| {});
+    seeds(Mode::Vanilla, 0..1500, "default");
 }
 
 #[test]
 fn hovercraft_jbsq_stays_linearizable() {
-    seeds(Mode::Hover, 1000..1300, |_| {});
+    seeds(Mode::Hover, 10_000..11_500, "default");
 }
 
 #[test]
 fn hovercraft_round_robin_stays_linearizable() {
-    seeds(Mode::Hover, 2000..2200, |s| s.replier = ReplierPolicy::RoundRobin);
+    seeds(Mode::Hover, 20_000..20_500, "rr");
 }
 
 #[test]
 fn nine_nodes_heavy_faults() {
     for mode in [Mode::Vanilla, Mode::Hover] {
-        seeds(mode, 3000..3030, |s| {
-            s.nodes = 9;
-            s.loss = 0.15;
-            s.dup = 0.1;
-            s.crash_every = 600;
-            s.partition_every = 800;
-        });
+        seeds(mode, 30_000..30_100, "nine");
     }
 }
 
@@ -169,8 +182,8 @@ fn env(name: &str) -> Option<u64> {
 #[ignore]
 fn many_seeds() {
     let n = env("SIM_SEEDS").unwrap_or(10_000);
-    seeds(Mode::Vanilla, 100_000..100_000 + n, |_| {});
-    seeds(Mode::Hover, 200_000..200_000 + n, |_| {});
+    seeds(Mode::Vanilla, 100_000..100_000 + n, "default");
+    seeds(Mode::Hover, 200_000..200_000 + n, "default");
 }
 
 /// Replays one seed with the trace printed.
@@ -182,8 +195,8 @@ fn replay() {
         Ok("hover") => Mode::Hover,
         _ => Mode::Vanilla,
     };
-    let nodes = env("SIM_NODES").map_or(size(seed), |n| n as u8);
-    let mut spec = Spec::new(seed, nodes, mode);
+    let name = std::env::var("SIM_PRESET").unwrap_or_else(|_| "default".into());
+    let mut spec = preset(&name, seed, mode);
     spec.trace = true;
     match run(&spec) {
         Ok(r) => println!("seed {seed} passed: {r:?}"),

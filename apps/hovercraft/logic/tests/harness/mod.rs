@@ -19,8 +19,8 @@ use std::fmt::Write as _;
 
 use ferrix_raft::rng::SplitMix;
 use ferrix_raft::{
-    ClientId, Config, Input, MemStorage, Mode, Node, NodeId, Op, Outputs, ReplierPolicy,
-    Request, Storage, wire,
+    ClientId, Config, Input, MemStorage, Mode, Node, NodeId, Op, Outputs, ReplierPolicy, Request,
+    Role, Storage, Write, wire,
 };
 use kv::{Cmd, Kv};
 use lin::Kind;
@@ -47,6 +47,13 @@ pub struct Spec {
     /// Mean time between partitions / crashes (0: none).
     pub partition_every: u64,
     pub crash_every: u64,
+    /// Entries per AppendEntries (small: long logs take many rounds).
+    pub max_entries: usize,
+    /// Probability a replica crashes right after a step that persisted a vote (and comes
+    /// back soon, inside the same election).
+    pub crash_after_vote: f64,
+    /// Mean time a crashed replica stays down (short: it is back inside the same election).
+    pub down_mean: u64,
     /// Each replica compacts its log every this many applied entries.
     pub snapshot_every: u64,
     /// Faults stop at this time; then the run must finish within `settle`.
@@ -59,20 +66,26 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// The defaults, with the fault mix drawn from the seed (calm to rough networks).
     pub fn new(seed: u64, nodes: u8, mode: Mode) -> Spec {
+        let mut r = SplitMix::new(seed ^ 0x5eed_5eed);
+        let pick = |r: &mut SplitMix, xs: &[u64]| xs[(r.next_u64() % xs.len() as u64) as usize];
         Spec {
             seed,
             nodes,
             mode,
             replier: ReplierPolicy::Jbsq,
-            clients: 4,
+            clients: pick(&mut r, &[2, 4, 6]) as usize,
             ops_per_client: 25,
-            keys: 3,
-            loss: 0.05,
-            dup: 0.03,
-            max_delay: 12,
-            partition_every: 1500,
-            crash_every: 2000,
+            keys: pick(&mut r, &[1, 3]) as u8,
+            loss: pick(&mut r, &[0, 5, 20]) as f64 / 100.0,
+            dup: pick(&mut r, &[0, 3, 10]) as f64 / 100.0,
+            max_delay: pick(&mut r, &[3, 12, 40]),
+            partition_every: pick(&mut r, &[300, 600, 1500, 4000]),
+            crash_every: pick(&mut r, &[200, 500, 1500, 4000]),
+            down_mean: pick(&mut r, &[20, 100, 500]),
+            max_entries: pick(&mut r, &[1, 4, 30]) as usize,
+            crash_after_vote: pick(&mut r, &[0, 20]) as f64 / 100.0,
             snapshot_every: 40,
             fault_until: 6000,
             settle: 8000,
@@ -112,9 +125,19 @@ enum ToClient {
 #[derive(Clone, Debug)]
 enum Event {
     Tick(usize),
-    Raft { from: usize, to: usize, bytes: Vec<u8> },
-    Request { to: usize, req: Request },
-    Client { to: usize, msg: ToClient },
+    Raft {
+        from: usize,
+        to: usize,
+        bytes: Vec<u8>,
+    },
+    Request {
+        to: usize,
+        req: Request,
+    },
+    Client {
+        to: usize,
+        msg: ToClient,
+    },
     ClientNext(usize),
     /// Resend if still waiting on this attempt (`rotate`: to another replica).
     ClientRetry {
@@ -214,6 +237,7 @@ impl Sim {
                 cfg.seed = rng.next_u64();
                 cfg.replier = spec.replier;
                 cfg.reply_bound = 8;
+                cfg.max_entries = spec.max_entries;
                 Replica {
                     node: Some(Node::new(cfg.clone(), Default::default()).expect("config")),
                     store: MemStorage::new(),
@@ -260,8 +284,15 @@ impl Sim {
         }
     }
 
+    /// Uniform in `1..=max_delay`, and one message in 20 ten times later (stale messages
+    /// arriving long after their round).
     fn delay(&mut self) -> u64 {
-        1 + self.rng.next_u64() % self.spec.max_delay
+        let d = 1 + self.rng.next_u64() % self.spec.max_delay;
+        if chance(&mut self.rng, 0.05) {
+            d * 10
+        } else {
+            d
+        }
     }
 
     fn exp(&mut self, mean: u64) -> u64 {
@@ -302,8 +333,7 @@ impl Sim {
         }
         if self.spec.crash_every > 0 {
             let t = self.exp(self.spec.crash_every);
-            let who = self.rng.next_u64() as usize % n;
-            self.at(t, Event::Crash(who));
+            self.at(t, Event::Crash(usize::MAX));
         }
         self.at(self.spec.fault_until, Event::FaultsEnd);
         let deadline = self.spec.fault_until + self.spec.settle;
@@ -313,7 +343,10 @@ impl Sim {
                 break;
             }
             self.event(e)?;
-            if self.clients.iter().all(|c| c.done == self.spec.ops_per_client)
+            if self
+                .clients
+                .iter()
+                .all(|c| c.done == self.spec.ops_per_client)
                 && self.now >= self.spec.fault_until
             {
                 break;
@@ -372,6 +405,10 @@ impl Sim {
                     self.restart(i)?;
                 }
             }
+            Event::Crash(usize::MAX) => {
+                let i = self.crash_victim();
+                self.crash(i)?;
+            }
             Event::Crash(i) => self.crash(i)?,
             Event::Restart(i) => self.restart(i)?,
             Event::Partition => {
@@ -383,8 +420,15 @@ impl Sim {
                     }
                     let side = self.side.clone();
                     self.log(|| format!("partition {side:?}"));
-                    let heal = self.now + self.exp(self.spec.partition_every / 2);
-                    self.at(heal, Event::Heal);
+                    // Half the time the next change is another partition, not a heal: a
+                    // replica cut off with a stale log lands in a new majority without a
+                    // leader (what the up-to-date vote rule is for).
+                    let next = self.now + self.exp(self.spec.partition_every / 2);
+                    if chance(&mut self.rng, 0.5) {
+                        self.at(next, Event::Partition);
+                    } else {
+                        self.at(next, Event::Heal);
+                    }
                 }
             }
             Event::Heal => {
@@ -403,18 +447,39 @@ impl Sim {
         if self.now >= self.spec.fault_until {
             return Ok(());
         }
+        let down = self.exp(self.spec.down_mean);
+        self.kill(i, down);
+        let t = self.now + self.exp(self.spec.crash_every);
+        self.at(t, Event::Crash(usize::MAX));
+        Ok(())
+    }
+
+    /// Crashes replica `i` (if up) for `down`; it restarts from its durable storage.
+    fn kill(&mut self, i: usize, down: u64) {
         if self.replicas[i].node.take().is_some() {
             self.report.crashes += 1;
             self.replicas[i].store.crash();
             self.log(|| format!("crash {i}"));
-            let back = self.now + self.exp(self.spec.crash_every / 3);
-            self.at(back, Event::Restart(i));
+            self.at(self.now + down, Event::Restart(i));
         }
+    }
+
+    /// Half the crashes hit the current leader (decided now, so the choice replays).
+    fn crash_victim(&mut self) -> usize {
+        // (A victim is drawn when the crash happens: `Event::Crash(usize::MAX)`.)
         let n = self.replicas.len();
-        let t = self.now + self.exp(self.spec.crash_every);
-        let who = self.rng.next_u64() as usize % n;
-        self.at(t, Event::Crash(who));
-        Ok(())
+        if chance(&mut self.rng, 0.5) {
+            let leader = (0..n)
+                .filter_map(|i| {
+                    let node = self.replicas[i].node.as_ref()?;
+                    (node.role() == Role::Leader).then_some((node.term(), i))
+                })
+                .max();
+            if let Some((_, i)) = leader {
+                return i;
+            }
+        }
+        self.rng.next_u64() as usize % n
     }
 
     fn restart(&mut self, i: usize) -> Result<(), String> {
@@ -444,6 +509,10 @@ impl Sim {
 
     /// Carries out one step's outputs, by the fsync rule: writes durable, then the rest.
     fn after(&mut self, i: usize, last_before: u64, out: Outputs) -> Result<(), String> {
+        let voted = out
+            .writes
+            .iter()
+            .any(|w| matches!(w, Write::HardState { vote: Some(v), .. } if usize::from(*v) != i));
         {
             let r = &mut self.replicas[i];
             let node = r.node.as_ref().expect("stepped a live node");
@@ -456,8 +525,12 @@ impl Sim {
         }
         if self.spec.trace {
             let node = self.replicas[i].node.as_ref().expect("live");
-            let (role, term, commit, last) =
-                (node.role(), node.term(), node.commit(), node.log().last_index());
+            let (role, term, commit, last) = (
+                node.role(),
+                node.term(),
+                node.commit(),
+                node.log().last_index(),
+            );
             let sent: Vec<String> = out
                 .messages
                 .iter()
@@ -527,6 +600,13 @@ impl Sim {
             };
             self.net_send(Event::Client { to: c, msg });
         }
+        if voted
+            && self.now < self.spec.fault_until
+            && chance(&mut self.rng, self.spec.crash_after_vote)
+        {
+            let down = 1 + self.rng.next_u64() % 30;
+            self.kill(i, down);
+        }
         Ok(())
     }
 
@@ -537,7 +617,7 @@ impl Sim {
         let rid = self.clients[c].next_rid;
         self.clients[c].next_rid += 1;
         let key = (self.rng.next_u64() % u64::from(self.spec.keys)) as u8;
-        let (cmd, kind) = if self.rng.next_u64() % 2 == 0 {
+        let (cmd, kind) = if chance(&mut self.rng, 0.5) {
             let value = ((c as u64 + 1) << 32) | u64::from(rid);
             (Cmd::Write { key, value }, Kind::Write(value))
         } else {
@@ -706,7 +786,11 @@ impl Sim {
             }
             for &(c, rid) in &self.acked {
                 let id = client_id(c, rid);
-                if r.kv.sessions.get(&(id.ip, id.port)).is_none_or(|&s| s < rid) {
+                if r.kv
+                    .sessions
+                    .get(&(id.ip, id.port))
+                    .is_none_or(|&s| s < rid)
+                {
                     return Err(format!("acknowledged write c{c} rid {rid} lost on {i}"));
                 }
             }
