@@ -74,6 +74,18 @@ impl Node {
         );
     }
 
+    /// A message from the leader of `term` (not older than ours): follow it, unless this
+    /// replica leads the same term (two leaders in a term: never expected, counted).
+    fn follow(&mut self, from: NodeId, term: Term) -> bool {
+        if self.role == Role::Leader {
+            self.stats.split_brain += 1;
+            return false;
+        }
+        self.become_follower(term, Some(from));
+        self.heard_from_leader();
+        true
+    }
+
     pub(crate) fn on_append_req(
         &mut self,
         from: NodeId,
@@ -87,12 +99,9 @@ impl Node {
             self.reply_append(from, false, 0, 0);
             return;
         }
-        if self.role == Role::Leader {
-            self.stats.split_brain += 1;
+        if !self.follow(from, term) {
             return;
         }
-        self.become_follower(term, Some(from));
-        self.heard_from_leader();
         let (mut prev, mut prev_term) = (prev, prev_term);
         let snap = self.log.snapshot().clone();
         if prev < snap.index {
@@ -274,12 +283,9 @@ impl Node {
             self.send(from, Message::SnapRep { term, index: 0 });
             return;
         }
-        if self.role == Role::Leader {
-            self.stats.split_brain += 1;
+        if !self.follow(from, term) {
             return;
         }
-        self.become_follower(term, Some(from));
-        self.heard_from_leader();
         let index = snapshot.index;
         if index > self.commit {
             self.stats.snapshots_installed += 1;

@@ -118,14 +118,7 @@ fn size(seed: u64) -> u8 {
 fn seeds(mode: Mode, range: std::ops::Range<u64>, name: &str) {
     let mut total = harness::Report::default();
     for seed in range {
-        let r = must_pass(&preset(name, seed, mode), name);
-        total.ops += r.ops;
-        total.committed += r.committed;
-        total.crashes += r.crashes;
-        total.partitions += r.partitions;
-        total.snapshots_installed += r.snapshots_installed;
-        total.recoveries += r.recoveries;
-        total.elections += r.elections;
+        total.add(&must_pass(&preset(name, seed, mode), name));
     }
     eprintln!("{mode:?}: {total:?}");
     // The faults did happen.

@@ -116,6 +116,20 @@ pub struct Report {
     pub end_time: u64,
 }
 
+impl Report {
+    /// Sums the counts of several runs.
+    pub fn add(&mut self, r: &Report) {
+        self.ops += r.ops;
+        self.committed += r.committed;
+        self.elections += r.elections;
+        self.crashes += r.crashes;
+        self.partitions += r.partitions;
+        self.snapshots_installed += r.snapshots_installed;
+        self.recoveries += r.recoveries;
+        self.end_time = self.end_time.max(r.end_time);
+    }
+}
+
 #[derive(Clone, Debug)]
 enum ToClient {
     Reply { rid: u16, value: u64 },
