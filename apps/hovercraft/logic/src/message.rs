@@ -6,7 +6,7 @@ use crate::types::{ClientId, Entry, Index, NodeId, Op, Request, Snapshot, Term};
 
 /// An AppendEntries entry as sent: the body travels only in vanilla mode (or, in HovercRaft,
 /// never: followers resolve it from their pending set).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct WireEntry {
     /// Term of the entry.
     pub term: Term,
@@ -17,7 +17,7 @@ pub struct WireEntry {
 }
 
 /// The fixed-size metadata of a request entry (about 25 bytes on the wire, as the thesis).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Meta {
     /// Request identity.
     pub id: ClientId,
@@ -70,7 +70,7 @@ impl WireEntry {
 
 /// A Raft message. Every one carries the sender's current term (for pre-vote: the term it
 /// would campaign in).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Message {
     /// Pre-vote (Raft thesis 9.6): would you vote for me in `term`? Changes no state.
     PreVoteReq {

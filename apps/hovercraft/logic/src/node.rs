@@ -21,7 +21,7 @@ use crate::types::{ClientId, Index, NodeId, Op, Request, Snapshot, Term};
 use crate::wire::{self, DecodeError};
 
 /// What a replica is doing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Following a leader (or waiting for one).
     Follower,
@@ -91,7 +91,7 @@ pub struct Outputs {
 }
 
 /// The leader's view of one replica (its own slot included, for the reply queue).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 pub(crate) struct Peer {
     /// Next index to send.
     pub next: Index,
@@ -115,7 +115,7 @@ pub(crate) struct Pending {
 }
 
 /// One Raft replica.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Node {
     pub(crate) cfg: Config,
     rng: SplitMix,
@@ -230,6 +230,27 @@ impl Node {
     /// HovercRaft: requests held unordered.
     pub fn pending_len(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Hashes the protocol state (role, term, vote, leader, log, commit and applied indices,
+    /// votes, the leader's view of its followers, the backlog and pending set), leaving out
+    /// counters, the clock and the timers: two replicas with the same fingerprint behave
+    /// alike but for when their timers fire. For model checkers.
+    pub fn fingerprint<H: core::hash::Hasher>(&self, h: &mut H) {
+        use core::hash::Hash;
+        (self.cfg.id, self.role, self.term, self.vote, self.leader).hash(h);
+        (self.commit, self.applied, self.votes).hash(h);
+        self.log.snapshot().hash(h);
+        for e in self.log.entries() {
+            e.hash(h);
+        }
+        if self.role == Role::Leader {
+            self.peers.hash(h);
+        }
+        self.backlog.hash(h);
+        for id in self.pending.keys() {
+            id.hash(h);
+        }
     }
 
     /// Feeds one input; returns what to do.

@@ -25,7 +25,7 @@ pub struct ClientId {
 
 /// A client request as it reaches a replica: R2P2 REQUEST with policy REPLICATED_ROUTE
 /// (`read_only == false`) or REPLICATED_ROUTE_NO_SE (`read_only == true`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Request {
     /// Who asked.
     pub id: ClientId,
@@ -36,7 +36,7 @@ pub struct Request {
 }
 
 /// What a log entry orders.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     /// Appended by every new leader in its own term, so that it can commit the entries of
     /// earlier terms (Raft section 5.4.2) without waiting for a client.
@@ -57,7 +57,7 @@ pub enum Op {
 /// vanilla Raft an AppendEntries entry carries the body ([`crate::message::WireEntry::body`]
 /// is `Some`); in HovercRaft it carries only the metadata and each follower takes the body from
 /// its pending set of multicast requests (or fetches it with RECOVERY_REQ) before appending.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Entry {
     /// The term of the leader that created it.
     pub term: Term,
@@ -77,7 +77,7 @@ impl Entry {
 
 /// A snapshot of the application's state machine after applying every entry up to `index`
 /// (the default, index 0, stands for "no snapshot").
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Snapshot {
     /// The last index the state covers.
     pub index: Index,
