@@ -50,7 +50,7 @@ impl Node {
         }
         let first = self.log.last_index() + 1;
         let mut new = Vec::new();
-        loop {
+        while !self.backlog.is_empty() {
             let replier = match self.cfg.mode {
                 Mode::Vanilla => Some(self.cfg.id),
                 Mode::Hover => self.pick_replier(),

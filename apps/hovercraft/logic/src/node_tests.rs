@@ -22,6 +22,9 @@ struct Net {
     applied: Vec<Vec<Applied>>,
     restored: Vec<usize>,
     sent: Vec<Message>,
+    /// Raft messages sent and received, per node.
+    tx: Vec<usize>,
+    rx: Vec<usize>,
 }
 
 fn cfg(id: NodeId, n: u8, mode: Mode) -> Config {
@@ -60,6 +63,8 @@ impl Net {
             applied: vec![Vec::new(); k],
             restored: vec![0; k],
             sent: Vec::new(),
+            tx: vec![0; k],
+            rx: vec![0; k],
         }
     }
 
@@ -76,6 +81,7 @@ impl Net {
             let mut b = Vec::new();
             wire::encode(i as NodeId, &m, &mut b);
             self.sent.push(m);
+            self.tx[i] += 1;
             self.queue.push_back((i as NodeId, to, b));
         }
     }
@@ -93,6 +99,7 @@ impl Net {
             if self.cut[usize::from(from)] || self.cut[usize::from(to)] {
                 continue;
             }
+            self.rx[usize::from(to)] += 1;
             let out = self.nodes[usize::from(to)].receive(&b);
             self.handle(usize::from(to), out);
         }
@@ -515,4 +522,54 @@ fn new_hover_leader_orders_its_pending_requests() {
         net.tick();
     }
     assert_eq!(net.requests_applied(l2).len(), 1);
+}
+
+/// Thesis table 12.1 (shared/spec/numbers.md, "HovercRaft"): per client operation in the
+/// failure-free case the leader receives 1 request + (N-1) AppendEntries answers and sends
+/// (N-1) AppendEntries, plus 1 reply in vanilla Raft and about 1/N replies in HovercRaft
+/// (replies are load balanced). Heartbeats are left out (no ticks while counting).
+#[test]
+fn leader_messages_per_operation_follow_table_12_1() {
+    for mode in [Mode::Vanilla, Mode::Hover] {
+        for n in [3u8, 5, 9] {
+            let mut net = Net::new(n, mode);
+            let l = net.elect();
+            for _ in 0..5 {
+                net.tick();
+            }
+            let (tx0, rx0) = (net.tx[l], net.rx[l]);
+            let replies0 = net.applied[l].iter().filter(|a| a.reply).count();
+            let ops = 90;
+            for rid in 0..ops {
+                let targets: Vec<usize> = match mode {
+                    Mode::Vanilla => vec![l],
+                    Mode::Hover => (0..usize::from(n)).collect(),
+                };
+                for i in targets {
+                    net.step(i, Input::Request(req(rid, false)));
+                }
+                net.deliver();
+            }
+            let k = usize::from(n) - 1;
+            let ops = usize::from(ops);
+            assert_eq!(net.tx[l] - tx0, k * ops, "{mode:?} n={n} tx");
+            assert_eq!(
+                net.rx[l] - rx0,
+                k * ops,
+                "{mode:?} n={n} rx (+1 request each)"
+            );
+            let replies = net.applied[l].iter().filter(|a| a.reply).count() - replies0;
+            match mode {
+                Mode::Vanilla => assert_eq!(replies, ops),
+                // JBSQ with equal queues: each replica answers about 1/N of the requests.
+                Mode::Hover => {
+                    let want = ops / usize::from(n);
+                    assert!(
+                        replies.abs_diff(want) <= 1,
+                        "{mode:?} n={n}: {replies} replies"
+                    );
+                }
+            }
+        }
+    }
 }
