@@ -329,6 +329,11 @@ impl Node {
             }
         } else if self.elapsed >= self.timeout {
             self.start_prevote();
+        } else if self.role == Role::Candidate
+            && self.elapsed.is_multiple_of(self.cfg.heartbeat_ticks)
+        {
+            // RequestVote again to those that have not granted (lost messages, restarts).
+            self.request_votes();
         }
         if self.cfg.mode == Mode::Hover && self.now.is_multiple_of(16) {
             self.expire_pending();
@@ -379,13 +384,19 @@ impl Node {
         self.votes = 1 << self.cfg.id;
         self.save_hard_state();
         self.reset_timer();
+        self.request_votes();
+    }
+
+    fn request_votes(&mut self) {
         let msg = Message::VoteReq {
             term: self.term,
             last_index: self.log.last_index(),
             last_term: self.log.last_term(),
         };
         for p in self.others() {
-            self.send(p, msg.clone());
+            if self.votes & (1 << p) == 0 {
+                self.send(p, msg.clone());
+            }
         }
     }
 

@@ -9,8 +9,8 @@
 //! Time is abstracted: a timeout action ticks one replica until it acts (a heartbeat, a
 //! pre-vote) and states are told apart by `Node::fingerprint`, which leaves timers out.
 //!
-//! `MODEL_DEPTH` (default 11) sets the search depth; the default runs in well under a minute
-//! in a test build.
+//! `MODEL_DEPTH` (default 11) sets the search depth and `MODEL_NET` (default 6) the most
+//! messages in flight; the defaults run in well under a minute in a test build.
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -317,17 +317,20 @@ fn pairs(s: &State) -> impl Iterator<Item = (&Node, &Node)> {
 }
 
 fn check(mode: Mode) {
-    let depth = std::env::var("MODEL_DEPTH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(11);
+    let env = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let depth = env("MODEL_DEPTH", 11);
     let model = Raft {
         mode,
         max_term: 3,
         max_proposals: 1,
         max_crashes: 1,
         max_drops: 1,
-        max_net: 6,
+        max_net: env("MODEL_NET", 6),
     };
     let checker = model
         .checker()
