@@ -130,12 +130,12 @@ fn seeds(mode: Mode, range: std::ops::Range<u64>, name: &str) {
 
 #[test]
 fn vanilla_raft_stays_linearizable() {
-    seeds(Mode::Vanilla, 0..1500, "default");
+    seeds(Mode::Vanilla, 0..2500, "default");
 }
 
 #[test]
 fn hovercraft_jbsq_stays_linearizable() {
-    seeds(Mode::Hover, 10_000..11_500, "default");
+    seeds(Mode::Hover, 10_000..12_000, "default");
 }
 
 #[test]
