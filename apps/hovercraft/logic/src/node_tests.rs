@@ -573,3 +573,46 @@ fn leader_messages_per_operation_follow_table_12_1() {
         }
     }
 }
+
+/// Thesis 12.3.4 and 12.3.6: a failed replica is assigned at most `reply_bound` replies (the
+/// replies clients may lose), and the others take the rest without waiting for it.
+#[test]
+fn a_silent_replica_gets_at_most_the_bound() {
+    for policy in [ReplierPolicy::Jbsq, ReplierPolicy::RoundRobin] {
+        let mut net = hover_net(5, policy, 4);
+        let l = net.elect();
+        for _ in 0..5 {
+            net.tick();
+        }
+        let dead = (l + 1) % 5;
+        net.cut[dead] = true;
+        for rid in 0..100 {
+            for i in 0..5 {
+                net.step(i, Input::Request(req(rid, rid % 3 == 0)));
+            }
+            net.deliver();
+        }
+        for _ in 0..5 {
+            net.tick();
+        }
+        let mut per = [0usize; 5];
+        for e in net.nodes[l].log().entries() {
+            if let Op::Request { replier, .. } = &e.op {
+                per[usize::from(*replier)] += 1;
+            }
+        }
+        // Round robin fills the dead replica's queue to the bound; JBSQ prefers the live,
+        // emptier queues and gives it less.
+        match policy {
+            ReplierPolicy::RoundRobin => assert_eq!(per[dead], 4, "{per:?}"),
+            ReplierPolicy::Jbsq => assert!(per[dead] <= 1, "{per:?}"),
+        }
+        assert_eq!(per.iter().sum::<usize>(), 100, "{policy:?}: all ordered");
+        // Everything committed and answered by the live replicas, but for the dead one's.
+        let answered: usize = (0..5)
+            .filter(|&i| i != dead)
+            .map(|i| net.applied[i].iter().filter(|a| a.reply).count())
+            .sum();
+        assert_eq!(answered, 100 - per[dead], "{policy:?}");
+    }
+}
