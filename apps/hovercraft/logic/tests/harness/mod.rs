@@ -1,7 +1,7 @@
 //! A deterministic cluster simulation: N replicas (the real `ferrix_raft::Node`, every
 //! message through the wire codec), a network that loses, duplicates, delays and reorders
-//! messages and partitions the cluster, replicas that crash and restart from their durable
-//! storage only, and clients running writes and reads on per-key registers. Everything is
+//! messages and partitions the cluster, replicas that crash (some in the middle of a sync,
+//! keeping a prefix of a step's writes) and restart from their durable storage only, and clients running writes and reads on per-key registers. Everything is
 //! drawn from one seed; the same seed replays the same run, and `trace` records it.
 //!
 //! After every step the Raft safety properties are checked ([`safety`]); at the end the
@@ -52,6 +52,9 @@ pub struct Spec {
     /// Probability a replica crashes right after a step that persisted a vote (and comes
     /// back soon, inside the same election).
     pub crash_after_vote: f64,
+    /// Probability a replica crashes in the middle of making a step's writes durable: a
+    /// prefix of them survives, none of the step's messages leave.
+    pub torn: f64,
     /// Mean time a crashed replica stays down (short: it is back inside the same election).
     pub down_mean: u64,
     /// Each replica compacts its log every this many applied entries.
@@ -86,6 +89,7 @@ impl Spec {
             down_mean: pick(&mut r, &[20, 100, 500]),
             max_entries: pick(&mut r, &[1, 4, 30]) as usize,
             crash_after_vote: pick(&mut r, &[0, 20]) as f64 / 100.0,
+            torn: pick(&mut r, &[0, 2]) as f64 / 100.0,
             snapshot_every: 40,
             fault_until: 6000,
             settle: 8000,
@@ -532,6 +536,23 @@ impl Sim {
             let node = r.node.as_ref().expect("stepped a live node");
             self.safety
                 .after_step(node, last_before, &out.writes, &out.applied)?;
+        }
+        let faults = self.now < self.spec.fault_until;
+        if faults && !out.writes.is_empty() && chance(&mut self.rng, self.spec.torn) {
+            let keep = (self.rng.next_u64() % (out.writes.len() as u64 + 1)) as usize;
+            let total = out.writes.len();
+            let r = &mut self.replicas[i];
+            for w in out.writes.into_iter().take(keep) {
+                r.store.write(w);
+            }
+            r.store.sync();
+            self.log(|| format!("torn write: {keep} of {total} durable"));
+            let down = 1 + self.rng.next_u64() % 50;
+            self.kill(i, down);
+            return Ok(());
+        }
+        {
+            let r = &mut self.replicas[i];
             for w in out.writes {
                 r.store.write(w);
             }
