@@ -1,0 +1,618 @@
+//! Unit tests of the replica: election, replication, conflicts, commit rule, snapshots,
+//! HovercRaft's recovery and repliers. A tiny synchronous network; every message goes
+//! through the wire encoding.
+
+use alloc::collections::VecDeque;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::config::{Config, ConfigError, Mode, ReplierPolicy};
+use crate::message::Message;
+use crate::node::{Applied, Input, Node, Outputs, Role};
+use crate::storage::{Durable, MemStorage, Storage, Write};
+use crate::types::{ClientId, Entry, NodeId, Op, Request};
+use crate::wire;
+
+struct Net {
+    nodes: Vec<Node>,
+    store: Vec<MemStorage>,
+    queue: VecDeque<(NodeId, NodeId, Vec<u8>)>,
+    /// Nodes cut off from everyone.
+    cut: Vec<bool>,
+    applied: Vec<Vec<Applied>>,
+    restored: Vec<usize>,
+    sent: Vec<Message>,
+    /// Raft messages sent and received, per node.
+    tx: Vec<usize>,
+    rx: Vec<usize>,
+}
+
+fn cfg(id: NodeId, n: u8, mode: Mode) -> Config {
+    let mut c = Config::new(id, n, mode);
+    c.seed = 1000 + u64::from(id);
+    c
+}
+
+fn req(rid: u16, read_only: bool) -> Request {
+    Request {
+        id: ClientId {
+            ip: 0x0a00_0001,
+            port: 5000,
+            rid,
+        },
+        read_only,
+        body: vec![rid as u8; 3],
+    }
+}
+
+impl Net {
+    fn new(n: u8, mode: Mode) -> Net {
+        Net::with(n, |id| cfg(id, n, mode))
+    }
+
+    fn with(n: u8, f: impl Fn(NodeId) -> Config) -> Net {
+        let nodes = (0..n)
+            .map(|i| Node::new(f(i), Durable::default()).unwrap())
+            .collect();
+        let k = usize::from(n);
+        Net {
+            nodes,
+            store: vec![MemStorage::new(); k],
+            queue: VecDeque::new(),
+            cut: vec![false; k],
+            applied: vec![Vec::new(); k],
+            restored: vec![0; k],
+            sent: Vec::new(),
+            tx: vec![0; k],
+            rx: vec![0; k],
+        }
+    }
+
+    fn handle(&mut self, i: usize, out: Outputs) {
+        for w in out.writes {
+            self.store[i].write(w);
+        }
+        self.store[i].sync();
+        if out.restore.is_some() {
+            self.restored[i] += 1;
+        }
+        self.applied[i].extend(out.applied);
+        for (to, m) in out.messages {
+            let mut b = Vec::new();
+            wire::encode(i as NodeId, &m, &mut b);
+            self.sent.push(m);
+            self.tx[i] += 1;
+            self.queue.push_back((i as NodeId, to, b));
+        }
+    }
+
+    fn step(&mut self, i: usize, input: Input) {
+        let out = self.nodes[i].step(input);
+        self.handle(i, out);
+    }
+
+    fn deliver(&mut self) {
+        let mut budget = 100_000;
+        while let Some((from, to, b)) = self.queue.pop_front() {
+            budget -= 1;
+            assert!(budget > 0, "message storm");
+            if self.cut[usize::from(from)] || self.cut[usize::from(to)] {
+                continue;
+            }
+            self.rx[usize::from(to)] += 1;
+            let out = self.nodes[usize::from(to)].receive(&b);
+            self.handle(usize::from(to), out);
+        }
+    }
+
+    fn tick(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.step(i, Input::Tick);
+        }
+        self.deliver();
+    }
+
+    fn leaders(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| !self.cut[i] && self.nodes[i].role() == Role::Leader)
+            .collect()
+    }
+
+    fn elect(&mut self) -> usize {
+        for _ in 0..200 {
+            self.tick();
+            let l = self.leaders();
+            if l.len() == 1 {
+                return l[0];
+            }
+        }
+        panic!("no leader");
+    }
+
+    fn requests_applied(&self, i: usize) -> Vec<(u64, u16)> {
+        self.applied[i]
+            .iter()
+            .filter_map(|a| match &a.op {
+                Op::Request { req, .. } => Some((a.index, req.id.rid)),
+                Op::Noop => None,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn cluster_sizes() {
+    for n in 0..12u8 {
+        let r = Node::new(Config::new(0, n, Mode::Vanilla), Durable::default());
+        if [3, 5, 7, 9].contains(&n) {
+            assert!(r.is_ok(), "{n}");
+        } else {
+            assert_eq!(r.err(), Some(ConfigError::ClusterSize(n)));
+        }
+    }
+    let r = Node::new(Config::new(3, 3, Mode::Vanilla), Durable::default());
+    assert_eq!(r.err(), Some(ConfigError::Id(3)));
+}
+
+#[test]
+fn one_leader_is_elected_and_followers_agree() {
+    for n in [3u8, 5, 7, 9] {
+        let mut net = Net::new(n, Mode::Vanilla);
+        let l = net.elect();
+        for _ in 0..20 {
+            net.tick();
+        }
+        assert_eq!(net.leaders(), vec![l], "n={n}");
+        let term = net.nodes[l].term();
+        for node in &net.nodes {
+            assert_eq!(node.term(), term);
+            assert_eq!(node.leader(), Some(l as NodeId));
+        }
+        // The vote is durable.
+        assert_eq!(net.store[l].durable().vote, Some(l as NodeId));
+    }
+}
+
+#[test]
+fn prevote_keeps_an_isolated_node_from_inflating_its_term() {
+    let mut net = Net::new(3, Mode::Vanilla);
+    let l = net.elect();
+    let term = net.nodes[l].term();
+    let f = (l + 1) % 3;
+    net.cut[f] = true;
+    for _ in 0..200 {
+        net.tick();
+    }
+    assert_eq!(net.nodes[f].term(), term, "pre-vote never got a majority");
+    assert!(net.nodes[f].stats().prevotes > 3);
+    net.cut[f] = false;
+    for _ in 0..30 {
+        net.tick();
+    }
+    // Back in: the leader was not deposed.
+    assert_eq!(net.leaders(), vec![l]);
+    assert_eq!(net.nodes[l].term(), term);
+}
+
+#[test]
+fn leader_without_majority_steps_down_and_a_new_one_takes_over() {
+    let mut net = Net::new(5, Mode::Vanilla);
+    let l = net.elect();
+    net.cut[l] = true;
+    for _ in 0..60 {
+        net.tick();
+    }
+    assert_ne!(net.nodes[l].role(), Role::Leader, "check-quorum");
+    let others = net.leaders();
+    assert_eq!(others.len(), 1);
+    assert!(net.nodes[others[0]].term() > net.nodes[l].term());
+}
+
+#[test]
+fn replication_commits_and_applies_in_order_everywhere() {
+    let mut net = Net::new(5, Mode::Vanilla);
+    let l = net.elect();
+    for rid in 0..100 {
+        net.step(l, Input::Request(req(rid, false)));
+        if rid % 7 == 0 {
+            net.deliver();
+        }
+    }
+    for _ in 0..10 {
+        net.tick();
+    }
+    let want = net.requests_applied(l);
+    assert_eq!(want.len(), 100);
+    for i in 0..5 {
+        assert_eq!(net.requests_applied(i), want, "node {i}");
+        assert_eq!(net.nodes[i].commit(), net.nodes[l].log().last_index());
+    }
+    // Vanilla: the leader replies and executes everything.
+    assert!(net.applied[l].iter().all(|a| a.reply == a.execute));
+    let f = (l + 1) % 5;
+    assert!(net.applied[f].iter().all(|a| !a.reply));
+    // A follower redirects clients to the leader.
+    let out = net.nodes[f].step(Input::Request(req(999, false)));
+    assert_eq!(out.redirects, vec![(req(999, false).id, Some(l as NodeId))]);
+}
+
+#[test]
+fn vote_is_written_before_the_answer_is_sent() {
+    let mut n = Node::new(cfg(1, 3, Mode::Vanilla), Durable::default()).unwrap();
+    let out = n.step(Input::Message {
+        from: 0,
+        msg: Message::VoteReq {
+            term: 1,
+            last_index: 0,
+            last_term: 0,
+        },
+    });
+    assert_eq!(
+        out.writes.last(),
+        Some(&Write::HardState {
+            term: 1,
+            vote: Some(0)
+        })
+    );
+    assert_eq!(
+        out.messages,
+        vec![(
+            0,
+            Message::VoteRep {
+                term: 1,
+                granted: true
+            }
+        )]
+    );
+    // A second candidate in the same term is refused.
+    let out = n.step(Input::Message {
+        from: 2,
+        msg: Message::VoteReq {
+            term: 1,
+            last_index: 5,
+            last_term: 1,
+        },
+    });
+    assert!(matches!(
+        out.messages[0].1,
+        Message::VoteRep { granted: false, .. }
+    ));
+}
+
+fn entries(terms: &[u64]) -> Vec<Entry> {
+    terms
+        .iter()
+        .map(|&term| Entry { term, op: Op::Noop })
+        .collect()
+}
+
+fn durable(term: u64, terms: &[u64]) -> Durable {
+    let mut d = Durable {
+        term,
+        ..Durable::default()
+    };
+    d.apply(&Write::Entries {
+        from: 1,
+        entries: entries(terms),
+    });
+    d
+}
+
+/// Raft figure 7: followers with missing and extra entries converge on the leader's log,
+/// the hint skipping a term per rejection.
+#[test]
+fn conflicting_logs_converge_on_the_leaders() {
+    let leader_log = [1, 1, 1, 4, 4, 5, 5, 6, 6, 6];
+    let logs: [&[u64]; 5] = [
+        &leader_log,
+        &[1, 1, 1, 4, 4, 5, 5, 6, 6],          // a: missing one
+        &[1, 1, 1, 4],                         // b: missing many
+        &[1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6],    // c: one extra
+        &[1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3], // f: other terms
+    ];
+    let mut net = Net::with(5, |id| {
+        let mut c = cfg(id, 5, Mode::Vanilla);
+        // Node 0 times out first.
+        c.election_ticks = if id == 0 { 3 } else { 50 };
+        c
+    });
+    for (i, l) in logs.iter().enumerate() {
+        net.nodes[i] = Node::new(net.nodes[i].config().clone(), durable(7, l)).unwrap();
+        net.store[i] = MemStorage::from_durable(durable(7, l));
+    }
+    let l = net.elect();
+    assert_eq!(l, 0, "only the leader's log is up to date for a majority");
+    for _ in 0..10 {
+        net.tick();
+    }
+    let want: Vec<u64> = net.nodes[0].log().entries().map(|e| e.term).collect();
+    assert_eq!(&want[..10], &leader_log);
+    for i in 1..5 {
+        let got: Vec<u64> = net.nodes[i].log().entries().map(|e| e.term).collect();
+        assert_eq!(got, want, "node {i}");
+        assert_eq!(net.nodes[i].commit(), 11);
+        // The durable copy went through the same writes.
+        let durable: Vec<u64> = net.store[i]
+            .durable()
+            .log
+            .entries()
+            .map(|e| e.term)
+            .collect();
+        assert_eq!(durable, want, "storage of node {i}");
+    }
+    // f's rejections: one per conflicting term (3, 2), not one per entry.
+    let rejections = net
+        .sent
+        .iter()
+        .filter(|m| matches!(m, Message::AppendRep { success: false, .. }))
+        .count();
+    assert!(rejections <= 4, "{rejections} rejections");
+}
+
+/// Raft figure 8: a leader does not commit an entry of an earlier term by counting
+/// replicas, only together with an entry of its own term.
+#[test]
+fn entries_of_earlier_terms_commit_only_with_the_current_term() {
+    let mut n = Node::new(cfg(0, 3, Mode::Vanilla), durable(3, &[1, 2])).unwrap();
+    n.role = Role::Leader;
+    n.term = 4;
+    for p in &mut n.peers {
+        p.next = 3;
+    }
+    n.peers[0].matched = 2;
+    // Follower 1 has index 2 (term 2): a majority, but term 2 is not 4.
+    n.peers[1].matched = 2;
+    n.maybe_commit();
+    assert_eq!(n.commit(), 0);
+    n.append_local(entries(&[4]));
+    n.maybe_commit();
+    assert_eq!(n.commit(), 0);
+    n.peers[1].matched = 3;
+    n.maybe_commit();
+    assert_eq!(n.commit(), 3);
+    assert_eq!(n.applied(), 3);
+}
+
+#[test]
+fn lagging_follower_gets_the_snapshot() {
+    let mut net = Net::new(3, Mode::Vanilla);
+    let l = net.elect();
+    let f = (l + 1) % 3;
+    net.cut[f] = true;
+    for rid in 0..50 {
+        net.step(l, Input::Request(req(rid, false)));
+        net.deliver();
+    }
+    net.tick();
+    let applied = net.nodes[l].applied();
+    assert!(applied >= 50);
+    net.step(
+        l,
+        Input::Compact {
+            index: applied,
+            data: b"state".to_vec(),
+        },
+    );
+    assert_eq!(net.nodes[l].log().snapshot().index, applied);
+    assert_eq!(net.store[l].durable().log.snapshot().index, applied);
+    net.cut[f] = false;
+    for _ in 0..10 {
+        net.tick();
+    }
+    assert_eq!(net.restored[f], 1);
+    assert_eq!(net.nodes[f].log().snapshot().data, b"state");
+    assert_eq!(net.nodes[f].commit(), net.nodes[l].commit());
+    assert_eq!(
+        net.nodes[f].log().last_index(),
+        net.nodes[l].log().last_index()
+    );
+    // And it follows new entries after the snapshot.
+    net.step(l, Input::Request(req(500, false)));
+    for _ in 0..5 {
+        net.tick();
+    }
+    assert_eq!(net.requests_applied(f).last().map(|x| x.1), Some(500));
+    // A restart resumes from the snapshot.
+    let r = Node::new(net.nodes[f].config().clone(), net.store[f].load()).unwrap();
+    assert_eq!(r.applied(), applied);
+}
+
+fn hover_net(n: u8, policy: ReplierPolicy, bound: u32) -> Net {
+    Net::with(n, |id| {
+        let mut c = cfg(id, n, Mode::Hover);
+        c.replier = policy;
+        c.reply_bound = bound;
+        c
+    })
+}
+
+#[test]
+fn hover_orders_metadata_and_recovers_missing_bodies() {
+    let mut net = hover_net(3, ReplierPolicy::RoundRobin, 32);
+    let l = net.elect();
+    let f = (l + 1) % 3;
+    for rid in 0..40 {
+        // Multicast: every replica gets the request, except f misses every 5th.
+        for i in 0..3 {
+            if i == f && rid % 5 == 0 {
+                continue;
+            }
+            net.step(i, Input::Request(req(rid, rid % 2 == 1)));
+        }
+        net.deliver();
+    }
+    for _ in 0..20 {
+        net.tick();
+    }
+    let want = net.requests_applied(l);
+    assert_eq!(want.len(), 40);
+    for i in 0..3 {
+        assert_eq!(net.requests_applied(i), want, "node {i}");
+        assert_eq!(net.nodes[i].pending_len(), 0);
+    }
+    assert!(net.nodes[f].stats().recovery_asked >= 8);
+    // AppendEntries carried no bodies.
+    for m in &net.sent {
+        if let Message::AppendReq { entries, .. } = m {
+            assert!(entries.iter().all(|e| e.body.is_none()));
+        }
+    }
+    // Each request has one replier; round robin spreads them over all three; a read-only
+    // request runs only on its replier.
+    let mut per = [0; 3];
+    for (i, count) in per.iter_mut().enumerate() {
+        for a in &net.applied[i] {
+            if let Op::Request { req, replier } = &a.op {
+                assert_eq!(a.reply, *replier as usize == i);
+                assert_eq!(a.execute, !req.read_only || a.reply);
+                if a.reply {
+                    *count += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(per.iter().sum::<i32>(), 40);
+    assert!(per.iter().all(|&c| c >= 10), "{per:?}");
+}
+
+#[test]
+fn hover_bounded_queues_stop_announcing_and_resume() {
+    let mut net = hover_net(3, ReplierPolicy::Jbsq, 2);
+    let l = net.elect();
+    for i in 0..3 {
+        if i != l {
+            net.cut[i] = true;
+        }
+    }
+    for rid in 0..20 {
+        for i in 0..3 {
+            net.step(i, Input::Request(req(rid, false)));
+        }
+    }
+    // Nothing commits without followers, so nothing is applied: at most 2 per replier.
+    let announced = net.nodes[l]
+        .log()
+        .entries()
+        .filter(|e| e.client().is_some())
+        .count();
+    assert_eq!(announced, 6);
+    assert_eq!(net.nodes[l].backlog.len(), 14);
+    net.cut = vec![false; 3];
+    for _ in 0..40 {
+        net.tick();
+    }
+    assert_eq!(net.requests_applied(l).len(), 20);
+    assert!(net.nodes[l].backlog.is_empty());
+}
+
+#[test]
+fn new_hover_leader_orders_its_pending_requests() {
+    let mut net = hover_net(3, ReplierPolicy::Jbsq, 32);
+    let l = net.elect();
+    net.cut[l] = true;
+    // The leader is gone; the request reaches the other two only.
+    for i in 0..3 {
+        if i != l {
+            net.step(i, Input::Request(req(77, false)));
+        }
+    }
+    let l2 = net.elect();
+    assert_ne!(l2, l);
+    for _ in 0..5 {
+        net.tick();
+    }
+    assert_eq!(net.requests_applied(l2).len(), 1);
+}
+
+/// Thesis table 12.1 (shared/spec/numbers.md, "HovercRaft"): per client operation in the
+/// failure-free case the leader receives 1 request + (N-1) AppendEntries answers and sends
+/// (N-1) AppendEntries, plus 1 reply in vanilla Raft and about 1/N replies in HovercRaft
+/// (replies are load balanced). Heartbeats are left out (no ticks while counting).
+#[test]
+fn leader_messages_per_operation_follow_table_12_1() {
+    for mode in [Mode::Vanilla, Mode::Hover] {
+        for n in [3u8, 5, 9] {
+            let mut net = Net::new(n, mode);
+            let l = net.elect();
+            for _ in 0..5 {
+                net.tick();
+            }
+            let (tx0, rx0) = (net.tx[l], net.rx[l]);
+            let replies0 = net.applied[l].iter().filter(|a| a.reply).count();
+            let ops = 90;
+            for rid in 0..ops {
+                let targets: Vec<usize> = match mode {
+                    Mode::Vanilla => vec![l],
+                    Mode::Hover => (0..usize::from(n)).collect(),
+                };
+                for i in targets {
+                    net.step(i, Input::Request(req(rid, false)));
+                }
+                net.deliver();
+            }
+            let k = usize::from(n) - 1;
+            let ops = usize::from(ops);
+            assert_eq!(net.tx[l] - tx0, k * ops, "{mode:?} n={n} tx");
+            assert_eq!(
+                net.rx[l] - rx0,
+                k * ops,
+                "{mode:?} n={n} rx (+1 request each)"
+            );
+            let replies = net.applied[l].iter().filter(|a| a.reply).count() - replies0;
+            match mode {
+                Mode::Vanilla => assert_eq!(replies, ops),
+                // JBSQ with equal queues: each replica answers about 1/N of the requests.
+                Mode::Hover => {
+                    let want = ops / usize::from(n);
+                    assert!(
+                        replies.abs_diff(want) <= 1,
+                        "{mode:?} n={n}: {replies} replies"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Thesis 12.3.4 and 12.3.6: a failed replica is assigned at most `reply_bound` replies (the
+/// replies clients may lose), and the others take the rest without waiting for it.
+#[test]
+fn a_silent_replica_gets_at_most_the_bound() {
+    for policy in [ReplierPolicy::Jbsq, ReplierPolicy::RoundRobin] {
+        let mut net = hover_net(5, policy, 4);
+        let l = net.elect();
+        for _ in 0..5 {
+            net.tick();
+        }
+        let dead = (l + 1) % 5;
+        net.cut[dead] = true;
+        for rid in 0..100 {
+            for i in 0..5 {
+                net.step(i, Input::Request(req(rid, rid % 3 == 0)));
+            }
+            net.deliver();
+        }
+        for _ in 0..5 {
+            net.tick();
+        }
+        let mut per = [0usize; 5];
+        for e in net.nodes[l].log().entries() {
+            if let Op::Request { replier, .. } = &e.op {
+                per[usize::from(*replier)] += 1;
+            }
+        }
+        // Round robin fills the dead replica's queue to the bound; JBSQ prefers the live,
+        // emptier queues and gives it less.
+        match policy {
+            ReplierPolicy::RoundRobin => assert_eq!(per[dead], 4, "{per:?}"),
+            ReplierPolicy::Jbsq => assert!(per[dead] <= 1, "{per:?}"),
+        }
+        assert_eq!(per.iter().sum::<usize>(), 100, "{policy:?}: all ordered");
+        // Everything committed and answered by the live replicas, but for the dead one's.
+        let answered: usize = (0..5)
+            .filter(|&i| i != dead)
+            .map(|i| net.applied[i].iter().filter(|a| a.reply).count())
+            .sum();
+        assert_eq!(answered, 100 - per[dead], "{policy:?}");
+    }
+}
