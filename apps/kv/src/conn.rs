@@ -73,26 +73,14 @@ const INPUT_KEEP: usize = 64 * 1024;
 impl Conn {
     /// Brings [`INPUT_HELD`] up to date with the input buffer's capacity.
     fn account(&mut self) {
-        let now = self.input.capacity();
-        if now >= self.held {
-            INPUT_HELD.fetch_add(now - self.held, Ordering::Relaxed);
-        } else {
-            INPUT_HELD.fetch_sub(self.held - now, Ordering::Relaxed);
-        }
-        self.held = now;
+        resync(&mut self.held, self.input.capacity(), &INPUT_HELD);
     }
 }
 
 impl Conn {
     /// Brings [`OUTPUT_HELD`] up to date with the output buffer's capacity.
     fn account_out(&mut self) {
-        let now = self.out.capacity();
-        if now >= self.out_held {
-            OUTPUT_HELD.fetch_add(now - self.out_held, Ordering::Relaxed);
-        } else {
-            OUTPUT_HELD.fetch_sub(self.out_held - now, Ordering::Relaxed);
-        }
-        self.out_held = now;
+        resync(&mut self.out_held, self.out.capacity(), &OUTPUT_HELD);
     }
 
     /// The protocol's out-of-memory error, then close.
@@ -108,6 +96,16 @@ impl Conn {
         self.input.clear();
         self.closing = true;
     }
+}
+
+/// Moves `total` by the change from `*held` to `now`, and records `now`.
+fn resync(held: &mut usize, now: usize, total: &AtomicUsize) {
+    if now >= *held {
+        total.fetch_add(now - *held, Ordering::Relaxed);
+    } else {
+        total.fetch_sub(*held - now, Ordering::Relaxed);
+    }
+    *held = now;
 }
 
 impl Drop for Conn {
