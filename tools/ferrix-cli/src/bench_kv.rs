@@ -442,10 +442,16 @@ pub fn bench_kv(
             "--requests and --icount-ops must be at least 1".into(),
         ));
     }
+    // The clients first: a missing one is named before anything is built.
+    let tools = if o.icount_only {
+        None
+    } else {
+        Some(find_tools()?)
+    };
     let image = resolve_image(&o.app)?;
     let mut rows = Vec::new();
-    if !o.icount_only {
-        rows = throughput_rows(o, &image, progress)?;
+    if let Some(tools) = tools {
+        rows = throughput_rows(o, &tools, &image, progress)?;
     }
     let _ = writeln!(
         progress,
@@ -459,23 +465,23 @@ pub fn bench_kv(
 /// The throughput half: Linux servers and the guest under the same loads, as ratios.
 fn throughput_rows(
     o: &KvBenchOptions,
+    tools: &[&'static str],
     image: &std::path::Path,
     progress: &mut dyn std::io::Write,
 ) -> Result<Vec<TextRow>, CliError> {
-    let tools = find_tools()?;
     let _ = writeln!(
         progress,
         "bench: Linux redis-server and memcached on 127.0.0.1, ferrix kv under QEMU (TCG, slirp, 1 vCPU)"
     );
-    let (redis, rp, memcached, mp) = linux_servers(&tools).map_err(CliError::Bench)?;
+    let (redis, rp, memcached, mp) = linux_servers(tools).map_err(CliError::Bench)?;
     let (mut linux, mut ferrix) = (Vec::new(), Vec::new());
     for round in 1..=ROUNDS {
         let _ = writeln!(
             progress,
             "bench: round {round}/{ROUNDS}: Linux, then the guest"
         );
-        linux.push(loads(&tools, rp, mp, o.requests));
-        ferrix.push(guest_round(&tools, image, o));
+        linux.push(loads(tools, rp, mp, o.requests));
+        ferrix.push(guest_round(tools, image, o));
     }
     drop((redis, memcached));
     let mut rows = Vec::new();
