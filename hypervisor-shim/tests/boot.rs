@@ -16,6 +16,7 @@ fn config(name: &str, seg: &[u8], cpus: u32, timeout: Duration) -> VmConfig {
         cmdline: String::new(),
         timeout: Some(timeout),
         net: None,
+        stats_sink: None,
     }
 }
 
@@ -232,6 +233,7 @@ fn guest_starts_ap_with_init_sipi_sipi() {
         cmdline: String::new(),
         timeout: Some(Duration::from_secs(20)),
         net: None,
+        stats_sink: None,
     };
     assert_eq!(boot(&cfg).0.unwrap(), VmOutcome::Exited(0x42));
 }
