@@ -879,22 +879,3 @@ fn run_deferred(me: usize, service: &dyn TcpService) {
 pub fn deferred_udp_drops() -> u64 {
     DEFERRED_DROPS.load(Ordering::Relaxed)
 }
-
-/// Prints every core's scheduler counters (`ferrix run --stats`), one `ferrix-sched:` line each.
-pub(crate) fn print_stats() {
-    let Some(policy) = policy() else { return };
-    for (core, s) in STATS.iter().enumerate().take(crate::sdk::cpus()) {
-        crate::println!(
-            "ferrix-sched: core {core} policy {policy}: events {} local {} steals {} ipis_sent {} ipi_runs {} remote_batches {} refused {} busy_ns {} app_ns {}",
-            s.events.load(Ordering::Relaxed),
-            s.local_runs.load(Ordering::Relaxed),
-            s.steals.load(Ordering::Relaxed),
-            s.ipis_sent.load(Ordering::Relaxed),
-            s.ipi_runs.load(Ordering::Relaxed),
-            s.remote_batches.load(Ordering::Relaxed),
-            s.refused.load(Ordering::Relaxed),
-            s.busy_ns.load(Ordering::Relaxed),
-            s.app_ns.load(Ordering::Relaxed),
-        );
-    }
-}

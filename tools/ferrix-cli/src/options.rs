@@ -75,6 +75,21 @@ pub struct RunOptions {
     /// full, holds it on the queue it came from, which stops that TAP queue until the source
     /// queue's ring is refilled (seen as stalled connections in a 10,000-connection burst).
     pub rss: bool,
+    /// Redraw a per-core table of the guest's live statistics in the console stream (only
+    /// when stdout is a terminal); turns on the guest's records (`ferrix.stats-ms`).
+    pub stats_live: bool,
+    /// Write every live statistics record to this file, one JSON object a line; turns on the
+    /// guest's records.
+    pub stats_json: Option<PathBuf>,
+    /// The guest's live record interval (`ferrix.stats-ms`), when records are on.
+    pub stats_ms: u32,
+}
+
+impl RunOptions {
+    /// Whether the guest pushes live statistics records.
+    pub fn live_stats(&self) -> bool {
+        self.stats_live || self.stats_json.is_some()
+    }
 }
 
 impl Default for RunOptions {
@@ -93,6 +108,9 @@ impl Default for RunOptions {
             pcap: None,
             stats: false,
             rss: false,
+            stats_live: false,
+            stats_json: None,
+            stats_ms: 100,
         }
     }
 }
@@ -122,6 +140,15 @@ pub fn validate(opts: &RunOptions) -> Result<(), CliError> {
             format_size(MEM_MIN),
             format_size(MEM_MAX),
             format_size(opts.mem_bytes)
+        )));
+    }
+    let ms = ferrix_abi::stats::INTERVAL_MS;
+    if opts.live_stats() && !ms.contains(&opts.stats_ms) {
+        return Err(CliError::Usage(format!(
+            "--stats-ms must be between {} and {} (got {})",
+            ms.start(),
+            ms.end(),
+            opts.stats_ms
         )));
     }
     match (&opts.net, opts.vmm) {
