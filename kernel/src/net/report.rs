@@ -122,7 +122,8 @@ pub fn report_at_exit(print: bool) {
     }
     if live {
         let mut buf = LIVE_BUF.lock();
-        push(&mut buf[..], true, &snaps, fwd, steered_lost);
+        let now = crate::time::now_ns();
+        push(&mut buf[..], now, true, &snaps, fwd, steered_lost);
     }
 }
 
@@ -253,6 +254,7 @@ pub fn on_tick(core: usize) {
     }
     push(
         &mut buf[..],
+        now,
         false,
         &snaps,
         forward_stats(),
@@ -260,11 +262,20 @@ pub fn on_tick(core: usize) {
     );
 }
 
-/// Encodes one record of `snaps` (core i is `snaps[i]`) and sends it.
-fn push(buf: &mut [u8], is_final: bool, snaps: &[CoreSnapshot], f: ForwardStats, lost: u64) {
+/// Encodes one record of `snaps` (core i is `snaps[i]`), stamped `t_ns` (for periodic
+/// records the time the record fell due, so consecutive stamps are at least an interval
+/// apart however long the snapshots took), and sends it.
+fn push(
+    buf: &mut [u8],
+    t_ns: u64,
+    is_final: bool,
+    snaps: &[CoreSnapshot],
+    f: ForwardStats,
+    lost: u64,
+) {
     let header = Header {
         seq: SEQ.fetch_add(1, Ordering::Relaxed),
-        t_ns: crate::time::now_ns(),
+        t_ns,
         is_final,
         cores: snaps.len() as u64,
     };
