@@ -15,7 +15,10 @@ use ferrix_abi::{
 /// Where `STATS_PUSH` records go: a host callback given the record's bytes, unparsed (the
 /// host validates them with `ferrix_abi::stats::parse`). Without one the records are dropped.
 #[derive(Clone)]
-pub struct StatsSink(pub Arc<dyn Fn(&[u8]) + Send + Sync>);
+pub struct StatsSink(pub Arc<StatsFn>);
+
+/// The callback behind a [`StatsSink`].
+pub type StatsFn = dyn Fn(&[u8]) + Send + Sync;
 
 impl std::fmt::Debug for StatsSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
