@@ -7,10 +7,12 @@ pub mod tshark;
 
 use ferrix_cli::{Accel, RunOptions, Vmm};
 use std::collections::HashMap;
+use std::io::Read;
 use std::io::Write;
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What a boot produced.
 #[derive(Debug)]
@@ -217,5 +219,42 @@ pub fn kvm_available() -> bool {
             eprintln!("skipping shim boot: /dev/kvm not usable: {e}");
             false
         }
+    }
+}
+
+/// Connects to a guest's TCP port forwarded to 127.0.0.1, retrying for 60 s while it boots.
+pub fn connect(port: u16) -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => {
+                s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                return s;
+            }
+            Err(e) if Instant::now() > deadline => panic!("connect: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// Opens `conns` connections, writes `depth` pipelined requests of `service_ns` (plus a tag)
+/// on each, then reads every reply and checks they come back whole and in order.
+pub fn pipelined(port: u16, conns: usize, depth: usize, service_ns: u64) {
+    let mut streams: Vec<TcpStream> = (0..conns).map(|_| connect(port)).collect();
+    let reqs: Vec<Vec<u8>> = (0..conns)
+        .map(|c| {
+            (0..depth)
+                .flat_map(|i| (service_ns + (c * depth + i) as u64).to_le_bytes())
+                .collect()
+        })
+        .collect();
+    for (s, r) in streams.iter_mut().zip(&reqs) {
+        s.write_all(r).unwrap();
+    }
+    for (c, (s, r)) in streams.iter_mut().zip(&reqs).enumerate() {
+        let mut got = vec![0u8; r.len()];
+        s.read_exact(&mut got)
+            .unwrap_or_else(|e| panic!("connection {c}: {e}"));
+        assert_eq!(&got, r, "connection {c}: replies out of order or mixed");
     }
 }

@@ -66,6 +66,20 @@ fn client_with_stats(vmm: &str, net_a: &str, net_b: &str, json: &Path) -> String
 fn console_counters(console: &str) -> BTreeMap<u64, BTreeMap<String, u64>> {
     let mut m: BTreeMap<u64, BTreeMap<String, u64>> = BTreeMap::new();
     for l in console.lines() {
+        if let Some(rest) = l.strip_prefix("ferrix-sched: core ") {
+            // core N policy P: events A local B ... app_ns I
+            let (core, pairs) = rest.split_once(": ").unwrap_or_else(|| panic!("{l}"));
+            let core: u64 = core.split(' ').next().unwrap().parse().unwrap();
+            let t: Vec<&str> = pairs.split_whitespace().collect();
+            let c = m.entry(core).or_default();
+            for kv in t.chunks(2) {
+                c.insert(
+                    kv[0].to_string(),
+                    kv[1].parse().unwrap_or_else(|_| panic!("{l}")),
+                );
+            }
+            continue;
+        }
         let Some(rest) = l.strip_prefix("ferrix-stats: core ") else {
             continue;
         };
@@ -103,7 +117,10 @@ fn console_counters(console: &str) -> BTreeMap<u64, BTreeMap<String, u64>> {
     m
 }
 
-fn check_series(json: &Path, console: &str) {
+/// Checks the series in `json` against the exit-time counters on `console`. `dense`: core 0
+/// takes its timer interrupts all along (not so in `serve_tcp`, which polls with them off),
+/// so records must not be much rarer than the interval.
+fn check_series(json: &Path, console: &str, dense: bool) -> BTreeMap<u64, BTreeMap<String, u64>> {
     let series = std::fs::read_to_string(json).expect("the --stats-json file");
     let _ = std::fs::remove_file(json);
     let recs: Vec<Value> = series
@@ -124,7 +141,8 @@ fn check_series(json: &Path, console: &str) {
         assert!(r["unix_ms"].as_u64().is_some() && r["host_ms"].as_f64().is_some());
     }
     // At the interval, by the guest's clock (a periodic record is stamped when it fell due):
-    // never closer than the interval, and not much rarer either.
+    // never closer than the interval, and not much rarer either (a tenth of the intervals the
+    // run spanned: a host that starves the vCPU makes the guest miss timer ticks).
     let interval_ns = INTERVAL_MS * 1_000_000;
     for w in periodic.windows(2) {
         let d = u(&w[1], "t_ns") - u(&w[0], "t_ns");
@@ -134,7 +152,7 @@ fn check_series(json: &Path, console: &str) {
     let first = periodic.first().map_or(t_final, |r| u(r, "t_ns"));
     let expected = (t_final - first) / interval_ns;
     assert!(
-        periodic.len() as u64 >= expected / 4,
+        !dense || periodic.len() as u64 >= expected / 10,
         "{} periodic records over {} ns:\n{series}",
         periodic.len(),
         t_final - first
@@ -173,7 +191,7 @@ fn check_series(json: &Path, console: &str) {
             "{got}"
         );
     }
-    assert!(u(&cores[0], "rx") >= 5 && u(&cores[0], "tx") >= 5, "{last}");
+    printed
 }
 
 #[test]
@@ -188,7 +206,11 @@ fn stats_json_under_qemu() {
         &format!("stream-connect:{}", sock.display()),
         &json,
     );
-    check_series(&json, &console);
+    let printed = check_series(&json, &console, true);
+    assert!(
+        printed[&0]["rx"] >= 5 && printed[&0]["tx"] >= 5,
+        "{console}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -202,8 +224,53 @@ fn stats_json_under_the_shim() {
     let net = format!("switch:{}", dir.join("switch").display());
     let json = dir.join("series.json");
     let console = client_with_stats("shim", &net, &net, &json);
-    check_series(&json, &console);
+    let printed = check_series(&json, &console, true);
+    assert!(
+        printed[&0]["rx"] >= 5 && printed[&0]["tx"] >= 5,
+        "{console}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// synthetic serving TCP on 2 vCPUs (ZygOS: every connection homed on core 0, core 1
+/// steals): the final record carries the scheduler counters of the `ferrix-sched:` lines.
+#[test]
+fn stats_json_carries_the_scheduler_counters() {
+    let port = 26000 + (std::process::id() % 10000) as u16;
+    let json = std::env::temp_dir().join(format!("ferrix-live-t-{}.json", std::process::id()));
+    let (conns, depth) = (4, 10);
+    let mut vm = Command::new(FERRIX)
+        .args(["run", ferrix_tests::image("synthetic").to_str().unwrap()])
+        .args(["--net", &format!("user:tcp:{port}:9000"), "--cpus", "2"])
+        .args(["--stats", "--stats-json", json.to_str().unwrap()])
+        .args([
+            "--stats-ms",
+            &INTERVAL_MS.to_string(),
+            "--timeout",
+            "150",
+            "--",
+        ])
+        .args([
+            "ferrix.ip=10.0.2.15/24",
+            "ferrix.gw=10.0.2.2",
+            "tcp-port=9000",
+        ])
+        .arg(format!("exit-after={}", conns * depth))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the VM");
+    let (seen, rest) = ferrix_tests::wait_for(&mut vm, "synthetic: serving TCP");
+    ferrix_tests::pipelined(port, conns, depth, 300_000);
+    let out = vm.wait_with_output().expect("VM");
+    let console = seen + &rest.join().unwrap_or_default();
+    assert!(out.status.success(), "{console}");
+    let printed = check_series(&json, &console, false);
+    assert!(
+        printed.values().all(|c| c.contains_key("steals")),
+        "{console}"
+    );
+    let events: u64 = printed.values().map(|c| c["events"]).sum();
+    assert!(events > 0, "{console}");
 }
 
 /// `ferrix run hello --cpus 2 --stats-live` with `how` as stdout: a pty through util-linux

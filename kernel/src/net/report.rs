@@ -100,7 +100,15 @@ fn snapshot(core: usize) -> CoreSnapshot {
 /// Prints every core's statistics (`ferrix run --stats`): one `ferrix-stats:` line per core
 /// with its counters, then one per non-zero drop reason.
 pub fn print_stats() {
-    report_at_exit(true);
+    let (snaps, fwd, lost) = snapshot_all();
+    print_lines(&snaps, fwd, lost);
+}
+
+/// Every core's snapshot (waiting for busy endpoints) and the VM-wide counters.
+fn snapshot_all() -> (alloc::vec::Vec<CoreSnapshot>, ForwardStats, u64) {
+    let cores = crate::sdk::cpus().min(MAX_CPUS);
+    let snaps = (0..cores).map(snapshot).collect();
+    (snaps, forward_stats(), steer::dropped())
 }
 
 /// At exit: takes every core's snapshot once, prints it if `print` (`ferrix.stats`) and sends
@@ -110,20 +118,14 @@ pub fn report_at_exit(print: bool) {
     if !print && !live {
         return;
     }
-    let cores = crate::sdk::cpus().min(MAX_CPUS);
-    let mut snaps = alloc::vec::Vec::with_capacity(cores);
-    for core in 0..cores {
-        snaps.push(snapshot(core));
-    }
-    let fwd = forward_stats();
-    let steered_lost = steer::dropped();
+    let (snaps, fwd, lost) = snapshot_all();
     if print {
-        print_lines(&snaps, fwd, steered_lost);
+        print_lines(&snaps, fwd, lost);
     }
     if live {
         let mut buf = LIVE_BUF.lock();
         let now = crate::time::now_ns();
-        push(&mut buf[..], now, true, &snaps, fwd, steered_lost);
+        push(&mut buf[..], now, true, &snaps, fwd, lost);
     }
 }
 

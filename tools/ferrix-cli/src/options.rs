@@ -205,4 +205,24 @@ mod tests {
         let e = validate(&with(2, 1 << 20)).unwrap_err();
         assert_eq!(e.to_string(), "--mem must be between 16M and 3G (got 1M)");
     }
+
+    #[test]
+    fn stats_interval_is_checked_only_when_records_are_on() {
+        let with = |live, ms| RunOptions {
+            stats_live: live,
+            stats_ms: ms,
+            ..RunOptions::default()
+        };
+        assert!(validate(&with(false, 0)).is_ok());
+        assert!(validate(&with(true, 1)).is_ok());
+        let e = validate(&with(true, 0)).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("--stats-ms"), "{e}");
+        let json = RunOptions {
+            stats_json: Some("s.json".into()),
+            stats_ms: 3_600_001,
+            ..RunOptions::default()
+        };
+        assert!(json.live_stats() && validate(&json).is_err());
+    }
 }
