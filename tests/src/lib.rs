@@ -258,3 +258,30 @@ pub fn pipelined(port: u16, conns: usize, depth: usize, service_ns: u64) {
         assert_eq!(&got, r, "connection {c}: replies out of order or mixed");
     }
 }
+
+/// A synthetic TCP server VM (`ferrix run` by the binary `ferrix`) on QEMU's user network:
+/// `port` on 127.0.0.1 forwarded to the guest's 9000, `opts` for `ferrix run` (150 s timeout
+/// unless given), `args` for the guest after its address. stdout is piped ([`wait_for`]).
+pub fn synthetic_tcp_vm(
+    ferrix: &str,
+    port: u16,
+    cpus: u32,
+    opts: &[&str],
+    args: &[&str],
+) -> std::process::Child {
+    std::process::Command::new(ferrix)
+        .args(["run", image("synthetic").to_str().unwrap()])
+        .args(["--net", &format!("user:tcp:{port}:9000")])
+        .args(["--cpus", &cpus.to_string(), "--timeout", "150"])
+        .args(opts)
+        .args([
+            "--",
+            "ferrix.ip=10.0.2.15/24",
+            "ferrix.gw=10.0.2.2",
+            "tcp-port=9000",
+        ])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the VM")
+}

@@ -10,33 +10,15 @@
 use ferrix_tests::{connect, pipelined, wait_for};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 const FERRIX: &str = env!("CARGO_BIN_EXE_ferrix-in-test");
 
-/// A synthetic TCP server VM on QEMU's user network, `port` on 127.0.0.1 forwarded to 9000.
+/// A synthetic TCP server VM on QEMU's user network, `port` on 127.0.0.1 forwarded to 9000,
+/// with `--stats`.
 fn slirp_vm(port: u16, cpus: u32, args: &[&str]) -> Child {
-    Command::new(FERRIX)
-        .args([
-            "run",
-            ferrix_tests::image("synthetic").to_str().unwrap(),
-            "--net",
-            &format!("user:tcp:{port}:9000"),
-            "--cpus",
-            &cpus.to_string(),
-            "--stats",
-            "--timeout",
-            "150",
-            "--",
-            "ferrix.ip=10.0.2.15/24",
-            "ferrix.gw=10.0.2.2",
-            "tcp-port=9000",
-        ])
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the VM")
+    ferrix_tests::synthetic_tcp_vm(FERRIX, port, cpus, &["--stats"], args)
 }
 
 /// The `ferrix-sched:` counter `name` of core `core`.

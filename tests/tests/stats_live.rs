@@ -239,26 +239,16 @@ fn stats_json_carries_the_scheduler_counters() {
     let port = 26000 + (std::process::id() % 10000) as u16;
     let json = std::env::temp_dir().join(format!("ferrix-live-t-{}.json", std::process::id()));
     let (conns, depth) = (4, 10);
-    let mut vm = Command::new(FERRIX)
-        .args(["run", ferrix_tests::image("synthetic").to_str().unwrap()])
-        .args(["--net", &format!("user:tcp:{port}:9000"), "--cpus", "2"])
-        .args(["--stats", "--stats-json", json.to_str().unwrap()])
-        .args([
-            "--stats-ms",
-            &INTERVAL_MS.to_string(),
-            "--timeout",
-            "150",
-            "--",
-        ])
-        .args([
-            "ferrix.ip=10.0.2.15/24",
-            "ferrix.gw=10.0.2.2",
-            "tcp-port=9000",
-        ])
-        .arg(format!("exit-after={}", conns * depth))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the VM");
+    let ms = INTERVAL_MS.to_string();
+    let opts = [
+        "--stats",
+        "--stats-json",
+        json.to_str().unwrap(),
+        "--stats-ms",
+        &ms,
+    ];
+    let exit_after = format!("exit-after={}", conns * depth);
+    let mut vm = ferrix_tests::synthetic_tcp_vm(FERRIX, port, 2, &opts, &[&exit_after]);
     let (seen, rest) = ferrix_tests::wait_for(&mut vm, "synthetic: serving TCP");
     ferrix_tests::pipelined(port, conns, depth, 300_000);
     let out = vm.wait_with_output().expect("VM");
