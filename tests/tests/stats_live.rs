@@ -194,18 +194,14 @@ fn check_series(json: &Path, console: &str, dense: bool) -> BTreeMap<u64, BTreeM
     printed
 }
 
-#[test]
-fn stats_json_under_qemu() {
-    let dir = std::env::temp_dir().join(format!("ferrix-live-q-{}", std::process::id()));
+/// [`client_with_stats`] on the networks `nets` makes from a fresh directory, then
+/// [`check_series`]; the client sent and received its 5 pings (and ARP).
+fn ping_with_stats(vmm: &str, nets: impl FnOnce(&Path) -> (String, String)) {
+    let dir = std::env::temp_dir().join(format!("ferrix-live-{vmm}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let sock = dir.join("link.sock");
+    let (net_a, net_b) = nets(&dir);
     let json = dir.join("series.json");
-    let console = client_with_stats(
-        "qemu",
-        &format!("stream-listen:{}", sock.display()),
-        &format!("stream-connect:{}", sock.display()),
-        &json,
-    );
+    let console = client_with_stats(vmm, &net_a, &net_b, &json);
     let printed = check_series(&json, &console, true);
     assert!(
         printed[&0]["rx"] >= 5 && printed[&0]["tx"] >= 5,
@@ -215,21 +211,25 @@ fn stats_json_under_qemu() {
 }
 
 #[test]
+fn stats_json_under_qemu() {
+    ping_with_stats("qemu", |dir| {
+        let sock = dir.join("link.sock").display().to_string();
+        (
+            format!("stream-listen:{sock}"),
+            format!("stream-connect:{sock}"),
+        )
+    });
+}
+
+#[test]
 fn stats_json_under_the_shim() {
     if !ferrix_tests::kvm_available() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("ferrix-live-s-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let net = format!("switch:{}", dir.join("switch").display());
-    let json = dir.join("series.json");
-    let console = client_with_stats("shim", &net, &net, &json);
-    let printed = check_series(&json, &console, true);
-    assert!(
-        printed[&0]["rx"] >= 5 && printed[&0]["tx"] >= 5,
-        "{console}"
-    );
-    let _ = std::fs::remove_dir_all(&dir);
+    ping_with_stats("shim", |dir| {
+        let net = format!("switch:{}", dir.join("switch").display());
+        (net.clone(), net)
+    });
 }
 
 /// synthetic serving TCP on 2 vCPUs (ZygOS: every connection homed on core 0, core 1
