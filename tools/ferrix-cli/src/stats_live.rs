@@ -25,6 +25,9 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("ipi_runs", "ipi_runs"),
 ];
 
+/// Shortest time between two redraws of the table.
+const MIN_REDRAW: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// First line of every table drawn.
 pub const TABLE_TITLE: &str = "ferrix stats-live";
 
@@ -185,6 +188,9 @@ struct State {
     records: u64,
     dropped: u64,
     last: Option<Decoded>,
+    /// When the table was last drawn, and the shortest time between two redraws.
+    drawn: Option<Instant>,
+    min_redraw: std::time::Duration,
     /// An incomplete line of the QEMU stream, and whether the current line is being skipped
     /// (it grew past `RECORD_MAX`).
     partial: Vec<u8>,
@@ -206,9 +212,15 @@ impl State {
             // A failing file (disk full) must not stop the VM: the rest of the series is lost.
             let _ = j.write_all(json_line(&d, unix_ms, host_ms, self.dropped).as_bytes());
         }
-        if let Some(t) = &self.term {
+        // At most one redraw per MIN_REDRAW (a guest pushing in a tight loop must not flood
+        // the terminal); the final record is always drawn.
+        let due = self.drawn.is_none_or(|t| t.elapsed() >= self.min_redraw);
+        if let Some(t) = &self.term
+            && (due || d.is_final)
+        {
             let text = table(&d, self.last.as_ref(), self.dropped);
             lock(t).draw(&text);
+            self.drawn = Some(Instant::now());
         }
         self.last = Some(d);
     }
@@ -280,6 +292,8 @@ impl LiveStats {
             records: 0,
             dropped: 0,
             last: None,
+            drawn: None,
+            min_redraw: MIN_REDRAW,
             partial: Vec::new(),
             skipping: false,
         };
@@ -449,6 +463,8 @@ mod tests {
     #[test]
     fn hostile_stream_is_counted_not_fatal() {
         let (l, out, json) = sink();
+        // However slow this machine, the second record comes "too soon" for a redraw.
+        lock(&l.0).min_redraw = std::time::Duration::from_secs(3600);
         // Cut in the middle, garbage, an oversized line, non-UTF-8, then a good record.
         l.stream(&REC.as_bytes()[..10]);
         l.stream(&REC.as_bytes()[10..]);
@@ -457,22 +473,26 @@ mod tests {
         l.stream(b"\n");
         l.record(b"FXSTATS v=1 seq=9 t_ns=1 final=0 cores=5 core=0\n");
         l.record(REC.as_bytes());
+        let fin = REC.replace("final=0", "final=1");
+        l.record(fin.as_bytes());
         l.stream(b"FXSTATS v=1 seq=2");
         let s = l.finish().unwrap();
         assert_eq!(
             s,
             Summary {
-                records: 2,
+                records: 3,
                 dropped: 5
             }
         );
         let lines = std::fs::read_to_string(&json).unwrap();
         let _ = std::fs::remove_file(&json);
-        assert_eq!(lines.lines().count(), 2);
+        assert_eq!(lines.lines().count(), 3);
         assert!(lines.lines().nth(1).unwrap().contains("\"host_dropped\":4"));
         let drawn = String::from_utf8(lock(&out).clone()).unwrap();
-        // The second table replaced the first in place.
-        assert_eq!(drawn.matches(TABLE_TITLE).count(), 2);
+        // The second record came too soon to be drawn; the final one replaced the first table
+        // in place.
+        assert_eq!(drawn.matches(TABLE_TITLE).count(), 2, "{drawn:?}");
+        assert!(drawn.contains("(final)"), "{drawn:?}");
         assert!(drawn.contains("\x1b[4F\x1b[J"), "{drawn:?}");
     }
 }
