@@ -62,8 +62,11 @@ fn client_with_stats(vmm: &str, net_a: &str, net_b: &str, json: &Path) -> String
     text(&b).replace('\r', "")
 }
 
+/// Counters by core, then by key.
+type Counters = BTreeMap<u64, BTreeMap<String, u64>>;
+
 /// The exit-time counters on the console, per core, under the record's key names.
-fn console_counters(console: &str) -> BTreeMap<u64, BTreeMap<String, u64>> {
+fn console_counters(console: &str) -> Counters {
     let mut m: BTreeMap<u64, BTreeMap<String, u64>> = BTreeMap::new();
     for l in console.lines() {
         if let Some(rest) = l.strip_prefix("ferrix-sched: core ") {
@@ -120,7 +123,7 @@ fn console_counters(console: &str) -> BTreeMap<u64, BTreeMap<String, u64>> {
 /// Checks the series in `json` against the exit-time counters on `console`. `dense`: core 0
 /// takes its timer interrupts all along (not so in `serve_tcp`, which polls with them off),
 /// so records must not be much rarer than the interval.
-fn check_series(json: &Path, console: &str, dense: bool) -> BTreeMap<u64, BTreeMap<String, u64>> {
+fn check_series(json: &Path, console: &str, dense: bool) -> (Counters, Value) {
     let series = std::fs::read_to_string(json).expect("the --stats-json file");
     let _ = std::fs::remove_file(json);
     let recs: Vec<Value> = series
@@ -191,7 +194,7 @@ fn check_series(json: &Path, console: &str, dense: bool) -> BTreeMap<u64, BTreeM
             "{got}"
         );
     }
-    printed
+    (printed, last.clone())
 }
 
 /// [`client_with_stats`] on the networks `nets` makes from a fresh directory, then
@@ -202,7 +205,7 @@ fn ping_with_stats(vmm: &str, nets: impl FnOnce(&Path) -> (String, String)) {
     let (net_a, net_b) = nets(&dir);
     let json = dir.join("series.json");
     let console = client_with_stats(vmm, &net_a, &net_b, &json);
-    let printed = check_series(&json, &console, true);
+    let (printed, _) = check_series(&json, &console, true);
     assert!(
         printed[&0]["rx"] >= 5 && printed[&0]["tx"] >= 5,
         "{console}"
@@ -254,7 +257,14 @@ fn stats_json_carries_the_scheduler_counters() {
     let out = vm.wait_with_output().expect("VM");
     let console = seen + &rest.join().unwrap_or_default();
     assert!(out.status.success(), "{console}");
-    let printed = check_series(&json, &console, false);
+    let (printed, last) = check_series(&json, &console, false);
+    // The queue depths are live-only (not printed at exit), present once serve_tcp runs.
+    for c in last["cores"].as_array().unwrap() {
+        assert!(
+            c["ready_depth"].is_u64() && c["remote_depth"].is_u64(),
+            "{c}"
+        );
+    }
     assert!(
         printed.values().all(|c| c.contains_key("steals")),
         "{console}"
@@ -314,8 +324,9 @@ fn stats_live_table_on_a_terminal_only() {
         assert!(
             tty.lines().any(|l| {
                 let t: Vec<&str> = l.split_whitespace().collect();
-                t.len() == 10
-                    && t[0].ends_with(core)
+                // core, the counters, rx/s and tx/s
+                t.len() == ferrix_cli::stats_live::COLUMNS.len() + 3
+                    && t[0] == core
                     && t[1..].iter().all(|x| x.parse::<u64>().is_ok())
             }),
             "no row for core {core}:\n{tty}"

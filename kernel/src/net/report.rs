@@ -44,6 +44,9 @@ pub struct CoreSnapshot {
     pub net: Option<(usize, QueueStats, Stats)>,
     /// Its scheduler counters (None: `serve_tcp` is not running).
     pub sched: Option<SchedCounters>,
+    /// Its scheduler queue depths: ready flows, waiting remote batches (live records only;
+    /// None without `serve_tcp`).
+    pub depths: Option<(usize, usize)>,
 }
 
 /// Counters of core `core`'s endpoint: None if it has none; `Err(())` if it is held by its
@@ -94,6 +97,7 @@ fn snapshot(core: usize) -> CoreSnapshot {
     CoreSnapshot {
         net: stats_of(core),
         sched: sched_of(core),
+        depths: zygos::queue_depths(core),
     }
 }
 
@@ -241,16 +245,21 @@ pub fn on_tick(core: usize) {
     let mut snaps = alloc::vec::Vec::with_capacity(cores);
     for (core, last) in LAST.iter().enumerate().take(cores) {
         let sched = sched_of(core);
+        let depths = zygos::queue_depths(core);
         // Only this handler takes `LAST`; try_lock keeps it that way without a deadlock.
         let Some(mut last) = last.try_lock() else {
-            snaps.push(CoreSnapshot { net: None, sched });
+            snaps.push(CoreSnapshot {
+                net: None,
+                sched,
+                depths,
+            });
             continue;
         };
         let net = match try_net_of(core) {
             Ok(n) => n,
             Err(()) => last.as_ref().and_then(|s| s.net.clone()),
         };
-        let s = CoreSnapshot { net, sched };
+        let s = CoreSnapshot { net, sched, depths };
         *last = Some(s.clone());
         snaps.push(s);
     }
@@ -310,6 +319,10 @@ fn push(
         }
         for (k, v) in SCHED_KEYS.iter().zip(s.sched.iter().flatten()) {
             w.field(k, *v);
+        }
+        if let Some((ready, remote)) = s.depths {
+            w.field("ready_depth", ready as u64);
+            w.field("remote_depth", remote as u64);
         }
     }
     match w.finish() {

@@ -301,6 +301,14 @@ pub fn stats(core: usize) -> Option<&'static CoreSchedStats> {
     STATS.get(core)
 }
 
+/// Core `core`'s queue depths now (lock-free snapshots): ready flows in its shuffle queue,
+/// remote-call batches waiting for it. None before [`serve_tcp`] started.
+pub fn queue_depths(core: usize) -> Option<(usize, usize)> {
+    let rt = RUNTIME.get().filter(|rt| core < rt.sched.cores())?;
+    let c = rt.sched.core(CoreId(u8::try_from(core).ok()?));
+    Some((c.shuffle.len(), c.remote.len()))
+}
+
 fn runtime(cfg: &TcpConfig) -> &'static Runtime {
     RUNTIME.call_once(|| {
         crate::ipi::set_kernel_hook(on_ipi);

@@ -23,6 +23,7 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("steals", "steals"),
     ("ipis_sent", "ipis_sent"),
     ("ipi_runs", "ipi_runs"),
+    ("ready", "ready_depth"),
 ];
 
 /// Shortest time between two redraws of the table.
@@ -456,7 +457,10 @@ mod tests {
             "{t}"
         );
         let row0: Vec<&str> = lines[2].split_whitespace().collect();
-        assert_eq!(row0, ["0", "30", "20", "0", "0", "0", "0", "0", "20", "20"]);
+        assert_eq!(
+            row0,
+            ["0", "30", "20", "0", "0", "0", "0", "0", "0", "20", "20"]
+        );
         assert_eq!(lines.len(), 4);
     }
 
