@@ -5,10 +5,32 @@
 //! the guest RAM size before any byte is touched.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use ferrix_abi::{
-    ABI_VERSION, CONSOLE_MAX, ERR_FAULT, ERR_INVAL, ERR_NR, ERR_VERSION, HypercallBlock, OK, nr,
+    ABI_VERSION, CONSOLE_MAX, ERR_FAULT, ERR_INVAL, ERR_NR, ERR_VERSION, HypercallBlock,
+    MIN_ABI_VERSION, OK, nr,
 };
+
+/// Where `STATS_PUSH` records go: a host callback given the record's bytes, unparsed (the
+/// host validates them with `ferrix_abi::stats::parse`). Without one the records are dropped.
+#[derive(Clone)]
+pub struct StatsSink(pub Arc<StatsFn>);
+
+/// The callback behind a [`StatsSink`].
+pub type StatsFn = dyn Fn(&[u8]) + Send + Sync;
+
+impl std::fmt::Debug for StatsSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StatsSink")
+    }
+}
+
+/// Where a hypercall's output goes: the console, and the live statistics sink if any.
+pub struct Outputs<'a> {
+    pub console: &'a mut dyn Write,
+    pub stats: Option<&'a StatsSink>,
+}
 
 /// Guest RAM as the hypercall layer sees it: `size()` bytes starting at guest-physical 0.
 pub trait GuestMem {
@@ -44,9 +66,9 @@ pub enum Action {
 
 /// Serves one `out` to [`ferrix_abi::PORT_HYPERCALL`] whose value is `block_gpa`.
 ///
-/// Reads the [`HypercallBlock`], performs the call and writes `ret` back. Console bytes go to
-/// `console`.
-pub fn handle(mem: &dyn GuestMem, block_gpa: u64, console: &mut dyn Write) -> Action {
+/// Reads the [`HypercallBlock`], performs the call and writes `ret` back. Console bytes and
+/// statistics records go to `out`.
+pub fn handle(mem: &dyn GuestMem, block_gpa: u64, out: Outputs<'_>) -> Action {
     if !block_gpa.is_multiple_of(8) {
         return Action::BadBlock;
     }
@@ -58,7 +80,7 @@ pub fn handle(mem: &dyn GuestMem, block_gpa: u64, console: &mut dyn Write) -> Ac
         return Action::BadBlock;
     }
     let block = HypercallBlock::from_bytes(&raw);
-    let (ret, action) = dispatch(mem, &block, console);
+    let (ret, action) = dispatch(mem, &block, out);
     let ret_gpa = block_gpa + HypercallBlock::RET_OFFSET as u64;
     if !mem.write(ret_gpa, &ret.to_le_bytes()) {
         return Action::BadBlock;
@@ -67,39 +89,54 @@ pub fn handle(mem: &dyn GuestMem, block_gpa: u64, console: &mut dyn Write) -> Ac
 }
 
 /// Performs the call described by `block`; returns the `ret` value and the follow-up action.
-pub fn dispatch(
-    mem: &dyn GuestMem,
-    block: &HypercallBlock,
-    console: &mut dyn Write,
-) -> (i64, Action) {
-    if block.version != ABI_VERSION {
+pub fn dispatch(mem: &dyn GuestMem, block: &HypercallBlock, out: Outputs<'_>) -> (i64, Action) {
+    if !(MIN_ABI_VERSION..=ABI_VERSION).contains(&block.version) {
         return (ERR_VERSION, Action::Continue);
     }
+    if nr::since(block.nr) > block.version {
+        return (ERR_NR, Action::Continue);
+    }
+    let [a0, a1, ..] = block.args;
     match block.nr {
         nr::CONSOLE_WRITE => (
-            console_write(mem, block.args[0], block.args[1], console),
+            copy_in(mem, a0, a1, CONSOLE_MAX, |buf| {
+                // A host console that fails (closed pipe) must not stop the guest: the bytes
+                // are dropped.
+                let _ = out
+                    .console
+                    .write_all(buf)
+                    .and_then(|()| out.console.flush());
+            }),
             Action::Continue,
         ),
-        nr::EXIT => (OK, Action::Exit(block.args[0] as u32)),
+        nr::EXIT => (OK, Action::Exit(a0 as u32)),
+        nr::STATS_PUSH => (
+            copy_in(mem, a0, a1, ferrix_abi::stats::RECORD_MAX as u64, |buf| {
+                if let Some(sink) = out.stats {
+                    (sink.0)(buf);
+                }
+            }),
+            Action::Continue,
+        ),
         _ => (ERR_NR, Action::Continue),
     }
 }
 
-/// `CONSOLE_WRITE(gpa, len)`: returns the number of bytes written or an `ERR_*` code.
-fn console_write(mem: &dyn GuestMem, gpa: u64, len: u64, console: &mut dyn Write) -> i64 {
-    if len > CONSOLE_MAX {
+/// Copies `len` (at most `max`) guest bytes at `gpa` and gives them to `f`: returns `len`, or
+/// [`ERR_INVAL`] for a length over `max`, [`ERR_FAULT`] for a range outside guest RAM.
+fn copy_in(mem: &dyn GuestMem, gpa: u64, len: u64, max: u64, f: impl FnOnce(&[u8])) -> i64 {
+    if len > max {
         return ERR_INVAL;
     }
     if checked_range(mem.size(), gpa, len).is_none() {
         return ERR_FAULT;
     }
-    // len <= CONSOLE_MAX, so the cast cannot truncate.
+    // len <= max (at most 64 KiB), so the cast cannot truncate.
     let mut buf = vec![0u8; len as usize];
     if !mem.read(gpa, &mut buf) {
         return ERR_FAULT;
     }
-    // A host console that fails (closed pipe) must not stop the guest: the bytes are dropped.
-    let _ = console.write_all(&buf).and_then(|()| console.flush());
+    f(&buf);
     len as i64
 }
 
@@ -156,8 +193,69 @@ mod tests {
 
     fn call(m: &TestMem) -> (Action, i64, Vec<u8>) {
         let mut out = Vec::new();
-        let a = handle(m, BLOCK, &mut out);
+        let a = handle(m, BLOCK, outputs(&mut out, None));
         (a, ret_of(m), out)
+    }
+
+    fn outputs<'a>(console: &'a mut Vec<u8>, stats: Option<&'a StatsSink>) -> Outputs<'a> {
+        Outputs { console, stats }
+    }
+
+    /// A sink collecting the records it is given.
+    fn collecting() -> (StatsSink, Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+        let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let g = got.clone();
+        (
+            StatsSink(Arc::new(move |b: &[u8]| g.lock().unwrap().push(b.to_vec()))),
+            got,
+        )
+    }
+
+    #[test]
+    fn stats_push_reaches_the_sink_bounds_checked() {
+        let (sink, got) = collecting();
+        let push = |gpa: u64, len: u64, version: u32| {
+            let m = mem_with(version, nr::STATS_PUSH, [gpa, len, 0, 0]);
+            let mut out = Vec::new();
+            let a = handle(&m, BLOCK, outputs(&mut out, Some(&sink)));
+            assert!(out.is_empty(), "nothing on the console");
+            (a, ret_of(&m))
+        };
+        assert_eq!(push(0x200, 14, ABI_VERSION), (Action::Continue, 14));
+        assert_eq!(
+            got.lock().unwrap().as_slice(),
+            [b"hi from guest\n".to_vec()]
+        );
+        for (gpa, len) in [(0xff0, 0x20), (u64::MAX, 2), (1 << 40, 1)] {
+            assert_eq!(push(gpa, len, ABI_VERSION), (Action::Continue, ERR_FAULT));
+        }
+        let over = ferrix_abi::stats::RECORD_MAX as u64 + 1;
+        assert_eq!(push(0, over, ABI_VERSION), (Action::Continue, ERR_INVAL));
+        assert_eq!(
+            push(0, u64::MAX, ABI_VERSION),
+            (Action::Continue, ERR_INVAL)
+        );
+        // A version-1 guest does not know the call.
+        assert_eq!(push(0x200, 14, 1), (Action::Continue, ERR_NR));
+        assert_eq!(
+            got.lock().unwrap().len(),
+            1,
+            "refused pushes never reach the sink"
+        );
+        // Without a sink the record is accepted and dropped.
+        let m = mem_with(ABI_VERSION, nr::STATS_PUSH, [0x200, 14, 0, 0]);
+        assert_eq!(call(&m), (Action::Continue, 14, vec![]));
+    }
+
+    #[test]
+    fn version_one_guests_still_get_a_console() {
+        let m = mem_with(MIN_ABI_VERSION, nr::CONSOLE_WRITE, [0x200, 14, 0, 0]);
+        assert_eq!(
+            call(&m),
+            (Action::Continue, 14, b"hi from guest\n".to_vec())
+        );
+        let m = mem_with(0, nr::CONSOLE_WRITE, [0x200, 14, 0, 0]);
+        assert_eq!(call(&m).1, ERR_VERSION);
     }
 
     #[test]
@@ -224,9 +322,9 @@ mod tests {
     fn bad_block_address() {
         let m = mem_with(ABI_VERSION, nr::EXIT, [42, 0, 0, 0]);
         let mut out = Vec::new();
-        assert_eq!(handle(&m, BLOCK + 4, &mut out), Action::BadBlock);
-        assert_eq!(handle(&m, 0x1000 - 40, &mut out), Action::BadBlock);
-        assert_eq!(handle(&m, u64::MAX - 7, &mut out), Action::BadBlock);
+        for gpa in [BLOCK + 4, 0x1000 - 40, u64::MAX - 7] {
+            assert_eq!(handle(&m, gpa, outputs(&mut out, None)), Action::BadBlock);
+        }
         assert_eq!(ret_of(&m), 0x5555, "nothing written");
     }
 }

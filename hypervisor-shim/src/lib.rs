@@ -20,6 +20,7 @@ pub mod virtio;
 pub mod vm;
 
 pub use error::ShimError;
+pub use hypercall::StatsSink;
 pub use net::{NetBackend, NetConfig, NetStats};
 
 /// Largest number of vCPUs (vCPU id = APIC id = index).
@@ -40,6 +41,8 @@ pub struct VmConfig {
     pub timeout: Option<Duration>,
     /// The virtio-net NIC (None: no NIC).
     pub net: Option<NetConfig>,
+    /// Receives the guest's live statistics records (`STATS_PUSH`; None: dropped).
+    pub stats_sink: Option<StatsSink>,
 }
 
 impl VmConfig {
@@ -52,6 +55,7 @@ impl VmConfig {
             cmdline: String::new(),
             timeout: None,
             net: None,
+            stats_sink: None,
         }
     }
 }

@@ -107,6 +107,7 @@ fn config(args: Args) -> Result<VmConfig, ShimError> {
         cmdline: args.args.join(" "),
         timeout: args.timeout,
         net,
+        stats_sink: None,
     })
 }
 

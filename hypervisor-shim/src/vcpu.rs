@@ -102,7 +102,11 @@ fn handle_exit(exit: VcpuExit<'_>, shared: &Shared) -> Step {
         VcpuExit::IoOut(PORT_HYPERCALL, data) => {
             let gpa = u64::from(le_u32(data));
             let mut console = shared.console();
-            match hypercall::handle(&shared.ram, gpa, &mut **console) {
+            let out = hypercall::Outputs {
+                console: &mut **console,
+                stats: shared.stats_sink.as_ref(),
+            };
+            match hypercall::handle(&shared.ram, gpa, out) {
                 Action::Continue => Step::Continue,
                 Action::Exit(code) => Step::Exit(code),
                 Action::BadBlock => {

@@ -44,6 +44,8 @@ pub struct Shared {
     pub stats: Stats,
     /// The NIC, whose register page the vCPU threads serve.
     pub net: Option<Arc<NetDevice>>,
+    /// Where the guest's live statistics records go ([`VmConfig::stats_sink`]).
+    pub stats_sink: Option<crate::hypercall::StatsSink>,
 }
 
 fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -215,6 +217,7 @@ pub fn run(
         done: Condvar::new(),
         stats: Stats::default(),
         net: attached.as_ref().map(|a| Arc::clone(&a.device)),
+        stats_sink: cfg.stats_sink.clone(),
     });
     let mut handles = Vec::with_capacity(vcpus.len());
     for (index, fd) in vcpus.into_iter().enumerate() {

@@ -16,6 +16,7 @@ fn config(name: &str, seg: &[u8], cpus: u32, timeout: Duration) -> VmConfig {
         cmdline: String::new(),
         timeout: Some(timeout),
         net: None,
+        stats_sink: None,
     }
 }
 
@@ -164,6 +165,60 @@ fn bad_console_address_returns_fault_to_guest() {
     assert_eq!(out, "");
 }
 
+/// STATS_PUSH: a good record reaches the sink unparsed; a range outside RAM and an oversized
+/// length are refused (ERR_FAULT, ERR_INVAL) and never reach it.
+#[test]
+fn stats_push_reaches_the_sink_and_bad_ones_do_not() {
+    if !kvm_available() {
+        return;
+    }
+    let rec = b"FXSTATS v=1 seq=0 t_ns=1 final=1 cores=0\n".to_vec();
+    let at = |off: u32| u64::from(LOAD + DATA + off);
+    let ret = |off: u32| LOAD + DATA + off + ferrix_abi::HypercallBlock::RET_OFFSET as u32;
+    let too_long = ferrix_abi::stats::RECORD_MAX as u64 + 1;
+    let code = Asm::default()
+        .out_port(PORT_HYPERCALL, LOAD + DATA)
+        .out_port(PORT_HYPERCALL, LOAD + DATA + 0x40)
+        .out_port(PORT_HYPERCALL, LOAD + DATA + 0x80)
+        // Exit with the oversized push's result.
+        .load_eax(ret(0x80))
+        .mov_edx(u32::from(PORT_EXIT))
+        .out()
+        .hang();
+    let blocks = [
+        block(
+            ABI_VERSION,
+            nr::STATS_PUSH,
+            [at(0x100), rec.len() as u64, 0, 0],
+        ),
+        block(ABI_VERSION, nr::STATS_PUSH, [u64::MAX - 8, 16, 0, 0]),
+        block(ABI_VERSION, nr::STATS_PUSH, [at(0x100), too_long, 0, 0]),
+    ];
+    let mut cfg = config(
+        "stats",
+        &segment(
+            code,
+            &[
+                (0, blocks[0].clone()),
+                (0x40, blocks[1].clone()),
+                (0x80, blocks[2].clone()),
+                (0x100, rec.clone()),
+            ],
+        ),
+        1,
+        Duration::from_secs(20),
+    );
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
+    let g = got.clone();
+    cfg.stats_sink = Some(ferrix_shim::StatsSink(std::sync::Arc::new(
+        move |b: &[u8]| g.lock().unwrap().push(b.to_vec()),
+    )));
+    let (r, out) = boot(&cfg);
+    assert_eq!(r.unwrap(), VmOutcome::Exited(ferrix_abi::ERR_INVAL as u32));
+    assert_eq!(out, "", "nothing on the console");
+    assert_eq!(*got.lock().unwrap(), [rec]);
+}
+
 #[test]
 fn library_errors_have_classes() {
     let mut cfg = config("cfg", &hello_guest(), 1, Duration::from_secs(1));
@@ -232,6 +287,7 @@ fn guest_starts_ap_with_init_sipi_sipi() {
         cmdline: String::new(),
         timeout: Some(Duration::from_secs(20)),
         net: None,
+        stats_sink: None,
     };
     assert_eq!(boot(&cfg).0.unwrap(), VmOutcome::Exited(0x42));
 }

@@ -6,6 +6,8 @@
 //!   the shim pass it). Default 1.
 //! * `ferrix.bootstats`: print TSC timestamps at entry and exit (used by `ferrix bench boot`).
 //! * `ferrix.stats`: print per-core network statistics at exit (`ferrix run --stats`).
+//! * `ferrix.stats-ms=N`: push a live statistics record (`ferrix_abi::stats`) every N ms, and
+//!   a final one at exit (`ferrix run --stats-live / --stats-json`). Default 0: off.
 //! * `ferrix.profile=HZ`: sample every core's instruction pointer HZ times a second and print
 //!   the hottest addresses at exit (`ferrix profile`).
 //! * `ferrix.ip=A.B.C.D/N`, `ferrix.gw=A.B.C.D`, `ferrix.mac=..`: the network interface
@@ -29,6 +31,8 @@ pub struct KernelOptions {
     pub bootstats: bool,
     /// Print network statistics at exit (`ferrix.stats`).
     pub stats: bool,
+    /// Live statistics interval in ms (`ferrix.stats-ms=N`; 0: off).
+    pub stats_ms: u32,
     /// Sampling profiler rate in Hz (`ferrix.profile=HZ`; 0: off).
     pub profile_hz: u32,
     /// The scheduling policy (`ferrix.sched`).
@@ -46,6 +50,8 @@ pub enum CmdlineError<'a> {
     BadCpus(&'a str),
     /// `ferrix.profile` is not a rate in 1..=1,000,000 Hz.
     BadProfile(&'a str),
+    /// `ferrix.stats-ms` is not an interval in `ferrix_abi::stats::INTERVAL_MS`.
+    BadStatsMs(&'a str),
     /// `ferrix.sched` names no policy.
     BadSched(&'a str),
     /// `ferrix.ipi-interval-ns` is not a number of nanoseconds.
@@ -62,6 +68,7 @@ impl Default for KernelOptions {
             cpus: 1,
             bootstats: false,
             stats: false,
+            stats_ms: 0,
             profile_hz: 0,
             sched: Policy::default(),
             ipi_interval_ns: ferrix_sched::ipi::REFERENCE_MIN_INTERVAL_NS,
@@ -84,6 +91,10 @@ pub fn parse(cmdline: &str, max_cpus: usize) -> Result<KernelOptions, CmdlineErr
             },
             None if opt == "bootstats" => opts.bootstats = true,
             None if opt == "stats" => opts.stats = true,
+            Some(("stats-ms", v)) => match v.parse::<u32>() {
+                Ok(ms) if ferrix_abi::stats::INTERVAL_MS.contains(&ms) => opts.stats_ms = ms,
+                _ => return Err(CmdlineError::BadStatsMs(tok)),
+            },
             Some(("profile", v)) => match v.parse::<u32>() {
                 Ok(hz) if (1..=ferrix_abi::MAX_PROFILE_HZ).contains(&hz) => opts.profile_hz = hz,
                 _ => return Err(CmdlineError::BadProfile(tok)),
@@ -195,6 +206,19 @@ mod tests {
             parse("ferrix.profile=0", 64),
             Err(CmdlineError::BadProfile("ferrix.profile=0"))
         );
+    }
+
+    #[test]
+    fn stats_interval() {
+        assert_eq!(parse("ferrix.stats-ms=250", 64).unwrap().stats_ms, 250);
+        assert_eq!(parse("", 64).unwrap().stats_ms, 0);
+        for bad in [
+            "ferrix.stats-ms=0",
+            "ferrix.stats-ms=x",
+            "ferrix.stats-ms=3600001",
+        ] {
+            assert_eq!(parse(bad, 64), Err(CmdlineError::BadStatsMs(bad)));
+        }
     }
 
     #[test]

@@ -34,6 +34,11 @@ pub fn enable(hz: u32, cpus: usize) {
     ENABLED.store(true, Ordering::Release);
 }
 
+/// Whether the profiler is on (every core's timer then ticks at its rate).
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Acquire)
+}
+
 /// Every core, before the app entry: starts its sampling timer.
 pub fn start_on_this_core() {
     if ENABLED.load(Ordering::Acquire) {

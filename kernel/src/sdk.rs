@@ -109,10 +109,8 @@ mod imp {
     /// Ends the VM with `code` (0 = success). Callable from any core.
     pub fn exit(code: u32) -> ! {
         crate::profile::report();
-        // Only the first core to exit prints the statistics.
-        if NETSTATS.swap(false, Ordering::AcqRel) {
-            crate::net::print_stats();
-        }
+        // Only the first core to exit prints the statistics (and sends the final live record).
+        crate::net::report::report_at_exit(NETSTATS.swap(false, Ordering::AcqRel));
         if BOOTSTATS.load(Ordering::Relaxed) {
             crate::println!("ferrix-bootstats: exit_tsc={}", crate::arch::cpu::rdtsc());
         }
@@ -134,6 +132,7 @@ mod imp {
         }
         let n = cpus();
         crate::profile::start_on_this_core();
+        crate::net::report::start_live_on_this_core(crate::profile::enabled());
         // SAFETY: the app defines this static through `entry!`; it is immutable.
         let cores = unsafe { __FERRIX_APP_CORES };
         crate::arch::cpu::enable_interrupts();

@@ -86,6 +86,7 @@ extern "C" fn ferrix_boot_main(start_info: u64) -> ! {
     if opts.profile_hz > 0 {
         crate::profile::enable(opts.profile_hz, opts.cpus);
     }
+    crate::net::report::enable_live(opts.stats_ms);
     sdk::release(opts.cpus, opts.bootstats, opts.stats);
     sdk::run(0)
 }

@@ -197,6 +197,7 @@ mod imp {
             let f: fn(usize) = unsafe { core::mem::transmute::<usize, fn(usize)>(cb) };
             f(core);
         }
+        crate::net::report::on_tick(core);
     }
 
     /// Timer interrupts taken by core `id`.

@@ -7,10 +7,12 @@ pub mod tshark;
 
 use ferrix_cli::{Accel, RunOptions, Vmm};
 use std::collections::HashMap;
+use std::io::Read;
 use std::io::Write;
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What a boot produced.
 #[derive(Debug)]
@@ -218,4 +220,68 @@ pub fn kvm_available() -> bool {
             false
         }
     }
+}
+
+/// Connects to a guest's TCP port forwarded to 127.0.0.1, retrying for 60 s while it boots.
+pub fn connect(port: u16) -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => {
+                s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                return s;
+            }
+            Err(e) if Instant::now() > deadline => panic!("connect: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// Opens `conns` connections, writes `depth` pipelined requests of `service_ns` (plus a tag)
+/// on each, then reads every reply and checks they come back whole and in order.
+pub fn pipelined(port: u16, conns: usize, depth: usize, service_ns: u64) {
+    let mut streams: Vec<TcpStream> = (0..conns).map(|_| connect(port)).collect();
+    let reqs: Vec<Vec<u8>> = (0..conns)
+        .map(|c| {
+            (0..depth)
+                .flat_map(|i| (service_ns + (c * depth + i) as u64).to_le_bytes())
+                .collect()
+        })
+        .collect();
+    for (s, r) in streams.iter_mut().zip(&reqs) {
+        s.write_all(r).unwrap();
+    }
+    for (c, (s, r)) in streams.iter_mut().zip(&reqs).enumerate() {
+        let mut got = vec![0u8; r.len()];
+        s.read_exact(&mut got)
+            .unwrap_or_else(|e| panic!("connection {c}: {e}"));
+        assert_eq!(&got, r, "connection {c}: replies out of order or mixed");
+    }
+}
+
+/// A synthetic TCP server VM (`ferrix run` by the binary `ferrix`) on QEMU's user network:
+/// `port` on 127.0.0.1 forwarded to the guest's 9000, `opts` for `ferrix run` (150 s timeout
+/// unless given), `args` for the guest after its address. stdout is piped ([`wait_for`]).
+pub fn synthetic_tcp_vm(
+    ferrix: &str,
+    port: u16,
+    cpus: u32,
+    opts: &[&str],
+    args: &[&str],
+) -> std::process::Child {
+    std::process::Command::new(ferrix)
+        .args(["run", image("synthetic").to_str().unwrap()])
+        .args(["--net", &format!("user:tcp:{port}:9000")])
+        .args(["--cpus", &cpus.to_string(), "--timeout", "150"])
+        .args(opts)
+        .args([
+            "--",
+            "ferrix.ip=10.0.2.15/24",
+            "ferrix.gw=10.0.2.2",
+            "tcp-port=9000",
+        ])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the VM")
 }

@@ -7,50 +7,18 @@
 //! echoes them. With QEMU's user network the NIC has one queue pair, so every connection's home
 //! is core 0 (a deliberately imbalanced load): other cores only get work by stealing.
 
-use ferrix_tests::wait_for;
+use ferrix_tests::{connect, pipelined, wait_for};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 const FERRIX: &str = env!("CARGO_BIN_EXE_ferrix-in-test");
 
-/// A synthetic TCP server VM on QEMU's user network, `port` on 127.0.0.1 forwarded to 9000.
+/// A synthetic TCP server VM on QEMU's user network, `port` on 127.0.0.1 forwarded to 9000,
+/// with `--stats`.
 fn slirp_vm(port: u16, cpus: u32, args: &[&str]) -> Child {
-    Command::new(FERRIX)
-        .args([
-            "run",
-            ferrix_tests::image("synthetic").to_str().unwrap(),
-            "--net",
-            &format!("user:tcp:{port}:9000"),
-            "--cpus",
-            &cpus.to_string(),
-            "--stats",
-            "--timeout",
-            "150",
-            "--",
-            "ferrix.ip=10.0.2.15/24",
-            "ferrix.gw=10.0.2.2",
-            "tcp-port=9000",
-        ])
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the VM")
-}
-
-fn connect(port: u16) -> TcpStream {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(s) => {
-                s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-                return s;
-            }
-            Err(e) if Instant::now() > deadline => panic!("connect: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
+    ferrix_tests::synthetic_tcp_vm(FERRIX, port, cpus, &["--stats"], args)
 }
 
 /// The `ferrix-sched:` counter `name` of core `core`.
@@ -84,28 +52,6 @@ fn ran(out: &str, cpus: usize) -> Vec<u64> {
             words[at + 2].parse().unwrap()
         })
         .collect()
-}
-
-/// Opens `conns` connections, writes `depth` pipelined requests of `service_ns` (plus a tag)
-/// on each, then reads every reply and checks they come back whole and in order.
-fn pipelined(port: u16, conns: usize, depth: usize, service_ns: u64) {
-    let mut streams: Vec<TcpStream> = (0..conns).map(|_| connect(port)).collect();
-    let reqs: Vec<Vec<u8>> = (0..conns)
-        .map(|c| {
-            (0..depth)
-                .flat_map(|i| (service_ns + (c * depth + i) as u64).to_le_bytes())
-                .collect()
-        })
-        .collect();
-    for (s, r) in streams.iter_mut().zip(&reqs) {
-        s.write_all(r).unwrap();
-    }
-    for (c, (s, r)) in streams.iter_mut().zip(&reqs).enumerate() {
-        let mut got = vec![0u8; r.len()];
-        s.read_exact(&mut got)
-            .unwrap_or_else(|e| panic!("connection {c}: {e}"));
-        assert_eq!(&got, r, "connection {c}: replies out of order or mixed");
-    }
 }
 
 fn finish(vm: Child, seen: String, rest: std::thread::JoinHandle<String>) -> String {

@@ -11,13 +11,19 @@
 //!   (8-byte aligned, below 4 GiB). The shim validates every address and length in the block
 //!   against guest memory, performs the call and writes [`HypercallBlock::ret`].
 //!
-//! Versioning: [`ABI_VERSION`] is bumped whenever a call's meaning changes; the block carries
-//! the version the guest was built against and the shim refuses (with [`ERR_VERSION`]) a
-//! version it does not know.
+//! Versioning: [`ABI_VERSION`] is bumped whenever a call is added or its meaning changes; the
+//! block carries the version the guest speaks (the lower of its own and the shim's, read from
+//! [`PORT_VERSION`]) and the shim refuses (with [`ERR_VERSION`]) a version outside
+//! [`MIN_ABI_VERSION`]..=[`ABI_VERSION`]. A call newer than the block's version is unknown
+//! ([`ERR_NR`]). History: 1 console write, exit; 2 adds [`nr::STATS_PUSH`].
 #![no_std]
 
+pub mod stats;
+
 /// The ABI version this crate describes.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
+/// The oldest ABI version a shim built from this crate still serves.
+pub const MIN_ABI_VERSION: u32 = 1;
 
 /// `in` (32 bit): returns [`PROBE_MAGIC`] under the shim.
 pub const PORT_PROBE: u16 = 0x0f00;
@@ -38,6 +44,17 @@ pub mod nr {
     pub const CONSOLE_WRITE: u32 = 1;
     /// Exit with code `args[0]` (same as an `out` to [`crate::PORT_EXIT`]).
     pub const EXIT: u32 = 2;
+    /// Since ABI 2: one live statistics record (format: [`crate::stats`]) of `args[1]` bytes
+    /// at guest-physical `args[0]`, at most [`crate::stats::RECORD_MAX`]. Returns the length.
+    /// The shim hands the bytes to its host unparsed; the host validates them.
+    pub const STATS_PUSH: u32 = 3;
+    /// The ABI version that introduced each call.
+    pub const fn since(nr: u32) -> u32 {
+        match nr {
+            STATS_PUSH => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// Largest console write the shim accepts in one call; longer writes are split by the guest.

@@ -5,9 +5,10 @@
 //! `isa-debug-exit` device at port 0xf4 (QEMU then exits with status `(code << 1) | 1`).
 
 use super::cpu::{halt_forever, inl, outl};
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use ferrix_abi::{
-    ABI_VERSION, HypercallBlock, PORT_EXIT, PORT_HYPERCALL, PORT_PROBE, PORT_VERSION, PROBE_MAGIC,
+    ABI_VERSION, HypercallBlock, MIN_ABI_VERSION, PORT_EXIT, PORT_HYPERCALL, PORT_PROBE,
+    PORT_VERSION, PROBE_MAGIC, nr,
 };
 
 /// QEMU `isa-debug-exit` port (set in the qemu/ profiles).
@@ -23,6 +24,8 @@ pub enum Vmm {
 }
 
 static VMM: AtomicU8 = AtomicU8::new(0);
+/// The ABI version spoken with the shim: the lower of ours and the shim's.
+static VERSION: AtomicU32 = AtomicU32::new(MIN_ABI_VERSION);
 
 /// Probes the VMM; called once by the boot CPU before the console is used.
 pub fn detect() -> Vmm {
@@ -32,11 +35,12 @@ pub fn detect() -> Vmm {
     let vmm = if magic == PROBE_MAGIC {
         // SAFETY: as above; the shim answers its ABI version.
         let version = unsafe { inl(PORT_VERSION) };
-        if version < ABI_VERSION {
+        if version < MIN_ABI_VERSION {
             // Too old to trust its console: report through the exit code only.
             // SAFETY: the exit port ends the VM; nothing runs after it.
             unsafe { outl(PORT_EXIT, ferrix_abi::exit::BOOT_FAILED) };
         }
+        VERSION.store(version.min(ABI_VERSION), Ordering::Relaxed);
         Vmm::Shim
     } else {
         Vmm::Qemu
@@ -57,7 +61,7 @@ pub fn current() -> Vmm {
 /// Issues a hypercall described by `block` (which must live below 4 GiB: kernel statics and
 /// stacks do, the image is linked at 1 MiB and guest RAM is identity-mapped).
 pub fn hypercall(block: &mut HypercallBlock) -> i64 {
-    block.version = ABI_VERSION;
+    block.version = VERSION.load(Ordering::Relaxed);
     let addr = block as *mut HypercallBlock as u64;
     debug_assert!(addr < (1 << 32));
     // SAFETY: the shim reads the block at `addr` (identity-mapped: virtual == physical) and
@@ -65,6 +69,40 @@ pub fn hypercall(block: &mut HypercallBlock) -> i64 {
     unsafe {
         outl(PORT_HYPERCALL, addr as u32);
         core::ptr::addr_of!(block.ret).read_volatile()
+    }
+}
+
+/// Sends one live statistics record (`ferrix_abi::stats`) to the host: the shim's
+/// `STATS_PUSH` hypercall (if the shim is new enough), or QEMU's `isa-debugcon` at
+/// `QEMU_STATS_PORT` (without that device the writes go nowhere). Safe from interrupt
+/// handlers: no lock, no allocation.
+pub fn push_stats(record: &[u8]) {
+    match current() {
+        Vmm::Shim => {
+            if VERSION.load(Ordering::Relaxed) >= nr::since(nr::STATS_PUSH) {
+                let mut blk = HypercallBlock {
+                    nr: nr::STATS_PUSH,
+                    args: [record.as_ptr() as u64, record.len() as u64, 0, 0],
+                    ..Default::default()
+                };
+                hypercall(&mut blk);
+            }
+        }
+        Vmm::Qemu => {
+            // SAFETY: `rep outsb` reads `record.len()` bytes from `record` (a live slice) and
+            // writes them to the stats port, which belongs to this function alone. `cld`
+            // first: an interrupt handler may run while the interrupted code had DF set.
+            unsafe {
+                core::arch::asm!(
+                    "cld",
+                    "rep outsb",
+                    in("dx") ferrix_abi::stats::QEMU_STATS_PORT,
+                    inout("rsi") record.as_ptr() => _,
+                    inout("rcx") record.len() => _,
+                    options(nostack, readonly)
+                );
+            }
+        }
     }
 }
 

@@ -19,9 +19,12 @@ pub use ferrix_net::tcp;
 
 mod endpoint;
 pub mod r2p2;
+pub mod report;
 mod steer;
 mod tcp_glue;
 pub mod zygos;
+
+pub use report::{print_stats, stats_of};
 
 pub use zygos::{Flow, FlowEvent, TcpService, serve_tcp};
 
@@ -32,8 +35,8 @@ use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 use core::sync::atomic::{AtomicU64, Ordering};
 use endpoint::Endpoint;
-use ferrix_drivers::{NicInfo, QueuePair, QueueStats};
-use ferrix_net::{ArpTable, BindError, ConfigError, IfConfig, SendError, Stats};
+use ferrix_drivers::{NicInfo, QueuePair};
+use ferrix_net::{ArpTable, BindError, ConfigError, IfConfig, SendError};
 
 /// Frames taken from the ring per poll.
 pub const RX_BURST: usize = 32;
@@ -274,71 +277,4 @@ pub fn forward_udp(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> Resu
         };
     }
     r
-}
-
-/// How long [`stats_of`] waits for a core that is in the middle of a poll (long: a vCPU can be
-/// descheduled by the host while it holds its endpoint).
-const STATS_WAIT_NS: u64 = 2_000_000_000;
-
-/// Statistics of core `core`'s endpoint: the queue pair it uses (its own, or its owner's when
-/// flows are steered to it in software: then the queue counters are zero), the queue's
-/// counters and its stack's. None if the core has no endpoint, or it stayed busy (e.g. this
-/// very core, inside a poll) for [`STATS_WAIT_NS`].
-pub fn stats_of(core: usize) -> Option<(usize, QueueStats, Stats)> {
-    let slot = ENDPOINTS.get(core)?;
-    let deadline = crate::time::now_ns() + STATS_WAIT_NS;
-    loop {
-        if let Some(g) = slot.try_lock() {
-            let ep = g.as_ref()?;
-            return Some((ep.queue_index(), ep.queue_stats(), ep.stack.stats().clone()));
-        }
-        if crate::time::now_ns() > deadline {
-            return None;
-        }
-        core::hint::spin_loop();
-    }
-}
-
-/// Prints every core's statistics (`ferrix run --stats`): one `ferrix-stats:` line per core
-/// with its counters, then one per non-zero drop reason.
-pub fn print_stats() {
-    for core in 0..crate::sdk::cpus() {
-        let Some((q, qs, st)) = stats_of(core) else {
-            continue;
-        };
-        let steered = if q == core { "" } else { " (steered)" };
-        crate::println!(
-            "ferrix-stats: core {core} queue {q}{steered}: rx {} frames {} bytes, tx {} frames {} bytes, drops {}, driver rx_dropped {} tx_ring_full {} device_errors {}",
-            st.rx_packets,
-            st.rx_bytes,
-            st.tx_packets,
-            st.tx_bytes,
-            st.total_drops(),
-            qs.rx_dropped,
-            qs.tx_ring_full,
-            qs.device_errors
-        );
-        for (reason, n) in st.drop_counts() {
-            if n > 0 {
-                crate::println!("ferrix-stats: core {core} drop {} {n}", reason.name());
-            }
-        }
-    }
-    let f = forward_stats();
-    if f != ForwardStats::default() {
-        crate::println!(
-            "ferrix-stats: forwarded in place {} parked for ARP {} copied {} failed {}",
-            f.in_place,
-            f.parked,
-            f.copied,
-            f.failed
-        );
-    }
-    zygos::print_stats();
-    let lost = steer::dropped();
-    if lost > 0 {
-        crate::println!(
-            "ferrix-stats: steering dropped {lost} frames (a steered core's inbox was full)"
-        );
-    }
 }

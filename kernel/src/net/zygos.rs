@@ -301,6 +301,14 @@ pub fn stats(core: usize) -> Option<&'static CoreSchedStats> {
     STATS.get(core)
 }
 
+/// Core `core`'s queue depths now (lock-free snapshots): ready flows in its shuffle queue,
+/// remote-call batches waiting for it. None before [`serve_tcp`] started.
+pub fn queue_depths(core: usize) -> Option<(usize, usize)> {
+    let rt = RUNTIME.get().filter(|rt| core < rt.sched.cores())?;
+    let c = rt.sched.core(CoreId(u8::try_from(core).ok()?));
+    Some((c.shuffle.len(), c.remote.len()))
+}
+
 fn runtime(cfg: &TcpConfig) -> &'static Runtime {
     RUNTIME.call_once(|| {
         crate::ipi::set_kernel_hook(on_ipi);
@@ -894,23 +902,4 @@ fn run_deferred(me: usize, service: &dyn TcpService) {
 /// Datagrams dropped because the IPI handler's deferral queue of their core was full.
 pub fn deferred_udp_drops() -> u64 {
     DEFERRED_DROPS.load(Ordering::Relaxed)
-}
-
-/// Prints every core's scheduler counters (`ferrix run --stats`), one `ferrix-sched:` line each.
-pub(crate) fn print_stats() {
-    let Some(policy) = policy() else { return };
-    for (core, s) in STATS.iter().enumerate().take(crate::sdk::cpus()) {
-        crate::println!(
-            "ferrix-sched: core {core} policy {policy}: events {} local {} steals {} ipis_sent {} ipi_runs {} remote_batches {} refused {} busy_ns {} app_ns {}",
-            s.events.load(Ordering::Relaxed),
-            s.local_runs.load(Ordering::Relaxed),
-            s.steals.load(Ordering::Relaxed),
-            s.ipis_sent.load(Ordering::Relaxed),
-            s.ipi_runs.load(Ordering::Relaxed),
-            s.remote_batches.load(Ordering::Relaxed),
-            s.refused.load(Ordering::Relaxed),
-            s.busy_ns.load(Ordering::Relaxed),
-            s.app_ns.load(Ordering::Relaxed),
-        );
-    }
 }

@@ -114,6 +114,16 @@ struct RunArgs {
     /// Print per-core network statistics when the guest exits.
     #[arg(long)]
     stats: bool,
+    /// Redraw a table of per-core live counters while the VM runs (only when stdout is a
+    /// terminal); the guest pushes a record every --stats-ms.
+    #[arg(long)]
+    stats_live: bool,
+    /// Write the guest's live counters to FILE, one JSON object per record.
+    #[arg(long, value_name = "FILE")]
+    stats_json: Option<PathBuf>,
+    /// Interval of live statistics records, ms (with --stats-live / --stats-json).
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    stats_ms: u32,
     /// QEMU: let the NIC offer RSS, so the guest programs Toeplitz hashing (off by default:
     /// QEMU's software RSS can stall a TAP queue when a redirect target ring is full).
     #[arg(long)]
@@ -358,6 +368,9 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                 pcap: a.pcap,
                 stats: a.stats,
                 rss: a.rss,
+                stats_live: a.stats_live,
+                stats_json: a.stats_json,
+                stats_ms: a.stats_ms,
             };
             let res = match a.profile_hz {
                 None => run(&opts, Box::new(std::io::stdout()))?,

@@ -26,6 +26,7 @@ pub mod qemu_run;
 pub mod run;
 pub mod shim;
 pub mod size;
+pub mod stats_live;
 pub mod workspace;
 
 pub use build::build;

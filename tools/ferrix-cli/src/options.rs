@@ -75,6 +75,21 @@ pub struct RunOptions {
     /// full, holds it on the queue it came from, which stops that TAP queue until the source
     /// queue's ring is refilled (seen as stalled connections in a 10,000-connection burst).
     pub rss: bool,
+    /// Redraw a per-core table of the guest's live statistics in the console stream (only
+    /// when stdout is a terminal); turns on the guest's records (`ferrix.stats-ms`).
+    pub stats_live: bool,
+    /// Write every live statistics record to this file, one JSON object a line; turns on the
+    /// guest's records.
+    pub stats_json: Option<PathBuf>,
+    /// The guest's live record interval (`ferrix.stats-ms`), when records are on.
+    pub stats_ms: u32,
+}
+
+impl RunOptions {
+    /// Whether the guest pushes live statistics records.
+    pub fn live_stats(&self) -> bool {
+        self.stats_live || self.stats_json.is_some()
+    }
 }
 
 impl Default for RunOptions {
@@ -93,6 +108,9 @@ impl Default for RunOptions {
             pcap: None,
             stats: false,
             rss: false,
+            stats_live: false,
+            stats_json: None,
+            stats_ms: 100,
         }
     }
 }
@@ -122,6 +140,15 @@ pub fn validate(opts: &RunOptions) -> Result<(), CliError> {
             format_size(MEM_MIN),
             format_size(MEM_MAX),
             format_size(opts.mem_bytes)
+        )));
+    }
+    let ms = ferrix_abi::stats::INTERVAL_MS;
+    if opts.live_stats() && !ms.contains(&opts.stats_ms) {
+        return Err(CliError::Usage(format!(
+            "--stats-ms must be between {} and {} (got {})",
+            ms.start(),
+            ms.end(),
+            opts.stats_ms
         )));
     }
     match (&opts.net, opts.vmm) {
@@ -177,5 +204,25 @@ mod tests {
         }
         let e = validate(&with(2, 1 << 20)).unwrap_err();
         assert_eq!(e.to_string(), "--mem must be between 16M and 3G (got 1M)");
+    }
+
+    #[test]
+    fn stats_interval_is_checked_only_when_records_are_on() {
+        let with = |live, ms| RunOptions {
+            stats_live: live,
+            stats_ms: ms,
+            ..RunOptions::default()
+        };
+        assert!(validate(&with(false, 0)).is_ok());
+        assert!(validate(&with(true, 1)).is_ok());
+        let e = validate(&with(true, 0)).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("--stats-ms"), "{e}");
+        let json = RunOptions {
+            stats_json: Some("s.json".into()),
+            stats_ms: 3_600_001,
+            ..RunOptions::default()
+        };
+        assert!(json.live_stats() && validate(&json).is_err());
     }
 }

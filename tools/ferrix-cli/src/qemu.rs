@@ -22,7 +22,7 @@ pub const BUILTIN_PROFILES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Network fragments (`--net`, `--pcap`), appended to the machine profile: (name, text).
+/// Device fragments (`--net`, `--pcap`, `--stats-live`/`--stats-json`), appended to the machine profile: (name, text).
 pub const NET_FRAGMENTS: &[(&str, &str)] = &[
     ("net-user", include_str!("../../../qemu/net-user.profile")),
     ("net-tap", include_str!("../../../qemu/net-tap.profile")),
@@ -39,12 +39,13 @@ pub const NET_FRAGMENTS: &[(&str, &str)] = &[
     ("nic-pci", include_str!("../../../qemu/nic-pci.profile")),
     ("nic-pci", include_str!("../../../qemu/nic-pci.profile")),
     ("net-pcap", include_str!("../../../qemu/net-pcap.profile")),
+    ("stats", include_str!("../../../qemu/stats.profile")),
 ];
 
 /// The placeholders a profile may use (the last ones only in network fragments).
 pub const PLACEHOLDERS: &[&str] = &[
     "kernel", "cpus", "mem", "cmdline", "accel", "hostfwd", "ifname", "queues", "path", "mac",
-    "pcap", "vectors", "rss",
+    "pcap", "vectors", "rss", "stats",
 ];
 
 /// A parsed profile: QEMU's argv (without the binary) with placeholders still in it.
@@ -275,6 +276,23 @@ mod tests {
             [
                 "-netdev",
                 "tap,id=net0,ifname=ft0,script=no,downscript=no,queues=4"
+            ]
+        );
+    }
+
+    #[test]
+    fn stats_fragment_is_a_debugcon_on_the_stats_port() {
+        let mut v = vars();
+        v.extra = vec![("stats", "/tmp/s.sock".to_string())];
+        let argv = Profile::fragment("stats").render(&v);
+        let port = format!("iobase={:#x}", ferrix_abi::stats::QEMU_STATS_PORT);
+        assert_eq!(
+            argv,
+            [
+                "-chardev",
+                "socket,id=fxstats,path=/tmp/s.sock",
+                "-device",
+                &format!("isa-debugcon,{port},chardev=fxstats")
             ]
         );
     }

@@ -11,6 +11,7 @@ pub use crate::options::{
 };
 use crate::qemu::{DEFAULT_PROFILE, Profile, ProfileVars};
 use crate::qemu_run::{qemu_binary, run_qemu};
+use crate::stats_live::{LiveStats, StatsSocket};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -59,13 +60,60 @@ fn qemu_net_args(opts: &RunOptions, base: &ProfileVars) -> Vec<String> {
     argv
 }
 
-/// The guest arguments: the user's, plus `ferrix.stats` for `--stats`.
+/// The guest arguments: the user's, plus `ferrix.stats` for `--stats` and
+/// `ferrix.stats-ms=N` for live statistics.
 fn guest_args(opts: &RunOptions) -> Vec<String> {
     let mut args = opts.args.clone();
     if opts.stats {
         args.push("ferrix.stats".to_string());
     }
+    if opts.live_stats() {
+        args.push(format!("ferrix.stats-ms={}", opts.stats_ms));
+    }
     args
+}
+
+/// The live statistics receiver of a run (None: records off) and the console to give the
+/// VMM (wrapped when the table is drawn into it: only with `--stats-live` on a terminal).
+fn live_stats(
+    opts: &RunOptions,
+    console: Box<dyn Write + Send>,
+) -> Result<(Option<LiveStats>, Box<dyn Write + Send>), CliError> {
+    use std::io::IsTerminal;
+    if !opts.live_stats() {
+        return Ok((None, console));
+    }
+    let table = opts.stats_live && std::io::stdout().is_terminal();
+    let (live, console) =
+        LiveStats::new(opts.stats_json.as_deref(), table, console).map_err(|source| {
+            CliError::Io {
+                what: format!(
+                    "creating {}",
+                    opts.stats_json
+                        .as_deref()
+                        .unwrap_or(Path::new(""))
+                        .display()
+                ),
+                source,
+            }
+        })?;
+    Ok((Some(live), console))
+}
+
+/// Ends a run's live statistics: flushes the JSON file, reports dropped records on stderr.
+fn finish_live(live: Option<LiveStats>) -> Result<(), CliError> {
+    let Some(live) = live else { return Ok(()) };
+    let s = live.finish().map_err(|source| CliError::Io {
+        what: "writing the --stats-json file".to_string(),
+        source,
+    })?;
+    if s.dropped > 0 {
+        eprintln!(
+            "ferrix: live statistics: {} records, {} malformed dropped",
+            s.records, s.dropped
+        );
+    }
+    Ok(())
 }
 
 /// The kernel command line QEMU passes: `ferrix.cpus=N` then the user's arguments.
@@ -107,7 +155,8 @@ pub fn run_with_qemu(
         Vmm::Shim => None,
     };
     let image = resolve_image(&opts.target)?;
-    match profile {
+    let (live, console) = live_stats(opts, console)?;
+    let result = match profile {
         Some(profile) => {
             let vars = ProfileVars {
                 kernel: image.to_string_lossy().into_owned(),
@@ -119,16 +168,37 @@ pub fn run_with_qemu(
             };
             let mut argv = profile.render(&vars);
             argv.extend(qemu_net_args(opts, &vars));
-            run_qemu(qemu_bin, &argv, opts.timeout, console)
+            let socket = live
+                .clone()
+                .map(StatsSocket::listen)
+                .transpose()
+                .map_err(|source| CliError::Io {
+                    what: "creating the statistics socket".to_string(),
+                    source,
+                })?;
+            if let Some(sock) = &socket {
+                let vars = ProfileVars {
+                    extra: vec![("stats", sock.path().to_string_lossy().into_owned())],
+                    ..vars.clone()
+                };
+                argv.extend(Profile::fragment("stats").render(&vars));
+            }
+            let r = run_qemu(qemu_bin, &argv, opts.timeout, console);
+            if let Some(sock) = socket {
+                sock.close();
+            }
+            r
         }
         None => {
             let opts = RunOptions {
                 args: guest_args(opts),
                 ..opts.clone()
             };
-            crate::shim::run_shim(&image, &opts, console)
+            crate::shim::run_shim(&image, &opts, console, live.clone())
         }
-    }
+    };
+    finish_live(live)?;
+    result
 }
 
 #[cfg(test)]

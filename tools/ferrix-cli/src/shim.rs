@@ -7,16 +7,19 @@
 use crate::error::CliError;
 use crate::netspec::NetSpec;
 use crate::options::{RunOptions, RunResult};
+use crate::stats_live::LiveStats;
 use ferrix_shim::net::{NetBackend, NetConfig};
-use ferrix_shim::{VmConfig, VmOutcome};
+use ferrix_shim::{StatsSink, VmConfig, VmOutcome};
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Boots `image` under the shim with the machine described by `opts`.
 pub fn run_shim(
     image: &Path,
     opts: &RunOptions,
     console: Box<dyn Write + Send>,
+    live: Option<LiveStats>,
 ) -> Result<RunResult, CliError> {
     let backend = match &opts.net {
         None => None,
@@ -40,6 +43,7 @@ pub fn run_shim(
         cmdline: opts.args.join(" "),
         timeout: opts.timeout,
         net,
+        stats_sink: live.map(|l| StatsSink(Arc::new(move |rec: &[u8]| l.record(rec)))),
         ..VmConfig::new(image.to_path_buf())
     };
     let (outcome, stats) = ferrix_shim::run_with_stats(&cfg, console)?;
