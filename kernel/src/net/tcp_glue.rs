@@ -172,6 +172,10 @@ static ARP_COPIES: [spin::Mutex<Vec<Vec<u8>>>; crate::percpu::MAX_CPUS] =
     [const { spin::Mutex::new(Vec::new()) }; crate::percpu::MAX_CPUS];
 /// ARP copies a core may have waiting (older ones are dropped: ARP is repeated anyway).
 const ARP_COPIES_MAX: usize = 64;
+/// Whether a core's [`ARP_COPIES`] may hold frames (set under its lock), so a poll need not
+/// take the lock to find it empty.
+static ARP_COPIES_ANY: [core::sync::atomic::AtomicBool; crate::percpu::MAX_CPUS] =
+    [const { core::sync::atomic::AtomicBool::new(false) }; crate::percpu::MAX_CPUS];
 
 /// Copies an ARP frame to every other core with a queue pair of its own.
 pub(super) fn share_arp(me: usize, queue_pairs: usize, frame: &[u8]) {
@@ -180,6 +184,7 @@ pub(super) fn share_arp(me: usize, queue_pairs: usize, frame: &[u8]) {
             let mut v = slot.lock();
             if v.len() < ARP_COPIES_MAX {
                 v.push(frame.to_vec());
+                ARP_COPIES_ANY[c].store(true, core::sync::atomic::Ordering::Release);
             }
         }
     }
@@ -188,7 +193,15 @@ pub(super) fn share_arp(me: usize, queue_pairs: usize, frame: &[u8]) {
 impl Tcp {
     /// Takes the ARP frames other cores copied to core `me` into this poll's TCP input.
     pub(super) fn take_arp_copies(&mut self, me: usize, queue: &mut dyn QueuePair) {
-        let frames = core::mem::take(&mut *ARP_COPIES[me].lock());
+        use core::sync::atomic::Ordering;
+        if !ARP_COPIES_ANY[me].load(Ordering::Acquire) {
+            return;
+        }
+        let frames = {
+            let mut v = ARP_COPIES[me].lock();
+            ARP_COPIES_ANY[me].store(false, Ordering::Relaxed);
+            core::mem::take(&mut *v)
+        };
         for f in frames {
             if let Some(mut b) = queue.alloc() {
                 if b.set_len(f.len()) {
