@@ -120,9 +120,9 @@ fn console_counters(console: &str) -> Counters {
     m
 }
 
-/// Checks the series in `json` against the exit-time counters on `console`. `dense`: core 0
-/// takes its timer interrupts all along (not so in `serve_tcp`, which polls with them off),
-/// so records must not be much rarer than the interval.
+/// Checks the series in `json` against the exit-time counters on `console`. `dense`: records
+/// must not be much rarer than the interval (core 0 takes its timer interrupts, or, in
+/// `serve_tcp`, which polls with them off, its idle turns push them).
 fn check_series(json: &Path, console: &str, dense: bool) -> (Counters, Value) {
     let series = std::fs::read_to_string(json).expect("the --stats-json file");
     let _ = std::fs::remove_file(json);
@@ -250,14 +250,33 @@ fn stats_json_carries_the_scheduler_counters() {
         "--stats-ms",
         &ms,
     ];
-    let exit_after = format!("exit-after={}", conns * depth);
+    let exit_after = format!("exit-after={}", 2 * conns * depth);
     let mut vm = ferrix_tests::synthetic_tcp_vm(FERRIX, port, 2, &opts, &[&exit_after]);
     let (seen, rest) = ferrix_tests::wait_for(&mut vm, "synthetic: serving TCP");
+    ferrix_tests::pipelined(port, conns, depth, 300_000);
+    // An idle stretch: serve_tcp polls with interrupts off, and its idle turns must still
+    // push records (checked below: no gap of 1 s in the series).
+    std::thread::sleep(std::time::Duration::from_millis(2500));
     ferrix_tests::pipelined(port, conns, depth, 300_000);
     let out = vm.wait_with_output().expect("VM");
     let console = seen + &rest.join().unwrap_or_default();
     assert!(out.status.success(), "{console}");
-    let (printed, last) = check_series(&json, &console, false);
+    // Dense too: serve_tcp's idle turns push records while interrupts are off.
+    let series = std::fs::read_to_string(&json).expect("the --stats-json file");
+    let stamps: Vec<u64> = series
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["t_ns"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    let widest = stamps.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    assert!(
+        widest < 1_000_000_000,
+        "records {widest} ns apart across the idle stretch:\n{series}"
+    );
+    let (printed, last) = check_series(&json, &console, true);
     // The queue depths are live-only (not printed at exit), present once serve_tcp runs.
     for c in last["cores"].as_array().unwrap() {
         assert!(

@@ -8,8 +8,8 @@
 //! it is locked, so allocating is safe). A core
 //! whose endpoint is busy at that moment (in the middle of its own poll) is reported with the
 //! values of its previous snapshot, at most one interval old. Cores serving TCP
-//! (`serve_tcp`) take interrupts only in app handlers and halts, so a core 0 that polls idle
-//! pushes nothing until it next runs the app; the final record is always sent.
+//! (`serve_tcp`) take interrupts only in app handlers and halts, so their loop calls
+//! [`on_tick`] itself whenever it finds nothing to do; the final record is always sent.
 
 use super::{ENDPOINTS, ForwardStats, forward_stats, steer, zygos};
 use crate::percpu::MAX_CPUS;
@@ -226,7 +226,8 @@ pub fn start_live_on_this_core(profiler_ticks: bool) {
     }
 }
 
-/// From every timer interrupt: on core 0, pushes a record when one is due.
+/// From every timer interrupt, and from `serve_tcp`'s idle turns (interrupts off there): on
+/// core 0, pushes a record when one is due.
 pub fn on_tick(core: usize) {
     let ms = LIVE_MS.load(Ordering::Relaxed);
     if ms == 0 || core != 0 || FINAL_SENT.load(Ordering::Acquire) {

@@ -470,6 +470,8 @@ impl Worker<'_> {
             }
             Action::Nothing => {
                 sched.set_mode(me, CoreMode::Idle);
+                // Interrupts are off here, so the live-stats tick cannot fire: ask for it.
+                super::report::on_tick(self.me);
                 // The step's start is recent enough for these millisecond-scale checks.
                 let now = t0;
                 if let Some(&stop_at) = STOP_AT.get() {
