@@ -89,9 +89,9 @@ pub fn push_stats(record: &[u8]) {
             }
         }
         Vmm::Qemu => {
-            // SAFETY: `rep outsb` reads `record.len()` bytes from `record` (a live slice) and
-            // writes them to the stats port, which belongs to this function alone. `cld`
-            // first: an interrupt handler may run while the interrupted code had DF set.
+            // `cld` first: an interrupt handler may run while the interrupted code had DF set.
+            // The stats port belongs to this function alone.
+            // SAFETY: `rep outsb` only reads `record.len()` bytes of the live slice `record`.
             unsafe {
                 core::arch::asm!(
                     "cld",

@@ -86,14 +86,6 @@ impl Scratch {
     pub fn last_datagram(&self) -> &[u8] {
         &self.dgram
     }
-
-    fn trim(&mut self) {
-        for v in [&mut self.reply, &mut self.dgram] {
-            if v.capacity() > SCRATCH_KEEP {
-                *v = Vec::new();
-            }
-        }
-    }
 }
 
 /// Execute one request datagram; push each reply datagram through `send`. Returns the number
@@ -116,19 +108,6 @@ pub fn is_last(dg: &[u8]) -> bool {
 /// [`handle_datagram`] with buffers kept in `scratch` across calls; after it returns a
 /// positive count, [`Scratch::last_datagram`] holds the last datagram (also passed to `send`).
 pub fn handle_datagram_in<B: Backend>(
-    scratch: &mut Scratch,
-    datagram: &[u8],
-    cfg: &UdpConfig,
-    b: &mut B,
-    now: Clock,
-    send: impl FnMut(&[u8]),
-) -> usize {
-    let n = reply_datagrams(scratch, datagram, cfg, b, now, send);
-    scratch.trim();
-    n
-}
-
-fn reply_datagrams<B: Backend>(
     scratch: &mut Scratch,
     datagram: &[u8],
     cfg: &UdpConfig,
@@ -167,6 +146,10 @@ fn reply_datagrams<B: Backend>(
         .write(dgram);
         dgram.extend_from_slice(part);
         send(dgram);
+    }
+    // A large reply does not pin its buffer for ever (datagrams stay below `max_datagram`).
+    if reply.capacity() > SCRATCH_KEEP {
+        *reply = Vec::new();
     }
     n
 }
