@@ -15,6 +15,8 @@ pub const IPV4_HEADER_LEN: usize = 20;
 pub const IPV4_VERSION: u8 = 4;
 /// Protocol number of ICMP (IANA "Assigned Internet Protocol Numbers", RFC 792).
 pub const IPPROTO_ICMP: u8 = 1;
+/// Protocol number of IGMP (RFC 2236).
+pub const IPPROTO_IGMP: u8 = 2;
 /// Protocol number of UDP (RFC 768).
 pub const IPPROTO_UDP: u8 = 17;
 /// TTL of datagrams we send (RFC 1700 / IANA recommended default).
@@ -48,6 +50,17 @@ impl<'a> Ipv4Packet<'a> {
     /// may be at most `mtu`. Checks, in order: truncation, version, header length, size against
     /// the MTU, total length against the data, header checksum, options, fragmentation.
     pub fn parse(data: &'a [u8], mtu: usize) -> Result<Self, DropReason> {
+        Self::parse_inner(data, mtu, false)
+    }
+
+    /// [`Self::parse`] that accepts a header with options (skipping them: `payload` starts
+    /// after the options). Only for protocols that need options, such as IGMP's Router Alert
+    /// (RFC 2113); everything in-place reply paths handle goes through [`Self::parse`].
+    pub fn parse_with_options(data: &'a [u8], mtu: usize) -> Result<Self, DropReason> {
+        Self::parse_inner(data, mtu, true)
+    }
+
+    fn parse_inner(data: &'a [u8], mtu: usize, options: bool) -> Result<Self, DropReason> {
         let h = data
             .first_chunk::<IPV4_HEADER_LEN>()
             .ok_or(DropReason::IpTruncated)?;
@@ -73,7 +86,7 @@ impl<'a> Ipv4Packet<'a> {
         if !ok {
             return Err(DropReason::IpChecksum);
         }
-        if header_len != IPV4_HEADER_LEN {
+        if header_len != IPV4_HEADER_LEN && !options {
             return Err(DropReason::IpOptions);
         }
         let flags_frag = u16::from_be_bytes([h[6], h[7]]);

@@ -27,6 +27,7 @@ pub mod corpus;
 pub mod eth;
 pub mod forward;
 pub mod icmp;
+pub mod igmp;
 pub mod ipv4;
 pub mod r2p2;
 pub mod stack;

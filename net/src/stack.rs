@@ -114,6 +114,31 @@ pub struct NetStack {
     tx_csum_offload: bool,
     /// In-place UDP replies go to the ARP cache's MAC of the peer ([`NetStack::set_reply_via_arp`]).
     reply_via_arp: bool,
+    /// IPv4 multicast groups joined ([`NetStack::join_group`]), at most [`MAX_GROUPS`].
+    groups: Vec<Ipv4Addr>,
+}
+
+/// Most multicast groups a stack joins.
+pub const MAX_GROUPS: usize = 16;
+
+/// Why [`NetStack::join_group`] refused a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupError {
+    /// Not a multicast address, or the all-hosts group (which every member is in anyway).
+    NotMulticast,
+    /// [`MAX_GROUPS`] joined already.
+    Full,
+}
+
+impl core::fmt::Display for GroupError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            GroupError::NotMulticast => {
+                f.write_str("not a multicast group address (224.0.0.2 to 239.255.255.255)")
+            }
+            GroupError::Full => write!(f, "at most {MAX_GROUPS} multicast groups"),
+        }
+    }
 }
 
 /// Where an accepted IPv4 datagram was addressed.
@@ -121,6 +146,8 @@ pub struct NetStack {
 enum Cast {
     Unicast,
     Broadcast,
+    /// A group we joined, or all-hosts while we are in any group.
+    Multicast,
 }
 
 impl NetStack {
@@ -135,7 +162,79 @@ impl NetStack {
             ident: 0,
             tx_csum_offload: false,
             reply_via_arp: false,
+            groups: Vec::new(),
         }
+    }
+
+    /// Joins the IPv4 multicast group `group`: datagrams to it (and to its Ethernet address)
+    /// are received like unicast ones, IGMPv2 queries for it are answered, and an unsolicited
+    /// report is sent now (RFC 2236 §3) so that snooping switches forward the group here.
+    /// Joining a group twice is a no-op (no second report). Each core's stack joins for
+    /// itself: frames of a group arrive on whichever queue the NIC picks.
+    pub fn join_group(&mut self, group: Ipv4Addr, tx: &mut impl TxQueue) -> Result<(), GroupError> {
+        if !group.is_multicast()
+            || group == crate::igmp::ALL_HOSTS
+            || group.octets() == [224, 0, 0, 0]
+        {
+            return Err(GroupError::NotMulticast);
+        }
+        if self.groups.contains(&group) {
+            return Ok(());
+        }
+        if self.groups.len() >= MAX_GROUPS {
+            return Err(GroupError::Full);
+        }
+        self.groups.push(group);
+        self.send_report(group, tx);
+        Ok(())
+    }
+
+    /// The groups joined.
+    pub fn groups(&self) -> &[Ipv4Addr] {
+        &self.groups
+    }
+
+    fn send_report(&mut self, group: Ipv4Addr, tx: &mut impl TxQueue) -> bool {
+        let ident = self.next_ident();
+        let (src_mac, src_ip) = (self.cfg.mac, self.cfg.ip);
+        self.transmit(tx, ETH_MIN_FRAME, &mut |buf| {
+            buf.fill(0);
+            eth::write_header(buf, crate::igmp::group_mac(group), src_mac, ETHERTYPE_IPV4);
+            if let Some(b) = buf.get_mut(ETH_HEADER_LEN..) {
+                crate::igmp::write_report(b, src_ip, group, ident);
+            }
+        })
+    }
+
+    /// Whether `mac` is the Ethernet address of a group we are in.
+    fn is_group_mac(&self, mac: MacAddr) -> bool {
+        !self.groups.is_empty()
+            && (mac == crate::igmp::group_mac(crate::igmp::ALL_HOSTS)
+                || self
+                    .groups
+                    .iter()
+                    .any(|&g| crate::igmp::group_mac(g) == mac))
+    }
+
+    /// An IGMP message to a group we are in (or all-hosts): answers queries.
+    fn receive_igmp(&mut self, payload: &[u8], tx: &mut impl TxQueue) -> Result<(), DropReason> {
+        let m = crate::igmp::Igmp::parse(payload)?;
+        if m.kind != crate::igmp::TYPE_QUERY {
+            return Err(DropReason::IgmpIgnored);
+        }
+        let wanted: Vec<Ipv4Addr> = self
+            .groups
+            .iter()
+            .copied()
+            .filter(|&g| m.queries(g))
+            .collect();
+        if wanted.is_empty() {
+            return Err(DropReason::IgmpIgnored);
+        }
+        for g in wanted {
+            self.send_report(g, tx);
+        }
+        Ok(())
     }
 
     /// Lets [`udp_reply_in_place`](Self::udp_reply_in_place) write only the pseudo-header sum
@@ -327,7 +426,7 @@ impl NetStack {
             return Err(DropReason::Oversize);
         }
         let eth = EthFrame::parse(frame)?;
-        if eth.dst != self.cfg.mac && !eth.dst.is_broadcast() {
+        if eth.dst != self.cfg.mac && !eth.dst.is_broadcast() && !self.is_group_mac(eth.dst) {
             return Err(DropReason::DstMac);
         }
         if eth.src.is_multicast() {
@@ -396,7 +495,15 @@ impl NetStack {
         l4_checksum_ok: bool,
         tx: &mut impl TxQueue,
     ) -> Result<Option<UdpDatagram<'a>>, DropReason> {
-        let ip = Ipv4Packet::parse(eth.payload, self.cfg.mtu)?;
+        let ip = match Ipv4Packet::parse(eth.payload, self.cfg.mtu) {
+            // IGMP carries Router Alert (RFC 2236 §2): the only options we accept.
+            Err(DropReason::IpOptions)
+                if !self.groups.is_empty() && eth.payload.get(9) == Some(&ipv4::IPPROTO_IGMP) =>
+            {
+                Ipv4Packet::parse_with_options(eth.payload, self.cfg.mtu)?
+            }
+            r => r?,
+        };
         if ipv4::is_bad_source(ip.src) || Some(ip.src) == self.subnet_broadcast {
             return Err(DropReason::IpSrc);
         }
@@ -404,9 +511,16 @@ impl NetStack {
             Cast::Unicast
         } else if ip.dst.is_broadcast() || Some(ip.dst) == self.subnet_broadcast {
             Cast::Broadcast
+        } else if !self.groups.is_empty()
+            && (ip.dst == crate::igmp::ALL_HOSTS || self.groups.contains(&ip.dst))
+        {
+            Cast::Multicast
         } else {
             return Err(DropReason::IpNotForUs);
         };
+        if ip.protocol == ipv4::IPPROTO_IGMP {
+            return self.receive_igmp(ip.payload, tx).map(|()| None);
+        }
         match ip.protocol {
             IPPROTO_UDP => {
                 let u = UdpPacket::parse_with(ip.payload, ip.src, ip.dst, !l4_checksum_ok)?;
@@ -421,7 +535,7 @@ impl NetStack {
                 }))
             }
             IPPROTO_ICMP => {
-                if cast == Cast::Broadcast {
+                if cast != Cast::Unicast {
                     return Err(DropReason::IcmpBroadcast);
                 }
                 let echo = EchoRequest::parse(ip.payload)?;
@@ -537,9 +651,7 @@ impl NetStack {
         if dst.is_broadcast() || Some(dst) == self.subnet_broadcast {
             Some(MacAddr::BROADCAST)
         } else if dst.is_multicast() {
-            // RFC 1112 §6.4: 01:00:5e followed by the low 23 bits of the group.
-            let [_, b, c, d] = dst.octets();
-            Some(MacAddr([0x01, 0x00, 0x5e, b & 0x7f, c, d]))
+            Some(crate::igmp::group_mac(dst))
         } else {
             None
         }

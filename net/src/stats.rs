@@ -38,7 +38,7 @@ drop_reasons! {
     Vlan => "vlan",
     /// The EtherType is neither IPv4 nor ARP.
     Ethertype => "ethertype",
-    /// The destination MAC is neither ours nor broadcast.
+    /// The destination MAC is neither ours nor broadcast nor a joined group's.
     DstMac => "dst_mac",
     /// The source MAC is a group (multicast/broadcast) address.
     SrcMac => "src_mac",
@@ -72,7 +72,7 @@ drop_reasons! {
     BadLength => "bad_length",
     /// The IPv4 source is broadcast, multicast or unspecified.
     IpSrc => "ip_src",
-    /// The IPv4 destination is not us.
+    /// The IPv4 destination is not us (nor broadcast, nor a group we joined).
     IpNotForUs => "ip_not_for_us",
     /// An IP protocol other than ICMP or UDP.
     IpProtocol => "ip_protocol",
@@ -84,6 +84,11 @@ drop_reasons! {
     IcmpType => "icmp_type",
     /// An ICMP echo request to a broadcast address (ignored, RFC 1122 §3.2.2.6 allows it).
     IcmpBroadcast => "icmp_broadcast",
+    /// An IGMP message that is truncated or fails its checksum.
+    IgmpMalformed => "igmp_malformed",
+    /// An IGMP message we take no action on (another host's report or leave, a query while
+    /// no group is joined, an unknown type); nothing is wrong with it.
+    IgmpIgnored => "igmp_ignored",
     /// The UDP datagram is shorter than its header.
     UdpTruncated => "udp_truncated",
     /// The UDP length field disagrees with the IP payload length.

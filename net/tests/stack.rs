@@ -377,3 +377,139 @@ fn checksum_offload_both_ways() {
         "the NIC's completion is valid"
     );
 }
+
+/// A UDP datagram from the client to a group (its MAC and address).
+fn to_group(ep: &Endpoints, group: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; UDP_PAYLOAD_OFFSET + payload.len()];
+    ferrix_net::stack::write_udp_frame(
+        &mut f,
+        ferrix_net::igmp::group_mac(group),
+        ep.client_mac,
+        ep.client_ip,
+        group,
+        1,
+        ep.client_port,
+        ep.server_port,
+        payload,
+    );
+    f
+}
+
+/// An IGMPv2 query for `group` (0.0.0.0: general) to all-hosts, with Router Alert.
+fn igmp_query(ep: &Endpoints, group: Ipv4Addr) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 32];
+    let all = ferrix_net::igmp::ALL_HOSTS;
+    ferrix_net::eth::write_header(
+        &mut f,
+        ferrix_net::igmp::group_mac(all),
+        ep.client_mac,
+        ETHERTYPE_IPV4,
+    );
+    // A report's layout (24-byte header, RA, TTL 1) with the query's type and addresses.
+    ferrix_net::igmp::write_report(&mut f[14..], ep.client_ip, all, 1).unwrap();
+    let m = &mut f[14 + 24..];
+    m[0] = ferrix_net::igmp::TYPE_QUERY;
+    m[1] = 100;
+    m[2..4].fill(0);
+    m[4..8].copy_from_slice(&group.octets());
+    let s = checksum::checksum(m);
+    m[2..4].copy_from_slice(&s.to_be_bytes());
+    f
+}
+
+fn reports(tx: &CaptureTx) -> Vec<Ipv4Addr> {
+    tx.frames
+        .iter()
+        .map(|f| {
+            let eth = EthFrame::parse(f).unwrap();
+            let ip = Ipv4Packet::parse_with_options(eth.payload, 1500).unwrap();
+            let m = ferrix_net::igmp::Igmp::parse(ip.payload).unwrap();
+            assert_eq!(m.kind, ferrix_net::igmp::TYPE_V2_REPORT);
+            assert_eq!((ip.dst, ip.ttl), (m.group, 1));
+            assert_eq!(eth.dst, ferrix_net::igmp::group_mac(m.group));
+            m.group
+        })
+        .collect()
+}
+
+#[test]
+fn a_joined_group_is_received_and_reported() {
+    let ep = Endpoints::default();
+    let mut s = common::server(&ep);
+    let mut tx = common::tx();
+    let g = Ipv4Addr::new(224, 123, 123, 123);
+    assert!(s.receive(&to_group(&ep, g, b"hi"), S, &mut tx).is_none());
+    assert_eq!(s.stats().drops(DropReason::DstMac), 1, "not joined yet");
+    s.join_group(g, &mut tx).unwrap();
+    assert_eq!(reports(&tx), [g], "an unsolicited report on join");
+    s.join_group(g, &mut tx).unwrap();
+    assert_eq!(tx.frames.len(), 1, "joining twice reports once");
+    let f = to_group(&ep, g, b"hi");
+    let d = s.receive(&f, S, &mut tx).unwrap();
+    assert_eq!(d.payload, b"hi");
+    assert_eq!(*d.dst.ip(), g);
+    // Another group on the same MAC (the low 23 bits agree) is still not ours.
+    let other = Ipv4Addr::new(225, 123, 123, 123);
+    assert!(s.receive(&to_group(&ep, other, b"x"), S, &mut tx).is_none());
+    assert_eq!(s.stats().drops(DropReason::IpNotForUs), 1);
+}
+
+#[test]
+fn queries_are_answered_for_joined_groups_only() {
+    let ep = Endpoints::default();
+    let mut s = common::server(&ep);
+    let mut tx = common::tx();
+    let (g1, g2) = (Ipv4Addr::new(224, 1, 1, 1), Ipv4Addr::new(239, 2, 2, 2));
+    // Before any join, all-hosts frames are not ours.
+    assert!(
+        s.receive(&igmp_query(&ep, Ipv4Addr::UNSPECIFIED), S, &mut tx)
+            .is_none()
+    );
+    assert_eq!(s.stats().drops(DropReason::DstMac), 1);
+    s.join_group(g1, &mut tx).unwrap();
+    s.join_group(g2, &mut tx).unwrap();
+    tx.frames.clear();
+    s.receive(&igmp_query(&ep, Ipv4Addr::UNSPECIFIED), S, &mut tx);
+    assert_eq!(reports(&tx), [g1, g2], "a general query: every group");
+    tx.frames.clear();
+    s.receive(&igmp_query(&ep, g2), S, &mut tx);
+    assert_eq!(reports(&tx), [g2], "a group query: that group");
+    tx.frames.clear();
+    s.receive(&igmp_query(&ep, Ipv4Addr::new(224, 9, 9, 9)), S, &mut tx);
+    assert!(tx.frames.is_empty());
+    assert_eq!(s.stats().drops(DropReason::IgmpIgnored), 1);
+    let mut bad = igmp_query(&ep, g1);
+    bad[14 + 24 + 7] ^= 1;
+    s.receive(&bad, S, &mut tx);
+    assert_eq!(s.stats().drops(DropReason::IgmpMalformed), 1);
+    assert!(tx.frames.is_empty());
+}
+
+#[test]
+fn groups_are_checked_and_bounded() {
+    let ep = Endpoints::default();
+    let mut s = common::server(&ep);
+    let mut tx = common::tx();
+    use ferrix_net::stack::{GroupError, MAX_GROUPS};
+    for bad in [Ipv4Addr::new(10, 0, 0, 9), ferrix_net::igmp::ALL_HOSTS] {
+        assert_eq!(s.join_group(bad, &mut tx), Err(GroupError::NotMulticast));
+    }
+    for i in 0..MAX_GROUPS {
+        s.join_group(Ipv4Addr::new(239, 0, 0, i as u8 + 1), &mut tx)
+            .unwrap();
+    }
+    assert_eq!(
+        s.join_group(Ipv4Addr::new(239, 1, 0, 1), &mut tx),
+        Err(GroupError::Full)
+    );
+    assert_eq!(s.groups().len(), MAX_GROUPS);
+    // A ping to a group is not answered.
+    let mut ping = ep.ping(1, 1, b"x");
+    ping[30..34].copy_from_slice(&[239, 0, 0, 1]);
+    ping[0..6].copy_from_slice(&ferrix_net::igmp::group_mac(Ipv4Addr::new(239, 0, 0, 1)).0);
+    ferrix_net::corpus::fix_ip_checksum(&mut ping);
+    tx.frames.clear();
+    s.receive(&ping, S, &mut tx);
+    assert!(tx.frames.is_empty());
+    assert_eq!(s.stats().drops(DropReason::IcmpBroadcast), 1);
+}

@@ -4,6 +4,7 @@
 
 pub mod netns;
 pub mod tshark;
+pub mod vm;
 
 use ferrix_cli::{Accel, RunOptions, Vmm};
 use std::collections::HashMap;
@@ -153,6 +154,17 @@ pub fn client_then_vm(
     );
     assert!(status.success(), "VM: {console}");
     console
+}
+
+/// A RESP command (an array of bulk strings), as redis-cli sends it.
+pub fn resp(args: &[&[u8]]) -> Vec<u8> {
+    let mut v = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        v.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        v.extend_from_slice(a);
+        v.extend_from_slice(b"\r\n");
+    }
+    v
 }
 
 /// The image of guest app `app`, built once per test process.

@@ -16,10 +16,9 @@
 //! topology also runs under the ferrix shim (short: its guest kernel is emulated here).
 
 use ferrix_tests::netns::{NetNs, unavailable};
-use ferrix_tests::wait_for;
+use ferrix_tests::vm::LiveVm;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread::JoinHandle;
+use std::process::Command;
 use std::time::Duration;
 
 /// The `ferrix` command and `r2p2-client`, built for the tests.
@@ -31,11 +30,7 @@ const ROUTER_IP: &str = "10.78.0.10";
 const ROUTER_MAC: &str = "52:54:00:78:00:10";
 
 /// A VM started inside the namespace; killed when dropped (also on failure).
-struct Vm {
-    child: Child,
-    seen: String,
-    rest: Option<JoinHandle<String>>,
-}
+struct Vm;
 
 impl Vm {
     /// Boots `app` on TAP `tap` with `mac`, the kernel arguments `args`, and `extra` ferrix
@@ -50,7 +45,7 @@ impl Vm {
         extra: &[&str],
         args: &[&str],
         ready: &str,
-    ) -> Vm {
+    ) -> LiveVm {
         let image = ferrix_tests::image(app);
         let net = format!("tap:{tap}");
         let mut argv = vec![
@@ -75,50 +70,14 @@ impl Vm {
     }
 
     /// Starts `cmd` (a `ferrix run`) and waits until its console shows `ready`.
-    fn spawn(mut cmd: Command, app: &str, ready: &str) -> Vm {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-        let (seen, rest) = wait_for(&mut child, ready);
-        assert!(seen.contains(ready), "{app} never became ready:\n{seen}");
-        Vm {
-            child,
-            seen,
-            rest: Some(rest),
-        }
-    }
-
-    /// Waits for the VM to exit by itself (at most `limit`); returns its exit status and the
-    /// whole console.
-    fn finish(mut self, limit: Duration) -> (Option<std::process::ExitStatus>, String) {
-        let start = std::time::Instant::now();
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(s)) => break Some(s),
-                Ok(None) if start.elapsed() < limit => {
-                    std::thread::sleep(Duration::from_millis(100))
-                }
-                _ => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    break None;
-                }
-            }
-        };
-        let rest = self.rest.take().and_then(|r| r.join().ok());
-        (
-            status,
-            std::mem::take(&mut self.seen) + &rest.unwrap_or_default(),
-        )
-    }
-}
-
-impl Drop for Vm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn spawn(cmd: Command, app: &str, ready: &str) -> LiveVm {
+        let mut vm = LiveVm::spawn(cmd);
+        assert!(
+            vm.wait(ready, Duration::from_secs(300)),
+            "{app} never became ready:\n{}",
+            vm.console()
+        );
+        vm
     }
 }
 
@@ -229,7 +188,7 @@ fn topology(taps: usize) -> Option<NetNs> {
 }
 
 /// Boots server `i` (10.78.0.1i) on TAP `rt{i}`, joining the router.
-fn server(ns: &NetNs, vmm: &str, i: usize) -> Vm {
+fn server(ns: &NetNs, vmm: &str, i: usize) -> LiveVm {
     let ip = format!("ferrix.ip=10.78.0.1{i}/24");
     let mac = format!("52:54:00:78:00:1{i}");
     let router = format!("router={ROUTER_IP}:9000");
@@ -514,7 +473,7 @@ fn router_balances_two_servers_on_the_shim_switch() {
         ],
         "router: routing",
     );
-    let servers: Vec<Vm> = (1..=2)
+    let servers: Vec<LiveVm> = (1..=2)
         .map(|i| {
             shim(
                 "synthetic",

@@ -308,6 +308,25 @@ impl Endpoint {
         }
     }
 
+    /// Joins `group` on this core's stack (the IGMP report goes out now).
+    pub(super) fn join_group(
+        &mut self,
+        group: core::net::Ipv4Addr,
+    ) -> Result<(), ferrix_net::stack::GroupError> {
+        let r = match &mut self.port {
+            Port::Queue { queue, .. } => {
+                let mut tx = QueueTx {
+                    queue: &mut **queue,
+                    out: &mut self.tx,
+                };
+                self.stack.join_group(group, &mut tx)
+            }
+            Port::Steered { .. } => self.stack.join_group(group, &mut RawTx(&mut self.raw)),
+        };
+        self.flush();
+        r
+    }
+
     /// Sends `payload` from `src` (None: this interface's address and `src_port`) to `dst`.
     pub(super) fn send_udp_from(
         &mut self,

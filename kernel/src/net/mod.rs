@@ -75,6 +75,8 @@ pub enum NetError {
     Config(ConfigError),
     Bind(BindError),
     Send(SendError),
+    /// [`join_group`] refused the address.
+    Group(ferrix_net::stack::GroupError),
 }
 
 impl core::fmt::Display for NetError {
@@ -85,6 +87,7 @@ impl core::fmt::Display for NetError {
             NetError::Config(e) => write!(f, "network configuration: {e}"),
             NetError::Bind(e) => write!(f, "bind: {e:?}"),
             NetError::Send(e) => write!(f, "send: {e:?}"),
+            NetError::Group(e) => write!(f, "multicast group: {e}"),
         }
     }
 }
@@ -253,6 +256,14 @@ pub fn poll_with(
 /// per reply.
 pub fn set_reply_via_arp(on: bool) -> Result<(), NetError> {
     with_endpoint(|ep| ep.stack.set_reply_via_arp(on))
+}
+
+/// Joins an IPv4 multicast group on this core's stack: datagrams to it reach this core's
+/// [`poll`] handlers like unicast ones, and IGMPv2 reports keep snooping switches forwarding
+/// it (one is sent now). Call it on every core that polls: each core's stack has its own
+/// membership, and the NIC may steer the group's frames to any queue.
+pub fn join_group(group: core::net::Ipv4Addr) -> Result<(), NetError> {
+    with_endpoint(|ep| ep.join_group(group))?.map_err(NetError::Group)
 }
 
 /// Sends a UDP datagram from this core.

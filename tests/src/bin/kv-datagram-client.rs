@@ -88,15 +88,7 @@ fn mc_retry(s: &UdpSocket, dst: SocketAddrV4, rid: &mut u16, body: &[u8]) -> (Ve
     ))
 }
 
-fn resp(args: &[&[u8]]) -> Vec<u8> {
-    let mut v = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        v.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        v.extend_from_slice(a);
-        v.extend_from_slice(b"\r\n");
-    }
-    v
-}
+use ferrix_tests::resp;
 
 struct R2p2 {
     socket: UdpSocket,

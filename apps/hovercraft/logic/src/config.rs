@@ -67,6 +67,12 @@ pub struct Config {
     pub recovery_ticks: u32,
     /// Seed of the election-timeout generator (give every node its own).
     pub seed: u64,
+    /// The largest AppendEntries or RECOVERY_REP to build, in encoded bytes
+    /// ([`crate::wire::encode`]): entries (or recovered requests) stop before the one that
+    /// would pass it, but one always goes, so a transport must carry a message of one entry
+    /// whatever this is. A guest that sends each message in one datagram sets it to the
+    /// datagram's room and bounds request bodies; `usize::MAX` (the default) is no limit.
+    pub max_message_bytes: usize,
 }
 
 impl Config {
@@ -86,6 +92,7 @@ impl Config {
             pending_ticks: 1000,
             recovery_ticks: 4,
             seed: u64::from(id),
+            max_message_bytes: usize::MAX,
         }
     }
 

@@ -160,7 +160,11 @@ impl Node {
     }
 
     pub(crate) fn on_recovery_req(&mut self, from: NodeId, missing: Vec<(Index, ClientId)>) {
-        let mut found = Vec::new();
+        let mut found: Vec<Request> = Vec::new();
+        let mut room = self
+            .cfg
+            .max_message_bytes
+            .saturating_sub(crate::wire::RECOVERY_REP_HEADER);
         for (index, id) in missing.into_iter().take(self.cfg.max_entries) {
             let in_log = self.log.entry(index).and_then(|e| match &e.op {
                 Op::Request { req, .. } if req.id == id => Some(req.clone()),
@@ -176,6 +180,11 @@ impl Node {
                 })
             });
             if let Some(r) = req {
+                let len = crate::wire::RECOVERED_HEADER + r.body.len();
+                if len > room && !found.is_empty() {
+                    break;
+                }
+                room = room.saturating_sub(len);
                 found.push(r);
             }
         }

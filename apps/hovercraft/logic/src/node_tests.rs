@@ -616,3 +616,47 @@ fn a_silent_replica_gets_at_most_the_bound() {
         assert_eq!(answered, 100 - per[dead], "{policy:?}");
     }
 }
+
+#[test]
+fn append_entries_stay_within_max_message_bytes() {
+    const LIMIT: usize = 600;
+    let mut net = Net::with(3, |id| {
+        let mut c = cfg(id, 3, Mode::Vanilla);
+        c.max_message_bytes = LIMIT;
+        c
+    });
+    let l = net.elect();
+    for rid in 0..40u16 {
+        let mut r = req(rid, false);
+        r.body = vec![rid as u8; 100];
+        net.step(l, Input::Request(r));
+    }
+    for _ in 0..100 {
+        net.tick();
+    }
+    for i in 0..3 {
+        assert_eq!(net.requests_applied(i).len(), 40, "node {i}");
+    }
+    let mut biggest = 0;
+    let mut appends = 0;
+    for m in &net.sent {
+        if let Message::AppendReq { entries, .. } = m {
+            let mut b = Vec::new();
+            wire::encode(0, m, &mut b);
+            assert!(
+                b.len() <= LIMIT,
+                "{} bytes, {} entries",
+                b.len(),
+                entries.len()
+            );
+            biggest = biggest.max(entries.len());
+            appends += 1;
+        }
+    }
+    // 100-byte bodies: 130 bytes an entry, so 4 of them a message, never 30.
+    assert_eq!(
+        biggest,
+        (LIMIT - wire::APPEND_HEADER) / (wire::ENTRY_HEADER + 4 + 100)
+    );
+    assert!(appends > 20);
+}

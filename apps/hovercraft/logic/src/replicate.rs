@@ -14,6 +14,7 @@ use crate::message::{Message, WireEntry};
 use crate::node::{Node, Role};
 use crate::storage::Write;
 use crate::types::{Index, NodeId, Snapshot, Term};
+use crate::wire;
 
 impl Node {
     /// AppendEntries to every follower (`heartbeat`: even those with one outstanding).
@@ -42,11 +43,20 @@ impl Node {
         let prev_term = self.log.term_at(prev).unwrap_or(0);
         let upto = last.min(prev + self.cfg.max_entries as Index);
         let with_body = self.cfg.mode == Mode::Vanilla;
-        let entries = self
-            .log
-            .range(next, upto)
-            .map(|e| WireEntry::of(e, with_body))
-            .collect();
+        let mut room = self
+            .cfg
+            .max_message_bytes
+            .saturating_sub(wire::APPEND_HEADER);
+        let mut entries: Vec<WireEntry> = Vec::new();
+        for e in self.log.range(next, upto) {
+            let w = WireEntry::of(e, with_body);
+            let len = wire::entry_len(&w);
+            if len > room && !entries.is_empty() {
+                break;
+            }
+            room = room.saturating_sub(len);
+            entries.push(w);
+        }
         let commit = self.commit;
         self.send(
             to,

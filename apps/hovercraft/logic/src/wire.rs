@@ -61,6 +61,20 @@ const F_BODY: u8 = 0x04;
 
 /// Bytes of an entry without its body.
 pub const ENTRY_HEADER: usize = 26;
+/// Bytes of an AppendEntries without its entries (prefix, prev index and term, commit, count).
+pub const APPEND_HEADER: usize = 10 + 8 + 8 + 8 + 2;
+/// Bytes of a RECOVERY_REP without its requests (prefix, count).
+pub const RECOVERY_REP_HEADER: usize = 10 + 2;
+/// Bytes of a recovered request without its body (id, read-only flag, body length).
+pub const RECOVERED_HEADER: usize = 8 + 1 + 4;
+
+/// The encoded size of an AppendEntries entry.
+pub fn entry_len(e: &WireEntry) -> usize {
+    match (&e.meta, &e.body) {
+        (Some(_), Some(body)) => ENTRY_HEADER + 4 + body.len(),
+        _ => ENTRY_HEADER,
+    }
+}
 
 /// Why bytes were not a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,227 @@
+//! HovercRaft in guests: three replicas of the key-value store (apps/hovercraft) on one Linux
+//! bridge inside a namespace the test creates, and a Linux client in that namespace (nothing
+//! is sent from the root namespace):
+//!
+//! ```text
+//!   hover-client (10.79.0.1, the bridge) --REQUEST--> 224.123.123.123:8000 (multicast)
+//!        ^                                   |  every replica gets it; the leader orders
+//!        |                                   v  its metadata over raft-port 9100
+//!        +------- RESPONSE from the replier ---- replicas 10.79.0.10, .11, .12
+//! ```
+//!
+//! Checked (HovercRaft mode): the replicas' IGMP reports put each of their bridge ports in
+//! the group (`bridge mdb`), every write and read-back succeeds, replies come from more than
+//! one replica (load-balanced repliers), the leader is killed and a new one is elected, the
+//! writes acknowledged before the kill are all read back after it, and the two survivors end
+//! with the same applied index and the same store. Vanilla Raft mode: the same client through
+//! redirects to the leader.
+
+use ferrix_tests::netns::{NetNs, unavailable};
+use ferrix_tests::vm::LiveVm;
+use std::time::Duration;
+
+const FERRIX: &str = env!("CARGO_BIN_EXE_ferrix-in-test");
+const CLIENT: &str = env!("CARGO_BIN_EXE_hover-client");
+const GROUP: &str = "224.123.123.123";
+const PEERS: &str = "peers=10.79.0.10,10.79.0.11,10.79.0.12";
+
+fn topology() -> Option<NetNs> {
+    if let Some(why) = unavailable() {
+        eprintln!("skipping: {why}");
+        return None;
+    }
+    let ns = NetNs::create();
+    ns.bridge("hb0", "10.79.0.1/24");
+    // The client's multicast leaves through the bridge.
+    ns.run(&["ip", "route", "add", "224.0.0.0/4", "dev", "hb0"]);
+    for i in 0..3 {
+        ns.bridged_tap(&format!("ht{i}"), "hb0");
+    }
+    Some(ns)
+}
+
+fn replica(ns: &NetNs, i: usize, extra: &[&str]) -> LiveVm {
+    let image = ferrix_tests::image("hovercraft");
+    let net = format!("tap:ht{i}");
+    let mac = format!("52:54:00:79:00:1{i}");
+    let ip = format!("ferrix.ip=10.79.0.1{i}/24");
+    let id = format!("id={i}");
+    let mut argv = vec![
+        FERRIX,
+        "run",
+        image.to_str().unwrap(),
+        "--cpus",
+        "1",
+        "--net",
+        &net,
+        "--mac",
+        &mac,
+        "--timeout",
+        "300",
+        "--",
+        &ip,
+        &id,
+        PEERS,
+    ];
+    argv.extend_from_slice(extra);
+    let mut vm = LiveVm::spawn(ns.command(&argv));
+    assert!(
+        vm.wait(": ready", Duration::from_secs(120)),
+        "replica {i} never became ready:\n{}",
+        vm.console()
+    );
+    vm
+}
+
+/// The replica that leads the highest term seen in the consoles.
+fn leader(vms: &[Option<LiveVm>]) -> Option<(usize, u64)> {
+    let mut best: Option<(usize, u64)> = None;
+    for (i, vm) in vms.iter().enumerate() {
+        let Some(vm) = vm else { continue };
+        for l in vm.console().lines() {
+            let Some(rest) = l.strip_prefix(&format!("hovercraft: node {i} leads term ")) else {
+                continue;
+            };
+            if let Ok(t) = rest.trim().parse::<u64>()
+                && best.is_none_or(|(_, b)| t > b)
+            {
+                best = Some((i, t));
+            }
+        }
+    }
+    best
+}
+
+fn wait_leader(vms: &[Option<LiveVm>], newer_than: u64) -> (usize, u64) {
+    for _ in 0..600 {
+        if let Some((i, t)) = leader(vms)
+            && t > newer_than
+        {
+            return (i, t);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let consoles: Vec<String> = vms.iter().flatten().map(|v| v.console()).collect();
+    panic!(
+        "no leader after term {newer_than}:\n{}",
+        consoles.join("\n")
+    );
+}
+
+fn client(ns: &NetNs, dest: &str, first: u64, last: u64, extra: &[&str]) -> String {
+    let (f, l) = (first.to_string(), last.to_string());
+    let mut argv = vec![CLIENT, dest, &f, &l];
+    argv.extend_from_slice(extra);
+    let out = ns.command(&argv).output().expect("hover-client");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "client {first}..{last}: {text}");
+    text
+}
+
+fn field(text: &str, line_start: &str, key: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(line_start))?;
+    let mut words = line.split_whitespace();
+    words.find(|w| *w == key)?;
+    words.next()?.parse().ok()
+}
+
+/// Distinct replicas in the client's `repliers IP=N ...`.
+fn repliers(out: &str) -> usize {
+    out.lines()
+        .find_map(|l| l.split_once(" repliers "))
+        .map_or(0, |(_, r)| r.split_whitespace().count())
+}
+
+#[test]
+fn hovercraft_survives_the_leader_and_balances_replies() {
+    let Some(ns) = topology() else { return };
+    let idle = "idle-exit-ms=8000";
+    let mut vms: Vec<Option<LiveVm>> = (0..3).map(|i| Some(replica(&ns, i, &[idle]))).collect();
+    let (l1, t1) = wait_leader(&vms, 0);
+    // Every replica's bridge port is in the group: their IGMP reports arrived.
+    let mdb = ns.run(&["bridge", "mdb", "show", "dev", "hb0"]);
+    let mdb = String::from_utf8_lossy(&mdb.stdout);
+    for i in 0..3 {
+        assert!(
+            mdb.lines()
+                .any(|l| l.contains(&format!("port ht{i} ")) && l.contains(GROUP)),
+            "ht{i} not in {GROUP}:\n{mdb}"
+        );
+    }
+    let dest = format!("{GROUP}:8000");
+    let out1 = client(&ns, &dest, 0, 100, &[]);
+    eprintln!("{out1}");
+    assert!(repliers(&out1) >= 2, "one replier only: {out1}");
+    // Kill the leader; the other two elect a new one and keep every acknowledged write.
+    let dead = vms[l1].take().map(LiveVm::kill).unwrap_or_default();
+    let (l2, t2) = wait_leader(&vms, t1);
+    assert_ne!(l1, l2);
+    let out2 = client(&ns, &dest, 100, 160, &[]);
+    eprintln!("{out2}");
+    let mut finals = Vec::new();
+    for (i, vm) in vms.into_iter().enumerate() {
+        let Some(vm) = vm else { continue };
+        let (status, console) = vm.finish(Duration::from_secs(60));
+        eprintln!("replica {i}:\n{console}");
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "replica {i}: {status:?}"
+        );
+        finals.push(console);
+    }
+    eprintln!("killed leader {l1} (term {t1}):\n{dead}");
+    assert_eq!(finals.len(), 2);
+    let applied: Vec<Option<u64>> = finals
+        .iter()
+        .map(|c| field(c, "hovercraft: exit:", "applied"))
+        .collect();
+    assert!(
+        applied[0].is_some() && applied[0] == applied[1],
+        "{applied:?}"
+    );
+    // 160 writes and 160 reads ordered, plus the leaders' no-ops, at least.
+    assert!(applied[0].unwrap_or(0) >= 320, "{applied:?}");
+    for c in &finals {
+        assert_eq!(field(c, "hovercraft: store", "items"), Some(16), "{c}");
+        assert_eq!(field(c, "hovercraft: store", "evictions"), Some(0), "{c}");
+        assert_eq!(field(c, "hovercraft: raft", "refused"), Some(0), "{c}");
+    }
+    assert!(t2 > t1);
+}
+
+#[test]
+fn vanilla_raft_redirects_to_the_leader() {
+    let Some(ns) = topology() else { return };
+    let args = ["mode=vanilla", "idle-exit-ms=3000"];
+    let vms: Vec<Option<LiveVm>> = (0..3).map(|i| Some(replica(&ns, i, &args))).collect();
+    let (l, _) = wait_leader(&vms, 0);
+    // Start at a follower: its -NOTLEADER answer names the leader.
+    let follower = (l + 1) % 3;
+    let dest = format!("10.79.0.1{follower}:8000");
+    let out = client(&ns, &dest, 0, 40, &["--vanilla"]);
+    eprintln!("{out}");
+    assert_eq!(repliers(&out), 1, "the leader answers alone: {out}");
+    assert!(out.contains(&format!("10.79.0.1{l}=")), "{out}");
+    let mut applied = Vec::new();
+    for (i, vm) in vms.into_iter().enumerate() {
+        let (status, console) = vm.expect("running").finish(Duration::from_secs(60));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "replica {i}:\n{console}"
+        );
+        applied.push(field(&console, "hovercraft: exit:", "applied"));
+        if i == follower {
+            assert!(
+                field(&console, "hovercraft: requests", "redirects").unwrap_or(0) >= 1,
+                "{console}"
+            );
+        }
+    }
+    assert!(
+        applied
+            .iter()
+            .all(|a| *a == applied[0] && a.unwrap_or(0) >= 80),
+        "{applied:?}"
+    );
+}
