@@ -14,7 +14,10 @@
 //! one replica (load-balanced repliers), the leader is killed and a new one is elected, the
 //! writes acknowledged before the kill are all read back after it, and the two survivors end
 //! with the same applied index and the same store. Vanilla Raft mode: the same client through
-//! redirects to the leader.
+//! redirects to the leader. Flow control: an R2P2 router VM in front of the group
+//! (apps/router `group=`) forwards the client's requests to the multicast group while fewer
+//! than 4 are unanswered (the repliers' FEEDBACK completes them) and answers a flood beyond
+//! that with DROP, every request answered exactly once.
 
 use ferrix_tests::netns::{NetNs, unavailable};
 use ferrix_tests::vm::LiveVm;
@@ -26,6 +29,10 @@ const GROUP: &str = "224.123.123.123";
 const PEERS: &str = "peers=10.79.0.10,10.79.0.11,10.79.0.12";
 
 fn topology() -> Option<NetNs> {
+    topology_with(3)
+}
+
+fn topology_with(taps: usize) -> Option<NetNs> {
     if let Some(why) = unavailable() {
         eprintln!("skipping: {why}");
         return None;
@@ -34,18 +41,17 @@ fn topology() -> Option<NetNs> {
     ns.bridge("hb0", "10.79.0.1/24");
     // The client's multicast leaves through the bridge.
     ns.run(&["ip", "route", "add", "224.0.0.0/4", "dev", "hb0"]);
-    for i in 0..3 {
+    for i in 0..taps {
         ns.bridged_tap(&format!("ht{i}"), "hb0");
     }
     Some(ns)
 }
 
-fn replica(ns: &NetNs, i: usize, extra: &[&str]) -> LiveVm {
-    let image = ferrix_tests::image("hovercraft");
-    let net = format!("tap:ht{i}");
-    let mac = format!("52:54:00:79:00:1{i}");
-    let ip = format!("ferrix.ip=10.79.0.1{i}/24");
-    let id = format!("id={i}");
+/// Boots `app` (one vCPU) on TAP `tap` with `mac` and kernel arguments `args`; waits for
+/// `ready` on its console.
+fn vm(ns: &NetNs, app: &str, tap: &str, mac: &str, args: &[&str], ready: &str) -> LiveVm {
+    let image = ferrix_tests::image(app);
+    let net = format!("tap:{tap}");
     let mut argv = vec![
         FERRIX,
         "run",
@@ -55,22 +61,28 @@ fn replica(ns: &NetNs, i: usize, extra: &[&str]) -> LiveVm {
         "--net",
         &net,
         "--mac",
-        &mac,
+        mac,
         "--timeout",
         "300",
         "--",
-        &ip,
-        &id,
-        PEERS,
     ];
-    argv.extend_from_slice(extra);
+    argv.extend_from_slice(args);
     let mut vm = LiveVm::spawn(ns.command(&argv));
     assert!(
-        vm.wait(": ready", Duration::from_secs(120)),
-        "replica {i} never became ready:\n{}",
+        vm.wait(ready, Duration::from_secs(120)),
+        "{app} on {tap} never became ready:\n{}",
         vm.console()
     );
     vm
+}
+
+fn replica(ns: &NetNs, i: usize, extra: &[&str]) -> LiveVm {
+    let ip = format!("ferrix.ip=10.79.0.1{i}/24");
+    let id = format!("id={i}");
+    let mut args = vec![ip.as_str(), &id, PEERS];
+    args.extend_from_slice(extra);
+    let mac = format!("52:54:00:79:00:1{i}");
+    vm(ns, "hovercraft", &format!("ht{i}"), &mac, &args, ": ready")
 }
 
 /// The replica that leads the highest term seen in the consoles.
@@ -224,4 +236,65 @@ fn vanilla_raft_redirects_to_the_leader() {
             .all(|a| *a == applied[0] && a.unwrap_or(0) >= 80),
         "{applied:?}"
     );
+}
+
+#[test]
+fn a_router_bounds_the_requests_in_the_group() {
+    let Some(ns) = topology_with(4) else { return };
+    let router_args = [
+        "ferrix.ip=10.79.0.2/24",
+        "group=224.123.123.123:8000",
+        "group-max=4",
+        "idle-exit-ms=6000",
+    ];
+    let router = vm(
+        &ns,
+        "router",
+        "ht3",
+        "52:54:00:79:00:02",
+        &router_args,
+        "router: routing",
+    );
+    let extra = ["router=10.79.0.2:9000", "idle-exit-ms=6000"];
+    let vms: Vec<Option<LiveVm>> = (0..3).map(|i| Some(replica(&ns, i, &extra))).collect();
+    wait_leader(&vms, 0);
+    let out = client(&ns, "10.79.0.2:8000", 0, 30, &[]);
+    eprintln!("{out}");
+    let out = ns
+        .command(&[CLIENT, "10.79.0.2:8000", "--flood", "48"])
+        .output()
+        .expect("hover-client --flood");
+    let flood =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    eprintln!("{flood}");
+    assert!(out.status.success(), "{flood}");
+    let drops = field(&flood, "hover-client: flood", "drops").unwrap_or(0);
+    let replies = field(&flood, "hover-client: flood", "replies").unwrap_or(0);
+    assert!(drops >= 1 && replies >= 4, "{flood}");
+    let (status, console) = router.finish(Duration::from_secs(60));
+    eprintln!("{console}");
+    assert!(status.is_some_and(|s| s.success()), "router: {status:?}");
+    let g = "router: group";
+    assert_eq!(field(&console, g, "refused"), Some(drops), "{console}");
+    assert_eq!(
+        field(&console, g, "admitted"),
+        Some(60 + replies),
+        "{console}"
+    );
+    // Every admitted request was answered and its FEEDBACK came back (none expired).
+    assert_eq!(
+        field(&console, g, "completed"),
+        Some(60 + replies),
+        "{console}"
+    );
+    assert_eq!(field(&console, g, "in_system"), Some(0), "{console}");
+    assert_eq!(
+        field(&console, "router: stats", "servers_joined"),
+        None,
+        "{console}"
+    );
+    for vm in vms.into_iter().flatten() {
+        let (status, console) = vm.finish(Duration::from_secs(60));
+        assert!(status.is_some_and(|s| s.success()), "{console}");
+    }
 }

@@ -33,6 +33,9 @@ pub struct Settings {
     pub max_log: u64,
     /// Item memory of the store, MiB.
     pub mem_mb: usize,
+    /// Where the replier sends FEEDBACK after each reply (a router doing flow control for
+    /// the group: apps/router `group=`).
+    pub router: Option<core::net::SocketAddrV4>,
     /// Exit 0 after this many requests were applied.
     pub exit_after: Option<u64>,
     /// Exit 0 after this long without a client request, once one came.
@@ -74,6 +77,7 @@ pub fn parse<'a>(args: impl Iterator<Item = &'a str>) -> Result<Settings, String
         max_body: 1024,
         max_log: 200_000,
         mem_mb: 64,
+        router: None,
         exit_after: None,
         idle_exit_ns: None,
     };
@@ -124,6 +128,7 @@ pub fn parse<'a>(args: impl Iterator<Item = &'a str>) -> Result<Settings, String
             "max-log" => s.max_log = value(k, v)?,
             "mem-mb" => s.mem_mb = value(k, v)?,
             "seed" => seed = Some(value(k, v)?),
+            "router" => s.router = Some(value(k, v)?),
             "exit-after" => s.exit_after = Some(value(k, v)?),
             "idle-exit-ms" => s.idle_exit_ns = Some(value::<u64>(k, v)?.saturating_mul(MS)),
             _ => return Err(format!("unknown argument {a:?}")),

@@ -18,6 +18,8 @@
 //! included; 3, 5, 7 or 9), `mode=`, `group=`, `port=`, `raft-port=` (default 9100),
 //! `replier=jbsq|rr`, `reply-bound=N`, `tick-us=` (default 1000), `election-ticks=` (150),
 //! `heartbeat-ticks=` (20), `max-body=` (1024), `max-log=` (200000), `mem-mb=` (64), `seed=`,
+//! `router=IP:PORT` (send FEEDBACK there after each reply: apps/router's flow control for a
+//! group, `group=`),
 //! `exit-after=N` (exit 0 once the applied index reaches N), `idle-exit-ms=N` (exit 0 after N
 //! ms without a client request or a newly applied entry, once there was one). One core serves (the Raft core is
 //! sequential); the others idle.

@@ -94,6 +94,7 @@ impl Replica {
             transport,
             GuestClock,
             ServerConfig {
+                router: s.router,
                 max_packets: 1024,
                 ..ServerConfig::default()
             },

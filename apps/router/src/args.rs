@@ -73,6 +73,8 @@ pub fn parse<'a>(args: impl Iterator<Item = &'a str>, cmdline: &str) -> Result<S
     };
     let mut sven = SvenConfig::default();
     let mut sven_on = false;
+    let mut group: Option<SocketAddrV4> = None;
+    let mut group_max: usize = 128;
     for a in args {
         let Some((k, v)) = a.split_once('=') else {
             return Err(format!("unknown argument {a:?} (want key=value)"));
@@ -100,6 +102,11 @@ pub fn parse<'a>(args: impl Iterator<Item = &'a str>, cmdline: &str) -> Result<S
             "sven-step" => sven.step = fraction(k, v)?,
             "sven-percentile" => sven.percentile = fraction(k, v)?,
             "sven-no-drop" => sven.no_drop = mask(k, v)?,
+            "group" => group = Some(value(k, v)?),
+            "group-max" => match value::<usize>(k, v)? {
+                0 => return Err(format!("bad value for {k}: 0")),
+                n => group_max = n,
+            },
             "exit-after" => s.exit_after = Some(value(k, v)?),
             "idle-exit-ms" => s.idle_exit_ns = Some(value::<u64>(k, v)?.saturating_mul(MS)),
             _ => return Err(format!("unknown argument {a:?}")),
@@ -114,5 +121,9 @@ pub fn parse<'a>(args: impl Iterator<Item = &'a str>, cmdline: &str) -> Result<S
     if sven_on {
         s.router.sven = Some(sven);
     }
+    s.router.group = group.map(|addr| ferrix_router::GroupConfig {
+        addr,
+        max_in_system: group_max,
+    });
     Ok(s)
 }

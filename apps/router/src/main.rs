@@ -24,7 +24,9 @@
 //! `queue-cap=`, `queue-timeout-ms=`, `slot-timeout-ms=`, `server-timeout-ms=`, `max-servers=`,
 //! `master=IP:PORT`, `servers=NET/PREFIX` (only these may join), `seed=`, `sven-slo-us=N`
 //! (enables SVEN with that SLO) with `sven-period-ms=`, `sven-step=`, `sven-percentile=`,
-//! `sven-no-drop=MASK`, `exit-after=N` (REQ0s), `idle-exit-ms=N` (no REQ0 for that long, after the first). At
+//! `sven-no-drop=MASK`, `group=IP:PORT` with `group-max=N` (HovercRaft flow control:
+//! REPLICATED_ROUTE(_NO_SE) REQ0s go to that group while fewer than N are unanswered, DROP
+//! beyond; the replicas' FEEDBACK completes them), `exit-after=N` (REQ0s), `idle-exit-ms=N` (no REQ0 for that long, after the first). At
 //! exit it prints one line per server, the counters, SVEN's state, the forwarding counters
 //! and the guest ns per REQ0 spent in the polls that received frames (instructions under
 //! `--profile microvm-icount`); with `--stats` also the server table every second.

@@ -38,6 +38,20 @@ pub fn at_exit(r: &Router) {
     );
     servers(r);
     println!("router: stats {}", r.stats());
+    if let Some(g) = r.group() {
+        let st = g.stats();
+        println!(
+            "router: group {} max {} in_system {} admitted {} repeated {} refused {} completed {} expired {}",
+            g.config().addr,
+            g.config().max_in_system,
+            g.in_system(),
+            st.admitted,
+            st.repeated,
+            st.refused,
+            st.completed,
+            st.expired
+        );
+    }
     if let Some(s) = r.sven() {
         let mut rates = alloc::string::String::new();
         for c in 0..ferrix_router::sven::CLASSES as u8 {

@@ -11,6 +11,10 @@
 //!
 //! Prints `hover-client: ok N requests, R retries, repliers IP=COUNT ...` and exits 0, or
 //! what went wrong and exits 1.
+//!
+//! `hover-client DEST --flood N` sends N reads of `k0` back to back (distinct rids), then
+//! waits up to 10 s for an answer to each: prints `hover-client: flood N replies R drops D`
+//! and exits 0 if every one got exactly one answer (a reply or a DROP), 1 otherwise.
 #![forbid(unsafe_code)]
 
 use ferrix_net::r2p2::header::{Header, MsgType, Policy};
@@ -87,8 +91,74 @@ impl Client {
     }
 }
 
+/// `--flood N`: N requests at once; every one must get one reply or one DROP.
+fn flood(socket: &UdpSocket, dest: SocketAddrV4, n: u16) -> ! {
+    let body = resp(&[b"GET", b"k0"]);
+    let base = std::process::id() as u16;
+    for i in 0..n {
+        let mut d = Header::single(
+            MsgType::Request,
+            Policy::ReplicatedRouteNoSe,
+            base.wrapping_add(i),
+        )
+        .encode()
+        .to_vec();
+        d.extend_from_slice(&body);
+        if let Err(e) = socket.send_to(&d, dest) {
+            fail(format!("send to {dest}: {e}"));
+        }
+    }
+    let mut answered: BTreeMap<u16, MsgType> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = vec![0u8; 65536];
+    while answered.len() < usize::from(n) && Instant::now() < deadline {
+        let Ok((len, src)) = socket.recv_from(&mut buf) else {
+            continue;
+        };
+        let Ok((h, _)) = Header::parse(&buf[..len]) else {
+            fail(format!("a malformed answer from {src}"));
+        };
+        let i = h.rid.wrapping_sub(base);
+        if i >= n || !matches!(h.msg_type, MsgType::Response | MsgType::Drop) {
+            fail(format!(
+                "unexpected {:?} rid {} from {src}",
+                h.msg_type, h.rid
+            ));
+        }
+        if let Some(t) = answered.insert(h.rid, h.msg_type) {
+            fail(format!(
+                "rid {} answered twice ({t:?}, then {:?})",
+                h.rid, h.msg_type
+            ));
+        }
+    }
+    let drops = answered.values().filter(|t| **t == MsgType::Drop).count();
+    println!(
+        "hover-client: flood {n} replies {} drops {drops}",
+        answered.len() - drops
+    );
+    if answered.len() < usize::from(n) {
+        fail(format!(
+            "{} of {n} unanswered",
+            usize::from(n) - answered.len()
+        ));
+    }
+    std::process::exit(0)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let (Some(dest), Some("--flood"), Some(n)) = (
+        args.get(1).and_then(|a| a.parse::<SocketAddrV4>().ok()),
+        args.get(2).map(String::as_str),
+        args.get(3).and_then(|a| a.parse::<u16>().ok()),
+    ) {
+        let socket = UdpSocket::bind("0.0.0.0:0").unwrap_or_else(|e| fail(format!("bind: {e}")));
+        socket
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .expect("timeout");
+        flood(&socket, dest, n);
+    }
     let usage = || fail("usage: hover-client DEST FIRST LAST [--vanilla] [--keys K]".into());
     let (Some(dest), Some(first), Some(last)) = (
         args.get(1).and_then(|a| a.parse::<SocketAddrV4>().ok()),

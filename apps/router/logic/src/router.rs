@@ -11,13 +11,15 @@
 //! hand the router its FEEDBACKs first ([`Router::handle_burst`] does this), so slot counts
 //! are current when the REQ0s of the same burst are placed (thesis 10.5.1).
 
+use crate::group::{Group, GroupConfig};
 use crate::policy::{self, Balance};
 use crate::rng::Rng;
 use crate::servers::{JoinRefused, Outstanding, ServerTable};
 use crate::stats::{Refusal, RouterStats};
 use crate::sven::{Sven, SvenConfig};
 use crate::wire::{
-    DROP_LEN, Feedback, Head, POLICY_FIXED, POLICY_LB, TYPE_FEEDBACK, TYPE_REQUEST, drop_message,
+    DROP_LEN, Feedback, Head, POLICY_FIXED, POLICY_LB, POLICY_REPLICATED, POLICY_REPLICATED_NO_SE,
+    TYPE_FEEDBACK, TYPE_REQUEST, drop_message,
 };
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -48,6 +50,8 @@ pub struct RouterConfig {
     pub server_net: Option<(Ipv4Addr, u8)>,
     /// SVEN admission control in front of the policy.
     pub sven: Option<SvenConfig>,
+    /// The replicated group REPLICATED_ROUTE(_NO_SE) requests go to, with its bound.
+    pub group: Option<GroupConfig>,
     /// RNG seed (random picks, SVEN).
     pub seed: u64,
 }
@@ -66,6 +70,7 @@ impl Default for RouterConfig {
             master: None,
             server_net: None,
             sven: None,
+            group: None,
             seed: 0x5eed,
         }
     }
@@ -120,6 +125,7 @@ pub struct Router {
     cursor: usize,
     rng: Rng,
     sven: Option<Sven>,
+    group: Option<Group>,
     stats: RouterStats,
 }
 
@@ -137,6 +143,7 @@ impl Router {
             cursor: 0,
             rng: Rng::new(cfg.seed),
             sven: cfg.sven.map(Sven::new),
+            group: cfg.group.map(Group::new),
             stats: RouterStats::default(),
             cfg,
         }
@@ -160,6 +167,11 @@ impl Router {
     /// SVEN's state, if enabled.
     pub fn sven(&self) -> Option<&Sven> {
         self.sven.as_ref()
+    }
+
+    /// The replicated group's flow control, if configured.
+    pub fn group(&self) -> Option<&Group> {
+        self.group.as_ref()
     }
 
     /// REQ0s in the central queue.
@@ -253,6 +265,15 @@ impl Router {
             if !s.admit(class, &mut self.rng) {
                 return self.refuse(Refusal::Sven, head.rid);
             }
+        }
+        if matches!(class, POLICY_REPLICATED | POLICY_REPLICATED_NO_SE)
+            && let Some(g) = self.group.as_mut()
+        {
+            if !g.admit(client, head.rid, now_ns) {
+                return self.refuse(Refusal::GroupFull, head.rid);
+            }
+            self.stats.forwarded += 1;
+            return Verdict::Forward(g.config().addr);
         }
         let target = match class {
             POLICY_FIXED => self.master(),
@@ -356,6 +377,19 @@ impl Router {
             self.stats.malformed_feedback += 1;
             return;
         };
+        if let Some(g) = self.group.as_mut()
+            && !fb.is_heartbeat()
+        {
+            if g.complete(fb.client, fb.rid) {
+                return;
+            }
+            // Not the group's: a member's FEEDBACK, or a late one nobody waits for (which
+            // must not make a replica a member).
+            if self.servers.find(src).is_none() {
+                self.stats.feedback_unmatched += 1;
+                return;
+            }
+        }
         let i = match self.admit_server(src, now_ns) {
             Ok(i) => i,
             Err(_) => {
@@ -435,6 +469,9 @@ impl Router {
             s.tick(now_ns);
         }
         let slot_deadline = now_ns.saturating_sub(cfg.slot_timeout_ns);
+        if let Some(g) = self.group.as_mut() {
+            stats.slots_expired += g.expire(slot_deadline) as u64;
+        }
         servers.expire(slot_deadline, |o| {
             stats.slots_expired += 1;
             if let Some(s) = sven.as_mut() {

@@ -286,6 +286,52 @@ fn a_restarted_router_rebuilds_from_feedback() {
 }
 
 #[test]
+fn replicated_requests_go_to_the_group_under_its_bound() {
+    let group = SocketAddrV4::new([224, 123, 123, 123].into(), 8000);
+    let mut r = router(Balance::Jbsq(1), &[1]);
+    let mut cfg = r.config().clone();
+    cfg.group = Some(crate::GroupConfig {
+        addr: group,
+        max_in_system: 2,
+    });
+    cfg.slot_timeout_ns = 10 * MS;
+    r = Router::new(cfg);
+    handle(&mut r, 0, srv(1), &heartbeat(1));
+    // Both REPLICATED policies go to the group, LB still to the member.
+    assert_eq!(r.request(0, cli(1), &req0(1, 2)), Verdict::Forward(group));
+    assert_eq!(r.request(0, cli(1), &req0(2, 3)), Verdict::Forward(group));
+    assert_eq!(r.request(0, cli(1), &req0(3, 0)), Verdict::Forward(srv(1)));
+    // The bound: the third replicated request in the system gets DROP.
+    assert_eq!(
+        r.request(0, cli(1), &req0(4, 2)),
+        Verdict::Refused(Refusal::GroupFull, drop_message(4))
+    );
+    // A replica's FEEDBACK (from its own address) frees one; it does not join.
+    let replica = SocketAddrV4::new([10, 0, 0, 9].into(), 8000);
+    assert!(handle(&mut r, 1, replica, &feedback(cli(1), 1, None)).is_empty());
+    assert_eq!(r.request(1, cli(1), &req0(5, 2)), Verdict::Forward(group));
+    // A duplicated or late FEEDBACK frees nothing and joins nobody.
+    handle(&mut r, 1, replica, &feedback(cli(1), 1, None));
+    assert_eq!(r.servers().as_slice().len(), 1);
+    assert_eq!(r.stats().feedback_unmatched, 1);
+    assert_eq!(r.group().map(|g| g.in_system()), Some(2));
+    // Lost answers leave by the slot timeout.
+    r.poll(20 * MS, &mut |_| {});
+    assert_eq!(r.group().map(|g| g.in_system()), Some(0));
+    assert_eq!(
+        r.request(20 * MS, cli(1), &req0(6, 2)),
+        Verdict::Forward(group)
+    );
+    let g = *r.group().map(|g| g.stats()).unwrap();
+    assert_eq!(
+        (g.admitted, g.refused, g.completed, g.expired),
+        (4, 1, 1, 2)
+    );
+    assert_eq!(r.stats().refused_group_full, 1);
+    assert_eq!(r.stats().policy_fallback, 0);
+}
+
+#[test]
 fn held_requests_time_out_with_drop() {
     let mut r = router(Balance::Jbsq(1), &[1]);
     let mut cfg = r.config().clone();

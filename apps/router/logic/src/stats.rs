@@ -14,6 +14,8 @@ pub enum Refusal {
     QueueTimeout,
     /// SVEN's admission control.
     Sven,
+    /// The replicated group has its bound of requests in the system.
+    GroupFull,
 }
 
 /// Counters since boot.
@@ -36,6 +38,7 @@ pub struct RouterStats {
     pub refused_queue_full: u64,
     pub refused_queue_timeout: u64,
     pub refused_sven: u64,
+    pub refused_group_full: u64,
     /// Not R2P2: too short, bad magic, bad `header_size`.
     pub malformed: u64,
     /// FEEDBACK bodies shorter than the reference's.
@@ -72,6 +75,7 @@ impl RouterStats {
             Refusal::QueueFull => self.refused_queue_full += 1,
             Refusal::QueueTimeout => self.refused_queue_timeout += 1,
             Refusal::Sven => self.refused_sven += 1,
+            Refusal::GroupFull => self.refused_group_full += 1,
         }
     }
 
@@ -81,6 +85,7 @@ impl RouterStats {
             + self.refused_queue_full
             + self.refused_queue_timeout
             + self.refused_sven
+            + self.refused_group_full
     }
 }
 
@@ -102,6 +107,7 @@ impl fmt::Display for RouterStats {
             ("queue_full", self.refused_queue_full),
             ("queue_timeout", self.refused_queue_timeout),
             ("sven", self.refused_sven),
+            ("group_full", self.refused_group_full),
             ("malformed", self.malformed),
             ("malformed_feedback", self.malformed_feedback),
             ("not_req0", self.not_req0),

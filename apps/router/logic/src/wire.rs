@@ -17,6 +17,10 @@ pub const TYPE_DROP: u8 = 4;
 pub const POLICY_LB: u8 = 0;
 /// Policy FIXED_ROUTE: always the master.
 pub const POLICY_FIXED: u8 = 1;
+/// Policy REPLICATED_ROUTE (HovercRaft: ordered, may write): the replicated group.
+pub const POLICY_REPLICATED: u8 = 2;
+/// Policy REPLICATED_ROUTE_NO_SE (HovercRaft: ordered, read-only): the replicated group.
+pub const POLICY_REPLICATED_NO_SE: u8 = 3;
 
 /// Length of the reference FEEDBACK body: `u16 rid, u16 client port, u32 client IP`.
 pub const FEEDBACK_REF_LEN: usize = 8;
