@@ -36,6 +36,8 @@ pub mod selftest;
 #[cfg(target_os = "none")]
 pub mod start;
 
+#[cfg(target_os = "none")]
+pub use devices::blk;
 pub use ferrix_abi::exit as exit_code;
 pub use sdk::Cores;
 #[cfg(target_os = "none")]

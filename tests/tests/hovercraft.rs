@@ -21,6 +21,7 @@
 
 use ferrix_tests::netns::{NetNs, unavailable};
 use ferrix_tests::vm::LiveVm;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const FERRIX: &str = env!("CARGO_BIN_EXE_ferrix-in-test");
@@ -47,9 +48,16 @@ fn topology_with(taps: usize) -> Option<NetNs> {
     Some(ns)
 }
 
-/// Boots `app` (one vCPU) on TAP `tap` with `mac` and kernel arguments `args`; waits for
-/// `ready` on its console.
-fn vm(ns: &NetNs, app: &str, tap: &str, mac: &str, args: &[&str], ready: &str) -> LiveVm {
+/// Boots `app` (one vCPU) on TAP `tap` with `mac`, the ferrix options `opts` and kernel
+/// arguments `args`; waits for `ready` on its console.
+fn vm(
+    ns: &NetNs,
+    app: &str,
+    (tap, mac): (&str, &str),
+    opts: &[&str],
+    args: &[&str],
+    ready: &str,
+) -> LiveVm {
     let image = ferrix_tests::image(app);
     let net = format!("tap:{tap}");
     let mut argv = vec![
@@ -64,8 +72,9 @@ fn vm(ns: &NetNs, app: &str, tap: &str, mac: &str, args: &[&str], ready: &str) -
         mac,
         "--timeout",
         "300",
-        "--",
     ];
+    argv.extend_from_slice(opts);
+    argv.push("--");
     argv.extend_from_slice(args);
     let mut vm = LiveVm::spawn(ns.command(&argv));
     assert!(
@@ -77,12 +86,47 @@ fn vm(ns: &NetNs, app: &str, tap: &str, mac: &str, args: &[&str], ready: &str) -
 }
 
 fn replica(ns: &NetNs, i: usize, extra: &[&str]) -> LiveVm {
+    replica_on(ns, i, None, extra)
+}
+
+/// Replica `i`, with its log on `disk` if given.
+fn replica_on(ns: &NetNs, i: usize, disk: Option<&Path>, extra: &[&str]) -> LiveVm {
     let ip = format!("ferrix.ip=10.79.0.1{i}/24");
     let id = format!("id={i}");
     let mut args = vec![ip.as_str(), &id, PEERS];
     args.extend_from_slice(extra);
     let mac = format!("52:54:00:79:00:1{i}");
-    vm(ns, "hovercraft", &format!("ht{i}"), &mac, &args, ": ready")
+    let disk = disk.map(|d| d.to_string_lossy().into_owned());
+    let opts: Vec<&str> = match &disk {
+        Some(d) => vec!["--disk", d],
+        None => Vec::new(),
+    };
+    vm(
+        ns,
+        "hovercraft",
+        (&format!("ht{i}"), &mac),
+        &opts,
+        &args,
+        ": ready",
+    )
+}
+
+/// A blank 16 MiB disk image for replica `i`, removed when dropped.
+struct Disk(PathBuf);
+
+impl Disk {
+    fn new(i: usize) -> Disk {
+        let p = std::env::temp_dir().join(format!("ferrix-hover-{}-{i}.img", std::process::id()));
+        let f = std::fs::File::create(&p).expect("disk image");
+        f.set_len(16 << 20).expect("disk size");
+        Disk(p)
+    }
+}
+
+impl Drop for Disk {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// The replica that leads the highest term seen in the consoles.
@@ -149,7 +193,10 @@ fn repliers(out: &str) -> usize {
 fn hovercraft_survives_the_leader_and_balances_replies() {
     let Some(ns) = topology() else { return };
     let idle = "idle-exit-ms=8000";
-    let mut vms: Vec<Option<LiveVm>> = (0..3).map(|i| Some(replica(&ns, i, &[idle]))).collect();
+    let disks: Vec<Disk> = (0..3).map(Disk::new).collect();
+    let mut vms: Vec<Option<LiveVm>> = (0..3)
+        .map(|i| Some(replica_on(&ns, i, Some(&disks[i].0), &[idle])))
+        .collect();
     let (l1, t1) = wait_leader(&vms, 0);
     // Every replica's bridge port is in the group: their IGMP reports arrived.
     let mdb = ns.run(&["bridge", "mdb", "show", "dev", "hb0"]);
@@ -171,6 +218,18 @@ fn hovercraft_survives_the_leader_and_balances_replies() {
     assert_ne!(l1, l2);
     let out2 = client(&ns, &dest, 100, 160, &[]);
     eprintln!("{out2}");
+    // The old leader comes back from its disk: it replays its term and log, follows the new
+    // leader and catches up; then a third run goes through all three.
+    let back = replica_on(&ns, l1, Some(&disks[l1].0), &[idle]);
+    assert!(
+        back.console().contains("hovercraft: disk of ")
+            && !back.console().contains("replayed 0 records"),
+        "{}",
+        back.console()
+    );
+    vms[l1] = Some(back);
+    let out3 = client(&ns, &dest, 160, 200, &[]);
+    eprintln!("{out3}");
     let mut finals = Vec::new();
     for (i, vm) in vms.into_iter().enumerate() {
         let Some(vm) = vm else { continue };
@@ -183,17 +242,23 @@ fn hovercraft_survives_the_leader_and_balances_replies() {
         finals.push(console);
     }
     eprintln!("killed leader {l1} (term {t1}):\n{dead}");
-    assert_eq!(finals.len(), 2);
+    assert_eq!(finals.len(), 3);
     let applied: Vec<Option<u64>> = finals
         .iter()
         .map(|c| field(c, "hovercraft: exit:", "applied"))
         .collect();
     assert!(
-        applied[0].is_some() && applied[0] == applied[1],
+        applied[0].is_some() && applied.iter().all(|a| *a == applied[0]),
         "{applied:?}"
     );
-    // 160 writes and 160 reads ordered, plus the leaders' no-ops, at least.
-    assert!(applied[0].unwrap_or(0) >= 320, "{applied:?}");
+    // 200 writes and 200 reads ordered, plus the leaders' no-ops, at least.
+    assert!(applied[0].unwrap_or(0) >= 400, "{applied:?}");
+    for c in &finals {
+        assert!(
+            field(c, "hovercraft: raft", "records").unwrap_or(0) > 0,
+            "{c}"
+        );
+    }
     for c in &finals {
         assert_eq!(field(c, "hovercraft: store", "items"), Some(16), "{c}");
         assert_eq!(field(c, "hovercraft: store", "evictions"), Some(0), "{c}");
@@ -250,8 +315,8 @@ fn a_router_bounds_the_requests_in_the_group() {
     let router = vm(
         &ns,
         "router",
-        "ht3",
-        "52:54:00:79:00:02",
+        ("ht3", "52:54:00:79:00:02"),
+        &[],
         &router_args,
         "router: routing",
     );

@@ -33,6 +33,7 @@
 extern crate alloc;
 
 mod args;
+mod disk;
 mod replica;
 mod report;
 
@@ -49,7 +50,30 @@ fn main(core: usize) {
             ferrix::exit(1);
         }
     };
-    let mut r = match replica::Replica::new(&s) {
+    let (durable, log) = match disk::DiskLog::open(s.raft.id, &s.peers) {
+        None => {
+            println!(
+                "hovercraft: no disk: volatile state (a replica that crashes must not rejoin under its id; ferrix run --disk FILE)"
+            );
+            (ferrix_raft::Durable::default(), None)
+        }
+        Some(Err(e)) => {
+            println!("hovercraft: {e}");
+            ferrix::exit(1);
+        }
+        Some(Ok(o)) => {
+            println!(
+                "hovercraft: disk of {} sectors: replayed {} records: term {} vote {:?} log {} entries",
+                o.sectors,
+                o.records,
+                o.durable.term,
+                o.durable.vote,
+                o.durable.log.last_index()
+            );
+            (o.durable, Some(o.log))
+        }
+    };
+    let mut r = match replica::Replica::new(&s, durable, log) {
         Ok(r) => r,
         Err(e) => {
             println!("hovercraft: {e}");
@@ -130,7 +154,10 @@ fn main(core: usize) {
         if now >= next_tick {
             next_tick = now.saturating_add(s.tick_ns);
         }
-        r.flush();
+        if let Err(e) = r.flush() {
+            println!("hovercraft: {e}: stopping");
+            ferrix::exit(1);
+        }
         if let Some((role, term)) = r.role_changed() {
             match role {
                 ferrix_raft::Role::Leader => println!("hovercraft: node {me} leads term {term}"),

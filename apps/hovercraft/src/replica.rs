@@ -14,6 +14,10 @@
 //! `max-body`, a full log, a multi-packet request) are counted by every replica and answered
 //! by the leader alone: DROP, or a RESP error for a write marked read-only.
 //!
+//! Persistent state goes to the VM's disk ([`crate::disk`]) when it has one: a restarted
+//! replica replays its term, vote and log, and re-runs the committed entries against a fresh
+//! store as the leader tells it the commit index again. Without a disk the state is volatile.
+//!
 //! The state machine must be deterministic: commands run with a fixed clock (time never
 //! passes for the replicated store, so TTLs never expire; an expiry time set is kept and
 //! reported), and the store must be large enough never to evict (evictions depend on LRU
@@ -58,8 +62,10 @@ pub struct Counters {
     /// Raft datagrams sent, and those the stack refused.
     pub raft_out: u64,
     pub send_failed: u64,
-    /// Durable writes handed out by the core (volatile here: see the README).
+    /// Durable writes handed out by the core, and the records (one per flush) that made
+    /// them durable on disk (0 without a disk: volatile).
     pub writes: u64,
+    pub records: u64,
     /// Snapshots a leader sent (this replica never compacts, so none is expected): ignored.
     pub snapshots_refused: u64,
 }
@@ -77,6 +83,9 @@ pub struct Replica {
     reply: Vec<u8>,
     role: Role,
     term: u64,
+    /// Where the writes go (None: volatile), and those not yet durable.
+    disk: Option<crate::disk::DiskLog>,
+    unsynced: Vec<Write>,
     /// Counters of the glue.
     pub counters: Counters,
 }
@@ -85,9 +94,14 @@ pub struct Replica {
 const STATE_CLOCK: ferrix_kv::Clock = ferrix_kv::Clock::new(0, 0);
 
 impl Replica {
-    /// A fresh replica (no durable state: see the README on restarts).
-    pub fn new(s: &Settings) -> Result<Replica, ferrix_raft::ConfigError> {
-        let node = Node::new(s.raft.clone(), ferrix_raft::Durable::default())?;
+    /// A replica resuming from `durable` (what its disk replayed; the default for a fresh
+    /// one), writing to `disk` (None: volatile).
+    pub fn new(
+        s: &Settings,
+        durable: ferrix_raft::Durable,
+        disk: Option<crate::disk::DiskLog>,
+    ) -> Result<Replica, ferrix_raft::ConfigError> {
+        let node = Node::new(s.raft.clone(), durable)?;
         let mut transport = GuestTransport::default();
         transport.set_port(s.port);
         let server = Server::new(
@@ -125,6 +139,8 @@ impl Replica {
             reply: Vec::new(),
             role: Role::Follower,
             term: 0,
+            disk,
+            unsynced: Vec::new(),
             counters: Counters::default(),
         })
     }
@@ -266,11 +282,14 @@ impl Replica {
     }
 
     fn carry_out(&mut self, out: Outputs) {
-        // Volatile storage: the writes are counted, not kept (the log itself lives in the
-        // core), so the fsync rule holds trivially and a crash loses everything.
+        // The writes become durable in `flush`, before any message is sent (the fsync rule);
+        // without a disk they are only counted (the log itself lives in the core).
         self.counters.writes += out.writes.len() as u64;
         if out.writes.iter().any(|w| matches!(w, Write::Snapshot(_))) || out.restore.is_some() {
             self.counters.snapshots_refused += 1;
+        }
+        if self.disk.is_some() {
+            self.unsynced.extend(out.writes);
         }
         for a in out.applied {
             self.apply(a);
@@ -336,8 +355,17 @@ impl Replica {
         self.reply = reply;
     }
 
-    /// Sends what the last steps queued (call outside a poll).
-    pub fn flush(&mut self) {
+    /// Makes the last steps' writes durable, then sends what they queued (call outside a
+    /// poll). A write that cannot be made durable stops the replica (crash-stop: nothing
+    /// that depends on it is sent).
+    pub fn flush(&mut self) -> Result<(), alloc::string::String> {
+        if let Some(d) = self.disk.as_mut()
+            && !self.unsynced.is_empty()
+        {
+            d.append(&self.unsynced)?;
+            self.unsynced.clear();
+            self.counters.records += 1;
+        }
         self.server.transport_mut().flush();
         for (dst, b) in self.raft_out.drain(..) {
             self.counters.raft_out += 1;
@@ -345,6 +373,12 @@ impl Replica {
                 self.counters.send_failed += 1;
             }
         }
+        Ok(())
+    }
+
+    /// Sectors of the disk in use (None: no disk).
+    pub fn disk_used(&self) -> Option<u64> {
+        self.disk.as_ref().map(|d| d.used())
     }
 }
 

@@ -32,8 +32,14 @@ pub fn at_exit(r: &mut Replica) {
         c.log_full,
     );
     println!(
-        "hovercraft: raft in {} out {} refused {} send_failed {failures} writes {} snapshots_refused {}",
-        c.raft_in, c.raft_out, c.raft_refused, c.writes, c.snapshots_refused,
+        "hovercraft: raft in {} out {} refused {} send_failed {failures} writes {} records {} disk_sectors {} snapshots_refused {}",
+        c.raft_in,
+        c.raft_out,
+        c.raft_refused,
+        c.writes,
+        c.records,
+        r.disk_used().unwrap_or(0),
+        c.snapshots_refused,
     );
     let (items, bytes, evictions) = r.store_totals();
     println!("hovercraft: store items {items} bytes {bytes} evictions {evictions}");

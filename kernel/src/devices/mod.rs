@@ -1,7 +1,9 @@
 //! Device discovery and bring-up at boot: virtio-mmio devices named on the command line
 //! (QEMU microvm, the ferrix shim). The NIC found is initialised with one queue pair per core
-//! and its queue pairs are handed to the cores through [`crate::net`].
+//! and its queue pairs are handed to the cores through [`crate::net`]; a disk goes to
+//! [`blk`].
 
+pub mod blk;
 pub mod hal;
 pub mod pci;
 
@@ -90,6 +92,10 @@ fn probe_mmio(d: VirtioMmioDevice, cpus: usize) {
                 &alloc::format!("mmio {:#x}, irq {}", d.base, d.irq),
             );
         }
+        DeviceType::Block => blk::start(
+            transport,
+            &alloc::format!("mmio {:#x}, irq {}", d.base, d.irq),
+        ),
         other => println!(
             "ferrix: virtio-mmio device at {:#x}: {other:?} not supported",
             d.base

@@ -124,6 +124,9 @@ struct RunArgs {
     /// Interval of live statistics records, ms (with --stats-live / --stats-json).
     #[arg(long, value_name = "MS", default_value_t = 100)]
     stats_ms: u32,
+    /// Give the VM a virtio-blk disk backed by this raw image file (QEMU microvm).
+    #[arg(long, value_name = "FILE")]
+    disk: Option<PathBuf>,
     /// QEMU: let the NIC offer RSS, so the guest programs Toeplitz hashing (off by default:
     /// QEMU's software RSS can stall a TAP queue when a redirect target ring is full).
     #[arg(long)]
@@ -371,6 +374,7 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                 stats_live: a.stats_live,
                 stats_json: a.stats_json,
                 stats_ms: a.stats_ms,
+                disk: a.disk,
             };
             let res = match a.profile_hz {
                 None => run(&opts, Box::new(std::io::stdout()))?,

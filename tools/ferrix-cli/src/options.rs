@@ -83,6 +83,8 @@ pub struct RunOptions {
     pub stats_json: Option<PathBuf>,
     /// The guest's live record interval (`ferrix.stats-ms`), when records are on.
     pub stats_ms: u32,
+    /// A raw disk image for the guest's virtio-blk disk (QEMU microvm profiles only).
+    pub disk: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -111,6 +113,7 @@ impl Default for RunOptions {
             stats_live: false,
             stats_json: None,
             stats_ms: 100,
+            disk: None,
         }
     }
 }
@@ -166,6 +169,26 @@ pub fn validate(opts: &RunOptions) -> Result<(), CliError> {
             return Err(CliError::Usage("--pcap and --mac need --net".into()));
         }
         _ => {}
+    }
+    if let Some(d) = &opts.disk {
+        if opts.vmm != Vmm::Qemu || opts.profile.as_deref().is_some_and(|p| p.contains("q35")) {
+            return Err(CliError::Usage(
+                "--disk needs QEMU with a microvm profile (the shim and q35 have no virtio-blk for ferrix yet)".into(),
+            ));
+        }
+        if d.to_string_lossy().contains(',') {
+            return Err(CliError::Usage(format!(
+                "--disk {}: a path with a comma cannot be passed to QEMU's -drive",
+                d.display()
+            )));
+        }
+        if !d.is_file() {
+            return Err(CliError::Usage(format!(
+                "--disk {}: not a file (create one, e.g. truncate -s 16M {})",
+                d.display(),
+                d.display()
+            )));
+        }
     }
     Ok(())
 }
@@ -224,5 +247,33 @@ mod tests {
             ..RunOptions::default()
         };
         assert!(json.live_stats() && validate(&json).is_err());
+    }
+
+    #[test]
+    fn disks_need_qemu_microvm_and_a_plain_existing_file() {
+        let file = std::env::temp_dir().join(format!("ferrix-disk-opt-{}.img", std::process::id()));
+        std::fs::write(&file, [0u8; 512]).unwrap();
+        let with = |disk: &str, vmm, profile: Option<&str>| RunOptions {
+            disk: Some(PathBuf::from(disk)),
+            vmm,
+            profile: profile.map(str::to_string),
+            ..RunOptions::default()
+        };
+        let f = file.to_str().unwrap();
+        assert!(validate(&with(f, Vmm::Qemu, None)).is_ok());
+        assert!(validate(&with(f, Vmm::Qemu, Some("microvm-icount"))).is_ok());
+        for bad in [
+            with(f, Vmm::Shim, None),
+            with(f, Vmm::Qemu, Some("q35")),
+            with("/nonexistent/ferrix.img", Vmm::Qemu, None),
+            with("/tmp/a,b.img", Vmm::Qemu, None),
+        ] {
+            assert!(
+                matches!(validate(&bad), Err(CliError::Usage(_))),
+                "{:?}",
+                bad.disk
+            );
+        }
+        let _ = std::fs::remove_file(&file);
     }
 }

@@ -39,13 +39,14 @@ pub const NET_FRAGMENTS: &[(&str, &str)] = &[
     ("nic-pci", include_str!("../../../qemu/nic-pci.profile")),
     ("nic-pci", include_str!("../../../qemu/nic-pci.profile")),
     ("net-pcap", include_str!("../../../qemu/net-pcap.profile")),
+    ("disk-mmio", include_str!("../../../qemu/disk-mmio.profile")),
     ("stats", include_str!("../../../qemu/stats.profile")),
 ];
 
 /// The placeholders a profile may use (the last ones only in network fragments).
 pub const PLACEHOLDERS: &[&str] = &[
     "kernel", "cpus", "mem", "cmdline", "accel", "hostfwd", "ifname", "queues", "path", "mac",
-    "pcap", "vectors", "rss", "stats",
+    "pcap", "vectors", "rss", "stats", "disk",
 ];
 
 /// A parsed profile: QEMU's argv (without the binary) with placeholders still in it.
@@ -276,6 +277,22 @@ mod tests {
             [
                 "-netdev",
                 "tap,id=net0,ifname=ft0,script=no,downscript=no,queues=4"
+            ]
+        );
+    }
+
+    #[test]
+    fn disk_fragment_attaches_a_virtio_blk_mmio_device() {
+        let mut v = vars();
+        v.extra = vec![("disk", "/tmp/r0.img".to_string())];
+        let argv = Profile::fragment("disk-mmio").render(&v);
+        assert_eq!(
+            argv,
+            [
+                "-drive",
+                "file=/tmp/r0.img,format=raw,if=none,id=disk0,cache=writeback",
+                "-device",
+                "virtio-blk-device,drive=disk0"
             ]
         );
     }

@@ -168,6 +168,13 @@ pub fn run_with_qemu(
             };
             let mut argv = profile.render(&vars);
             argv.extend(qemu_net_args(opts, &vars));
+            if let Some(d) = &opts.disk {
+                let vars = ProfileVars {
+                    extra: vec![("disk", d.to_string_lossy().into_owned())],
+                    ..vars.clone()
+                };
+                argv.extend(Profile::fragment("disk-mmio").render(&vars));
+            }
             let socket = live
                 .clone()
                 .map(StatsSocket::listen)

@@ -29,6 +29,7 @@ pub mod message;
 pub mod node;
 #[cfg(test)]
 mod node_tests;
+pub mod persist;
 pub mod replicate;
 pub mod rng;
 pub mod stats;
