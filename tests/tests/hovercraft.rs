@@ -267,12 +267,36 @@ fn hovercraft_survives_the_leader_and_balances_replies() {
     assert!(t2 > t1);
 }
 
+/// Datagrams [`HOSTILE_PY`] sends to the Raft port.
+const HOSTILE_RAFT: u64 = 41;
+
+/// `python3 -c HOSTILE_PY IP`: 20 random datagrams and 20 forged RAFT_REQ AppendEntries
+/// (from_id 1, term 99, from this host) and one empty datagram to IP:9100, 20 random
+/// datagrams to IP:8000 (none starts with R2P2's magic).
+const HOSTILE_PY: &str = r#"
+import os, socket, struct, sys
+ip = sys.argv[1]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(20):
+    junk = bytes([0x00]) + os.urandom(1 + i * 7)
+    s.sendto(junk, (ip, 9100))
+    s.sendto(junk, (ip, 8000))
+    body = struct.pack(">BBQQQQH", 5, 1, 99, 0, 0, 0, 0)
+    s.sendto(bytes([0xcc, 8, 0x51, 0xc0, 0, 0, 0, 1]) + body, (ip, 9100))
+s.sendto(b"", (ip, 9100))
+"#;
+
 #[test]
 fn vanilla_raft_redirects_to_the_leader() {
     let Some(ns) = topology() else { return };
     let args = ["mode=vanilla", "idle-exit-ms=3000"];
     let vms: Vec<Option<LiveVm>> = (0..3).map(|i| Some(replica(&ns, i, &args))).collect();
     let (l, _) = wait_leader(&vms, 0);
+    // Hostile input at the leader first: junk and a forged AppendEntries (a member's id from
+    // the client's address) to the Raft port, junk to the client port. Refused and counted;
+    // the cluster keeps serving.
+    let leader_ip = format!("10.79.0.1{l}");
+    ns.run(&["python3", "-c", HOSTILE_PY, &leader_ip]);
     // Start at a follower: its -NOTLEADER answer names the leader.
     let follower = (l + 1) % 3;
     let dest = format!("10.79.0.1{follower}:8000");
@@ -288,6 +312,14 @@ fn vanilla_raft_redirects_to_the_leader() {
             "replica {i}:\n{console}"
         );
         applied.push(field(&console, "hovercraft: exit:", "applied"));
+        if i == l {
+            assert_eq!(
+                field(&console, "hovercraft: raft", "refused"),
+                Some(HOSTILE_RAFT),
+                "{console}"
+            );
+            assert!(console.contains("bad_header: 20,"), "{console}");
+        }
         if i == follower {
             assert!(
                 field(&console, "hovercraft: requests", "redirects").unwrap_or(0) >= 1,
