@@ -13,7 +13,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::font::{self, FAMILY};
-use crate::{WriteError, color, csv};
+use crate::{WriteError, color, csv, style};
 
 /// One named set of latency samples, µs (any order).
 #[derive(Debug, Clone, PartialEq)]
@@ -129,17 +129,7 @@ pub fn draw_ccdf<DB: DrawingBackend>(
             .y_label_area_size(56);
     }
     let mut chart = b.build_cartesian_2d(0.0..x_max, (y_min..1.0).log_scale())?;
-    let mut mesh = chart.configure_mesh();
-    mesh.light_line_style(WHITE.mix(0.0));
-    if text {
-        mesh.x_desc("latency (µs)")
-            .y_desc("P(latency > x)")
-            .label_style((FAMILY, 13))
-            .axis_desc_style((FAMILY, 14));
-    } else {
-        mesh.x_labels(0).y_labels(0);
-    }
-    mesh.draw()?;
+    style::draw_mesh(&mut chart, "latency (µs)", "P(latency > x)", text)?;
     for (i, (label, pts)) in curves.iter().enumerate() {
         if pts.is_empty() {
             continue;
@@ -147,19 +137,11 @@ pub fn draw_ccdf<DB: DrawingBackend>(
         let c = color(i);
         let drawn = chart.draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))?;
         if text {
-            drawn
-                .label(label.clone())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], c.stroke_width(2)));
+            drawn.label(label.clone()).legend(style::line_entry(c));
         }
     }
     if text {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FAMILY, 13))
-            .draw()?;
+        style::draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     }
     Ok(())
 }

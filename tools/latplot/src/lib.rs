@@ -18,6 +18,7 @@ pub mod font;
 pub mod inspect;
 pub mod load;
 pub mod progress;
+pub mod style;
 
 use std::path::{Path, PathBuf};
 

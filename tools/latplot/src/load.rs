@@ -10,7 +10,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::font::{self, FAMILY};
-use crate::{WriteError, color, csv};
+use crate::{WriteError, color, csv, style};
 
 /// One curve: a legend label and (load, latency) points.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,17 +131,7 @@ pub fn draw_panel<DB: DrawingBackend>(
             .y_label_area_size(48);
     }
     let mut chart = builder.build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-    let mut mesh = chart.configure_mesh();
-    mesh.light_line_style(WHITE.mix(0.0));
-    if text {
-        mesh.x_desc(&panel.x_label)
-            .y_desc(&panel.y_label)
-            .label_style((FAMILY, 13))
-            .axis_desc_style((FAMILY, 14));
-    } else {
-        mesh.x_labels(0).y_labels(0);
-    }
-    mesh.draw()?;
+    style::draw_mesh(&mut chart, &panel.x_label, &panel.y_label, text)?;
     if let Some(slo) = panel.slo {
         chart.draw_series(LineSeries::new(
             [(0.0, slo), (x_max, slo)],
@@ -158,20 +148,12 @@ pub fn draw_panel<DB: DrawingBackend>(
             .collect();
         let drawn = chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?;
         if text {
-            drawn
-                .label(s.label.clone())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], c.stroke_width(2)));
+            drawn.label(s.label.clone()).legend(style::line_entry(c));
         }
         chart.draw_series(pts.iter().map(|&p| Circle::new(p, 2, c.filled())))?;
     }
     if text {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FAMILY, 13))
-            .draw()?;
+        style::draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     }
     Ok(())
 }
