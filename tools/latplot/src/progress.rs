@@ -1,6 +1,6 @@
 //! Progress of long runs: an indicatif bar on stderr only when stderr is a terminal and `CI`
-//! is unset (a CI log gets the plain progress lines instead), and a writer that prints those
-//! lines above a visible bar instead of through it.
+//! is unset, and [`Steps`], which prints a run's progress lines as before (above the bar when
+//! one shows, so a CI log gets the same lines).
 
 use std::io::{IsTerminal, Write};
 
@@ -24,20 +24,66 @@ pub fn bar(len: u64, template: &str) -> ProgressBar {
     b
 }
 
-/// Writes to `inner`, with `bar` (when visible) lifted out of the way while it does.
-pub struct AboveBar<'a> {
-    pub bar: &'a ProgressBar,
-    pub inner: &'a mut dyn Write,
+/// A run of `len` steps: each [`Steps::step`] line is printed (above the bar when one shows)
+/// and becomes the bar's message; the bar (when [`enabled`]) advances as steps end.
+pub struct Steps<'a> {
+    bar: ProgressBar,
+    out: &'a mut dyn Write,
+    open: bool,
 }
 
-impl Write for AboveBar<'_> {
+impl<'a> Steps<'a> {
+    /// `len` steps, lines to `out`.
+    pub fn new(len: u64, out: &'a mut dyn Write) -> Self {
+        Steps {
+            bar: bar(len, "{bar:30} {pos}/{len} {elapsed} {msg}"),
+            out,
+            open: false,
+        }
+    }
+
+    /// Ends the current step (if any) and starts one, announced by `line`.
+    pub fn step(&mut self, line: &str) {
+        self.end();
+        let _ = writeln!(self, "{line}");
+        self.bar.set_message(line.to_owned());
+        self.open = true;
+    }
+
+    /// Ends the current step (if any), and counts `n` more as done without running them
+    /// (a sweep that stopped early).
+    pub fn skip(&mut self, n: u64) {
+        self.end();
+        self.bar.inc(n);
+    }
+
+    /// Steps done so far.
+    pub fn done(&self) -> u64 {
+        self.bar.position()
+    }
+
+    fn end(&mut self) {
+        if self.open {
+            self.bar.inc(1);
+            self.open = false;
+        }
+    }
+}
+
+impl Write for Steps<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let inner = &mut self.inner;
-        self.bar.suspend(|| inner.write(buf))
+        let out = &mut self.out;
+        self.bar.suspend(|| out.write(buf))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
+        self.out.flush()
+    }
+}
+
+impl Drop for Steps<'_> {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
     }
 }
 
@@ -46,14 +92,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_hidden_bar_passes_lines_through() {
-        let bar = ProgressBar::hidden();
+    fn steps_print_their_lines_and_count() {
         let mut out = Vec::new();
-        let mut w = AboveBar {
-            bar: &bar,
-            inner: &mut out,
-        };
-        writeln!(w, "bench: step 1").unwrap();
-        assert_eq!(out, b"bench: step 1\n");
+        {
+            let mut s = Steps::new(5, &mut out);
+            s.step("bench: a");
+            assert_eq!(s.done(), 0, "a step counts once it ends");
+            s.step("bench: b");
+            writeln!(s, "bench: b: detail").unwrap();
+            s.skip(2);
+            assert_eq!(s.done(), 4);
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "bench: a\nbench: b\nbench: b: detail\n"
+        );
     }
 }
