@@ -10,6 +10,8 @@
 use std::path::Path;
 
 use plotters::coord::Shift;
+use plotters::coord::combinators::LogCoord;
+use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 
 use crate::font::{self, FAMILY};
@@ -103,7 +105,12 @@ pub fn write_dist_png(path: &Path, title: &str, series: &[DistSeries]) -> Result
     root.present().map_err(|e| err(&e))
 }
 
-/// Draws CCDF curves ((label, [`ccdf_points`])) as one chart on `area`; `text`: whether a
+/// Above this ratio of the largest to the smallest latency the x axis is logarithmic (a
+/// tail of outliers would otherwise squeeze the body of the distribution into a few pixels).
+pub const LOG_X_RATIO: f64 = 30.0;
+
+/// Draws CCDF curves ((label, [`ccdf_points`])) as one chart on `area`, as staircases, the x
+/// axis logarithmic when the latencies span more than [`LOG_X_RATIO`]; `text`: whether a
 /// font is registered ([`font::available`]). Empty curves are skipped.
 pub fn draw_ccdf<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -111,11 +118,9 @@ pub fn draw_ccdf<DB: DrawingBackend>(
     curves: &[(String, Vec<(f64, f64)>)],
     text: bool,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let x_max = curves
-        .iter()
-        .flat_map(|c| c.1.iter().map(|p| p.0))
-        .fold(1.0f64, f64::max)
-        * 1.05;
+    let xs = || curves.iter().flat_map(|c| c.1.iter().map(|p| p.0));
+    let x_max = xs().fold(1.0f64, f64::max) * 1.05;
+    let x_min = xs().filter(|x| *x > 0.0).fold(x_max, f64::min);
     let y_min = curves
         .iter()
         .flat_map(|c| c.1.iter().map(|p| p.1))
@@ -128,20 +133,50 @@ pub fn draw_ccdf<DB: DrawingBackend>(
             .x_label_area_size(36)
             .y_label_area_size(56);
     }
-    let mut chart = b.build_cartesian_2d(0.0..x_max, (y_min..1.0).log_scale())?;
-    style::draw_mesh(&mut chart, "latency (µs)", "P(latency > x)", text)?;
+    let y = (y_min..1.0).log_scale();
+    if x_max / x_min > LOG_X_RATIO {
+        let mut chart = b.build_cartesian_2d((x_min * 0.9..x_max).log_scale(), y)?;
+        style::draw_mesh(
+            &mut chart,
+            "latency (µs, log scale)",
+            "P(latency > x)",
+            text,
+        )?;
+        draw_curves(&mut chart, curves, text)
+    } else {
+        let mut chart = b.build_cartesian_2d(0.0..x_max, y)?;
+        style::draw_mesh(&mut chart, "latency (µs)", "P(latency > x)", text)?;
+        draw_curves(&mut chart, curves, text)
+    }
+}
+
+/// The curves (as staircases: a CCDF holds its value up to the next sample) and the legend.
+fn draw_curves<'a, DB, X>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, LogCoord<f64>>>,
+    curves: &[(String, Vec<(f64, f64)>)],
+    text: bool,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+{
     for (i, (label, pts)) in curves.iter().enumerate() {
         if pts.is_empty() {
             continue;
         }
         let c = color(i);
-        let drawn = chart.draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))?;
+        let steps = pts.iter().scan(None, |prev: &mut Option<f64>, &(x, y)| {
+            let up = prev.replace(y).unwrap_or(y);
+            Some([(x, up), (x, y)])
+        });
+        let line = LineSeries::new(steps.flatten(), c.stroke_width(2));
+        let drawn = chart.draw_series(line)?;
         if text {
             drawn.label(label.clone()).legend(style::line_entry(c));
         }
     }
     if text {
-        style::draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        style::draw_legend(chart, SeriesLabelPosition::UpperRight)?;
     }
     Ok(())
 }

@@ -43,6 +43,19 @@ fn dist_png_draws_every_series() {
 }
 
 #[test]
+fn dist_png_of_a_narrow_distribution() {
+    // 100..=150 µs: a linear x axis (the wide one above is logarithmic).
+    let d = dir("narrow");
+    let path = d.join("narrow.png");
+    let s: Vec<f64> = samples(51, 1.0).iter().map(|x| x + 99.0).collect();
+    write_dist_png(&path, "narrow", &[DistSeries::new("n", s)]).unwrap();
+    let png = inspect::png(&path).unwrap();
+    assert_eq!((png.width, png.height), (800, 500));
+    assert!(png.has(color(0)) && png.ink() > 0.005, "ink {}", png.ink());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn dist_csv_matches_the_samples() {
     let series = [
         DistSeries::new("fast", samples(1000, 1.0)),
