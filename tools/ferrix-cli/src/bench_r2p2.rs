@@ -19,13 +19,19 @@
 //!   built in place, driver TX). Deterministic, unlike the wall-clock rows.
 
 use crate::bench_guest::GuestVm;
-use crate::bench_udp::{LoopStats, closed_loop, fmt_loop, linux_echo_server};
+use crate::bench_report::LatencyRows;
+use crate::bench_udp::{
+    LoopStats, closed_loop, closed_loop_samples, finish_loop, fmt_loop, linux_echo_server,
+};
 use crate::error::CliError;
 use crate::run::resolve_image;
+use ferrix_latplot::DistSeries;
+use ferrix_latplot::progress::Steps;
 use ferrix_net::r2p2::ServerConfig;
 use r2p2_linux::client::{Load, Report, run, run_with};
 use r2p2_linux::server::{Mode, serve_with};
 use r2p2_linux::{LoopOptions, Poll};
+use std::io::Write as _;
 use std::net::{SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -152,7 +158,7 @@ fn busy_echo_server(n: u32) -> std::io::Result<(String, std::thread::JoinHandle<
 /// (each waits up to 200 ms for its echo), datagrams the size of a one-packet R2P2 echo
 /// request of `size` bytes (8 more, at most 1472). (`closed_loop`, the blocking baseline,
 /// sends 4-byte datagrams; on loopback the difference is a copy of under 100 bytes.)
-fn busy_closed_loop(dst: &str, n: u32, size: usize) -> std::io::Result<LoopStats> {
+fn busy_closed_loop(dst: &str, n: u32, size: usize) -> std::io::Result<(LoopStats, Vec<f64>)> {
     let s = UdpSocket::bind("127.0.0.1:0")?;
     s.connect(dst)?;
     s.set_nonblocking(true)?;
@@ -189,19 +195,7 @@ fn busy_closed_loop(dst: &str, n: u32, size: usize) -> std::io::Result<LoopStats
             }
         }
     }
-    let total = start.elapsed();
-    lat.sort();
-    let q = |q: f64| {
-        lat.get(((lat.len().max(1) - 1) as f64 * q).round() as usize)
-            .map_or(0.0, |d| d.as_secs_f64() * 1e6)
-    };
-    Ok(LoopStats {
-        requests: n,
-        lost,
-        per_sec: f64::from(n) / total.as_secs_f64().max(1e-9),
-        p50_us: q(0.5),
-        p99_us: q(0.99),
-    })
+    Ok(finish_loop(n, lost, start.elapsed(), lat))
 }
 
 /// A Linux configuration of the bench.
@@ -211,8 +205,30 @@ enum Linux {
     R2p2(Poll),
 }
 
-/// One round of one configuration: requests/s and the row's text.
-fn linux_round(c: Linux, n: u32, warmup: u32, size: usize) -> Result<(f64, String), String> {
+impl Linux {
+    /// The configuration's row name.
+    fn name(self) -> &'static str {
+        match self {
+            Linux::Udp(Poll::Block) => "linux-udp",
+            Linux::Udp(Poll::Busy) => "linux-udp-busy",
+            Linux::R2p2(Poll::Busy) => "linux-r2p2",
+            Linux::R2p2(Poll::Block) => "linux-r2p2-block",
+        }
+    }
+}
+
+/// One round of one configuration.
+#[derive(Clone, Debug)]
+struct Round {
+    per_sec: f64,
+    /// The row's text.
+    text: String,
+    /// Latencies of the answered requests, µs.
+    latencies_us: Vec<f64>,
+}
+
+/// One round of one configuration.
+fn linux_round(c: Linux, n: u32, warmup: u32, size: usize) -> Result<Round, String> {
     match c {
         Linux::Udp(poll) => {
             let busy = poll == Poll::Busy;
@@ -222,113 +238,123 @@ fn linux_round(c: Linux, n: u32, warmup: u32, size: usize) -> Result<(f64, Strin
                 linux_echo_server(n + warmup)
             };
             // Warm up apart, as for R2P2: the measured loop starts with a running server.
-            let s = server
+            let (s, latencies_us) = server
                 .and_then(|(addr, h)| {
                     let s = if busy {
                         busy_closed_loop(&addr, warmup, size)
                             .and_then(|_| busy_closed_loop(&addr, n, size))
                     } else {
-                        closed_loop(&addr, warmup, 0).and_then(|_| closed_loop(&addr, n, 0))
+                        closed_loop(&addr, warmup, 0).and_then(|_| closed_loop_samples(&addr, n, 0))
                     };
                     let _ = h.join();
                     s
                 })
                 .map_err(|e| e.to_string())?;
-            Ok((s.per_sec, fmt_loop(&s)))
+            Ok(Round {
+                per_sec: s.per_sec,
+                text: fmt_loop(&s),
+                latencies_us,
+            })
         }
-        Linux::R2p2(poll) => linux_r2p2(n, warmup, size, poll)
-            .map(|(r, elapsed)| (per_sec(&r, elapsed), fmt_report(&r, elapsed))),
+        Linux::R2p2(poll) => linux_r2p2(n, warmup, size, poll).map(|(r, elapsed)| Round {
+            per_sec: per_sec(&r, elapsed),
+            text: fmt_report(&r, elapsed),
+            latencies_us: r.latencies.iter().map(|&ns| ns as f64 / 1e3).collect(),
+        }),
     }
 }
 
-/// Runs `configs` [`ROUNDS`] times, taking turns; per configuration, its median round (or
-/// its first error when no round succeeded).
+/// Runs `configs` [`ROUNDS`] times, taking turns, one step of `steps` each; per
+/// configuration, its median round by requests/s (or its first error when no round
+/// succeeded).
 fn linux_medians(
     configs: &[Linux],
     n: u32,
     warmup: u32,
     size: usize,
-) -> Vec<Result<(f64, String), String>> {
-    let mut got: Vec<Vec<Result<(f64, String), String>>> = vec![Vec::new(); configs.len()];
-    for _ in 0..ROUNDS {
+    steps: &mut Steps<'_>,
+) -> Vec<Result<Round, String>> {
+    let mut got: Vec<Vec<Result<Round, String>>> = vec![Vec::new(); configs.len()];
+    for round in 1..=ROUNDS {
         for (i, &c) in configs.iter().enumerate() {
+            steps.step(&format!("bench: {} round {round}/{ROUNDS}", c.name()));
             got[i].push(linux_round(c, n, warmup, size));
         }
     }
     got.into_iter()
         .map(|rounds| {
-            let mut ok: Vec<(f64, String)> = rounds.iter().filter_map(|r| r.clone().ok()).collect();
+            let mut ok: Vec<Round> = rounds.iter().filter_map(|r| r.clone().ok()).collect();
             if ok.is_empty() {
                 return Err(rounds
                     .into_iter()
                     .find_map(Result::err)
                     .unwrap_or_else(|| "no round ran".into()));
             }
-            ok.sort_by(|a, b| a.0.total_cmp(&b.0));
+            ok.sort_by(|a, b| a.per_sec.total_cmp(&b.per_sec));
             Ok(ok.swap_remove(ok.len() / 2))
         })
         .collect()
 }
 
 /// `x` as a ratio of `base` requests/s.
-fn ratio(x: f64, base: &Result<(f64, String), String>) -> f64 {
+fn ratio(x: f64, base: &Result<Round, String>) -> f64 {
     match base {
-        Ok((b, _)) if *b > 0.0 => x / b,
+        Ok(b) if b.per_sec > 0.0 => x / b.per_sec,
         _ => 0.0,
     }
 }
 
-/// Runs the benchmark; progress goes to `progress`.
+/// Runs the benchmark; progress goes to `progress` (and a bar, on a terminal). The Linux rows
+/// come with the latency samples of their median round.
 pub fn bench_r2p2(
     o: &R2p2BenchOptions,
     progress: &mut dyn std::io::Write,
-) -> Result<Vec<R2p2Row>, CliError> {
+) -> Result<LatencyRows, CliError> {
     let image = resolve_image(&o.app)?;
-    let mut rows = Vec::new();
     let warmup = (o.requests / 10).max(10);
-
-    let _ = writeln!(
-        progress,
-        "bench: Linux plain UDP and R2P2 echo on 127.0.0.1, blocking and busy-polling ({ROUNDS} rounds)"
-    );
     let configs = [
         Linux::Udp(Poll::Block),
         Linux::Udp(Poll::Busy),
         Linux::R2p2(Poll::Busy),
         Linux::R2p2(Poll::Block),
     ];
-    let m = linux_medians(&configs, o.requests, warmup, o.size);
-    let (udp, udp_busy, r2p2, r2p2_block) = (&m[0], &m[1], &m[2], &m[3]);
-    rows.push(R2p2Row {
-        config: "linux-udp",
-        outcome: udp.clone().map(|(_, s)| s),
-    });
-    rows.push(R2p2Row {
-        config: "linux-udp-busy",
-        outcome: udp_busy.clone().map(|(_, s)| s),
-    });
-    rows.push(R2p2Row {
-        config: "linux-r2p2",
-        outcome: r2p2.clone().map(|(x, s)| {
-            format!(
-                "{s}  ({:.3}x linux-udp requests/s, {:.3}x linux-udp-busy)",
-                ratio(x, udp),
-                ratio(x, udp_busy)
-            )
-        }),
-    });
-    rows.push(R2p2Row {
-        config: "linux-r2p2-block",
-        outcome: r2p2_block
-            .clone()
-            .map(|(x, s)| format!("{s}  ({:.3}x linux-udp requests/s)", ratio(x, udp))),
-    });
-
+    let mut steps = Steps::new((ROUNDS * configs.len() + 1) as u64, progress);
     let _ = writeln!(
-        progress,
-        "bench: ferrix synthetic R2P2 echo under QEMU -icount"
+        steps,
+        "bench: Linux plain UDP and R2P2 echo on 127.0.0.1, blocking and busy-polling ({ROUNDS} rounds)"
     );
-    rows.push(R2p2Row {
+    let m = linux_medians(&configs, o.requests, warmup, o.size, &mut steps);
+    let (udp, udp_busy) = (&m[0], &m[1]);
+    let mut out = LatencyRows::default();
+    for (&c, r) in configs.iter().zip(&m) {
+        let outcome = r.as_ref().map_err(String::clone).map(|r| match c {
+            Linux::Udp(_) => r.text.clone(),
+            Linux::R2p2(Poll::Busy) => format!(
+                "{}  ({:.3}x linux-udp requests/s, {:.3}x linux-udp-busy)",
+                r.text,
+                ratio(r.per_sec, udp),
+                ratio(r.per_sec, udp_busy)
+            ),
+            Linux::R2p2(Poll::Block) => {
+                format!(
+                    "{}  ({:.3}x linux-udp requests/s)",
+                    r.text,
+                    ratio(r.per_sec, udp)
+                )
+            }
+        });
+        out.rows.push(R2p2Row {
+            config: c.name(),
+            outcome,
+        });
+        if let Ok(r) = r {
+            out.series
+                .push(DistSeries::new(c.name(), r.latencies_us.clone()));
+        }
+    }
+
+    steps.step("bench: ferrix synthetic R2P2 echo under QEMU -icount");
+    out.rows.push(R2p2Row {
         config: "ferrix-icount",
         outcome: guest_icount(o, &image, o.requests + warmup).and_then(|console| {
             per_request(&console)
@@ -341,7 +367,7 @@ pub fn bench_r2p2(
                 .ok_or_else(|| format!("the guest printed no per-request figure:\n{console}"))
         }),
     });
-    Ok(rows)
+    Ok(out)
 }
 
 /// Boots synthetic under `microvm-icount` with the shared R2P2 port forwarded, sends it
@@ -401,23 +427,33 @@ mod tests {
     #[test]
     fn busy_udp_echo_on_loopback() {
         let (addr, h) = busy_echo_server(30).unwrap();
-        let s = busy_closed_loop(&addr, 30, 64).unwrap();
+        let (s, lat) = busy_closed_loop(&addr, 30, 64).unwrap();
         h.join().unwrap();
         assert_eq!((s.requests, s.lost), (30, 0));
         assert!(s.per_sec > 0.0 && s.p50_us > 0.0);
+        assert_eq!(lat.len(), 30);
     }
 
     #[test]
     fn median_round_and_ratios() {
+        let mut lines = Vec::new();
+        let mut steps = Steps::new(2 * ROUNDS as u64, &mut lines);
         let rows = linux_medians(
             &[Linux::Udp(Poll::Busy), Linux::R2p2(Poll::Busy)],
             20,
             5,
             64,
+            &mut steps,
         );
+        steps.skip(0);
+        assert_eq!(steps.done(), 2 * ROUNDS as u64);
+        drop(steps);
         let (udp, r2p2) = (&rows[0], &rows[1]);
-        let x = r2p2.as_ref().unwrap().0;
-        assert!(x > 0.0 && ratio(x, udp) > 0.0);
+        let r = r2p2.as_ref().unwrap();
+        assert!(r.per_sec > 0.0 && ratio(r.per_sec, udp) > 0.0);
+        assert_eq!(r.latencies_us.len(), 20, "the median round's samples");
         assert_eq!(ratio(1.0, &Err("down".into())), 0.0);
+        let text = String::from_utf8(lines).unwrap();
+        assert!(text.contains("bench: linux-r2p2 round 3/3"), "{text}");
     }
 }

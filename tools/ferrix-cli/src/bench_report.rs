@@ -32,6 +32,14 @@ pub struct TextRow {
     pub outcome: Result<String, String>,
 }
 
+/// What a closed-loop latency bench (`udp-echo`, `r2p2`) returns: its table rows, and the
+/// latency samples (µs) of the rows measured in this process, for `--png` / `--csv`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LatencyRows {
+    pub rows: Vec<TextRow>,
+    pub series: Vec<ferrix_latplot::DistSeries>,
+}
+
 /// Median, minimum and maximum of a sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Summary {

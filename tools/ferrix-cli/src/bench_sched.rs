@@ -22,6 +22,8 @@ use crate::error::CliError;
 pub use crate::lancet_point::GuestPoint;
 use crate::lancet_point::guest_point;
 use crate::run::resolve_image;
+use ferrix_latplot::progress::Steps;
+use ferrix_latplot::{Panel, Series};
 use ferrix_sched::Policy;
 use std::fmt::Write as _;
 use std::io::Write;
@@ -106,7 +108,7 @@ fn guest_run(
     o: &SchedBenchOptions,
     image: &Path,
     policy: Policy,
-    progress: &mut dyn Write,
+    steps: &mut Steps<'_>,
 ) -> Result<GuestRun, String> {
     let vm = GuestVm::boot(&GuestSpec {
         image,
@@ -129,17 +131,20 @@ fn guest_run(
     let mut curves = Vec::new();
     for &s in &o.guest_service_us {
         let mut points = Vec::new();
-        for &load in &o.loads {
+        for (i, &load) in o.loads.iter().enumerate() {
+            steps.step(&format!("bench: guest {policy} S={s} us load {load:.2}"));
             let p = guest_point(vm.port, s, load, o.step_secs)?;
             let _ = writeln!(
-                progress,
+                steps,
                 "bench: guest {policy} S={s} us load {load:.2}: offered {:.0}/s sent {:.0}/s achieved {:.0}/s p99 {:.0} us",
                 p.offered_rps, p.sent_rps, p.achieved_rps, p.p99_us
             );
             let stop = !p.kept_up() || p.p99_us > 4.0 * SLO_FACTOR * s;
             points.push(p);
             if stop {
-                break; // saturated: higher loads only take longer
+                // Saturated: higher loads only take longer.
+                steps.skip((o.loads.len() - i - 1) as u64);
+                break;
             }
         }
         curves.push((s, points));
@@ -236,8 +241,25 @@ fn host_instructions() -> Result<(f64, f64), String> {
     Ok((per("local")?, per("stolen")?))
 }
 
-/// Runs the benchmark; progress to `progress`; returns the report text.
-pub fn bench_sched(o: &SchedBenchOptions, progress: &mut dyn Write) -> Result<String, CliError> {
+/// Steps of the progress bar: every guest point, the host part, the instruction counts.
+fn step_count(o: &SchedBenchOptions) -> u64 {
+    let guest = if o.guest {
+        o.policies.len() * o.guest_service_us.len() * o.loads.len()
+    } else {
+        0
+    };
+    let instructions = usize::from(o.instructions) * (1 + usize::from(o.guest));
+    (guest + usize::from(o.host) + instructions) as u64
+}
+
+/// Runs the benchmark; progress to `progress` (and a bar, on a terminal); returns the report
+/// text and the p99-vs-load panels of the guest and host parts ([`panels`]).
+pub fn bench_sched(
+    o: &SchedBenchOptions,
+    progress: &mut dyn Write,
+) -> Result<(String, Vec<Panel>), CliError> {
+    let mut steps = Steps::new(step_count(o), progress);
+    let mut panels = Vec::new();
     let mut report = String::new();
     let _ = writeln!(
         report,
@@ -263,15 +285,20 @@ pub fn bench_sched(o: &SchedBenchOptions, progress: &mut dyn Write) -> Result<St
     if o.guest {
         let image = resolve_image(&o.app)?;
         let mut runs = Vec::new();
+        let per_policy = (o.guest_service_us.len() * o.loads.len()) as u64;
         for &policy in &o.policies {
-            let _ = writeln!(progress, "bench: guest under {policy}");
-            match guest_run(o, &image, policy, progress) {
+            let _ = writeln!(steps, "bench: guest under {policy}");
+            let until = steps.done() + per_policy;
+            match guest_run(o, &image, policy, &mut steps) {
                 Ok(r) => runs.push(r),
                 Err(e) => {
                     let _ = writeln!(report, "guest {policy}: failed: {e}");
                 }
             }
+            steps.skip(0);
+            steps.skip(until.saturating_sub(steps.done()));
         }
+        panels.extend(guest_panels(&o.guest_service_us, &runs));
         let _ = writeln!(
             report,
             "\nGuest (QEMU TCG, 2 vCPUs, one queue pair: all connections homed on core 0):"
@@ -312,10 +339,14 @@ pub fn bench_sched(o: &SchedBenchOptions, progress: &mut dyn Write) -> Result<St
         }
     }
     if o.host {
-        report.push_str(&crate::bench_sched_host::host_section(o, progress)?);
+        steps.step("bench: host threads (ferrix-sched-bench)");
+        let (text, host) = crate::bench_sched_host::host_section(o, &mut steps)?;
+        report.push_str(&text);
+        panels.extend(host_panels(&host));
     }
     if o.instructions {
         let _ = writeln!(report, "\nInstructions per event:");
+        steps.step("bench: scheduler instructions per event (callgrind)");
         match host_instructions() {
             Ok((local, stolen)) => {
                 let _ = writeln!(
@@ -329,7 +360,7 @@ pub fn bench_sched(o: &SchedBenchOptions, progress: &mut dyn Write) -> Result<St
         }
         if o.guest {
             let image = resolve_image(&o.app)?;
-            let _ = writeln!(progress, "bench: guest instructions per event (-icount)");
+            steps.step("bench: guest instructions per event (-icount)");
             match guest_icount(o, &image) {
                 Ok((per, events)) => {
                     let _ = writeln!(
@@ -343,7 +374,69 @@ pub fn bench_sched(o: &SchedBenchOptions, progress: &mut dyn Write) -> Result<St
             }
         }
     }
-    Ok(report)
+    Ok((report, panels))
+}
+
+/// A p99 / S̄ vs load panel titled `title`, its curves from `series`, the SLO line at
+/// [`SLO_FACTOR`].
+fn panel(title: String, series: Vec<Series>) -> Panel {
+    let mut p = Panel::new(&title, "load (fraction of 2/S̄)", qsim::plot::Y_LABEL, 1.0);
+    p.series = series;
+    p.slo = Some(SLO_FACTOR);
+    p.fit_y(1.5 * SLO_FACTOR, 4.0 * SLO_FACTOR);
+    p
+}
+
+/// The guest part's panels: one per S̄, a curve per policy that ran.
+pub fn guest_panels(service_us: &[f64], runs: &[GuestRun]) -> Vec<Panel> {
+    service_us
+        .iter()
+        .map(|&s| {
+            let series = runs
+                .iter()
+                .filter_map(|r| {
+                    let (_, pts) = r.curves.iter().find(|(m, _)| *m == s)?;
+                    Some(Series {
+                        label: format!("{} (guest)", r.policy.name()),
+                        points: pts.iter().map(|p| (p.load, p.p99_us / s)).collect(),
+                    })
+                })
+                .collect();
+            panel(format!("guest (QEMU TCG): S̄ = {s} µs"), series)
+        })
+        .collect()
+}
+
+/// The host part's panels: one per S̄, a curve per policy (its sweep) and the M/G/2/FCFS model.
+pub fn host_panels(r: &ferrix_sched_bench::HostReport) -> Vec<Panel> {
+    r.means
+        .iter()
+        .map(|m| {
+            let mut series: Vec<Series> = m
+                .policies
+                .iter()
+                .map(|p| Series {
+                    label: format!("{} (host threads)", p.policy.name()),
+                    points: p
+                        .sweep
+                        .iter()
+                        .map(|s| (s.load, s.p99_us / m.mean_us))
+                        .collect(),
+                })
+                .collect();
+            series.push(Series {
+                label: format!("M/G/{}/FCFS (qsim)", r.cores),
+                points: r
+                    .model_p99
+                    .loads
+                    .iter()
+                    .copied()
+                    .zip(r.model_p99.central_fcfs.iter().copied())
+                    .collect(),
+            });
+            panel(format!("host threads: S̄ = {} µs", m.mean_us), series)
+        })
+        .collect()
 }
 
 /// "zygos > zygos-noipi > partitioned: held / did not hold", with the ratios to partitioned.
@@ -416,6 +509,86 @@ mod tests {
             (Policy::Partitioned, 0.3),
         ];
         assert!(ordering_line(&worse).contains("did NOT hold"));
+    }
+
+    #[test]
+    fn panels_plot_and_table_both_parts() {
+        use ferrix_latplot::inspect;
+        let run = |policy, p99s: [f64; 2]| GuestRun {
+            policy,
+            curves: vec![(2000.0, vec![pt(0.1, p99s[0], true), pt(0.3, p99s[1], true)])],
+            events: 0,
+            steals: 0,
+            ipis: 0,
+        };
+        let runs = [
+            run(Policy::Zygos, [5000.0, 9000.0]),
+            run(Policy::Partitioned, [6000.0, 30000.0]),
+        ];
+        let mut opts = ferrix_sched_bench::HostBenchOptions::quick();
+        opts.policies = vec![Policy::Zygos, Policy::Partitioned];
+        let host = ferrix_sched_bench::run(&opts, &mut Vec::new()).unwrap();
+        let mut panels = guest_panels(&[2000.0], &runs);
+        panels.extend(host_panels(&host));
+        assert_eq!(panels.len(), 2);
+        assert_eq!(panels[0].series[0].points, vec![(0.1, 2.5), (0.3, 4.5)]);
+        assert_eq!(panels[0].series[1].label, "partitioned (guest)");
+        assert!(
+            (panels[0].y_max - 15.0 * 1.1).abs() < 1e-9,
+            "{}",
+            panels[0].y_max
+        );
+        let h = &panels[1];
+        assert_eq!(h.series.len(), 3, "two policies and the model");
+        for (s, p) in h.series.iter().zip(&host.means[0].policies) {
+            assert_eq!(s.points.len(), p.sweep.len());
+        }
+        assert_eq!(h.series[2].points.len(), host.model_p99.loads.len());
+
+        let dir = std::env::temp_dir().join(format!("ferrix-sched-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = crate::bench_plots::PlotFiles {
+            png: Some(dir.join("s.png")),
+            csv: Some(dir.join("s.csv")),
+        };
+        files.loads("sched", &panels, 2).unwrap();
+        let text = std::fs::read_to_string(dir.join("s.csv")).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("panel,series,load,p99_over_mean_service")
+        );
+        let points: usize = panels
+            .iter()
+            .flat_map(|p| &p.series)
+            .map(|s| s.points.len())
+            .sum();
+        assert_eq!(lines.clone().count(), points, "{text}");
+        assert!(
+            lines
+                .clone()
+                .any(|l| l == "guest (QEMU TCG): S̄ = 2000 µs,zygos (guest),0.3,4.500")
+        );
+        assert!(lines.all(|l| l.split(',').count() == 4));
+        let png = inspect::png(&dir.join("s.png")).unwrap();
+        assert_eq!((png.width, png.height), (1120, 460));
+        assert!(png.ink() > 0.005, "ink {}", png.ink());
+        for i in 0..3 {
+            assert!(png.has(ferrix_latplot::color(i)), "series colour {i}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn steps_cover_every_part() {
+        let o = SchedBenchOptions::default();
+        assert_eq!(step_count(&o), 3 * 8 + 1 + 2);
+        let host_only = SchedBenchOptions {
+            guest: false,
+            instructions: false,
+            ..SchedBenchOptions::default()
+        };
+        assert_eq!(step_count(&host_only), 1);
     }
 
     #[test]

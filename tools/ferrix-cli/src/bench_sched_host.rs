@@ -4,7 +4,7 @@
 
 use crate::bench_sched::SchedBenchOptions;
 use crate::error::CliError;
-use ferrix_sched_bench::HostBenchOptions;
+use ferrix_sched_bench::{HostBenchOptions, HostReport};
 use std::io::Write;
 
 /// Writes to the progress stream and keeps a copy.
@@ -24,10 +24,11 @@ impl Write for Tee<'_> {
     }
 }
 
+/// Runs the host part: its report text (what was shown on `progress`) and its results.
 pub(crate) fn host_section(
     o: &SchedBenchOptions,
     progress: &mut dyn Write,
-) -> Result<String, CliError> {
+) -> Result<(String, HostReport), CliError> {
     let opts = HostBenchOptions {
         service_means_us: o.service_us.clone(),
         policies: o.policies.clone(),
@@ -38,7 +39,7 @@ pub(crate) fn host_section(
         kept: Vec::new(),
     };
     let _ = writeln!(tee, "\nHost threads (ferrix-sched-bench):");
-    ferrix_sched_bench::run(&opts, &mut tee)
+    let report = ferrix_sched_bench::run(&opts, &mut tee)
         .map_err(|e| CliError::Bench(format!("host threads: {e}")))?;
-    Ok(String::from_utf8_lossy(&tee.kept).into_owned())
+    Ok((String::from_utf8_lossy(&tee.kept).into_owned(), report))
 }

@@ -16,8 +16,11 @@
 //!   offers checksum offload (VIRTIO_NET_F_CSUM / GUEST_CSUM) as a deployment would have.
 
 use crate::bench_guest::GuestVm;
+use crate::bench_report::LatencyRows;
 use crate::error::CliError;
 use crate::run::resolve_image;
+use ferrix_latplot::DistSeries;
+use ferrix_latplot::progress::Steps;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
@@ -53,6 +56,15 @@ fn quantile(v: &[Duration], q: f64) -> Duration {
 /// Sends `n` requests one at a time to `dst` (each waits for its echo, 200 ms timeout) after
 /// `warmup` unmeasured ones.
 pub fn closed_loop(dst: &str, n: u32, warmup: u32) -> std::io::Result<LoopStats> {
+    closed_loop_samples(dst, n, warmup).map(|(s, _)| s)
+}
+
+/// [`closed_loop`], and the latency of every answered request, µs, sorted.
+pub fn closed_loop_samples(
+    dst: &str,
+    n: u32,
+    warmup: u32,
+) -> std::io::Result<(LoopStats, Vec<f64>)> {
     let s = UdpSocket::bind("0.0.0.0:0")?;
     s.set_read_timeout(Some(Duration::from_millis(200)))?;
     s.connect(dst)?;
@@ -81,15 +93,26 @@ pub fn closed_loop(dst: &str, n: u32, warmup: u32) -> std::io::Result<LoopStats>
             }
         }
     }
-    let total = start.elapsed();
+    Ok(finish_loop(n, lost, start.elapsed(), lat))
+}
+
+/// The statistics of a closed loop of `n` requests over `total` with latencies `lat` (`lost`
+/// unanswered), and the latencies in µs, sorted.
+pub(crate) fn finish_loop(
+    n: u32,
+    lost: u32,
+    total: Duration,
+    mut lat: Vec<Duration>,
+) -> (LoopStats, Vec<f64>) {
     lat.sort();
-    Ok(LoopStats {
+    let stats = LoopStats {
         requests: n,
         lost,
         per_sec: f64::from(n) / total.as_secs_f64().max(1e-9),
         p50_us: quantile(&lat, 0.5).as_secs_f64() * 1e6,
         p99_us: quantile(&lat, 0.99).as_secs_f64() * 1e6,
-    })
+    };
+    (stats, lat.iter().map(|d| d.as_secs_f64() * 1e6).collect())
 }
 
 /// Serves UDP echo on `bind` for `count` datagrams (or until 10 s pass without one).
@@ -151,36 +174,42 @@ pub(crate) fn free_port() -> std::io::Result<u16> {
 /// One row of the report.
 pub type UdpRow = crate::bench_report::TextRow;
 
-/// Runs the benchmark; progress goes to `progress`.
+/// Runs the benchmark; progress goes to `progress` (and a bar, on a terminal). The `linux`
+/// and `ferrix-qemu` rows come with their latency samples (the TAP rows, measured by a client
+/// in the namespace, without).
 pub fn bench_udp_echo(
     o: &UdpBenchOptions,
     progress: &mut dyn std::io::Write,
-) -> Result<Vec<UdpRow>, CliError> {
+) -> Result<LatencyRows, CliError> {
     let image = resolve_image(&o.app)?;
     let mut rows = Vec::new();
+    let mut series = Vec::new();
     let warmup = (o.requests / 10).max(10);
+    let mut steps = Steps::new(if o.tap { 4 } else { 3 }, progress);
 
-    let _ = writeln!(progress, "bench: linux echo server");
+    steps.step("bench: linux echo server");
     let io = |what: &str| {
         let what = what.to_string();
         move |source| CliError::Io { what, source }
     };
     let (addr, h) =
         linux_echo_server(o.requests + warmup).map_err(io("starting the Linux echo server"))?;
-    let linux =
-        closed_loop(&addr, o.requests, warmup).map_err(io("measuring the Linux echo server"))?;
+    let (linux, samples) = closed_loop_samples(&addr, o.requests, warmup)
+        .map_err(io("measuring the Linux echo server"))?;
     let _ = h.join();
+    series.push(DistSeries::new("linux", samples));
     rows.push(UdpRow {
         config: "linux",
         outcome: Ok(fmt_loop(&linux)),
     });
 
-    let _ = writeln!(progress, "bench: ferrix udp-echo under QEMU (TCG, slirp)");
+    steps.step("bench: ferrix udp-echo under QEMU (TCG, slirp)");
     let ferrix = run_guest(&image, &o.qemu, o.requests, false, |port| {
-        closed_loop(&format!("127.0.0.1:{port}"), o.requests, warmup)
+        closed_loop_samples(&format!("127.0.0.1:{port}"), o.requests, warmup)
     });
     match ferrix {
-        Ok((stats, _)) => {
+        Ok(((stats, samples), _)) => {
+            series.push(DistSeries::new("ferrix-qemu", samples));
             let ratio = if linux.per_sec > 0.0 {
                 stats.per_sec / linux.per_sec
             } else {
@@ -202,10 +231,7 @@ pub fn bench_udp_echo(
     }
 
     if o.tap {
-        let _ = writeln!(
-            progress,
-            "bench: through TAP in a namespace (Linux echo, then the guest)"
-        );
+        steps.step("bench: through TAP in a namespace (Linux echo, then the guest)");
         match tap_bench(o, &image, warmup) {
             Ok((linux_tap, guest_tap, icount_tap)) => {
                 let ratio = if linux_tap.per_sec > 0.0 {
@@ -240,14 +266,14 @@ pub fn bench_udp_echo(
         }
     }
 
-    let _ = writeln!(progress, "bench: ferrix udp-echo under QEMU -icount");
+    steps.step("bench: ferrix udp-echo under QEMU -icount");
     rows.push(UdpRow {
         config: "ferrix-icount",
         outcome: icount_per_frame(&image, &o.qemu, o.requests).map(|n| {
             format!("{n} guest instructions per received frame (slirp: checksums in software)")
         }),
     });
-    Ok(rows)
+    Ok(LatencyRows { rows, series })
 }
 
 /// Guest instructions per received frame of the echo app `image` under `microvm-icount` on
@@ -266,13 +292,13 @@ pub(crate) fn icount_per_frame(
 
 /// Boots the echo app with a forwarded port, runs `client` against it, returns the client's
 /// result and the console.
-fn run_guest(
+fn run_guest<T>(
     image: &std::path::Path,
     qemu: &str,
     requests: u32,
     icount: bool,
-    client: impl FnOnce(u16) -> std::io::Result<LoopStats>,
-) -> Result<(LoopStats, String), String> {
+    client: impl FnOnce(u16) -> std::io::Result<T>,
+) -> Result<(T, String), String> {
     let warmup = (requests / 10).max(10);
     let guest = GuestVm::start(
         image,
@@ -548,5 +574,40 @@ mod tests {
         h.join().unwrap();
         assert_eq!((s.requests, s.lost), (50, 0));
         assert!(s.p50_us <= s.p99_us && s.per_sec > 0.0);
+    }
+
+    #[test]
+    fn the_linux_row_plotted_and_tabled() {
+        use ferrix_latplot::inspect;
+        let (addr, h) = linux_echo_server(210).unwrap();
+        let (s, samples) = closed_loop_samples(&addr, 200, 10).unwrap();
+        h.join().unwrap();
+        let dir = std::env::temp_dir().join(format!("ferrix-udp-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = crate::bench_plots::PlotFiles {
+            png: Some(dir.join("u.png")),
+            csv: Some(dir.join("u.csv")),
+        };
+        let series = [DistSeries::new("linux", samples)];
+        files.distributions("udp echo", &series).unwrap();
+        let text = std::fs::read_to_string(dir.join("u.csv")).unwrap();
+        let rows = inspect::dist_rows(&text).unwrap();
+        assert_eq!(
+            inspect::check_series(&rows, "linux"),
+            Ok(200 - s.lost as usize)
+        );
+        // The CSV's p50 and p99 are the table's.
+        for (pct, want) in [(50.0, s.p50_us), (99.0, s.p99_us)] {
+            let got = rows
+                .iter()
+                .find(|r| r.percentile == pct)
+                .unwrap()
+                .latency_us;
+            assert!((got - want).abs() < 0.001, "p{pct}: {got} vs {want}");
+        }
+        let png = inspect::png(&dir.join("u.png")).unwrap();
+        assert_eq!((png.width, png.height), (800, 500));
+        assert!(png.has(ferrix_latplot::color(0)) && png.ink() > 0.005);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

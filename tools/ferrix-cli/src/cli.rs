@@ -5,6 +5,7 @@
 //! usual. Exit codes: the guest's, 124 on timeout, otherwise [`CliError::exit_code`].
 
 use crate::bench::{BenchOptions, bench_boot};
+use crate::bench_plots::PlotFiles;
 use crate::bench_report;
 use crate::error::{CliError, EXIT_USAGE};
 use crate::netspec::{NetSpec, parse_mac};
@@ -142,6 +143,26 @@ struct RunArgs {
     args: Vec<String>,
 }
 
+/// `--png` / `--csv` of a latency bench (see `bench_plots.rs`).
+#[derive(Debug, clap::Args)]
+struct PlotArgs {
+    /// Also draw the latencies into this PNG.
+    #[arg(long, value_name = "FILE")]
+    png: Option<PathBuf>,
+    /// Also write the latencies to this CSV.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+}
+
+impl From<PlotArgs> for PlotFiles {
+    fn from(a: PlotArgs) -> Self {
+        PlotFiles {
+            png: a.png,
+            csv: a.csv,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum BenchCmd {
     /// UDP echo: requests/s and p50/p99 latency of apps/udp-echo under QEMU next to a Linux
@@ -158,6 +179,10 @@ enum BenchCmd {
         /// in the same namespace, over the TAP link.
         #[arg(long)]
         tap: bool,
+        /// Latency distributions of the rows measured here (`linux`, `ferrix-qemu`): `--png`
+        /// (CCDF) and `--csv` (percentile rows).
+        #[command(flatten)]
+        plot: PlotArgs,
     },
     /// R2P2 echo: Linux-to-Linux R2P2 round trips/s next to plain UDP echo in the same run,
     /// and guest instructions per R2P2 echo at apps/synthetic (QEMU -icount).
@@ -171,6 +196,10 @@ enum BenchCmd {
         /// App name, crate directory or image to boot.
         #[arg(long, default_value = "synthetic")]
         app: String,
+        /// Latency distributions of the Linux rows (median rounds): `--png` (CCDF) and `--csv`
+        /// (percentile rows).
+        #[command(flatten)]
+        plot: PlotArgs,
     },
     /// Key-value store: redis-benchmark and memcaslap against apps/kv under QEMU and against
     /// Linux redis-server and memcached in the same run (ratios), and guest instructions per
@@ -238,6 +267,10 @@ enum BenchCmd {
         /// App name, crate directory or image to boot.
         #[arg(long, default_value = "synthetic")]
         app: String,
+        /// p99 / S̄ vs load of the guest and host sweeps: `--png` (a panel per part and S̄) and
+        /// `--csv` (every point).
+        #[command(flatten)]
+        plot: PlotArgs,
     },
     /// (internal) The closed-loop UDP client, run inside the bench's namespace.
     #[command(hide = true)]
@@ -270,6 +303,23 @@ enum BenchCmd {
 fn print_row(config: &str, outcome: Result<String, String>) {
     let line = outcome.unwrap_or_else(|e| format!("unavailable: {e}"));
     let _ = writeln!(std::io::stdout(), "{config:<17} {line}");
+}
+
+/// Prints a latency bench's rows, then writes its `--png` / `--csv` and names them.
+fn print_latency_rows(
+    out: bench_report::LatencyRows,
+    title: &str,
+    files: &PlotFiles,
+) -> Result<i32, CliError> {
+    for r in out.rows {
+        print_row(r.config, r.outcome);
+    }
+    let _ = write!(
+        std::io::stdout(),
+        "{}",
+        files.distributions(title, &out.series)?
+    );
+    Ok(0)
 }
 
 fn timeout_of(secs: u64) -> Option<Duration> {
@@ -432,6 +482,7 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                     requests,
                     size,
                     app,
+                    plot,
                 },
         } => {
             let opts = crate::bench_r2p2::R2p2BenchOptions {
@@ -440,11 +491,9 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                 size,
                 qemu: qemu_binary(),
             };
-            let rows = crate::bench_r2p2::bench_r2p2(&opts, &mut std::io::stderr())?;
-            for r in rows {
-                print_row(r.config, r.outcome);
-            }
-            Ok(0)
+            let out = crate::bench_r2p2::bench_r2p2(&opts, &mut std::io::stderr())?;
+            let title = format!("R2P2 and UDP echo on 127.0.0.1, {} B", opts.size);
+            print_latency_rows(out, &title, &plot.into())
         }
         Cmd::Bench {
             what:
@@ -483,6 +532,7 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                     no_host,
                     no_instructions,
                     app,
+                    plot,
                 },
         } => {
             if service_us
@@ -510,12 +560,22 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                 host: !no_host,
                 instructions: !no_instructions,
             };
-            let report = crate::bench_sched::bench_sched(&opts, &mut std::io::stderr())?;
+            let (report, panels) = crate::bench_sched::bench_sched(&opts, &mut std::io::stderr())?;
             let _ = write!(std::io::stdout(), "{report}");
+            let files = PlotFiles::from(plot);
+            let title = "ZygOS policies: p99 vs load (SLO p99 <= 10·S̄)";
+            let cols = panels.len().min(2);
+            let _ = write!(std::io::stdout(), "{}", files.loads(title, &panels, cols)?);
             Ok(0)
         }
         Cmd::Bench {
-            what: BenchCmd::UdpEcho { requests, app, tap },
+            what:
+                BenchCmd::UdpEcho {
+                    requests,
+                    app,
+                    tap,
+                    plot,
+                },
         } => {
             let opts = crate::bench_udp::UdpBenchOptions {
                 app,
@@ -523,11 +583,8 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                 tap,
                 qemu: qemu_binary(),
             };
-            let rows = crate::bench_udp::bench_udp_echo(&opts, &mut std::io::stderr())?;
-            for r in rows {
-                print_row(r.config, r.outcome);
-            }
-            Ok(0)
+            let out = crate::bench_udp::bench_udp_echo(&opts, &mut std::io::stderr())?;
+            print_latency_rows(out, "UDP echo, one request outstanding", &plot.into())
         }
         Cmd::Bench {
             what:

@@ -15,11 +15,10 @@ use crate::error::CliError;
 use crate::lancet_point::{GuestPoint, guest_point};
 use crate::run::resolve_image;
 use ferrix_dist::Shape;
-use indicatif::{ProgressBar, ProgressStyle};
-use qsim::plot::{Panel, Series, plot_panels};
+use ferrix_latplot::{Panel, Series};
 use qsim::{Model, SimConfig};
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 /// The SLO the plot marks: p99 <= this many S̄ (thesis 6.5).
@@ -137,15 +136,10 @@ pub fn demo(o: &DemoOptions, progress: &mut dyn Write) -> Result<String, CliErro
         banner: "synthetic: serving TCP",
     })
     .map_err(CliError::Bench)?;
-    let bar = if std::io::stderr().is_terminal() {
-        let b = ProgressBar::new(o.loads.len() as u64);
-        if let Ok(s) = ProgressStyle::with_template("{bar:30} {pos}/{len} loads {elapsed} {msg}") {
-            b.set_style(s);
-        }
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = ferrix_latplot::progress::bar(
+        o.loads.len() as u64,
+        "{bar:30} {pos}/{len} loads {elapsed} {msg}",
+    );
     let mut rows = Vec::new();
     for (&load, &(central, partitioned)) in o.loads.iter().zip(&models) {
         bar.set_message(format!("load {load:.2}"));
@@ -182,10 +176,7 @@ pub fn demo(o: &DemoOptions, progress: &mut dyn Write) -> Result<String, CliErro
     vm.finish().map_err(CliError::Bench)?;
     let table = render(o, &rows);
     if let Some(path) = &o.csv {
-        std::fs::write(path, csv(&rows)).map_err(|e| CliError::Io {
-            what: format!("writing {}", path.display()),
-            source: e,
-        })?;
+        ferrix_latplot::write_text(path, &csv(&rows))?;
     }
     if let Some(path) = &o.png {
         plot(o, &rows, path)?;
@@ -274,18 +265,20 @@ fn plot(o: &DemoOptions, rows: &[DemoRow], path: &std::path::Path) -> Result<(),
         .map(|r| r.guest.p99_us.max(r.partitioned_p99_us) / s)
         .fold(slo * 1.5, f64::max)
         .min(slo * 4.0);
-    let panel = Panel {
-        title: format!("p99 vs load, S̄ = {} µs exponential", o.service_us),
-        series: vec![
-            series("ferrix guest (Lancet)", &|r| r.guest.p99_us),
-            series("M/G/2/FCFS (qsim)", &|r| r.central_p99_us.0),
-            series("2×M/G/1/FCFS (qsim)", &|r| r.partitioned_p99_us),
-        ],
+    let mut panel = Panel::new(
+        &format!("p99 vs load, S̄ = {} µs exponential", o.service_us),
+        "load",
+        qsim::plot::Y_LABEL,
         y_max,
-        slo: Some(slo),
-    };
-    plot_panels(path, "ferrix demo: synthetic server, 2 vCPUs", &[panel], 1)
-        .map_err(|e| CliError::Bench(format!("plot: {e}")))
+    );
+    panel.slo = Some(slo);
+    panel.series = vec![
+        series("ferrix guest (Lancet)", &|r| r.guest.p99_us),
+        series("M/G/2/FCFS (qsim)", &|r| r.central_p99_us.0),
+        series("2×M/G/1/FCFS (qsim)", &|r| r.partitioned_p99_us),
+    ];
+    ferrix_latplot::write_load_png(path, "ferrix demo: synthetic server, 2 vCPUs", &[panel], 1)
+        .map_err(CliError::from)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The errors of the `ferrix` command and the process exit code each one maps to.
 //!
 //! Every error displays as one line without the `ferrix: ` prefix (the binary adds it).
-//! Exit codes: 2 for a bad argument, 1 for a failed build, 125
+//! Exit codes: 2 for a bad argument, 1 for a failed build or an unwritable `--png` / `--csv`, 125
 //! ([`ferrix_abi::exit::HOST_VM_FAILED`]) when the VMM could not run the guest to an exit.
 
 use std::path::PathBuf;
@@ -10,6 +10,8 @@ use std::path::PathBuf;
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code when building the image failed.
 pub const EXIT_BUILD: i32 = 1;
+/// Exit code when a result file (`--png`, `--csv`) could not be written.
+pub const EXIT_OUTPUT: i32 = 1;
 /// Exit code when the VMM failed (could not start, guest reset, shim error).
 pub const EXIT_VM_FAILED: i32 = ferrix_abi::exit::HOST_VM_FAILED as i32;
 
@@ -119,6 +121,9 @@ pub enum CliError {
     /// A benchmark could not run (a part it cannot do without failed).
     #[error("bench: {0}")]
     Bench(String),
+    /// A plot or table (`--png`, `--csv`) could not be written.
+    #[error("{0}")]
+    Output(#[from] ferrix_latplot::WriteError),
 }
 
 impl CliError {
@@ -140,6 +145,7 @@ impl CliError {
             | CliError::Shim(_)
             | CliError::Io { .. }
             | CliError::Bench(_) => EXIT_VM_FAILED,
+            CliError::Output(_) => EXIT_OUTPUT,
         }
     }
 }

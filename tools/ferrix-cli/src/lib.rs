@@ -7,6 +7,7 @@ pub mod bench;
 mod bench_guest;
 pub mod bench_kv;
 mod bench_kv_icount;
+pub mod bench_plots;
 pub mod bench_r2p2;
 pub mod bench_report;
 pub mod bench_sched;

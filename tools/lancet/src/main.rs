@@ -220,7 +220,9 @@ fn run(a: &RunArgs) -> Result<ExitCode, String> {
             (c, Some(l))
         }
     };
-    let bar = if a.quiet || a.json.as_deref() == Some(Path::new("-")) {
+    // A spinner only on a terminal outside CI (ferrix-latplot's rule for every tool).
+    let shown = ferrix_latplot::progress::enabled();
+    let bar = if a.quiet || a.json.as_deref() == Some(Path::new("-")) || !shown {
         ProgressBar::hidden()
     } else {
         let b = ProgressBar::new_spinner();

@@ -2,25 +2,23 @@
 //! y axis: P(latency > x)) and p99 (or the `--ci-percentile`) vs achieved load with its
 //! confidence interval (right panel), optionally with a qsim model curve on the same axes.
 //!
-//! Text needs a TrueType font, looked up at run time (`LANCET_FONT`, then the usual
-//! DejaVu/Liberation paths, then any `.ttf` under /usr/share/fonts); without one the plot is
-//! drawn without text rather than failing.
+//! The CCDF panel, the font lookup (`FERRIX_FONT` or `LANCET_FONT`, then the usual paths; no
+//! font: no text) and the chart style are `ferrix-latplot`'s.
 //!
 //! The model curve: qsim simulates the given model with `workers` workers, the workload's
 //! service-time shape scaled to 1, at utilisation ρ = rate · service mean / workers; its p99
 //! (in units of the mean service time) is scaled back to µs and shifted by a fixed offset (the
 //! network and stack latency the model does not know about).
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 
 use ferrix_dist::Shape;
+use ferrix_latplot::dist::ccdf_points;
+use ferrix_latplot::font::{self, FAMILY};
+use ferrix_latplot::style;
 use plotters::prelude::*;
-use plotters::style::FontStyle;
 
 use crate::coordinator::{Experiment, LoadResult};
-
-const FAMILY: &str = "lancet-sans";
 
 /// A qsim model to draw next to the measurements.
 #[derive(Debug, Clone)]
@@ -97,70 +95,8 @@ impl ModelCurve {
     }
 }
 
-/// Register a font once; true if text can be drawn.
-fn font_available() -> bool {
-    static FOUND: OnceLock<bool> = OnceLock::new();
-    *FOUND.get_or_init(|| {
-        let Some(bytes) = find_font().and_then(|p| std::fs::read(p).ok()) else {
-            return false;
-        };
-        // plotters wants 'static font bytes: one font per process, leaked on purpose.
-        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-        plotters::style::register_font(FAMILY, FontStyle::Normal, bytes).is_ok()
-    })
-}
-
-fn find_font() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("LANCET_FONT") {
-        return Some(PathBuf::from(p)).filter(|p| p.is_file());
-    }
-    [
-        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-        "/usr/share/fonts/TTF/DejaVuSans.ttf",
-        "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-        "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file())
-    .or_else(|| any_ttf(Path::new("/usr/share/fonts"), 4))
-}
-
-fn any_ttf(dir: &Path, depth: usize) -> Option<PathBuf> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    if let Some(p) = entries
-        .iter()
-        .find(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("ttf")))
-    {
-        return Some(p.clone());
-    }
-    if depth == 0 {
-        return None;
-    }
-    entries
-        .iter()
-        .filter(|p| p.is_dir())
-        .find_map(|p| any_ttf(p, depth - 1))
-}
-
-const COLORS: [RGBColor; 8] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-];
-
-/// The CCDF of one load's samples: (latency µs, fraction of samples above it), one point per
-/// distinct sample, thinned to at most `max_points`.
+/// The CCDF of one load's samples: (latency µs, fraction of samples at or above it), thinned
+/// to about `max_points` ([`ferrix_latplot::dist::ccdf_points`]).
 pub fn ccdf(r: &LoadResult, max_points: usize) -> Vec<(f64, f64)> {
     let mut lat: Vec<f64> = r
         .raw
@@ -169,18 +105,7 @@ pub fn ccdf(r: &LoadResult, max_points: usize) -> Vec<(f64, f64)> {
         .filter(|x| x.is_finite())
         .collect();
     lat.sort_by(f64::total_cmp);
-    let n = lat.len();
-    if n == 0 {
-        return Vec::new();
-    }
-    let step = n.div_ceil(max_points.max(2)).max(1);
-    let mut pts: Vec<(f64, f64)> = (0..n)
-        .step_by(step)
-        .map(|i| (lat[i], (n - i) as f64 / n as f64))
-        .collect();
-    // Always keep the tail: the largest sample, at 1/n.
-    pts.push((lat[n - 1], 1.0 / n as f64));
-    pts
+    ccdf_points(&lat, max_points)
 }
 
 /// Draw `exp` into a PNG at `path`: CCDF per load, and percentile `pct` vs load with the model
@@ -194,7 +119,7 @@ pub fn plot(
     let err = |e: &dyn std::fmt::Display| format!("cannot draw {}: {e}", path.display());
     let root = BitMapBackend::new(path, (1200, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
-    let text = font_available();
+    let text = font::available();
     let (left, right) = root.split_horizontally(600);
     draw_ccdf(&left, exp, text).map_err(|e| err(&e))?;
     draw_vs_load(&right, exp, pct, model, text).map_err(|e| err(&e))?;
@@ -212,54 +137,7 @@ fn draw_ccdf<DB: DrawingBackend>(
         .map(|r| (format!("{:.0} rps", r.achieved_rps), ccdf(r, 2000)))
         .filter(|c| !c.1.is_empty())
         .collect();
-    let x_max = curves
-        .iter()
-        .flat_map(|c| c.1.iter().map(|p| p.0))
-        .fold(1.0f64, f64::max)
-        * 1.05;
-    let y_min = curves
-        .iter()
-        .flat_map(|c| c.1.iter().map(|p| p.1))
-        .fold(1.0f64, f64::min)
-        .clamp(1e-7, 0.1);
-    let mut b = ChartBuilder::on(area);
-    b.margin(12);
-    if text {
-        b.caption("latency CCDF", (FAMILY, 18))
-            .x_label_area_size(36)
-            .y_label_area_size(56);
-    }
-    let mut chart = b.build_cartesian_2d(0.0..x_max, (y_min..1.0).log_scale())?;
-    let mut mesh = chart.configure_mesh();
-    mesh.light_line_style(WHITE.mix(0.0));
-    if text {
-        mesh.x_desc("latency (µs)")
-            .y_desc("P(latency > x)")
-            .label_style((FAMILY, 13))
-            .axis_desc_style((FAMILY, 14));
-    } else {
-        mesh.x_labels(0).y_labels(0);
-    }
-    mesh.draw()?;
-    for (i, (label, pts)) in curves.into_iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        let drawn = chart.draw_series(LineSeries::new(pts, color.stroke_width(2)))?;
-        if text {
-            drawn.label(label).legend(move |(x, y)| {
-                PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
-            });
-        }
-    }
-    if text {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FAMILY, 13))
-            .draw()?;
-    }
-    Ok(())
+    ferrix_latplot::dist::draw_ccdf(area, "latency CCDF", &curves, text)
 }
 
 fn draw_vs_load<DB: DrawingBackend>(
@@ -307,24 +185,15 @@ fn draw_vs_load<DB: DrawingBackend>(
             .y_label_area_size(56);
     }
     let mut chart = b.build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-    let mut mesh = chart.configure_mesh();
-    mesh.light_line_style(WHITE.mix(0.0));
-    if text {
-        mesh.x_desc("achieved load (requests/s)")
-            .y_desc(format!("p{pct} latency (µs)"))
-            .label_style((FAMILY, 13))
-            .axis_desc_style((FAMILY, 14));
-    } else {
-        mesh.x_labels(0).y_labels(0);
-    }
-    mesh.draw()?;
-    let color = COLORS[0];
+    let y_desc = format!("p{pct} latency (µs)");
+    style::draw_mesh(&mut chart, "achieved load (requests/s)", &y_desc, text)?;
+    let color = ferrix_latplot::color(0);
     let line: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1)).collect();
     let drawn = chart.draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))?;
     if text {
         drawn
             .label("measured (95 % CI)")
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+            .legend(style::line_entry(color));
     }
     chart.draw_series(line.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
     chart.draw_series(pts.iter().map(|p| {
@@ -334,7 +203,7 @@ fn draw_vs_load<DB: DrawingBackend>(
         )
     }))?;
     if let Some((label, m)) = model {
-        let mcolor = COLORS[3];
+        let mcolor = ferrix_latplot::color(3);
         let clipped: Vec<(f64, f64)> = m
             .iter()
             .filter(|p| p.1.is_finite() && p.1 <= y_max)
@@ -342,19 +211,13 @@ fn draw_vs_load<DB: DrawingBackend>(
             .collect();
         let drawn = chart.draw_series(LineSeries::new(clipped, mcolor.stroke_width(2)))?;
         if text {
-            drawn.label(label.to_owned()).legend(move |(x, y)| {
-                PathElement::new([(x, y), (x + 18, y)], mcolor.stroke_width(2))
-            });
+            drawn
+                .label(label.to_owned())
+                .legend(style::line_entry(mcolor));
         }
     }
     if text {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FAMILY, 13))
-            .draw()?;
+        style::draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     }
     Ok(())
 }
@@ -394,12 +257,15 @@ mod tests {
     }
 
     #[test]
-    fn ccdf_is_decreasing_and_ends_at_one_over_n() {
-        let lat: Vec<f64> = (1..=1000).map(f64::from).collect();
-        let c = ccdf(&point(1.0, &lat), 100);
-        assert!(c.len() <= 102, "{}", c.len());
-        assert_eq!(c[0], (1.0, 1.0));
-        assert_eq!(*c.last().unwrap(), (1000.0, 1e-3));
+    fn ccdf_sorts_the_raw_samples_and_skips_lost_ones() {
+        let mut r = point(1.0, &[1.0; 4]);
+        r.raw = [30.0, f64::NAN, 10.0, 20.0, f64::INFINITY]
+            .iter()
+            .map(|&l| (0, 0.0, l))
+            .collect();
+        let c = ccdf(&r, 100);
+        assert_eq!(c.first(), Some(&(10.0, 1.0)));
+        assert_eq!(c.last(), Some(&(30.0, 1.0 / 3.0)));
         assert!(c.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 >= w[1].1));
     }
 
@@ -430,8 +296,13 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("run.png");
         plot(&path, &exp, 99.0, Some((&m.label, &curve))).unwrap();
-        let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        let png = ferrix_latplot::inspect::png(&path).unwrap();
+        assert_eq!((png.width, png.height), (1200, 480));
+        assert!(png.ink() > 0.005, "ink {}", png.ink());
+        // Two CCDF curves and the measured p99 line, the model curve in its own colour.
+        for i in [0, 1, 3] {
+            assert!(png.has(ferrix_latplot::color(i)), "colour {i}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

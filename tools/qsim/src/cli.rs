@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use ferrix_dist::{ArrivalSpec, Shape};
 
-use crate::plot::{Panel, plot_panels};
+use crate::plot::{panel_from_results, plot_panels};
 use crate::{Model, QsimError, SimConfig, bench, figures, maxload, output, simulate, sweep};
 
 #[derive(Debug, Parser)]
@@ -224,7 +224,7 @@ fn dispatch(cmd: Cmd) -> Result<(), QsimError> {
             }
             if let Some(p) = &out.plot {
                 let title = format!("p99 vs load, n = {}, {}", base.workers, base.service);
-                let panel = Panel::from_results(
+                let panel = panel_from_results(
                     &format!("SLO p99 <= {} x mean service time", base.slo),
                     &results,
                     y_max.unwrap_or(3.0 * base.slo) * base.mean,

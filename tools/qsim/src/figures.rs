@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use ferrix_dist::Shape;
 
-use crate::plot::{Panel, plot_panels};
+use crate::plot::{Panel, panel_from_results, plot_panels};
 use crate::{Model, QsimError, SimConfig, output, sweep};
 
 /// What one figure simulates.
@@ -111,7 +111,7 @@ pub fn render(
         .panels
         .iter()
         .zip(results.chunks(per_panel))
-        .map(|((title, _), rs)| Panel::from_results(title, rs, fig.y_max, None))
+        .map(|((title, _), rs)| panel_from_results(title, rs, fig.y_max, None))
         .collect();
     let png = out.join(format!("fig-{}.png", fig.id));
     let csv = out.join(format!("fig-{}.csv", fig.id));

@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::{Model, QsimError, RunResult, SimConfig, simulate};
 
@@ -37,7 +37,7 @@ pub fn default_threads() -> usize {
 }
 
 /// Run `base` for every (model, load), `threads` at a time; results in model-major order.
-/// `progress` shows a bar on stderr (hidden when stderr is not a terminal).
+/// `progress` shows a bar on stderr (hidden unless stderr is a terminal and `CI` is unset).
 pub fn sweep(
     base: &SimConfig,
     models: &[Model],
@@ -68,13 +68,10 @@ pub fn run_all(
     progress: bool,
 ) -> Result<Vec<RunResult>, QsimError> {
     let bar = if progress {
-        let b = ProgressBar::new(jobs.len() as u64);
-        if let Ok(style) =
-            ProgressStyle::with_template("{bar:40} {pos}/{len} runs {elapsed} (eta {eta}) {msg}")
-        {
-            b.set_style(style);
-        }
-        b
+        ferrix_latplot::progress::bar(
+            jobs.len() as u64,
+            "{bar:40} {pos}/{len} runs {elapsed} (eta {eta}) {msg}",
+        )
     } else {
         ProgressBar::hidden()
     };

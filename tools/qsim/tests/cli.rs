@@ -60,7 +60,11 @@ fn sweep_writes_csv_json_and_png() {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v.as_array().map(Vec::len), Some(4));
-    let png_bytes = std::fs::read(&png).unwrap();
-    assert_eq!(&png_bytes[1..4], b"PNG");
+    let png = ferrix_latplot::inspect::png(&png).unwrap();
+    assert_eq!((png.width, png.height), (560, 460));
+    assert!(png.ink() > 0.005, "ink {}", png.ink());
+    // One curve per model, each in its colour.
+    assert!(png.has(ferrix_latplot::color(0)) && png.has(ferrix_latplot::color(1)));
+    assert!(!png.has(ferrix_latplot::color(2)));
     std::fs::remove_dir_all(&dir).ok();
 }

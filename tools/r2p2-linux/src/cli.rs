@@ -11,6 +11,7 @@ use ferrix_net::r2p2::ServerConfig;
 use ferrix_router::{Balance, RouterConfig, SvenConfig};
 use std::net::Ipv4Addr;
 use std::net::SocketAddrV4;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -60,10 +61,39 @@ struct ClientArgs {
     /// the next one (so that an idle loop leaves the core to others).
     #[arg(long, default_value_t = DEFAULT_SPIN_US)]
     spin_us: u64,
+    /// Write the latency distribution of the successful requests as a PNG (CCDF, log scale).
+    #[arg(long, value_name = "FILE.png")]
+    plot: Option<PathBuf>,
+    /// Write latency percentiles as CSV: `series,samples,percentile,latency_us`, one row per
+    /// percentile (0, 1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9, 99.99, 100) of the successes.
+    #[arg(long, value_name = "FILE.csv")]
+    csv: Option<PathBuf>,
 }
 
-/// `r2p2-client`: parses the command line, runs the load, prints one summary line; success
-/// when every request got its (matching) reply.
+impl ClientArgs {
+    /// The series name in the plot and the CSV.
+    fn series(&self) -> String {
+        format!("{} B depth {} to {}", self.size, self.depth, self.server)
+    }
+
+    /// Writes `--plot` and `--csv` of `r`.
+    fn write_outputs(&self, r: &crate::client::Report) -> Result<(), ferrix_latplot::WriteError> {
+        let us = r.latencies.iter().map(|&ns| ns as f64 / 1e3).collect();
+        let series = [ferrix_latplot::DistSeries::new(self.series(), us)];
+        if let Some(p) = &self.csv {
+            ferrix_latplot::write_text(p, &ferrix_latplot::dist_csv(&series))?;
+        }
+        if let Some(p) = &self.plot {
+            let title = format!("r2p2-client latency CCDF, {} requests", r.ok);
+            ferrix_latplot::write_dist_png(p, &title, &series)?;
+        }
+        Ok(())
+    }
+}
+
+/// `r2p2-client`: parses the command line, runs the load, prints one summary line (and writes
+/// `--plot` / `--csv`); success when every request got its (matching) reply and the files
+/// were written.
 pub fn client_main() -> ExitCode {
     let args = ClientArgs::parse();
     let load = Load {
@@ -98,6 +128,10 @@ pub fn client_main() -> ExitCode {
                 r.percentile(0.99) as f64 / 1e3,
                 r.percentile(0.999) as f64 / 1e3,
             );
+            if let Err(e) = args.write_outputs(&r) {
+                eprintln!("r2p2-client: {e}");
+                return ExitCode::FAILURE;
+            }
             if r.ok == args.count && r.mismatches == 0 {
                 ExitCode::SUCCESS
             } else {

@@ -1,6 +1,8 @@
 //! `r2p2-client` against `r2p2-server` on 127.0.0.1: single- and multi-packet echoes, and the
 //! synthetic mode.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
@@ -34,7 +36,11 @@ fn server(extra: &[&str]) -> (Server, String) {
 }
 
 fn client(addr: &str, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_r2p2-client"))
+    common::succeeded(&client_output(addr, args))
+}
+
+fn client_output(addr: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_r2p2-client"))
         .args([
             "--server",
             addr,
@@ -45,14 +51,7 @@ fn client(addr: &str, args: &[&str]) -> String {
         ])
         .args(args)
         .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "client failed: {text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
+        .unwrap()
 }
 
 #[test]
@@ -168,4 +167,61 @@ fn server_reports_its_batching_counters() {
         "{last}"
     );
     assert!(last.contains("tx 10 datagrams in "), "{last}");
+}
+
+#[test]
+fn plot_and_csv_of_the_run() {
+    use ferrix_latplot::inspect;
+    let dir = std::env::temp_dir().join(format!("r2p2-plot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (png, csv) = (dir.join("lat.png"), dir.join("lat.csv"));
+    let (_s, addr) = server(&[]);
+    let out = client(
+        &addr,
+        &[
+            "-n",
+            "300",
+            "--depth",
+            "2",
+            "--plot",
+            png.to_str().unwrap(),
+            "--csv",
+            csv.to_str().unwrap(),
+        ],
+    );
+    let rows = inspect::dist_rows(&std::fs::read_to_string(&csv).unwrap()).unwrap();
+    let series = format!("64 B depth 2 to {addr}");
+    assert_eq!(inspect::check_series(&rows, &series), Ok(300), "{rows:?}");
+    // The CSV's percentiles are the summary line's (printed to 0.1 µs).
+    for (key, pct) in [("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9)] {
+        let row = rows.iter().find(|r| r.percentile == pct).unwrap();
+        let printed: f64 = common::field(&out, key);
+        assert!(
+            (row.latency_us - printed).abs() <= 0.051,
+            "{key}: {row:?} vs {out}"
+        );
+    }
+    let p = inspect::png(&png).unwrap();
+    assert_eq!((p.width, p.height), (800, 500));
+    assert!(
+        p.colours.len() > 4 && p.ink() > 0.005,
+        "{} colours, ink {}",
+        p.colours.len(),
+        p.ink()
+    );
+    assert!(p.has(ferrix_latplot::color(0)), "the curve");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_unwritable_plot_fails_in_one_line() {
+    let (_s, addr) = server(&[]);
+    let out = client_output(&addr, &["-n", "5", "--plot", "/nonexistent-dir/lat.png"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("r2p2-client: cannot write /nonexistent-dir/lat.png"),
+        "{err}"
+    );
 }

@@ -6,6 +6,9 @@
 //! must serve, and the router must have forwarded every REQ0 and seen every FEEDBACK.
 //! Needs root (namespaces, raw socket); elsewhere the test prints why it is skipped.
 
+mod common;
+
+use common::field;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
@@ -128,25 +131,7 @@ fn client(ns: &Ns, args: &[&str]) -> String {
         "3000",
     ];
     argv.extend_from_slice(args);
-    let out = ns.command(&argv).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "client failed: {text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
-
-/// The number after `key ` in `line`.
-fn field(line: &str, key: &str) -> u64 {
-    let mut it = line.split_whitespace();
-    while let Some(w) = it.next() {
-        if w == key {
-            return it.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-        }
-    }
-    0
+    common::succeeded(&ns.command(&argv).output().unwrap())
 }
 
 #[test]
@@ -207,16 +192,16 @@ fn router_balances_two_servers_in_a_namespace() {
         .lines()
         .find(|l| l.contains(" req0 "))
         .unwrap_or_else(|| panic!("no stats line: {stats}"));
-    assert_eq!(field(summary, "forwarded"), 450, "{stats}");
-    assert_eq!(field(summary, "refused"), 0, "{stats}");
+    assert_eq!(field::<u64>(summary, "forwarded"), 450, "{stats}");
+    assert_eq!(field::<u64>(summary, "refused"), 0, "{stats}");
     let per_server: Vec<&str> = stats.lines().filter(|l| l.contains(" server ")).collect();
     assert_eq!(per_server.len(), 2, "{stats}");
     for (line, addr) in per_server.iter().zip(SERVERS) {
         assert!(line.contains(&format!("server {addr}:8000")), "{stats}");
         assert!(
-            field(line, "completed") > 0,
+            field::<u64>(line, "completed") > 0,
             "{addr} served nothing: {stats}"
         );
-        assert_eq!(field(line, "outstanding"), 0, "{stats}");
+        assert_eq!(field::<u64>(line, "outstanding"), 0, "{stats}");
     }
 }
