@@ -130,6 +130,7 @@ impl Node {
             return;
         }
         let last = self.log.last_index();
+        self.stats.agg_switches += 1;
         self.agg.active = true;
         self.agg.sent = last;
         self.agg.waiting = None;
@@ -143,6 +144,7 @@ impl Node {
 
     /// Back to direct replication for every peer (see the module doc for when).
     pub(crate) fn agg_fallback(&mut self) {
+        self.stats.agg_fallbacks += 1;
         self.agg.active = false;
         self.agg.waiting = None;
         self.agg.retry_at = self.now + u64::from(self.cfg.election_ticks);
@@ -237,6 +239,7 @@ impl Node {
             Role::Follower if self.leader.is_some() => {
                 let c = commit.min(self.verified);
                 if c > self.commit && self.log.term_at(c) == Some(term) {
+                    self.stats.agg_commits += 1;
                     self.commit = c;
                     self.apply_committed();
                 }
