@@ -25,6 +25,8 @@
 extern crate alloc;
 
 pub mod aggregator;
+#[cfg(test)]
+mod aggregator_tests;
 pub mod config;
 pub mod hover;
 pub mod log;
