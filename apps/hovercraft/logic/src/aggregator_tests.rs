@@ -56,7 +56,11 @@ fn commit_of(out: &AggOutputs) -> Option<(u64, u16, Vec<u64>)> {
                 fresh,
                 progress,
                 ..
-            } => (*commit, *fresh, progress.iter().map(|p| p.matched).collect()),
+            } => (
+                *commit,
+                *fresh,
+                progress.iter().map(|p| p.matched).collect(),
+            ),
             m => panic!("not an AGG_COMMIT: {m:?}"),
         }
     })
@@ -146,7 +150,11 @@ fn a_higher_term_flushes_and_older_terms_are_dropped() {
     // The old leader, its followers' answers, a probe of term 1, another sender in term 2.
     assert!(step(&mut a, 0, ae(1, 2, 1, 1)).sends.is_empty());
     assert!(step(&mut a, 1, ok(1, 2, 2)).sends.is_empty());
-    assert!(step(&mut a, 0, Message::AggProbeReq { term: 1 }).sends.is_empty());
+    assert!(
+        step(&mut a, 0, Message::AggProbeReq { term: 1 })
+            .sends
+            .is_empty()
+    );
     assert!(step(&mut a, 1, ae(2, 0, 1, 1)).sends.is_empty());
     // The leader's own id answering, a failure, a type it never takes: ignored.
     step(&mut a, 2, ae(2, 0, 1, 1));
