@@ -73,6 +73,11 @@ pub struct Config {
     /// whatever this is. A guest that sends each message in one datagram sets it to the
     /// datagram's room and bounds request bodies; `usize::MAX` (the default) is no limit.
     pub max_message_bytes: usize,
+    /// HovercRaft++ (thesis 12.4): the leader replicates through the aggregator
+    /// ([`crate::aggregator`], peer id [`crate::aggregator::AGGREGATOR`]) once it answered a
+    /// probe, and falls back to direct AppendEntries when it goes silent (see
+    /// [`crate::plus`]). Off by default; meant for [`Mode::Hover`] (vanilla works alike).
+    pub aggregator: bool,
 }
 
 impl Config {
@@ -93,6 +98,7 @@ impl Config {
             recovery_ticks: 4,
             seed: u64::from(id),
             max_message_bytes: usize::MAX,
+            aggregator: false,
         }
     }
 

@@ -73,9 +73,7 @@ impl Node {
             return;
         }
         self.append_local(new);
-        for p in self.others() {
-            self.send_append(p, false);
-        }
+        self.broadcast_append(false);
     }
 
     /// The replier of the next announced entry, or `None` when every reply queue is full.
@@ -194,8 +192,11 @@ impl Node {
             self.send(from, Message::RecoveryRep { term, found });
         }
         if self.role == Role::Leader {
-            // The follower is about to have the bodies: resend what it lacked.
-            self.peers[usize::from(from)].inflight = false;
+            // The follower is about to have the bodies: resend what it lacked (directly, also
+            // under HovercRaft++, until it caught up).
+            let p = &mut self.peers[usize::from(from)];
+            p.inflight = false;
+            p.direct = true;
             self.send_append(from, false);
         }
     }

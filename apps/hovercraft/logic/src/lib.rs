@@ -12,16 +12,21 @@
 //!   queues, read-only requests run only on their replier; [`hover`]).
 //! - [`storage`]: the persistent writes, the fsync rule, the [`Storage`] trait and
 //!   [`MemStorage`]. [`log::Log`]: the log after the snapshot.
+//! - HovercRaft++ ([`Config::aggregator`]): [`aggregator::Aggregator`], the in-network
+//!   aggregator as its own pure step function, and the members' side of it ([`plus`]).
 //! - [`wire`]: the byte layout of every message; hostile input is refused and counted
 //!   ([`Stats`]).
 //!
-//! Fixed membership of 3, 5, 7 or 9 replicas, ids `0..n`. Not here yet: the HovercRaft++
-//! aggregator, membership changes, leases for reads (reads go through the log).
+//! Fixed membership of 3, 5, 7 or 9 replicas, ids `0..n` (the aggregator is id 0xFF). Not
+//! here yet: membership changes, leases for reads (reads go through the log).
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
+pub mod aggregator;
+#[cfg(test)]
+mod aggregator_tests;
 pub mod config;
 pub mod hover;
 pub mod log;
@@ -30,6 +35,7 @@ pub mod node;
 #[cfg(test)]
 mod node_tests;
 pub mod persist;
+pub mod plus;
 pub mod replicate;
 pub mod rng;
 pub mod stats;
@@ -39,8 +45,9 @@ pub mod wire;
 #[cfg(test)]
 mod wire_tests;
 
+pub use aggregator::{AGGREGATOR, AggInput, AggOutputs, AggSend, Aggregator, Dest};
 pub use config::{Config, ConfigError, Mode, ReplierPolicy};
-pub use message::{Message, Meta, WireEntry};
+pub use message::{Message, Meta, Progress, WireEntry};
 pub use node::{Applied, Input, Node, Outputs, Role};
 pub use stats::Stats;
 pub use storage::{Durable, MemStorage, Storage, Write};

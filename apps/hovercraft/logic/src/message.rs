@@ -68,6 +68,15 @@ impl WireEntry {
     }
 }
 
+/// One member's progress as the HovercRaft++ aggregator saw it (in [`Message::AggCommit`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Progress {
+    /// Highest index its success answers reported matching the leader's log (this term).
+    pub matched: Index,
+    /// Its applied index ("done"), as last reported.
+    pub applied: Index,
+}
+
 /// A Raft message. Every one carries the sender's current term (for pre-vote: the term it
 /// would campaign in).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -161,6 +170,48 @@ pub enum Message {
         /// The requests.
         found: Vec<Request>,
     },
+    /// HovercRaft++ AGG_AE_REQ: an AppendEntries the leader sends once, to the aggregator,
+    /// which relays it unchanged to every other member. A follower answers success to the
+    /// aggregator ([`crate::aggregator::AGGREGATOR`]) and failure to the leader.
+    AggAppendReq {
+        /// Leader's term.
+        term: Term,
+        /// Index just before the first entry.
+        prev_index: Index,
+        /// Term at `prev_index`.
+        prev_term: Term,
+        /// Leader's commit index.
+        commit: Index,
+        /// The index of the leader's first entry of `term` (its no-op): the aggregator
+        /// counts only indices from here on (Raft's current-term commit rule).
+        term_start: Index,
+        /// Entries `prev_index + 1 ..`.
+        entries: Vec<WireEntry>,
+    },
+    /// HovercRaft++ AGG_COMMIT (the reference's AE_REP_GROUP, multicast as the thesis's
+    /// commit announcement): the aggregator's per-member progress, sent to every member.
+    AggCommit {
+        /// The aggregator's term (the leader's it relays for).
+        term: Term,
+        /// The highest index of `term` a majority matched (followers may commit up to it,
+        /// within what they verified themselves; the leader ignores it and counts).
+        commit: Index,
+        /// Bit `i`: member `i` answered since the previous AGG_COMMIT (check-quorum).
+        fresh: u16,
+        /// One per member, by id (the leader's slot: what it multicast).
+        progress: Vec<Progress>,
+    },
+    /// HovercRaft++ AGG_PROBE_REQ (the thesis's vote_request to the aggregator): the leader
+    /// of `term` asks whether the aggregator is up; a higher term flushes its state.
+    AggProbeReq {
+        /// Leader's term.
+        term: Term,
+    },
+    /// HovercRaft++ AGG_PROBE_REP: the aggregator serves the leader of `term`.
+    AggProbeRep {
+        /// The aggregator's term.
+        term: Term,
+    },
 }
 
 impl Message {
@@ -176,7 +227,22 @@ impl Message {
             | Message::SnapReq { term, .. }
             | Message::SnapRep { term, .. }
             | Message::RecoveryReq { term, .. }
-            | Message::RecoveryRep { term, .. } => *term,
+            | Message::RecoveryRep { term, .. }
+            | Message::AggAppendReq { term, .. }
+            | Message::AggCommit { term, .. }
+            | Message::AggProbeReq { term }
+            | Message::AggProbeRep { term } => *term,
         }
+    }
+}
+
+impl Message {
+    /// Sent by the HovercRaft++ aggregator itself (its sender id is
+    /// [`crate::aggregator::AGGREGATOR`]).
+    pub fn from_aggregator(&self) -> bool {
+        matches!(
+            self,
+            Message::AggCommit { .. } | Message::AggProbeRep { .. }
+        )
     }
 }

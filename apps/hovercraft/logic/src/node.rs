@@ -105,6 +105,9 @@ pub(crate) struct Peer {
     pub heard: bool,
     /// HovercRaft: indices of entries it is the replier of, not yet applied by it.
     pub assigned: VecDeque<Index>,
+    /// HovercRaft++: replicate to it point to point although the aggregator is in use (it
+    /// lags, failed a multicast AppendEntries, or went unheard through the aggregator).
+    pub direct: bool,
 }
 
 /// A request held unordered (HovercRaft), since a tick.
@@ -147,6 +150,13 @@ pub struct Node {
     pub(crate) turn: u8,
     pub(crate) stats: Stats,
     pub(crate) out: Outputs,
+    /// Follower: the highest index verified to match the current leader's log in this term
+    /// (what AGG_COMMIT may commit up to).
+    pub(crate) verified: Index,
+    /// Leader: the index of its first entry of its term (its no-op).
+    pub(crate) term_start: Index,
+    /// Leader, HovercRaft++: the aggregator's use.
+    pub(crate) agg: crate::plus::AggState,
 }
 
 impl Node {
@@ -181,6 +191,9 @@ impl Node {
             turn: 0,
             stats: Stats::default(),
             out: Outputs::default(),
+            verified: 0,
+            term_start: 0,
+            agg: crate::plus::AggState::default(),
             cfg,
         };
         n.rebuild_unapplied();
@@ -246,7 +259,9 @@ impl Node {
         }
         if self.role == Role::Leader {
             self.peers.hash(h);
+            (self.agg, self.term_start).hash(h);
         }
+        self.verified.hash(h);
         self.backlog.hash(h);
         for id in self.pending.keys() {
             id.hash(h);
@@ -258,7 +273,10 @@ impl Node {
         match input {
             Input::Tick => self.tick(),
             Input::Message { from, msg } => {
-                if from >= self.cfg.nodes || from == self.cfg.id {
+                let agg = from == crate::aggregator::AGGREGATOR;
+                // The aggregator's own messages only from it; the rest only from a member.
+                let member = from < self.cfg.nodes && from != self.cfg.id;
+                if agg != msg.from_aggregator() || (!agg && !member) {
                     self.stats.unknown_sender += 1;
                 } else {
                     self.message(from, msg);
@@ -327,6 +345,9 @@ impl Node {
                 self.elapsed = 0;
                 self.check_quorum();
             }
+            if self.role == Role::Leader {
+                self.agg_tick();
+            }
         } else if self.elapsed >= self.timeout {
             self.start_prevote();
         } else if self.role == Role::Candidate
@@ -350,6 +371,9 @@ impl Node {
             .enumerate()
             .filter(|(i, p)| *i != me && p.heard)
             .count();
+        if self.agg_check_quorum(heard) {
+            return;
+        }
         for p in &mut self.peers {
             p.heard = false;
         }
@@ -380,6 +404,7 @@ impl Node {
         self.stats.elections += 1;
         self.role = Role::Candidate;
         self.term += 1;
+        self.verified = 0;
         self.vote = Some(self.cfg.id);
         self.votes = 1 << self.cfg.id;
         self.save_hard_state();
@@ -404,6 +429,7 @@ impl Node {
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
         if term > self.term {
             self.term = term;
+            self.verified = 0;
             self.vote = None;
             self.save_hard_state();
         }
@@ -446,6 +472,8 @@ impl Node {
         }
         let me = usize::from(self.cfg.id);
         self.peers[me].matched = self.log.last_index();
+        self.term_start = next;
+        self.agg_start();
         // A no-op of this term, so that earlier terms' entries can commit (Raft 5.4.2).
         self.append_local(alloc::vec![crate::types::Entry {
             term: self.term,
@@ -468,9 +496,12 @@ impl Node {
             msg,
             Message::PreVoteReq { .. } | Message::PreVoteRep { granted: true, .. }
         );
-        if t > self.term && !prevote {
+        // The aggregator never changes a term.
+        if t > self.term && !prevote && !msg.from_aggregator() {
             let leader = match msg {
-                Message::AppendReq { .. } | Message::SnapReq { .. } => Some(from),
+                Message::AppendReq { .. }
+                | Message::SnapReq { .. }
+                | Message::AggAppendReq { .. } => Some(from),
                 _ => None,
             };
             self.become_follower(t, leader);
@@ -505,7 +536,24 @@ impl Node {
                 prev_term,
                 commit,
                 entries,
-            } => self.on_append_req(from, term, prev_index, prev_term, commit, entries),
+            } => self.on_append_req(from, term, prev_index, prev_term, commit, entries, false),
+            Message::AggAppendReq {
+                term,
+                prev_index,
+                prev_term,
+                commit,
+                entries,
+                ..
+            } => self.on_append_req(from, term, prev_index, prev_term, commit, entries, true),
+            Message::AggCommit {
+                term,
+                commit,
+                fresh,
+                progress,
+            } => self.on_agg_commit(term, commit, fresh, &progress),
+            Message::AggProbeRep { term } => self.on_agg_probe_rep(term),
+            // Only the aggregator takes probes.
+            Message::AggProbeReq { .. } => {}
             Message::AppendRep {
                 term,
                 success,

@@ -6,8 +6,9 @@ use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::aggregator::{AGGREGATOR, Aggregator, Dest};
 use crate::config::{Config, ConfigError, Mode, ReplierPolicy};
-use crate::message::Message;
+use crate::message::{Message, Progress, WireEntry};
 use crate::node::{Applied, Input, Node, Outputs, Role};
 use crate::storage::{Durable, MemStorage, Storage, Write};
 use crate::types::{ClientId, Entry, NodeId, Op, Request};
@@ -25,6 +26,10 @@ struct Net {
     /// Raft messages sent and received, per node.
     tx: Vec<usize>,
     rx: Vec<usize>,
+    /// HovercRaft++: the aggregator (messages to [`AGGREGATOR`] go through it) and whether
+    /// it is cut off.
+    agg: Option<Aggregator>,
+    agg_cut: bool,
 }
 
 fn cfg(id: NodeId, n: u8, mode: Mode) -> Config {
@@ -65,6 +70,8 @@ impl Net {
             sent: Vec::new(),
             tx: vec![0; k],
             rx: vec![0; k],
+            agg: None,
+            agg_cut: false,
         }
     }
 
@@ -96,12 +103,41 @@ impl Net {
         while let Some((from, to, b)) = self.queue.pop_front() {
             budget -= 1;
             assert!(budget > 0, "message storm");
-            if self.cut[usize::from(from)] || self.cut[usize::from(to)] {
+            if self.is_cut(from) || self.is_cut(to) {
+                continue;
+            }
+            if to == AGGREGATOR {
+                let Some(agg) = self.agg.as_mut() else {
+                    continue;
+                };
+                let n = self.nodes.len() as NodeId;
+                for s in agg.receive(&b).sends {
+                    let mut bytes = Vec::new();
+                    wire::encode(s.from, &s.msg, &mut bytes);
+                    for j in 0..n {
+                        let pick = match s.to {
+                            Dest::Node(k) => j == k,
+                            Dest::AllBut(k) => j != k,
+                            Dest::All => true,
+                        };
+                        if pick {
+                            self.queue.push_back((AGGREGATOR, j, bytes.clone()));
+                        }
+                    }
+                }
                 continue;
             }
             self.rx[usize::from(to)] += 1;
             let out = self.nodes[usize::from(to)].receive(&b);
             self.handle(usize::from(to), out);
+        }
+    }
+
+    fn is_cut(&self, id: NodeId) -> bool {
+        if id == AGGREGATOR {
+            self.agg_cut
+        } else {
+            self.cut[usize::from(id)]
         }
     }
 
@@ -659,4 +695,230 @@ fn append_entries_stay_within_max_message_bytes() {
         (LIMIT - wire::APPEND_HEADER) / (wire::ENTRY_HEADER + 4 + 100)
     );
     assert!(appends > 20);
+}
+
+/// A HovercRaft++ cluster: HovercRaft with the aggregator.
+fn plus_net(n: u8) -> Net {
+    let mut net = Net::with(n, |id| {
+        let mut c = cfg(id, n, Mode::Hover);
+        c.aggregator = true;
+        c
+    });
+    net.agg = Some(Aggregator::new(n));
+    net
+}
+
+/// A HovercRaft++ cluster with an elected leader that switched to the aggregator.
+fn plus_leader(n: u8) -> (Net, usize) {
+    let mut net = plus_net(n);
+    let l = net.elect();
+    for _ in 0..5 {
+        net.tick();
+    }
+    assert_eq!(net.nodes[l].stats().agg_switches, 1, "n={n}");
+    (net, l)
+}
+
+/// Thesis table 12.1, HovercRaft++: per client operation the leader receives the request
+/// and one AGG_COMMIT, and sends one AGG_AE_REQ (to the aggregator) and about 1/N replies,
+/// whatever N. (The request and the replies are not Raft messages: `rx`/`tx` count the Raft
+/// messages, replies are counted apart.)
+#[test]
+fn leader_messages_per_operation_follow_table_12_1_with_the_aggregator() {
+    for n in [3u8, 5, 7, 9] {
+        let (mut net, l) = plus_leader(n);
+        let (tx0, rx0) = (net.tx[l], net.rx[l]);
+        let replies0: Vec<usize> = (0..usize::from(n))
+            .map(|i| net.applied[i].iter().filter(|a| a.reply).count())
+            .collect();
+        let ops = 315; // a multiple of 3, 5, 7 and 9
+        for rid in 0..ops {
+            for i in 0..usize::from(n) {
+                net.step(i, Input::Request(req(rid, false)));
+            }
+            net.deliver();
+        }
+        let ops = usize::from(ops);
+        assert_eq!(net.tx[l] - tx0, ops, "n={n}: tx 1 AGG_AE_REQ each");
+        assert_eq!(net.rx[l] - rx0, ops, "n={n}: rx 1 AGG_COMMIT each");
+        // Every replica answers about 1/N of the requests, the leader among them.
+        for (i, r0) in replies0.iter().enumerate() {
+            let replies = net.applied[i].iter().filter(|a| a.reply).count() - r0;
+            let want = ops / usize::from(n);
+            assert!(replies.abs_diff(want) <= 1, "n={n} node {i}: {replies}");
+        }
+        // Followers committed from the AGG_COMMITs, not from a later AppendEntries.
+        for i in (0..usize::from(n)).filter(|&i| i != l) {
+            assert_eq!(net.requests_applied(i).len(), ops, "n={n} node {i}");
+            assert!(net.nodes[i].stats().agg_commits as usize >= ops, "n={n}");
+        }
+    }
+}
+
+#[test]
+fn plus_falls_back_when_the_aggregator_is_silent_and_returns() {
+    let (mut net, l) = plus_leader(5);
+    let term = net.nodes[l].term();
+    net.agg_cut = true;
+    for rid in 0..10 {
+        for i in 0..5 {
+            net.step(i, Input::Request(req(rid, false)));
+        }
+        net.deliver();
+    }
+    assert!(
+        net.requests_applied(l).is_empty(),
+        "nothing commits without it"
+    );
+    // After half an election timeout the leader replicates directly: all commit, and no
+    // election happened.
+    for _ in 0..5 {
+        net.tick();
+    }
+    assert_eq!(net.nodes[l].stats().agg_fallbacks, 1);
+    for _ in 0..5 {
+        net.tick();
+    }
+    for i in 0..5 {
+        assert_eq!(net.requests_applied(i).len(), 10, "node {i}");
+        assert_eq!(net.nodes[i].term(), term);
+    }
+    // The aggregator is back: after the back-off a probe, and one AGG_AE_REQ an op again.
+    net.agg_cut = false;
+    for _ in 0..15 {
+        net.tick();
+    }
+    assert_eq!(net.nodes[l].stats().agg_switches, 2);
+    let tx0 = net.tx[l];
+    for rid in 10..20 {
+        for i in 0..5 {
+            net.step(i, Input::Request(req(rid, false)));
+        }
+        net.deliver();
+    }
+    assert_eq!(net.tx[l] - tx0, 10);
+    assert_eq!(net.requests_applied(l).len(), 20);
+    assert_eq!(net.nodes[l].term(), term);
+}
+
+/// What the leader believes of an AGG_COMMIT: only its own term, never past what it
+/// multicast, and it counts itself (the aggregator's commit field is ignored).
+#[test]
+fn leader_commits_by_its_own_count_from_agg_commits() {
+    let (mut net, l) = plus_leader(3);
+    let others: Vec<usize> = (0..3).filter(|&i| i != l).collect();
+    for &i in &others {
+        net.cut[i] = true;
+    }
+    net.agg_cut = true;
+    for rid in 0..3 {
+        net.step(l, Input::Request(req(rid, false)));
+    }
+    let (term, last, commit) = (
+        net.nodes[l].term(),
+        net.nodes[l].log().last_index(),
+        net.nodes[l].commit(),
+    );
+    assert!(commit < last);
+    let forged = |term, commit, matched| Message::AggCommit {
+        term,
+        commit,
+        fresh: 0b111,
+        progress: vec![
+            Progress {
+                matched,
+                applied: 0,
+            };
+            3
+        ],
+    };
+    let feed = |net: &mut Net, m: Message| {
+        net.step(
+            l,
+            Input::Message {
+                from: AGGREGATOR,
+                msg: m,
+            },
+        );
+        net.nodes[l].commit()
+    };
+    // Another term's (stale) progress, or a commit index with no progress behind it.
+    assert_eq!(feed(&mut net, forged(term - 1, last, last)), commit);
+    assert_eq!(feed(&mut net, forged(term + 1, last, last)), commit);
+    assert_eq!(
+        net.nodes[l].term(),
+        term,
+        "the aggregator never changes a term"
+    );
+    assert_eq!(feed(&mut net, forged(term, last + 5, commit)), commit);
+    // From a member instead of the aggregator: refused.
+    net.step(
+        l,
+        Input::Message {
+            from: others[0] as NodeId,
+            msg: forged(term, last, last),
+        },
+    );
+    assert_eq!(net.nodes[l].commit(), commit);
+    // Progress past what was multicast is capped at it.
+    assert_eq!(feed(&mut net, forged(term, last + 100, last + 100)), last);
+}
+
+/// A follower commits from an AGG_COMMIT at most its verified prefix, only an entry of the
+/// current term, only in its term.
+#[test]
+fn follower_commits_from_agg_commit_only_what_it_verified() {
+    let mut c = cfg(1, 3, Mode::Hover);
+    c.aggregator = true;
+    let mut f = Node::new(c, durable(2, &[1, 1])).unwrap();
+    let ae = |prev_index, prev_term, entries| Input::Message {
+        from: 0,
+        msg: Message::AggAppendReq {
+            term: 2,
+            prev_index,
+            prev_term,
+            commit: 0,
+            term_start: 3,
+            entries,
+        },
+    };
+    let commit = |term, commit| Input::Message {
+        from: AGGREGATOR,
+        msg: Message::AggCommit {
+            term,
+            commit,
+            fresh: 0,
+            progress: vec![Progress::default(); 3],
+        },
+    };
+    // Before hearing the leader of its term: nothing.
+    f.step(commit(2, 2));
+    assert_eq!(f.commit(), 0);
+    let out = f.step(ae(2, 1, Vec::new()));
+    // A success answer goes to the aggregator.
+    assert!(matches!(
+        out.messages[..],
+        [(AGGREGATOR, Message::AppendRep { success: true, .. })]
+    ));
+    // Index 2 is verified but of term 1 (figure 8): not committed by an AGG_COMMIT.
+    f.step(commit(2, 2));
+    assert_eq!(f.commit(), 0);
+    let noop = WireEntry {
+        term: 2,
+        meta: None,
+        body: None,
+    };
+    f.step(ae(2, 1, vec![noop]));
+    // Past the verified prefix: up to it; another term's: nothing, term unchanged.
+    f.step(commit(3, 10));
+    assert_eq!((f.commit(), f.term()), (0, 2));
+    let out = f.step(commit(2, 10));
+    assert_eq!(f.commit(), 3);
+    assert_eq!(out.applied.len(), 3);
+    // A failed multicast AppendEntries is answered to the leader itself.
+    let out = f.step(ae(9, 2, Vec::new()));
+    assert!(matches!(
+        out.messages[..],
+        [(0, Message::AppendRep { success: false, .. })]
+    ));
 }

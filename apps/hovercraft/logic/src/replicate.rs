@@ -9,6 +9,7 @@
 
 use alloc::vec::Vec;
 
+use crate::aggregator::AGGREGATOR;
 use crate::config::Mode;
 use crate::message::{Message, WireEntry};
 use crate::node::{Node, Role};
@@ -18,10 +19,35 @@ use crate::wire;
 
 impl Node {
     /// AppendEntries to every follower (`heartbeat`: even those with one outstanding).
+    /// (HovercRaft++: one AGG_AE_REQ to the aggregator, and direct ones only to the peers
+    /// that need them; [`crate::plus`].)
     pub(crate) fn broadcast_append(&mut self, heartbeat: bool) {
-        for p in self.others() {
-            self.send_append(p, heartbeat);
+        if self.cfg.aggregator {
+            self.agg_broadcast(heartbeat);
         }
+        for p in self.others() {
+            if self.is_direct(p) {
+                self.send_append(p, heartbeat);
+            }
+        }
+    }
+
+    /// The wire entries `next..=upto`, within `max_message_bytes` after `header` bytes (one
+    /// entry always goes).
+    pub(crate) fn wire_entries(&self, next: Index, upto: Index, header: usize) -> Vec<WireEntry> {
+        let with_body = self.cfg.mode == Mode::Vanilla;
+        let mut room = self.cfg.max_message_bytes.saturating_sub(header);
+        let mut entries: Vec<WireEntry> = Vec::new();
+        for e in self.log.range(next, upto) {
+            let w = WireEntry::of(e, with_body);
+            let len = wire::entry_len(&w);
+            if len > room && !entries.is_empty() {
+                break;
+            }
+            room = room.saturating_sub(len);
+            entries.push(w);
+        }
+        entries
     }
 
     pub(crate) fn send_append(&mut self, to: NodeId, heartbeat: bool) {
@@ -42,21 +68,7 @@ impl Node {
         }
         let prev_term = self.log.term_at(prev).unwrap_or(0);
         let upto = last.min(prev + self.cfg.max_entries as Index);
-        let with_body = self.cfg.mode == Mode::Vanilla;
-        let mut room = self
-            .cfg
-            .max_message_bytes
-            .saturating_sub(wire::APPEND_HEADER);
-        let mut entries: Vec<WireEntry> = Vec::new();
-        for e in self.log.range(next, upto) {
-            let w = WireEntry::of(e, with_body);
-            let len = wire::entry_len(&w);
-            if len > room && !entries.is_empty() {
-                break;
-            }
-            room = room.saturating_sub(len);
-            entries.push(w);
-        }
+        let entries = self.wire_entries(next, upto, wire::APPEND_HEADER);
         let commit = self.commit;
         self.send(
             to,
@@ -70,7 +82,13 @@ impl Node {
         );
     }
 
-    fn reply_append(&mut self, to: NodeId, success: bool, index: Index, hint_term: Term) {
+    pub(crate) fn reply_append(
+        &mut self,
+        to: NodeId,
+        success: bool,
+        index: Index,
+        hint_term: Term,
+    ) {
         let (term, applied) = (self.term, self.applied);
         self.send(
             to,
@@ -96,6 +114,9 @@ impl Node {
         true
     }
 
+    /// `via_agg`: relayed by the HovercRaft++ aggregator, so a success answer goes to it (a
+    /// failure still goes to the leader, which then replicates to this replica directly).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn on_append_req(
         &mut self,
         from: NodeId,
@@ -104,7 +125,9 @@ impl Node {
         prev_term: Term,
         leader_commit: Index,
         mut entries: Vec<WireEntry>,
+        via_agg: bool,
     ) {
+        let ack_to = if via_agg { AGGREGATOR } else { from };
         if term < self.term {
             self.reply_append(from, false, 0, 0);
             return;
@@ -118,7 +141,8 @@ impl Node {
             // Our snapshot holds committed entries: skip what it covers.
             let skip = (snap.index - prev) as usize;
             if skip > entries.len() {
-                self.reply_append(from, true, snap.index, 0);
+                self.verified = self.verified.max(snap.index);
+                self.reply_append(ack_to, true, snap.index, 0);
                 return;
             }
             if skip > 0 && entries[skip - 1].term != snap.term {
@@ -196,12 +220,13 @@ impl Node {
             self.splice(at, new);
         }
         let matched = idx - 1;
+        self.verified = self.verified.max(matched);
         let commit = self.commit.max(leader_commit.min(matched));
         if commit > self.commit {
             self.commit = commit;
             self.apply_committed();
         }
-        self.reply_append(from, true, matched, 0);
+        self.reply_append(ack_to, true, matched, 0);
         if !missing.is_empty() {
             self.ask_recovery(from, missing);
         }
@@ -225,11 +250,15 @@ impl Node {
                 p.matched = index;
             }
             p.next = p.matched + 1;
+            self.agg_caught_up(from);
             if progressed {
                 self.maybe_commit();
             }
             self.announce();
-            if progressed && self.peers[usize::from(from)].next <= self.log.last_index() {
+            if progressed
+                && self.is_direct(from)
+                && self.peers[usize::from(from)].next <= self.log.last_index()
+            {
                 self.send_append(from, false);
             }
         } else {
@@ -240,16 +269,23 @@ impl Node {
             };
             let p = &mut self.peers[usize::from(from)];
             p.next = next.clamp(p.matched + 1, last + 1);
+            p.direct = true;
             self.send_append(from, false);
         }
     }
 
     /// Bookkeeping for any answer from a follower of this term.
     fn peer_heard(&mut self, from: NodeId, applied: Index) {
-        let last = self.log.last_index();
         let p = &mut self.peers[usize::from(from)];
         p.heard = true;
         p.inflight = false;
+        self.note_applied(from, applied);
+    }
+
+    /// A replica's applied index, as reported (capped by the log): frees its reply queue.
+    pub(crate) fn note_applied(&mut self, from: NodeId, applied: Index) {
+        let last = self.log.last_index();
+        let p = &mut self.peers[usize::from(from)];
         p.applied = p.applied.max(applied.min(last));
         while p.assigned.front().is_some_and(|&i| i <= p.applied) {
             p.assigned.pop_front();
@@ -319,9 +355,10 @@ impl Node {
             p.matched = index;
         }
         p.next = p.matched + 1;
+        self.agg_caught_up(from);
         self.maybe_commit();
         self.announce();
-        if self.peers[usize::from(from)].next <= self.log.last_index() {
+        if self.is_direct(from) && self.peers[usize::from(from)].next <= self.log.last_index() {
             self.send_append(from, false);
         }
     }

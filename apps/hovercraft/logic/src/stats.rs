@@ -41,4 +41,10 @@ pub struct Stats {
     pub recovery_asked: u64,
     /// Request bodies sent in RECOVERY_REP.
     pub recovery_served: u64,
+    /// HovercRaft++ leader: switches to replicating through the aggregator.
+    pub agg_switches: u64,
+    /// HovercRaft++ leader: fallbacks to direct replication.
+    pub agg_fallbacks: u64,
+    /// HovercRaft++ follower: commits advanced by an AGG_COMMIT.
+    pub agg_commits: u64,
 }

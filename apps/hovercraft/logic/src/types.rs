@@ -3,8 +3,8 @@
 
 use alloc::vec::Vec;
 
-/// A replica's id: `0..n` for a cluster of `n` nodes (the reference reserves 0xFF for the
-/// HovercRaft++ aggregator, which this crate does not implement yet).
+/// A replica's id: `0..n` for a cluster of `n` nodes (0xFF is the HovercRaft++ aggregator,
+/// [`crate::aggregator::AGGREGATOR`]).
 pub type NodeId = u8;
 /// A Raft term. The reference puts a u8 on the wire; ferrix uses a u64 everywhere.
 pub type Term = u64;

@@ -19,8 +19,18 @@
 //! | 9 | RECOVERY_REQ | RAFT_REQ | `u16 count`, `count` × `u64 index, u32 ip, u16 port, u16 rid` |
 //! | 10 | RECOVERY_REP | RAFT_REP | `u16 count`, `count` × `u32 ip, u16 port, u16 rid, u8 read_only, u32 len`, `len` bytes |
 //!
-//! Values 11-15 are reserved for HovercRaft++ (AE_REP_GROUP, ANNOUNCE_COMMIT_REQ/REP), not
-//! implemented yet.
+//! | 11 | AGG_AE_REQ | RAFT_REQ | `u64 prev_index, u64 prev_term, u64 commit, u64 term_start, u16 count`, `count` entries |
+//! | 12 | AGG_COMMIT | RAFT_REP | `u64 commit, u16 fresh, u8 count`, `count` × `u64 matched, u64 applied` |
+//! | 13 | AGG_PROBE_REQ | RAFT_REQ | nothing |
+//! | 14 | AGG_PROBE_REP | RAFT_REP | nothing |
+//!
+//! Types 11-14 are HovercRaft++ ([`crate::aggregator`]); 15 stays reserved. AGG_AE_REQ is
+//! the leader's (`from_id` is the leader's, also when the aggregator relays it: it forwards the
+//! bytes unchanged, so a transport must accept it from the aggregator's address on behalf of
+//! the leader). AGG_COMMIT (the reference's AE_REP_GROUP, multicast to every member as the
+//! thesis's commit announcement) and AGG_PROBE_REP come from the aggregator: their `from_id`
+//! must be [`AGGREGATOR`] (0xFF), every other type's must be a member; AGG_COMMIT's `count`
+//! must equal the cluster size and `fresh` may only have members' bits set.
 //!
 //! An AppendEntries entry (26 bytes + body, the thesis's "about 25"): `u64 term, u64 index,
 //! u8 flags, u8 replier, u32 ip, u16 port, u16 rid`, then `u32 len` and `len` bytes when flag
@@ -36,7 +46,8 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::message::{Message, Meta, WireEntry};
+pub use crate::aggregator::AGGREGATOR;
+use crate::message::{Message, Meta, Progress, WireEntry};
 use crate::types::{ClientId, Index, NodeId, Request, Snapshot};
 
 /// R2P2 message type of Raft requests (spec/r2p2.md).
@@ -54,6 +65,10 @@ const T_SNAP_REQ: u8 = 7;
 const T_SNAP_REP: u8 = 8;
 const T_RECOVERY_REQ: u8 = 9;
 const T_RECOVERY_REP: u8 = 10;
+const T_AGG_AE_REQ: u8 = 11;
+const T_AGG_COMMIT: u8 = 12;
+const T_AGG_PROBE_REQ: u8 = 13;
+const T_AGG_PROBE_REP: u8 = 14;
 
 const F_REQUEST: u8 = 0x01;
 const F_READ_ONLY: u8 = 0x02;
@@ -63,6 +78,8 @@ const F_BODY: u8 = 0x04;
 pub const ENTRY_HEADER: usize = 26;
 /// Bytes of an AppendEntries without its entries (prefix, prev index and term, commit, count).
 pub const APPEND_HEADER: usize = 10 + 8 + 8 + 8 + 2;
+/// Bytes of an AGG_AE_REQ without its entries (an AppendEntries header and `term_start`).
+pub const AGG_APPEND_HEADER: usize = APPEND_HEADER + 8;
 /// Bytes of a RECOVERY_REP without its requests (prefix, count).
 pub const RECOVERY_REP_HEADER: usize = 10 + 2;
 /// Bytes of a recovered request without its body (id, read-only flag, body length).
@@ -112,7 +129,9 @@ pub fn r2p2_type(m: &Message) -> u8 {
         | Message::VoteReq { .. }
         | Message::AppendReq { .. }
         | Message::SnapReq { .. }
-        | Message::RecoveryReq { .. } => R2P2_RAFT_REQ,
+        | Message::RecoveryReq { .. }
+        | Message::AggAppendReq { .. }
+        | Message::AggProbeReq { .. } => R2P2_RAFT_REQ,
         _ => R2P2_RAFT_REP,
     }
 }
@@ -133,6 +152,10 @@ pub fn encode(from: NodeId, m: &Message, out: &mut Vec<u8>) {
         Message::SnapRep { .. } => T_SNAP_REP,
         Message::RecoveryReq { .. } => T_RECOVERY_REQ,
         Message::RecoveryRep { .. } => T_RECOVERY_REP,
+        Message::AggAppendReq { .. } => T_AGG_AE_REQ,
+        Message::AggCommit { .. } => T_AGG_COMMIT,
+        Message::AggProbeReq { .. } => T_AGG_PROBE_REQ,
+        Message::AggProbeRep { .. } => T_AGG_PROBE_REP,
     };
     out.push(ty);
     out.push(from);
@@ -164,11 +187,37 @@ pub fn encode(from: NodeId, m: &Message, out: &mut Vec<u8>) {
             put64(out, *prev_index);
             put64(out, *prev_term);
             put64(out, *commit);
-            put16(out, entries.len() as u16);
-            for (i, e) in entries.iter().enumerate() {
-                encode_entry(prev_index + 1 + i as Index, e, out);
+            encode_entries(*prev_index, entries, out);
+        }
+        Message::AggAppendReq {
+            prev_index,
+            prev_term,
+            commit,
+            term_start,
+            entries,
+            ..
+        } => {
+            put64(out, *prev_index);
+            put64(out, *prev_term);
+            put64(out, *commit);
+            put64(out, *term_start);
+            encode_entries(*prev_index, entries, out);
+        }
+        Message::AggCommit {
+            commit,
+            fresh,
+            progress,
+            ..
+        } => {
+            put64(out, *commit);
+            put16(out, *fresh);
+            out.push(progress.len() as u8);
+            for p in progress {
+                put64(out, p.matched);
+                put64(out, p.applied);
             }
         }
+        Message::AggProbeReq { .. } | Message::AggProbeRep { .. } => {}
         Message::AppendRep {
             success,
             index,
@@ -202,6 +251,13 @@ pub fn encode(from: NodeId, m: &Message, out: &mut Vec<u8>) {
                 put_bytes(out, &r.body);
             }
         }
+    }
+}
+
+fn encode_entries(prev_index: Index, entries: &[WireEntry], out: &mut Vec<u8>) {
+    put16(out, entries.len() as u16);
+    for (i, e) in entries.iter().enumerate() {
+        encode_entry(prev_index + 1 + i as Index, e, out);
     }
 }
 
@@ -328,10 +384,15 @@ pub fn decode(buf: &[u8], nodes: u8, me: NodeId) -> Result<(NodeId, Message), De
     let ty = r.u8()?;
     let from = r.u8()?;
     let term = r.u64()?;
-    if !(T_PRE_VOTE_REQ..=T_RECOVERY_REP).contains(&ty) {
+    if !(T_PRE_VOTE_REQ..=T_AGG_PROBE_REP).contains(&ty) {
         return Err(DecodeError::UnknownType(ty));
     }
-    if from >= nodes || from == me {
+    let sender_ok = if matches!(ty, T_AGG_COMMIT | T_AGG_PROBE_REP) {
+        from == AGGREGATOR && me != AGGREGATOR
+    } else {
+        from < nodes && from != me
+    };
+    if !sender_ok {
         return Err(DecodeError::UnknownSender(from));
     }
     let m = match ty {
@@ -363,14 +424,7 @@ pub fn decode(buf: &[u8], nodes: u8, me: NodeId) -> Result<(NodeId, Message), De
             let prev_index = r.u64()?;
             let prev_term = r.u64()?;
             let commit = r.u64()?;
-            let n = r.count(ENTRY_HEADER)?;
-            let mut entries = Vec::with_capacity(n);
-            for i in 0..n {
-                let want = prev_index
-                    .checked_add(1 + i as Index)
-                    .ok_or(DecodeError::BadField)?;
-                entries.push(decode_entry(&mut r, want, nodes)?);
-            }
+            let entries = decode_entries(&mut r, prev_index, nodes)?;
             Message::AppendReq {
                 term,
                 prev_index,
@@ -379,6 +433,44 @@ pub fn decode(buf: &[u8], nodes: u8, me: NodeId) -> Result<(NodeId, Message), De
                 entries,
             }
         }
+        T_AGG_AE_REQ => {
+            let prev_index = r.u64()?;
+            let prev_term = r.u64()?;
+            let commit = r.u64()?;
+            let term_start = r.u64()?;
+            let entries = decode_entries(&mut r, prev_index, nodes)?;
+            Message::AggAppendReq {
+                term,
+                prev_index,
+                prev_term,
+                commit,
+                term_start,
+                entries,
+            }
+        }
+        T_AGG_COMMIT => {
+            let commit = r.u64()?;
+            let fresh = r.u16()?;
+            let n = r.u8()?;
+            if n != nodes || u32::from(fresh) >> nodes != 0 {
+                return Err(DecodeError::BadField);
+            }
+            let mut progress = Vec::with_capacity(usize::from(n));
+            for _ in 0..n {
+                progress.push(Progress {
+                    matched: r.u64()?,
+                    applied: r.u64()?,
+                });
+            }
+            Message::AggCommit {
+                term,
+                commit,
+                fresh,
+                progress,
+            }
+        }
+        T_AGG_PROBE_REQ => Message::AggProbeReq { term },
+        T_AGG_PROBE_REP => Message::AggProbeRep { term },
         T_AE_REP => Message::AppendRep {
             term,
             success: r.bool()?,
@@ -423,6 +515,22 @@ pub fn decode(buf: &[u8], nodes: u8, me: NodeId) -> Result<(NodeId, Message), De
         return Err(DecodeError::Trailing);
     }
     Ok((from, m))
+}
+
+fn decode_entries(
+    r: &mut Reader<'_>,
+    prev_index: Index,
+    nodes: u8,
+) -> Result<Vec<WireEntry>, DecodeError> {
+    let n = r.count(ENTRY_HEADER)?;
+    let mut entries = Vec::with_capacity(n);
+    for i in 0..n {
+        let want = prev_index
+            .checked_add(1 + i as Index)
+            .ok_or(DecodeError::BadField)?;
+        entries.push(decode_entry(r, want, nodes)?);
+    }
+    Ok(entries)
 }
 
 fn decode_entry(r: &mut Reader<'_>, want: Index, nodes: u8) -> Result<WireEntry, DecodeError> {

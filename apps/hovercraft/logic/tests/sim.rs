@@ -4,7 +4,7 @@
 //! linearizability.
 //!
 //! A failing seed prints itself and the tail of its trace; the whole trace is written to a
-//! file and `SIM_SEED=<seed> SIM_MODE=<vanilla|hover> SIM_PRESET=<default|rr|nine> cargo test
+//! file and `SIM_SEED=<seed> SIM_MODE=<vanilla|hover> SIM_PRESET=<default|rr|nine|plus|nine-plus> cargo test
 //! -p ferrix-raft --test sim replay -- --ignored --nocapture` replays it. `SIM_SEEDS=<count>` sets the count of
 //! the ignored `many_seeds` test.
 
@@ -67,6 +67,15 @@ fn preset(name: &str, seed: u64, mode: Mode) -> Spec {
             s.crash_every = 600;
             s.partition_every = 800;
         }
+        "plus" => s.aggregator = true,
+        "nine-plus" => {
+            s.nodes = 9;
+            s.loss = 0.1;
+            s.dup = 0.1;
+            s.crash_every = 800;
+            s.partition_every = 800;
+            s.aggregator = true;
+        }
         other => panic!("unknown preset {other}"),
     }
     s
@@ -126,6 +135,15 @@ fn seeds(mode: Mode, range: std::ops::Range<u64>, name: &str) {
     if mode == Mode::Hover {
         assert!(total.recoveries > 0);
     }
+    if name.contains("plus") {
+        // The aggregator was used (AGG_COMMITs) and crashed.
+        assert!(total.agg_commits > 0 && total.agg_crashes > 0, "{total:?}");
+        assert!(
+            total.agg_switches > 0 && total.agg_fallbacks > 0,
+            "{total:?}"
+        );
+        assert!(total.follower_agg_commits > 0, "{total:?}");
+    }
 }
 
 #[test]
@@ -141,6 +159,14 @@ fn hovercraft_jbsq_stays_linearizable() {
 #[test]
 fn hovercraft_round_robin_stays_linearizable() {
     seeds(Mode::Hover, 20_000..20_500, "rr");
+}
+
+/// HovercRaft++: an aggregator process under the same faults, and its own crashes.
+#[test]
+fn hovercraft_plus_stays_linearizable() {
+    seeds(Mode::Hover, 40_000..41_500, "plus");
+    seeds(Mode::Vanilla, 42_000..42_200, "plus");
+    seeds(Mode::Hover, 43_000..43_050, "nine-plus");
 }
 
 #[test]
@@ -177,6 +203,7 @@ fn many_seeds() {
     let n = env("SIM_SEEDS").unwrap_or(10_000);
     seeds(Mode::Vanilla, 100_000..100_000 + n, "default");
     seeds(Mode::Hover, 200_000..200_000 + n, "default");
+    seeds(Mode::Hover, 300_000..300_000 + n, "plus");
 }
 
 /// Replays one seed with the trace printed.

@@ -17,6 +17,7 @@ pub mod safety;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use ferrix_raft::aggregator::{AGGREGATOR, Aggregator, Dest};
 use ferrix_raft::rng::SplitMix;
 use ferrix_raft::{
     ClientId, Config, Input, MemStorage, Mode, Node, NodeId, Op, Outputs, ReplierPolicy, Request,
@@ -65,6 +66,10 @@ pub struct Spec {
     /// A broken application that answers reads from its local state without Raft: the
     /// checker must catch it (a test that the checks can fail).
     pub stale_reads: bool,
+    /// HovercRaft++: an aggregator process (same network faults, its own partition side,
+    /// crashes every `agg_crash_every` on average, 0: never).
+    pub aggregator: bool,
+    pub agg_crash_every: u64,
     pub trace: bool,
 }
 
@@ -94,6 +99,8 @@ impl Spec {
             fault_until: 6000,
             settle: 8000,
             stale_reads: false,
+            aggregator: false,
+            agg_crash_every: pick(&mut r, &[0, 300, 1000, 3000]),
             trace: false,
         }
     }
@@ -117,6 +124,14 @@ pub struct Report {
     pub partitions: u64,
     pub snapshots_installed: u64,
     pub recoveries: u64,
+    /// HovercRaft++: AGG_COMMITs the aggregator sent, its crashes.
+    pub agg_commits: u64,
+    pub agg_crashes: u64,
+    /// Leaders' switches to the aggregator and fallbacks; followers' AGG_COMMIT commits
+    /// (of the replicas up at the end).
+    pub agg_switches: u64,
+    pub agg_fallbacks: u64,
+    pub follower_agg_commits: u64,
     pub end_time: u64,
 }
 
@@ -130,6 +145,11 @@ impl Report {
         self.partitions += r.partitions;
         self.snapshots_installed += r.snapshots_installed;
         self.recoveries += r.recoveries;
+        self.agg_commits += r.agg_commits;
+        self.agg_crashes += r.agg_crashes;
+        self.agg_switches += r.agg_switches;
+        self.agg_fallbacks += r.agg_fallbacks;
+        self.follower_agg_commits += r.follower_agg_commits;
         self.end_time = self.end_time.max(r.end_time);
     }
 }
@@ -170,6 +190,17 @@ enum Event {
     Restart(usize),
     Partition,
     Heal,
+    /// To / from the aggregator.
+    ToAgg {
+        from: usize,
+        bytes: Vec<u8>,
+    },
+    FromAgg {
+        to: usize,
+        bytes: Vec<u8>,
+    },
+    AggCrash,
+    AggRestart,
 }
 
 struct Replica {
@@ -219,6 +250,10 @@ struct Sim {
     safety: Safety,
     report: Report,
     trace: Vec<String>,
+    /// HovercRaft++: the aggregator (None while crashed) and its partition side.
+    agg: Option<Aggregator>,
+    agg_side: u8,
+    agg_commits: u64,
 }
 
 fn chance(rng: &mut SplitMix, p: f64) -> bool {
@@ -256,6 +291,7 @@ impl Sim {
                 cfg.replier = spec.replier;
                 cfg.reply_bound = 8;
                 cfg.max_entries = spec.max_entries;
+                cfg.aggregator = spec.aggregator;
                 Replica {
                     node: Some(Node::new(cfg.clone(), Default::default()).expect("config")),
                     store: MemStorage::new(),
@@ -274,6 +310,9 @@ impl Sim {
             })
             .collect();
         Sim {
+            agg: spec.aggregator.then(|| Aggregator::new(spec.nodes)),
+            agg_side: 0,
+            agg_commits: 0,
             side: vec![0; usize::from(spec.nodes)],
             spec,
             rng,
@@ -353,6 +392,10 @@ impl Sim {
             let t = self.exp(self.spec.crash_every);
             self.at(t, Event::Crash(usize::MAX));
         }
+        if self.spec.aggregator && self.spec.agg_crash_every > 0 {
+            let t = self.exp(self.spec.agg_crash_every);
+            self.at(t, Event::AggCrash);
+        }
         self.at(self.spec.fault_until, Event::FaultsEnd);
         let deadline = self.spec.fault_until + self.spec.settle;
         while let Some(((t, _), e)) = self.events.pop_first() {
@@ -416,8 +459,60 @@ impl Sim {
                 attempt,
                 rotate,
             } => self.client_retry(client, rid, attempt, rotate),
+            Event::ToAgg { from, bytes } => {
+                if self.side[from] != self.agg_side {
+                    return Ok(());
+                }
+                let Some(agg) = self.agg.as_mut() else {
+                    return Ok(());
+                };
+                let out = agg.receive(&bytes);
+                let n = self.replicas.len();
+                for s in out.sends {
+                    let to: Vec<usize> = match s.to {
+                        Dest::Node(j) => vec![usize::from(j)],
+                        Dest::AllBut(j) => (0..n).filter(|&k| k != usize::from(j)).collect(),
+                        Dest::All => (0..n).collect(),
+                    };
+                    let msg = s.msg;
+                    self.log(|| format!("agg ->{to:?} {msg:?}"));
+                    let mut bytes = Vec::new();
+                    wire::encode(s.from, &msg, &mut bytes);
+                    for j in to {
+                        let bytes = bytes.clone();
+                        self.net_send(Event::FromAgg { to: j, bytes });
+                    }
+                }
+            }
+            Event::FromAgg { to, bytes } => {
+                if self.side[to] != self.agg_side {
+                    return Ok(());
+                }
+                let Some(node) = self.replicas[to].node.as_mut() else {
+                    return Ok(());
+                };
+                let last = node.log().last_index();
+                let out = node.receive(&bytes);
+                self.after(to, last, out)?;
+            }
+            Event::AggCrash => {
+                if self.now < self.spec.fault_until {
+                    if let Some(a) = self.agg.take() {
+                        self.agg_commits += a.stats().commits;
+                        self.report.agg_crashes += 1;
+                        self.log(|| "crash aggregator".into());
+                        let down = self.exp(self.spec.down_mean);
+                        self.at(self.now + down, Event::AggRestart);
+                    }
+                    let t = self.now + self.exp(self.spec.agg_crash_every);
+                    self.at(t, Event::AggCrash);
+                }
+            }
+            Event::AggRestart => self.agg_restart(),
             Event::FaultsEnd => {
                 self.side.iter_mut().for_each(|s| *s = 0);
+                self.agg_side = 0;
+                self.agg_restart();
                 self.log(|| "faults end".into());
                 for i in 0..self.replicas.len() {
                     self.restart(i)?;
@@ -436,6 +531,9 @@ impl Sim {
                     for s in 0..n {
                         self.side[s] = (self.rng.next_u64() % 2) as u8;
                     }
+                    if self.spec.aggregator {
+                        self.agg_side = (self.rng.next_u64() % 2) as u8;
+                    }
                     let side = self.side.clone();
                     self.log(|| format!("partition {side:?}"));
                     // Half the time the next change is another partition, not a heal: a
@@ -451,6 +549,7 @@ impl Sim {
             }
             Event::Heal => {
                 self.side.iter_mut().for_each(|s| *s = 0);
+                self.agg_side = 0;
                 self.log(|| "heal".into());
                 if self.now < self.spec.fault_until {
                     let t = self.now + self.exp(self.spec.partition_every);
@@ -459,6 +558,14 @@ impl Sim {
             }
         }
         Ok(())
+    }
+
+    /// The aggregator back, empty (its state is soft).
+    fn agg_restart(&mut self) {
+        if self.spec.aggregator && self.agg.is_none() {
+            self.agg = Some(Aggregator::new(self.spec.nodes));
+            self.log(|| "restart aggregator".into());
+        }
     }
 
     fn crash(&mut self, i: usize) -> Result<(), String> {
@@ -624,6 +731,10 @@ impl Sim {
         for (to, m) in out.messages {
             let mut bytes = Vec::new();
             wire::encode(i as NodeId, &m, &mut bytes);
+            if to == AGGREGATOR {
+                self.net_send(Event::ToAgg { from: i, bytes });
+                continue;
+            }
             let to = usize::from(to);
             self.net_send(Event::Raft { from: i, to, bytes });
         }
@@ -833,8 +944,13 @@ impl Sim {
             self.report.elections += s.elections;
             self.report.snapshots_installed += s.snapshots_installed;
             self.report.recoveries += s.recovery_asked;
+            self.report.agg_switches += s.agg_switches;
+            self.report.agg_fallbacks += s.agg_fallbacks;
+            self.report.follower_agg_commits += s.agg_commits;
         }
         self.report.ops = self.history.len();
+        self.report.agg_commits =
+            self.agg_commits + self.agg.as_ref().map_or(0, |a| a.stats().commits);
         Ok(())
     }
 }
