@@ -9,10 +9,18 @@ use thiserror::Error;
 pub enum LoadError {
     /// The text is not in the grammar (pest's message names what it expected).
     #[error("{line}:{col}: syntax error: {msg}")]
-    Syntax { line: usize, col: usize, msg: String },
+    Syntax {
+        line: usize,
+        col: usize,
+        msg: String,
+    },
     /// A name, type or width error.
     #[error("{line}:{col}: {msg}")]
-    Type { line: usize, col: usize, msg: String },
+    Type {
+        line: usize,
+        col: usize,
+        msg: String,
+    },
     /// A P4_16 construct p4sim does not implement.
     #[error("{line}:{col}: unsupported: {what}")]
     Unsupported {
@@ -64,7 +72,11 @@ pub enum PacketError {
         size: usize,
     },
     #[error("{line}:{col}: {msg}")]
-    Runtime { line: usize, col: usize, msg: String },
+    Runtime {
+        line: usize,
+        col: usize,
+        msg: String,
+    },
     #[error("packet of {0} bytes exceeds the {1}-byte limit")]
     TooLong(usize, usize),
     #[error("more than {0} passes through the pipeline for one packet")]

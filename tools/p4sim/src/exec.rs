@@ -117,9 +117,7 @@ impl Ctx<'_> {
             Expr::Not(x) => u128::from(self.eval(x)? == 0),
             Expr::BNot(x, w) => !self.eval(x)? & mask(*w),
             Expr::Neg(x, w) => self.eval(x)?.wrapping_neg() & mask(*w),
-            Expr::Bin(BinOp::LAnd, a, b, _) => {
-                u128::from(self.eval(a)? != 0 && self.eval(b)? != 0)
-            }
+            Expr::Bin(BinOp::LAnd, a, b, _) => u128::from(self.eval(a)? != 0 && self.eval(b)? != 0),
             Expr::Bin(BinOp::LOr, a, b, _) => u128::from(self.eval(a)? != 0 || self.eval(b)? != 0),
             Expr::Bin(op, a, b, w) => {
                 let a = self.eval(a)?;
@@ -185,7 +183,11 @@ impl Ctx<'_> {
                 self.env.valid[*dst] = self.env.valid[*src];
             }
             Stmt::If(c, t, e) => {
-                let f = if self.eval(c)? != 0 { self.exec(t)? } else { self.exec(e)? };
+                let f = if self.eval(c)? != 0 {
+                    self.exec(t)?
+                } else {
+                    self.exec(e)?
+                };
                 if f != Flow::Next {
                     return Ok(f);
                 }
@@ -297,22 +299,40 @@ impl Ctx<'_> {
                 self.env.slots[p.sm.egress_spec] = crate::switch::DROP_PORT.into();
                 self.env.slots[p.sm.mcast_grp] = 0;
             }
-            Ext::Hash { dst, algo, base, data, max } => {
+            Ext::Hash {
+                dst,
+                algo,
+                base,
+                data,
+                max,
+            } => {
                 let bytes = self.data(data)?;
                 let h = checksum_or_hash(*algo, &bytes, &mut self.rt.rng);
                 let base = self.eval(base)?;
                 let max = self.eval(max)?;
-                let v = if max == 0 { base.wrapping_add(h) } else { base.wrapping_add(h % max) };
+                let v = if max == 0 {
+                    base.wrapping_add(h)
+                } else {
+                    base.wrapping_add(h % max)
+                };
                 self.assign(dst, v);
             }
             Ext::Random { dst, lo, hi } => {
                 let lo = self.eval(lo)?;
                 let hi = self.eval(hi)?;
-                let v = if hi <= lo { lo } else { lo + self.rt.rng.below(hi - lo + 1) };
+                let v = if hi <= lo {
+                    lo
+                } else {
+                    lo + self.rt.rng.below(hi - lo + 1)
+                };
                 self.assign(dst, v);
             }
             Ext::Recirculate(n) => self.fx.recirculate = Some(*n),
-            Ext::Clone { e2e, session, field_list } => {
+            Ext::Clone {
+                e2e,
+                session,
+                field_list,
+            } => {
                 let s = self.eval(session)? as u32;
                 self.fx.clone = Some((*e2e, s, *field_list));
             }
@@ -320,14 +340,25 @@ impl Ctx<'_> {
                 let n = self.eval(n)?;
                 self.fx.truncate = Some(u32::try_from(n).unwrap_or(u32::MAX));
             }
-            Ext::UpdateChecksum { cond, data, dst, algo } => {
+            Ext::UpdateChecksum {
+                cond,
+                data,
+                dst,
+                algo,
+            } => {
                 if self.eval(cond)? != 0 {
                     let bytes = self.data(data)?;
                     let v = checksum_or_hash(*algo, &bytes, &mut self.rt.rng);
                     self.assign(dst, v);
                 }
             }
-            Ext::VerifyChecksum { cond, data, sum, sum_w, algo } => {
+            Ext::VerifyChecksum {
+                cond,
+                data,
+                sum,
+                sum_w,
+                algo,
+            } => {
                 if self.eval(cond)? != 0 {
                     let bytes = self.data(data)?;
                     let v = checksum_or_hash(*algo, &bytes, &mut self.rt.rng) & mask(*sum_w);
@@ -426,7 +457,9 @@ impl Ctx<'_> {
             let st = &p.states[state];
             match self.exec(&st.body) {
                 Ok(_) => {}
-                Err(PacketError::Runtime { line: 0, msg, .. }) if msg.starts_with("parser_error:") => {
+                Err(PacketError::Runtime { line: 0, msg, .. })
+                    if msg.starts_with("parser_error:") =>
+                {
                     let code = p.error_code(&msg["parser_error:".len()..]).unwrap_or(1);
                     self.env.slots[p.sm.parser_error] = code;
                     return Ok(());
@@ -460,7 +493,8 @@ impl Ctx<'_> {
                     match hit {
                         Some((_, t)) => *t,
                         None => {
-                            self.env.slots[p.sm.parser_error] = p.error_code("NoMatch").unwrap_or(2);
+                            self.env.slots[p.sm.parser_error] =
+                                p.error_code("NoMatch").unwrap_or(2);
                             return Ok(());
                         }
                     }

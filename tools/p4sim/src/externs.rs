@@ -50,7 +50,11 @@ pub fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         c ^= u32::from(b);
         for _ in 0..8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0xedb8_8320 } else { c >> 1 };
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xedb8_8320
+            } else {
+                c >> 1
+            };
         }
     }
     !c
@@ -61,7 +65,11 @@ pub fn crc16(data: &[u8]) -> u16 {
     for &b in data {
         c ^= u16::from(b);
         for _ in 0..8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0xa001 } else { c >> 1 };
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xa001
+            } else {
+                c >> 1
+            };
         }
     }
     c

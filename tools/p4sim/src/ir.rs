@@ -387,7 +387,10 @@ impl Program {
     }
     /// The value of `error.<name>`.
     pub fn error_code(&self, name: &str) -> Option<u128> {
-        self.errors.iter().position(|e| e == name).map(|i| i as u128)
+        self.errors
+            .iter()
+            .position(|e| e == name)
+            .map(|i| i as u128)
     }
 }
 

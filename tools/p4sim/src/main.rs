@@ -59,10 +59,12 @@ fn read(p: &PathBuf) -> Result<String, String> {
 }
 
 fn load(program: &PathBuf, entries: Option<&PathBuf>, seed: u64) -> Result<Switch, String> {
-    let mut sw = Switch::load(&read(program)?, seed).map_err(|e| format!("{}:{e}", program.display()))?;
+    let mut sw =
+        Switch::load(&read(program)?, seed).map_err(|e| format!("{}:{e}", program.display()))?;
     if let Some(f) = entries {
         let cf = ControlFile::from_json(&read(f)?).map_err(|e| format!("{}: {e}", f.display()))?;
-        cf.install(&mut sw).map_err(|e| format!("{}: {e}", f.display()))?;
+        cf.install(&mut sw)
+            .map_err(|e| format!("{}: {e}", f.display()))?;
     }
     Ok(sw)
 }
@@ -75,7 +77,12 @@ fn hex_packets(text: &str, default_port: u16) -> Result<Vec<(u16, Vec<u8>)>, Str
             continue;
         }
         let (port, hex) = match line.split_once(':') {
-            Some((p, h)) => (p.trim().parse().map_err(|_| format!("line {}: bad port", n + 1))?, h),
+            Some((p, h)) => (
+                p.trim()
+                    .parse()
+                    .map_err(|_| format!("line {}: bad port", n + 1))?,
+                h,
+            ),
             None => (default_port, line),
         };
         let digits: String = hex.chars().filter(|c| !c.is_whitespace()).collect();
@@ -116,12 +123,29 @@ fn run(cli: Cli) -> Result<(), String> {
                 sw.prog.states.len()
             );
         }
-        Cmd::P4runtime { program, entries, device_id } => {
+        Cmd::P4runtime {
+            program,
+            entries,
+            device_id,
+        } => {
             let sw = load(&program, None, 0)?;
             let cf = ControlFile::from_json(&read(&entries)?).map_err(|e| e.to_string())?;
-            print!("{}", cf.p4runtime_text(&sw.prog, device_id).map_err(|e| e.to_string())?);
+            print!(
+                "{}",
+                cf.p4runtime_text(&sw.prog, device_id)
+                    .map_err(|e| e.to_string())?
+            );
         }
-        Cmd::Run { program, entries, pcap_in, pcap_out, hex_in, port, max_passes, seed } => {
+        Cmd::Run {
+            program,
+            entries,
+            pcap_in,
+            pcap_out,
+            hex_in,
+            port,
+            max_passes,
+            seed,
+        } => {
             let mut sw = load(&program, entries.as_ref(), seed)?;
             let input: Vec<(u16, Vec<u8>, u64)> = match (&pcap_in, &hex_in) {
                 (Some(p), None) => pcap_packets(p, port)?,
@@ -134,18 +158,25 @@ fn run(cli: Cli) -> Result<(), String> {
             };
             let mut writer = match &pcap_out {
                 Some(p) => {
-                    let f = std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                    let f =
+                        std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?;
                     Some(pcap_file::pcap::PcapWriter::new(f).map_err(|e| e.to_string())?)
                 }
                 None => None,
             };
             for (i, (p, bytes, t)) in input.iter().enumerate() {
-                let tx = sw.run(*p, bytes, *t, max_passes).map_err(|e| format!("packet {}: {e}", i + 1))?;
+                let tx = sw
+                    .run(*p, bytes, *t, max_passes)
+                    .map_err(|e| format!("packet {}: {e}", i + 1))?;
                 for (op, b) in tx {
                     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
                     println!("{op} {hex}");
                     if let Some(w) = writer.as_mut() {
-                        let pkt = pcap_file::pcap::PcapPacket::new(std::time::Duration::from_nanos(*t), b.len() as u32, &b);
+                        let pkt = pcap_file::pcap::PcapPacket::new(
+                            std::time::Duration::from_nanos(*t),
+                            b.len() as u32,
+                            &b,
+                        );
                         w.write_packet(&pkt).map_err(|e| e.to_string())?;
                     }
                 }

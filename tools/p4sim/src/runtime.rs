@@ -61,17 +61,22 @@ impl TableState {
         let mut best: Option<(&Entry, (u16, i32))> = None;
         for e in &self.entries {
             let mut rank = (0u16, e.priority);
-            let ok = e.keys.iter().zip(key).zip(&t.keys).all(|((m, &v), k)| match *m {
-                Match::Exact(x) => v == x,
-                Match::Ternary(x, mk) => v & mk == x & mk,
-                Match::Lpm(x, len) => {
-                    rank.0 = len;
-                    let mk = mask(k.width) ^ mask(k.width - len.min(k.width));
-                    v & mk == x & mk
-                }
-                Match::Range(lo, hi) => (lo..=hi).contains(&v),
-                Match::Any => true,
-            });
+            let ok = e
+                .keys
+                .iter()
+                .zip(key)
+                .zip(&t.keys)
+                .all(|((m, &v), k)| match *m {
+                    Match::Exact(x) => v == x,
+                    Match::Ternary(x, mk) => v & mk == x & mk,
+                    Match::Lpm(x, len) => {
+                        rank.0 = len;
+                        let mk = mask(k.width) ^ mask(k.width - len.min(k.width));
+                        v & mk == x & mk
+                    }
+                    Match::Range(lo, hi) => (lo..=hi).contains(&v),
+                    Match::Any => true,
+                });
             if ok && best.is_none_or(|(_, r)| rank > r) {
                 best = Some((e, rank));
             }
@@ -114,7 +119,11 @@ impl Runtime {
             msg,
         };
         if e.keys.len() != t.keys.len() {
-            return Err(bad(format!("{} key fields, table has {}", e.keys.len(), t.keys.len())));
+            return Err(bad(format!(
+                "{} key fields, table has {}",
+                e.keys.len(),
+                t.keys.len()
+            )));
         }
         for (m, k) in e.keys.iter().zip(&t.keys) {
             let fits = |v: u128| v <= mask(k.width);
@@ -123,19 +132,36 @@ impl Runtime {
                 (Match::Ternary(v, mk), MatchKind::Ternary) => fits(v) && fits(mk),
                 (Match::Lpm(v, l), MatchKind::Lpm) => fits(v) && l <= k.width,
                 (Match::Range(lo, hi), MatchKind::Range) => fits(lo) && fits(hi) && lo <= hi,
-                (Match::Any, MatchKind::Ternary | MatchKind::Lpm | MatchKind::Range | MatchKind::Optional) => true,
+                (
+                    Match::Any,
+                    MatchKind::Ternary | MatchKind::Lpm | MatchKind::Range | MatchKind::Optional,
+                ) => true,
                 _ => false,
             };
             if !ok {
-                return Err(bad(format!("key {}: {m:?} does not fit a {:?} bit<{}> key", k.name, k.kind, k.width)));
+                return Err(bad(format!(
+                    "key {}: {m:?} does not fit a {:?} bit<{}> key",
+                    k.name, k.kind, k.width
+                )));
             }
         }
         if !t.actions.contains(&e.action) {
-            return Err(ControlError::NoAction(p.actions[e.action].name.clone(), t.name.clone()));
+            return Err(ControlError::NoAction(
+                p.actions[e.action].name.clone(),
+                t.name.clone(),
+            ));
         }
         let params = &p.actions[e.action].params;
-        if params.len() != e.args.len() || params.iter().zip(&e.args).any(|((_, _, w), &v)| v > mask(*w)) {
-            return Err(bad(format!("arguments {:?} do not fit action {}", e.args, p.actions[e.action].name)));
+        if params.len() != e.args.len()
+            || params
+                .iter()
+                .zip(&e.args)
+                .any(|((_, _, w), &v)| v > mask(*w))
+        {
+            return Err(bad(format!(
+                "arguments {:?} do not fit action {}",
+                e.args, p.actions[e.action].name
+            )));
         }
         let st = &mut self.tables[table];
         if st.entries.len() >= t.size {
@@ -158,16 +184,31 @@ impl Runtime {
     }
 
     /// Sets a table's default action.
-    pub fn set_default(&mut self, p: &Program, table: usize, action: ActionId, args: Vec<u128>) -> Result<(), ControlError> {
+    pub fn set_default(
+        &mut self,
+        p: &Program,
+        table: usize,
+        action: ActionId,
+        args: Vec<u128>,
+    ) -> Result<(), ControlError> {
         let t = &p.tables[table];
         if t.const_default {
-            return Err(ControlError::BadEntry { table: t.name.clone(), msg: "default action is const".into() });
+            return Err(ControlError::BadEntry {
+                table: t.name.clone(),
+                msg: "default action is const".into(),
+            });
         }
         if !t.actions.contains(&action) {
-            return Err(ControlError::NoAction(p.actions[action].name.clone(), t.name.clone()));
+            return Err(ControlError::NoAction(
+                p.actions[action].name.clone(),
+                t.name.clone(),
+            ));
         }
         if p.actions[action].params.len() != args.len() {
-            return Err(ControlError::BadEntry { table: t.name.clone(), msg: "wrong number of default arguments".into() });
+            return Err(ControlError::BadEntry {
+                table: t.name.clone(),
+                msg: "wrong number of default arguments".into(),
+            });
         }
         self.tables[table].default_action = action;
         self.tables[table].default_args = args;

@@ -54,7 +54,10 @@ pub struct Recirculated {
 impl Recirculated {
     /// A preserved metadata value (by slot), e.g. to see where a packet is in a search.
     pub fn meta(&self, slot: usize) -> Option<u128> {
-        self.preserved.iter().find(|(s, _)| *s == slot).map(|&(_, v)| v)
+        self.preserved
+            .iter()
+            .find(|(s, _)| *s == slot)
+            .map(|&(_, v)| v)
     }
 }
 
@@ -116,19 +119,36 @@ impl Switch {
     }
 
     /// A packet arriving on `port` at `now_ns`; what leaves (or recirculates) goes to `out`.
-    pub fn inject(&mut self, port: u16, bytes: &[u8], now_ns: u64, out: &mut Vec<Output>) -> Result<(), PacketError> {
+    pub fn inject(
+        &mut self,
+        port: u16,
+        bytes: &[u8],
+        now_ns: u64,
+        out: &mut Vec<Output>,
+    ) -> Result<(), PacketError> {
         self.stats.injected += 1;
         self.pass(port, bytes, &[], INSTANCE_NORMAL, now_ns, out)
     }
 
     /// A recirculated packet re-entering the parser.
-    pub fn reinject(&mut self, r: &Recirculated, now_ns: u64, out: &mut Vec<Output>) -> Result<(), PacketError> {
+    pub fn reinject(
+        &mut self,
+        r: &Recirculated,
+        now_ns: u64,
+        out: &mut Vec<Output>,
+    ) -> Result<(), PacketError> {
         self.pass(r.port, &r.bytes, &r.preserved, INSTANCE_RECIRC, now_ns, out)
     }
 
     /// Injects a packet and re-injects its recirculations at once until none is left or
     /// `max_passes` passes have run (then `PacketError::PassLimit`); returns what left.
-    pub fn run(&mut self, port: u16, bytes: &[u8], now_ns: u64, max_passes: usize) -> Result<Vec<(u16, Vec<u8>)>, PacketError> {
+    pub fn run(
+        &mut self,
+        port: u16,
+        bytes: &[u8],
+        now_ns: u64,
+        max_passes: usize,
+    ) -> Result<Vec<(u16, Vec<u8>)>, PacketError> {
         let mut out = vec![];
         let mut tx = vec![];
         self.inject(port, bytes, now_ns, &mut out)?;
@@ -163,7 +183,15 @@ impl Switch {
         }
     }
 
-    fn pass(&mut self, port: u16, bytes: &[u8], preserved: &[(usize, u128)], instance: u128, now_ns: u64, out: &mut Vec<Output>) -> Result<(), PacketError> {
+    fn pass(
+        &mut self,
+        port: u16,
+        bytes: &[u8],
+        preserved: &[(usize, u128)],
+        instance: u128,
+        now_ns: u64,
+        out: &mut Vec<Output>,
+    ) -> Result<(), PacketError> {
         if bytes.len() > MAX_PACKET {
             return Err(PacketError::TooLong(bytes.len(), MAX_PACKET));
         }
@@ -241,7 +269,12 @@ impl Switch {
     }
 
     /// Runs control bodies in order on `self.env`; returns their effects.
-    fn control(&mut self, bytes: &[u8], cursor: usize, bodies: &[&Vec<Stmt>]) -> Result<Effects, PacketError> {
+    fn control(
+        &mut self,
+        bytes: &[u8],
+        cursor: usize,
+        bodies: &[&Vec<Stmt>],
+    ) -> Result<Effects, PacketError> {
         let mut c = self.ctx(bytes, cursor);
         let mut res = Ok(());
         for b in bodies {
@@ -269,7 +302,16 @@ impl Switch {
 
     /// One copy through egress, compute checksum and deparser.
     #[allow(clippy::too_many_arguments)]
-    fn egress_copy(&mut self, env: Env, port: u16, bytes: &[u8], cursor: usize, ingress_fx: Effects, now_us: u128, out: &mut Vec<Output>) -> Result<(), PacketError> {
+    fn egress_copy(
+        &mut self,
+        env: Env,
+        port: u16,
+        bytes: &[u8],
+        cursor: usize,
+        ingress_fx: Effects,
+        now_us: u128,
+        out: &mut Vec<Output>,
+    ) -> Result<(), PacketError> {
         let sm = self.prog.sm;
         let saved = std::mem::replace(&mut self.env, env);
         self.env.slots[sm.egress_port] = u128::from(port) & 0x1ff;
@@ -312,7 +354,11 @@ impl Switch {
                     .filter(|(_, l)| l.contains(&fl))
                     .map(|&(s, _)| (s, self.env.slots[s]))
                     .collect();
-                out.push(Output::Recirculate(Recirculated { bytes: pkt, port, preserved }));
+                out.push(Output::Recirculate(Recirculated {
+                    bytes: pkt,
+                    port,
+                    preserved,
+                }));
             } else if dropped {
                 self.stats.dropped += 1;
                 self.buf = pkt;
@@ -329,30 +375,56 @@ impl Switch {
     // Control-plane access by name.
 
     pub fn register_read(&self, name: &str, index: usize) -> Result<u128, ControlError> {
-        let r = self.prog.register(name).ok_or_else(|| ControlError::NoRegister(name.into()))?;
-        self.rt.registers[r].get(index).copied().ok_or(ControlError::Index {
-            name: name.into(),
-            index,
-            size: self.prog.registers[r].size,
-        })
+        let r = self
+            .prog
+            .register(name)
+            .ok_or_else(|| ControlError::NoRegister(name.into()))?;
+        self.rt.registers[r]
+            .get(index)
+            .copied()
+            .ok_or(ControlError::Index {
+                name: name.into(),
+                index,
+                size: self.prog.registers[r].size,
+            })
     }
 
-    pub fn register_write(&mut self, name: &str, index: usize, value: u128) -> Result<(), ControlError> {
-        let r = self.prog.register(name).ok_or_else(|| ControlError::NoRegister(name.into()))?;
+    pub fn register_write(
+        &mut self,
+        name: &str,
+        index: usize,
+        value: u128,
+    ) -> Result<(), ControlError> {
+        let r = self
+            .prog
+            .register(name)
+            .ok_or_else(|| ControlError::NoRegister(name.into()))?;
         let w = self.prog.registers[r].width;
         let size = self.prog.registers[r].size;
-        let cell = self.rt.registers[r].get_mut(index).ok_or(ControlError::Index { name: name.into(), index, size })?;
+        let cell = self.rt.registers[r]
+            .get_mut(index)
+            .ok_or(ControlError::Index {
+                name: name.into(),
+                index,
+                size,
+            })?;
         *cell = value & crate::ir::mask(w);
         Ok(())
     }
 
     /// (packets, bytes) of a counter cell.
     pub fn counter_read(&self, name: &str, index: usize) -> Result<(u64, u64), ControlError> {
-        let c = self.prog.counter(name).ok_or_else(|| ControlError::NoCounter(name.into()))?;
-        self.rt.counters[c].get(index).copied().ok_or(ControlError::Index {
-            name: name.into(),
-            index,
-            size: self.prog.counters[c].size,
-        })
+        let c = self
+            .prog
+            .counter(name)
+            .ok_or_else(|| ControlError::NoCounter(name.into()))?;
+        self.rt.counters[c]
+            .get(index)
+            .copied()
+            .ok_or(ControlError::Index {
+                name: name.into(),
+                index,
+                size: self.prog.counters[c].size,
+            })
     }
 }

@@ -94,11 +94,17 @@ pub struct CloneSession {
 pub fn parse_value(s: &str) -> Option<u128> {
     let s = s.trim();
     if s.contains('.') && !s.contains("..") {
-        let o: Vec<u8> = s.split('.').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+        let o: Vec<u8> = s
+            .split('.')
+            .map(|x| x.parse().ok())
+            .collect::<Option<_>>()?;
         return (o.len() == 4).then(|| o.iter().fold(0u128, |v, &b| (v << 8) | u128::from(b)));
     }
     if s.contains(':') {
-        let o: Vec<u8> = s.split(':').map(|x| u8::from_str_radix(x, 16).ok()).collect::<Option<_>>()?;
+        let o: Vec<u8> = s
+            .split(':')
+            .map(|x| u8::from_str_radix(x, 16).ok())
+            .collect::<Option<_>>()?;
         return (o.len() == 6).then(|| o.iter().fold(0u128, |v, &b| (v << 8) | u128::from(b)));
     }
     let t: String = s.chars().filter(|&c| c != '_').collect();
@@ -145,21 +151,34 @@ fn parse_match(s: &str, kind: MatchKind, width: u16) -> Option<Match> {
 }
 
 /// Resolved action arguments in parameter order.
-fn args(p: &Program, action: usize, params: &BTreeMap<String, String>, table: &str) -> Result<Vec<u128>, ControlError> {
+fn args(
+    p: &Program,
+    action: usize,
+    params: &BTreeMap<String, String>,
+    table: &str,
+) -> Result<Vec<u128>, ControlError> {
     let a = &p.actions[action];
     if params.len() != a.params.len() {
         return Err(ControlError::BadEntry {
             table: table.into(),
-            msg: format!("action {} takes {} parameters, got {}", a.name, a.params.len(), params.len()),
+            msg: format!(
+                "action {} takes {} parameters, got {}",
+                a.name,
+                a.params.len(),
+                params.len()
+            ),
         });
     }
     a.params
         .iter()
         .map(|(n, _, _)| {
-            params.get(n).and_then(|v| parse_value(v)).ok_or_else(|| ControlError::BadEntry {
-                table: table.into(),
-                msg: format!("parameter {n} of {} missing or not a value", a.name),
-            })
+            params
+                .get(n)
+                .and_then(|v| parse_value(v))
+                .ok_or_else(|| ControlError::BadEntry {
+                    table: table.into(),
+                    msg: format!("parameter {n} of {} missing or not a value", a.name),
+                })
         })
         .collect()
 }
@@ -167,13 +186,21 @@ fn args(p: &Program, action: usize, params: &BTreeMap<String, String>, table: &s
 impl TableEntry {
     /// The entry in p4sim's form (table index and entry).
     pub fn resolve(&self, p: &Program) -> Result<(usize, Entry), ControlError> {
-        let t = p.table(&self.table).ok_or_else(|| ControlError::NoTable(self.table.clone()))?;
+        let t = p
+            .table(&self.table)
+            .ok_or_else(|| ControlError::NoTable(self.table.clone()))?;
         let tab = &p.tables[t];
-        let action = p.action(&self.action).ok_or_else(|| ControlError::NoAction(self.action.clone(), tab.name.clone()))?;
+        let action = p
+            .action(&self.action)
+            .ok_or_else(|| ControlError::NoAction(self.action.clone(), tab.name.clone()))?;
         if self.matches.len() != tab.keys.len() {
             return Err(ControlError::BadEntry {
                 table: tab.name.clone(),
-                msg: format!("{} matches for {} key fields", self.matches.len(), tab.keys.len()),
+                msg: format!(
+                    "{} matches for {} key fields",
+                    self.matches.len(),
+                    tab.keys.len()
+                ),
             });
         }
         let keys = self
@@ -187,7 +214,15 @@ impl TableEntry {
                 })
             })
             .collect::<Result<_, _>>()?;
-        Ok((t, Entry { keys, action, args: args(p, action, &self.params, &tab.name)?, priority: self.priority }))
+        Ok((
+            t,
+            Entry {
+                keys,
+                action,
+                args: args(p, action, &self.params, &tab.name)?,
+                priority: self.priority,
+            },
+        ))
     }
 }
 
@@ -207,17 +242,27 @@ impl ControlFile {
             sw.rt.insert(&sw.prog, t, entry)?;
         }
         for d in &self.default_actions {
-            let t = sw.prog.table(&d.table).ok_or_else(|| ControlError::NoTable(d.table.clone()))?;
-            let a = sw.prog.action(&d.action).ok_or_else(|| ControlError::NoAction(d.action.clone(), d.table.clone()))?;
+            let t = sw
+                .prog
+                .table(&d.table)
+                .ok_or_else(|| ControlError::NoTable(d.table.clone()))?;
+            let a = sw
+                .prog
+                .action(&d.action)
+                .ok_or_else(|| ControlError::NoAction(d.action.clone(), d.table.clone()))?;
             let args = args(&sw.prog, a, &d.params, &d.table)?;
             sw.rt.set_default(&sw.prog, t, a, args)?;
         }
         for r in &self.registers {
-            let v = parse_value(&r.value).ok_or_else(|| ControlError::File(format!("register value {}", r.value)))?;
+            let v = parse_value(&r.value)
+                .ok_or_else(|| ControlError::File(format!("register value {}", r.value)))?;
             sw.register_write(&r.register, r.index, v)?;
         }
         for g in &self.multicast_groups {
-            sw.rt.mcast.insert(g.group, g.replicas.iter().map(|r| (r.port, r.rid)).collect());
+            sw.rt.mcast.insert(
+                g.group,
+                g.replicas.iter().map(|r| (r.port, r.rid)).collect(),
+            );
         }
         for c in &self.clone_sessions {
             sw.rt.clone_sessions.insert(c.session, c.port);
@@ -242,33 +287,71 @@ impl ControlFile {
                 let w = k.width;
                 let f = match *m {
                     Match::Any => continue,
-                    Match::Exact(v) if k.kind == MatchKind::Optional => format!("optional {{ value: {} }}", bytes(v, w)),
+                    Match::Exact(v) if k.kind == MatchKind::Optional => {
+                        format!("optional {{ value: {} }}", bytes(v, w))
+                    }
                     Match::Exact(v) => format!("exact {{ value: {} }}", bytes(v, w)),
-                    Match::Ternary(v, mk) => format!("ternary {{ value: {} mask: {} }}", bytes(v, w), bytes(mk, w)),
+                    Match::Ternary(v, mk) => format!(
+                        "ternary {{ value: {} mask: {} }}",
+                        bytes(v, w),
+                        bytes(mk, w)
+                    ),
                     Match::Lpm(v, l) => format!("lpm {{ value: {} prefix_len: {l} }}", bytes(v, w)),
-                    Match::Range(lo, hi) => format!("range {{ low: {} high: {} }}", bytes(lo, w), bytes(hi, w)),
+                    Match::Range(lo, hi) => {
+                        format!("range {{ low: {} high: {} }}", bytes(lo, w), bytes(hi, w))
+                    }
                 };
-                let _ = writeln!(body, "      match {{ field_id: {}  # {}\n        {f} }}", i + 1, k.name);
+                let _ = writeln!(
+                    body,
+                    "      match {{ field_id: {}  # {}\n        {f} }}",
+                    i + 1,
+                    k.name
+                );
             }
             action_text(&mut body, p, entry.action, &entry.args);
-            if tab.keys.iter().any(|k| matches!(k.kind, MatchKind::Ternary | MatchKind::Range | MatchKind::Optional)) {
+            if tab.keys.iter().any(|k| {
+                matches!(
+                    k.kind,
+                    MatchKind::Ternary | MatchKind::Range | MatchKind::Optional
+                )
+            }) {
                 let _ = writeln!(body, "      priority: {}", entry.priority.max(1));
             }
-            update(&mut s, "INSERT", &format!("    table_entry {{\n{body}    }}\n"));
+            update(
+                &mut s,
+                "INSERT",
+                &format!("    table_entry {{\n{body}    }}\n"),
+            );
         }
         for d in &self.default_actions {
-            let t = p.table(&d.table).ok_or_else(|| ControlError::NoTable(d.table.clone()))?;
-            let a = p.action(&d.action).ok_or_else(|| ControlError::NoAction(d.action.clone(), d.table.clone()))?;
+            let t = p
+                .table(&d.table)
+                .ok_or_else(|| ControlError::NoTable(d.table.clone()))?;
+            let a = p
+                .action(&d.action)
+                .ok_or_else(|| ControlError::NoAction(d.action.clone(), d.table.clone()))?;
             let mut body = String::new();
-            let _ = writeln!(body, "      table_id: {}  # {}", id(0x02, p.tables[t].id), p.tables[t].name);
+            let _ = writeln!(
+                body,
+                "      table_id: {}  # {}",
+                id(0x02, p.tables[t].id),
+                p.tables[t].name
+            );
             action_text(&mut body, p, a, &args(p, a, &d.params, &d.table)?);
             let _ = writeln!(body, "      is_default_action: true");
-            update(&mut s, "MODIFY", &format!("    table_entry {{\n{body}    }}\n"));
+            update(
+                &mut s,
+                "MODIFY",
+                &format!("    table_entry {{\n{body}    }}\n"),
+            );
         }
         for r in &self.registers {
-            let ri = p.register(&r.register).ok_or_else(|| ControlError::NoRegister(r.register.clone()))?;
+            let ri = p
+                .register(&r.register)
+                .ok_or_else(|| ControlError::NoRegister(r.register.clone()))?;
             let reg = &p.registers[ri];
-            let v = parse_value(&r.value).ok_or_else(|| ControlError::File(format!("register value {}", r.value)))?;
+            let v = parse_value(&r.value)
+                .ok_or_else(|| ControlError::File(format!("register value {}", r.value)))?;
             update(
                 &mut s,
                 "MODIFY",
@@ -284,19 +367,29 @@ impl ControlFile {
         for g in &self.multicast_groups {
             let mut reps = String::new();
             for r in &g.replicas {
-                let _ = write!(reps, "\n        replicas {{ egress_port: {} instance: {} }}", r.port, r.rid);
+                let _ = write!(
+                    reps,
+                    "\n        replicas {{ egress_port: {} instance: {} }}",
+                    r.port, r.rid
+                );
             }
             update(
                 &mut s,
                 "INSERT",
-                &format!("    packet_replication_engine_entry {{\n      multicast_group_entry {{\n        multicast_group_id: {}{reps}\n      }}\n    }}\n", g.group),
+                &format!(
+                    "    packet_replication_engine_entry {{\n      multicast_group_entry {{\n        multicast_group_id: {}{reps}\n      }}\n    }}\n",
+                    g.group
+                ),
             );
         }
         for c in &self.clone_sessions {
             update(
                 &mut s,
                 "INSERT",
-                &format!("    packet_replication_engine_entry {{\n      clone_session_entry {{\n        session_id: {}\n        replicas {{ egress_port: {} instance: 0 }}\n      }}\n    }}\n", c.session, c.port),
+                &format!(
+                    "    packet_replication_engine_entry {{\n      clone_session_entry {{\n        session_id: {}\n        replicas {{ egress_port: {} instance: 0 }}\n      }}\n    }}\n",
+                    c.session, c.port
+                ),
             );
         }
         Ok(s)
@@ -304,14 +397,27 @@ impl ControlFile {
 }
 
 fn update(s: &mut String, kind: &str, entity: &str) {
-    let _ = write!(s, "updates {{\n  type: {kind}\n  entity {{\n{entity}  }}\n}}\n");
+    let _ = write!(
+        s,
+        "updates {{\n  type: {kind}\n  entity {{\n{entity}  }}\n}}\n"
+    );
 }
 
 fn action_text(s: &mut String, p: &Program, a: usize, args: &[u128]) {
     let act = &p.actions[a];
-    let _ = writeln!(s, "      action {{ action {{ action_id: {}  # {}", id(0x01, act.id), act.name);
+    let _ = writeln!(
+        s,
+        "      action {{ action {{ action_id: {}  # {}",
+        id(0x01, act.id),
+        act.name
+    );
     for (i, ((n, _, w), v)) in act.params.iter().zip(args).enumerate() {
-        let _ = writeln!(s, "        params {{ param_id: {} value: {} }}  # {n}", i + 1, bytes(*v, *w));
+        let _ = writeln!(
+            s,
+            "        params {{ param_id: {} value: {} }}  # {n}",
+            i + 1,
+            bytes(*v, *w)
+        );
     }
     let _ = writeln!(s, "      }} }}");
 }
@@ -329,7 +435,10 @@ fn id(prefix: u32, annotated: Option<u32>) -> u32 {
 pub fn bytes(v: u128, w: u16) -> String {
     let n = usize::from(w).div_ceil(8);
     let b: Vec<u8> = (0..n).rev().map(|i| (v >> (8 * i)) as u8).collect();
-    let first = b.iter().position(|&x| x != 0).unwrap_or(b.len().saturating_sub(1));
+    let first = b
+        .iter()
+        .position(|&x| x != 0)
+        .unwrap_or(b.len().saturating_sub(1));
     let mut s = String::from("\"");
     for x in &b[first..] {
         let _ = write!(s, "\\x{x:02x}");

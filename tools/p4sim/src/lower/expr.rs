@@ -107,7 +107,11 @@ impl<'a> Lowerer<'a> {
             },
             _ => Err(type_err(
                 p,
-                format!("type mismatch: {} where {} is expected", self.ty_name(from), self.ty_name(to)),
+                format!(
+                    "type mismatch: {} where {} is expected",
+                    self.ty_name(from),
+                    self.ty_name(to)
+                ),
             )),
         }
     }
@@ -142,7 +146,10 @@ impl<'a> Lowerer<'a> {
                 self.climb(&parts, &mut i, 0)
             }
             Rule::unary => self.unary(p),
-            _ => Err(type_err(p, format!("expression expected ({:?})", p.as_rule()))),
+            _ => Err(type_err(
+                p,
+                format!("expression expected ({:?})", p.as_rule()),
+            )),
         }
     }
 
@@ -163,19 +170,38 @@ impl<'a> Lowerer<'a> {
         Ok((lhs, lt))
     }
 
-    fn unify(&self, a: Expr, at: Ty, b: Expr, bt: Ty, p: &P) -> Result<(Expr, Expr, Ty), LoadError> {
+    fn unify(
+        &self,
+        a: Expr,
+        at: Ty,
+        b: Expr,
+        bt: Ty,
+        p: &P,
+    ) -> Result<(Expr, Expr, Ty), LoadError> {
         match (at, bt) {
             (x, y) if x == y => Ok((a, b, x)),
             (Ty::Int, t @ Ty::Bit(_)) => Ok((self.coerce(a, at, t, p)?, b, t)),
             (t @ Ty::Bit(_), Ty::Int) => Ok((a, self.coerce(b, bt, t, p)?, t)),
             _ => Err(type_err(
                 p,
-                format!("operands of different types: {} and {}", self.ty_name(at), self.ty_name(bt)),
+                format!(
+                    "operands of different types: {} and {}",
+                    self.ty_name(at),
+                    self.ty_name(bt)
+                ),
             )),
         }
     }
 
-    fn binary(&self, op: &P, bop: BinOp, a: Expr, at: Ty, b: Expr, bt: Ty) -> Result<(Expr, Ty), LoadError> {
+    fn binary(
+        &self,
+        op: &P,
+        bop: BinOp,
+        a: Expr,
+        at: Ty,
+        b: Expr,
+        bt: Ty,
+    ) -> Result<(Expr, Ty), LoadError> {
         use BinOp::*;
         let bx = Box::new;
         if op.as_rule() == Rule::concat {
@@ -199,7 +225,10 @@ impl<'a> Lowerer<'a> {
                 }
                 match at {
                     Ty::Bit(w) => Ok((Expr::Bin(bop, bx(a), bx(b), w), at)),
-                    Ty::Int => Ok((Expr::Const(const_eval(&Expr::Bin(bop, bx(a), bx(b), 128)).unwrap_or(0)), Ty::Int)),
+                    Ty::Int => Ok((
+                        Expr::Const(const_eval(&Expr::Bin(bop, bx(a), bx(b), 128)).unwrap_or(0)),
+                        Ty::Int,
+                    )),
                     _ => Err(type_err(op, "shift of a non-number")),
                 }
             }
@@ -283,9 +312,17 @@ impl<'a> Lowerer<'a> {
                 let (v, w) = int_text(atom.as_str(), atom)?;
                 Res::Value(Expr::Const(v), w.map_or(Ty::Int, Ty::Bit))
             }
-            Rule::bool_lit => Res::Value(Expr::Const(u128::from(atom.as_str() == "true")), Ty::Bool),
+            Rule::bool_lit => {
+                Res::Value(Expr::Const(u128::from(atom.as_str() == "true")), Ty::Bool)
+            }
             Rule::paren => {
-                let (e, t) = self.expr(&atom.clone().into_inner().next().ok_or_else(|| type_err(atom, "()"))?)?;
+                let (e, t) = self.expr(
+                    &atom
+                        .clone()
+                        .into_inner()
+                        .next()
+                        .ok_or_else(|| type_err(atom, "()"))?,
+                )?;
                 Res::Value(e, t)
             }
             Rule::error_ref => {
@@ -298,7 +335,12 @@ impl<'a> Lowerer<'a> {
                     .ok_or_else(|| type_err(atom, format!("unknown error.{n}")))?;
                 Res::Value(Expr::Const(v as u128), Ty::Error)
             }
-            Rule::list_expr => return Err(unsupported(atom, "list expressions outside hash/checksum arguments")),
+            Rule::list_expr => {
+                return Err(unsupported(
+                    atom,
+                    "list expressions outside hash/checksum arguments",
+                ));
+            }
             _ => return Err(type_err(atom, "expression")),
         };
         for pf in posts {
@@ -315,36 +357,51 @@ impl<'a> Lowerer<'a> {
                 (Rule::member, Res::Place(Place::Header(h))) => {
                     let n = pf.clone().into_inner().as_str();
                     let ht = &self.prog.header_types[self.prog.headers[h].ty];
-                    let i = ht
-                        .fields
-                        .iter()
-                        .position(|(f, _)| f == n)
-                        .ok_or_else(|| type_err(pf, format!("header {} has no field {n}", ht.name)))?;
-                    Res::Place(Place::Scalar(self.prog.headers[h].slots[i], Ty::Bit(ht.fields[i].1)))
+                    let i = ht.fields.iter().position(|(f, _)| f == n).ok_or_else(|| {
+                        type_err(pf, format!("header {} has no field {n}", ht.name))
+                    })?;
+                    Res::Place(Place::Scalar(
+                        self.prog.headers[h].slots[i],
+                        Ty::Bit(ht.fields[i].1),
+                    ))
                 }
-                (Rule::member, Res::Place(Place::Stack(s))) => match pf.clone().into_inner().as_str() {
-                    "next" => Res::StackNext(s),
-                    "size" => Res::Value(Expr::Const(self.prog.stacks[s].elems.len() as u128), Ty::Int),
-                    n => return Err(unsupported(pf, format!("stack member {n}"))),
-                },
+                (Rule::member, Res::Place(Place::Stack(s))) => {
+                    match pf.clone().into_inner().as_str() {
+                        "next" => Res::StackNext(s),
+                        "size" => Res::Value(
+                            Expr::Const(self.prog.stacks[s].elems.len() as u128),
+                            Ty::Int,
+                        ),
+                        n => return Err(unsupported(pf, format!("stack member {n}"))),
+                    }
+                }
                 (Rule::member, Res::Binding(Binding::EnumType(id))) => {
                     let n = pf.clone().into_inner().as_str();
                     let v = self.enums[id]
                         .1
                         .iter()
                         .position(|m| m == n)
-                        .ok_or_else(|| type_err(pf, format!("{} has no member {n}", self.enums[id].0)))?;
+                        .ok_or_else(|| {
+                            type_err(pf, format!("{} has no member {n}", self.enums[id].0))
+                        })?;
                     Res::Value(Expr::Const(v as u128), Ty::Enum(id))
                 }
                 (Rule::index, Res::Place(Place::Stack(s))) => {
-                    let x = pf.clone().into_inner().next().ok_or_else(|| type_err(pf, "index"))?;
+                    let x = pf
+                        .clone()
+                        .into_inner()
+                        .next()
+                        .ok_or_else(|| type_err(pf, "index"))?;
                     let (e, _) = self.expr(&x)?;
-                    let i = const_eval(&e).ok_or_else(|| unsupported(&x, "non-constant stack index"))?;
+                    let i = const_eval(&e)
+                        .ok_or_else(|| unsupported(&x, "non-constant stack index"))?;
                     let elems = &self.prog.stacks[s].elems;
                     let h = usize::try_from(i)
                         .ok()
                         .and_then(|i| elems.get(i))
-                        .ok_or_else(|| type_err(&x, format!("index {i} out of the stack's {}", elems.len())))?;
+                        .ok_or_else(|| {
+                            type_err(&x, format!("index {i} out of the stack's {}", elems.len()))
+                        })?;
                     Res::Place(Place::Header(*h))
                 }
                 (Rule::slice, r) => {
@@ -357,7 +414,10 @@ impl<'a> Lowerer<'a> {
                     if hi >= w || lo > hi {
                         return Err(type_err(pf, format!("slice [{hi}:{lo}] of bit<{w}>")));
                     }
-                    Res::Value(Expr::Slice(Box::new(e), lo, hi - lo + 1), Ty::Bit(hi - lo + 1))
+                    Res::Value(
+                        Expr::Slice(Box::new(e), lo, hi - lo + 1),
+                        Ty::Bit(hi - lo + 1),
+                    )
                 }
                 (Rule::call_args, _) => return Err(unsupported(pf, "this call in an expression")),
                 (_, _) => return Err(type_err(pf, format!("cannot apply {}", pf.as_str()))),
@@ -393,16 +453,29 @@ impl<'a> Lowerer<'a> {
         let atom = &parts[0];
         let posts = &parts[1..];
         if let Some(ci) = posts.iter().position(|x| x.as_rule() == Rule::call_args) {
-            let method = if ci > 0 { posts[ci - 1].clone().into_inner().as_str().to_string() } else { String::new() };
-            let target = if ci > 0 { self.walk(atom, &posts[..ci - 1])? } else { return Err(unsupported(p, "function calls in expressions")) };
+            let method = if ci > 0 {
+                posts[ci - 1].clone().into_inner().as_str().to_string()
+            } else {
+                String::new()
+            };
+            let target = if ci > 0 {
+                self.walk(atom, &posts[..ci - 1])?
+            } else {
+                return Err(unsupported(p, "function calls in expressions"));
+            };
             let rest = &posts[ci + 1..];
             return match (target, method.as_str(), rest.len()) {
                 (Res::Place(Place::Header(h)), "isValid", 0) => Ok((Expr::Valid(h), Ty::Bool)),
-                (Res::Binding(Binding::Table(t)), "apply", 1) => match rest[0].clone().into_inner().as_str() {
-                    "hit" => Ok((Expr::TableHit(t, true), Ty::Bool)),
-                    "miss" => Ok((Expr::TableHit(t, false), Ty::Bool)),
-                    m => Err(unsupported(&rest[0], format!("apply().{m} here (use switch for action_run)"))),
-                },
+                (Res::Binding(Binding::Table(t)), "apply", 1) => {
+                    match rest[0].clone().into_inner().as_str() {
+                        "hit" => Ok((Expr::TableHit(t, true), Ty::Bool)),
+                        "miss" => Ok((Expr::TableHit(t, false), Ty::Bool)),
+                        m => Err(unsupported(
+                            &rest[0],
+                            format!("apply().{m} here (use switch for action_run)"),
+                        )),
+                    }
+                }
                 _ => Err(unsupported(p, format!("{} in an expression", p.as_str()))),
             };
         }
@@ -414,17 +487,29 @@ impl<'a> Lowerer<'a> {
     fn lvalue(&mut self, p: &P) -> Result<Result<LVal, HdrId>, LoadError> {
         let parts: Vec<P> = p.clone().into_inner().collect();
         let (posts, slice) = match parts.last() {
-            Some(l) if l.as_rule() == Rule::slice && parts.len() > 1 => (&parts[1..parts.len() - 1], Some(l.clone())),
+            Some(l) if l.as_rule() == Rule::slice && parts.len() > 1 => {
+                (&parts[1..parts.len() - 1], Some(l.clone()))
+            }
             _ => (&parts[1..], None),
         };
         match (self.walk(&parts[0], posts)?, slice) {
-            (Res::Place(Place::Scalar(s, t)), None) => Ok(Ok(LVal { slot: s, lo: 0, w: t.width(), full: t.width() })),
+            (Res::Place(Place::Scalar(s, t)), None) => Ok(Ok(LVal {
+                slot: s,
+                lo: 0,
+                w: t.width(),
+                full: t.width(),
+            })),
             (Res::Place(Place::Scalar(s, Ty::Bit(w))), Some(sl)) => {
                 let (hi, lo) = self.slice_bounds(&sl)?;
                 if hi >= w || lo > hi {
                     return Err(type_err(&sl, format!("slice [{hi}:{lo}] of bit<{w}>")));
                 }
-                Ok(Ok(LVal { slot: s, lo, w: hi - lo + 1, full: w }))
+                Ok(Ok(LVal {
+                    slot: s,
+                    lo,
+                    w: hi - lo + 1,
+                    full: w,
+                }))
             }
             (Res::Place(Place::Header(h)), None) => Ok(Err(h)),
             _ => Err(type_err(p, "not assignable")),
@@ -434,7 +519,11 @@ impl<'a> Lowerer<'a> {
     fn scalar_lvalue(&mut self, p: &P) -> Result<(LVal, Ty), LoadError> {
         match self.lvalue(p)? {
             Ok(l) => {
-                let t = if l.w == l.full { self.prog.slot_ty[l.slot] } else { Ty::Bit(l.w) };
+                let t = if l.w == l.full {
+                    self.prog.slot_ty[l.slot]
+                } else {
+                    Ty::Bit(l.w)
+                };
                 Ok((l, t))
             }
             Err(_) => Err(type_err(p, "expected a scalar (bit<N>) destination")),
@@ -484,14 +573,26 @@ impl<'a> Lowerer<'a> {
                     }
                     None => Expr::Const(0),
                 };
-                out.push(Stmt::Assign(LVal { slot: s, lo: 0, w: ty.width(), full: ty.width() }, init));
+                out.push(Stmt::Assign(
+                    LVal {
+                        slot: s,
+                        lo: 0,
+                        w: ty.width(),
+                        full: ty.width(),
+                    },
+                    init,
+                ));
                 self.bind(b[1].as_str(), Binding::Place(Place::Scalar(s, ty)));
             }
             Rule::assign_stmt => {
                 let b: Vec<P> = p.clone().into_inner().collect();
                 match self.lvalue(&b[0])? {
                     Ok(l) => {
-                        let t = if l.w == l.full { self.prog.slot_ty[l.slot] } else { Ty::Bit(l.w) };
+                        let t = if l.w == l.full {
+                            self.prog.slot_ty[l.slot]
+                        } else {
+                            Ty::Bit(l.w)
+                        };
                         let (e, et) = self.expr(&b[1])?;
                         let e = self.coerce(e, et, t, &b[1])?;
                         out.push(Stmt::Assign(l, e));
@@ -507,7 +608,11 @@ impl<'a> Lowerer<'a> {
                 }
             }
             Rule::call_stmt => {
-                let x = p.clone().into_inner().next().ok_or_else(|| type_err(p, "call"))?;
+                let x = p
+                    .clone()
+                    .into_inner()
+                    .next()
+                    .ok_or_else(|| type_err(p, "call"))?;
                 self.call(&x, out)?;
             }
             r => return Err(unsupported(p, format!("statement {r:?}"))),
@@ -525,7 +630,9 @@ impl<'a> Lowerer<'a> {
     fn switch(&mut self, p: &P, out: &mut Vec<Stmt>) -> Result<(), LoadError> {
         let b: Vec<P> = p.clone().into_inner().collect();
         let e = b[0].as_str().split_whitespace().collect::<String>();
-        let tname = e.strip_suffix(".apply().action_run").ok_or_else(|| unsupported(&b[0], "switch on anything but t.apply().action_run"))?;
+        let tname = e
+            .strip_suffix(".apply().action_run")
+            .ok_or_else(|| unsupported(&b[0], "switch on anything but t.apply().action_run"))?;
         let t = match self.lookup(tname) {
             Some(Binding::Table(t)) => *t,
             _ => return Err(type_err(&b[0], format!("unknown table {tname}"))),
@@ -540,7 +647,12 @@ impl<'a> Lowerer<'a> {
             } else {
                 match self.lookup(label) {
                     Some(Binding::Action(a)) if self.prog.tables[t].actions.contains(a) => Some(*a),
-                    _ => return Err(type_err(&cb[0], format!("{label} is not an action of the table"))),
+                    _ => {
+                        return Err(type_err(
+                            &cb[0],
+                            format!("{label} is not an action of the table"),
+                        ));
+                    }
                 }
             };
             pending.push(a);
@@ -578,7 +690,8 @@ impl<'a> Lowerer<'a> {
 
     /// `{a, b, c}` as a list of (value, width).
     fn data_list(&mut self, x: &P) -> Result<Vec<(Expr, u16)>, LoadError> {
-        let l = find_rule(x, Rule::list_expr).ok_or_else(|| type_err(x, "expected a list {a, b, ...}"))?;
+        let l = find_rule(x, Rule::list_expr)
+            .ok_or_else(|| type_err(x, "expected a list {a, b, ...}"))?;
         let mut out = vec![];
         for e in l.into_inner().flat_map(|l| l.into_inner()) {
             let (v, t) = self.expr(&e)?;
@@ -592,33 +705,44 @@ impl<'a> Lowerer<'a> {
     }
 
     fn algo(&mut self, x: &P) -> Result<Algo, LoadError> {
-        Ok(match x.as_str().split_whitespace().collect::<String>().as_str() {
-            "HashAlgorithm.crc32" => Algo::Crc32,
-            "HashAlgorithm.crc16" => Algo::Crc16,
-            "HashAlgorithm.identity" => Algo::Identity,
-            "HashAlgorithm.csum16" => Algo::Csum16,
-            "HashAlgorithm.xor16" => Algo::Xor16,
-            "HashAlgorithm.random" => Algo::Random,
-            a => return Err(unsupported(x, format!("hash algorithm {a}"))),
-        })
+        Ok(
+            match x.as_str().split_whitespace().collect::<String>().as_str() {
+                "HashAlgorithm.crc32" => Algo::Crc32,
+                "HashAlgorithm.crc16" => Algo::Crc16,
+                "HashAlgorithm.identity" => Algo::Identity,
+                "HashAlgorithm.csum16" => Algo::Csum16,
+                "HashAlgorithm.xor16" => Algo::Xor16,
+                "HashAlgorithm.random" => Algo::Random,
+                a => return Err(unsupported(x, format!("hash algorithm {a}"))),
+            },
+        )
     }
 
     fn const_u8(&mut self, x: &P) -> Result<u8, LoadError> {
         let (e, _) = self.expr(x)?;
-        const_eval(&e).and_then(|v| u8::try_from(v).ok()).ok_or_else(|| type_err(x, "expected a constant 0..=255"))
+        const_eval(&e)
+            .and_then(|v| u8::try_from(v).ok())
+            .ok_or_else(|| type_err(x, "expected a constant 0..=255"))
     }
 
     /// A call statement.
     fn call(&mut self, p: &P, out: &mut Vec<Stmt>) -> Result<(), LoadError> {
         let parts: Vec<P> = p.clone().into_inner().collect();
         let at = pos(p);
-        let Some(last) = parts.last().filter(|l| l.as_rule() == Rule::call_args && parts.len() >= 1) else {
+        let Some(last) = parts
+            .last()
+            .filter(|l| l.as_rule() == Rule::call_args && parts.len() >= 1)
+        else {
             return Err(type_err(p, "expected a call"));
         };
         let args = call_args(last);
         let argc = args.len();
         let want = |n: usize| -> Result<(), LoadError> {
-            if argc == n { Ok(()) } else { Err(type_err(p, format!("expected {n} arguments, got {argc}"))) }
+            if argc == n {
+                Ok(())
+            } else {
+                Err(type_err(p, format!("expected {n} arguments, got {argc}")))
+            }
         };
         if parts.len() == 2 {
             // A function or a direct action call.
@@ -627,17 +751,29 @@ impl<'a> Lowerer<'a> {
                 "mark_to_drop" => Ext::MarkToDrop,
                 "hash" => {
                     want(5)?;
-                    let (dst, dt) = self.scalar_lvalue(&find_postfix(&args[0]).ok_or_else(|| type_err(&args[0], "destination"))?)?;
+                    let (dst, dt) = self.scalar_lvalue(
+                        &find_postfix(&args[0]).ok_or_else(|| type_err(&args[0], "destination"))?,
+                    )?;
                     let w = dt.width();
                     let algo = self.algo(&args[1])?;
-                    let (base, _) = self.value_arg(&args[2], Some(Ty::Bit(w))).or_else(|_| self.value_arg(&args[2], None))?;
+                    let (base, _) = self
+                        .value_arg(&args[2], Some(Ty::Bit(w)))
+                        .or_else(|_| self.value_arg(&args[2], None))?;
                     let data = self.data_list(&args[3])?;
                     let (max, _) = self.value_arg(&args[4], None)?;
-                    Ext::Hash { dst, algo, base, data, max }
+                    Ext::Hash {
+                        dst,
+                        algo,
+                        base,
+                        data,
+                        max,
+                    }
                 }
                 "random" => {
                     want(3)?;
-                    let (dst, dt) = self.scalar_lvalue(&find_postfix(&args[0]).ok_or_else(|| type_err(&args[0], "destination"))?)?;
+                    let (dst, dt) = self.scalar_lvalue(
+                        &find_postfix(&args[0]).ok_or_else(|| type_err(&args[0], "destination"))?,
+                    )?;
                     let (lo, _) = self.value_arg(&args[1], Some(dt))?;
                     let (hi, _) = self.value_arg(&args[2], Some(dt))?;
                     Ext::Random { dst, lo, hi }
@@ -647,18 +783,34 @@ impl<'a> Lowerer<'a> {
                     Ext::Recirculate(self.const_u8(&args[0])?)
                 }
                 "recirculate" | "resubmit" | "resubmit_preserving_field_list" => {
-                    return Err(unsupported(p, format!("{f} (use recirculate_preserving_field_list)")));
+                    return Err(unsupported(
+                        p,
+                        format!("{f} (use recirculate_preserving_field_list)"),
+                    ));
                 }
                 "clone" | "clone_preserving_field_list" => {
                     want(if f == "clone" { 2 } else { 3 })?;
-                    let e2e = match args[0].as_str().split_whitespace().collect::<String>().as_str() {
+                    let e2e = match args[0]
+                        .as_str()
+                        .split_whitespace()
+                        .collect::<String>()
+                        .as_str()
+                    {
                         "CloneType.I2E" => false,
                         "CloneType.E2E" => true,
                         c => return Err(type_err(&args[0], format!("clone type {c}"))),
                     };
                     let (session, _) = self.value_arg(&args[1], Some(Ty::Bit(32)))?;
-                    let field_list = if f == "clone" { None } else { Some(self.const_u8(&args[2])?) };
-                    Ext::Clone { e2e, session, field_list }
+                    let field_list = if f == "clone" {
+                        None
+                    } else {
+                        Some(self.const_u8(&args[2])?)
+                    };
+                    Ext::Clone {
+                        e2e,
+                        session,
+                        field_list,
+                    }
                 }
                 "truncate" => {
                     want(1)?;
@@ -670,11 +822,25 @@ impl<'a> Lowerer<'a> {
                     let data = self.data_list(&args[1])?;
                     let algo = self.algo(&args[3])?;
                     if f == "update_checksum" {
-                        let (dst, _) = self.scalar_lvalue(&find_postfix(&args[2]).ok_or_else(|| type_err(&args[2], "destination"))?)?;
-                        Ext::UpdateChecksum { cond, data, dst, algo }
+                        let (dst, _) = self.scalar_lvalue(
+                            &find_postfix(&args[2])
+                                .ok_or_else(|| type_err(&args[2], "destination"))?,
+                        )?;
+                        Ext::UpdateChecksum {
+                            cond,
+                            data,
+                            dst,
+                            algo,
+                        }
                     } else {
                         let (sum, st) = self.value_arg(&args[2], None)?;
-                        Ext::VerifyChecksum { cond, data, sum, sum_w: st.width(), algo }
+                        Ext::VerifyChecksum {
+                            cond,
+                            data,
+                            sum,
+                            sum_w: st.width(),
+                            algo,
+                        }
                     }
                 }
                 "log_msg" => return Ok(()),
@@ -683,7 +849,10 @@ impl<'a> Lowerer<'a> {
                         let a = *a;
                         let params = self.prog.actions[a].params.clone();
                         if params.len() != argc {
-                            return Err(type_err(p, format!("action {f} takes {} arguments", params.len())));
+                            return Err(type_err(
+                                p,
+                                format!("action {f} takes {} arguments", params.len()),
+                            ));
                         }
                         let mut es = vec![];
                         for (x, (_, s, _)) in args.iter().zip(&params) {
@@ -719,22 +888,34 @@ impl<'a> Lowerer<'a> {
             }
             (Res::Binding(Binding::Reg(r)), "read") => {
                 want(2)?;
-                let (dst, dt) = self.scalar_lvalue(&find_postfix(&args[0]).ok_or_else(|| type_err(&args[0], "destination"))?)?;
+                let (dst, dt) = self.scalar_lvalue(
+                    &find_postfix(&args[0]).ok_or_else(|| type_err(&args[0], "destination"))?,
+                )?;
                 if dt != Ty::Bit(self.prog.registers[r].width) {
-                    return Err(type_err(&args[0], format!("register is bit<{}>", self.prog.registers[r].width)));
+                    return Err(type_err(
+                        &args[0],
+                        format!("register is bit<{}>", self.prog.registers[r].width),
+                    ));
                 }
-                let (idx, _) = self.value_arg(&args[1], Some(Ty::Bit(32))).or_else(|_| self.index_arg(&args[1]))?;
+                let (idx, _) = self
+                    .value_arg(&args[1], Some(Ty::Bit(32)))
+                    .or_else(|_| self.index_arg(&args[1]))?;
                 Ext::RegRead { reg: r, dst, idx }
             }
             (Res::Binding(Binding::Reg(r)), "write") => {
                 want(2)?;
-                let (idx, _) = self.value_arg(&args[0], Some(Ty::Bit(32))).or_else(|_| self.index_arg(&args[0]))?;
-                let (val, _) = self.value_arg(&args[1], Some(Ty::Bit(self.prog.registers[r].width)))?;
+                let (idx, _) = self
+                    .value_arg(&args[0], Some(Ty::Bit(32)))
+                    .or_else(|_| self.index_arg(&args[0]))?;
+                let (val, _) =
+                    self.value_arg(&args[1], Some(Ty::Bit(self.prog.registers[r].width)))?;
                 Ext::RegWrite { reg: r, idx, val }
             }
             (Res::Binding(Binding::Ctr(c)), "count") => {
                 want(1)?;
-                let (idx, _) = self.value_arg(&args[0], Some(Ty::Bit(32))).or_else(|_| self.index_arg(&args[0]))?;
+                let (idx, _) = self
+                    .value_arg(&args[0], Some(Ty::Bit(32)))
+                    .or_else(|_| self.index_arg(&args[0]))?;
                 Ext::Count { ctr: c, idx }
             }
             (Res::Binding(Binding::PacketIn), "extract") => {
@@ -786,7 +967,11 @@ impl<'a> Lowerer<'a> {
     }
 
     pub(crate) fn transition(&mut self, t: &P) -> Result<Trans, LoadError> {
-        let inner = t.clone().into_inner().next().ok_or_else(|| type_err(t, "transition"))?;
+        let inner = t
+            .clone()
+            .into_inner()
+            .next()
+            .ok_or_else(|| type_err(t, "transition"))?;
         if inner.as_rule() == Rule::ident {
             return Ok(match self.target(&inner)? {
                 Target::Accept => Trans::Accept,
@@ -811,11 +996,20 @@ impl<'a> Lowerer<'a> {
             let elems: Vec<P> = cb[0].clone().into_inner().collect();
             let target = self.target(&cb[1])?;
             let mut ks = vec![];
-            if elems.len() == 1 && elems[0].clone().into_inner().next().is_some_and(|x| x.as_rule() == Rule::dont_care) {
+            if elems.len() == 1
+                && elems[0]
+                    .clone()
+                    .into_inner()
+                    .next()
+                    .is_some_and(|x| x.as_rule() == Rule::dont_care)
+            {
                 ks = vec![KeyElem::Any; keys.len()];
             } else {
                 if elems.len() != keys.len() {
-                    return Err(type_err(&cb[0], format!("{} keyset elements for {} keys", elems.len(), keys.len())));
+                    return Err(type_err(
+                        &cb[0],
+                        format!("{} keyset elements for {} keys", elems.len(), keys.len()),
+                    ));
                 }
                 for (el, ty) in elems.iter().zip(&tys) {
                     ks.push(self.key_elem(el, *ty)?);
@@ -827,7 +1021,11 @@ impl<'a> Lowerer<'a> {
     }
 
     fn key_elem(&mut self, el: &P, ty: Ty) -> Result<KeyElem, LoadError> {
-        let x = el.clone().into_inner().next().ok_or_else(|| type_err(el, "keyset"))?;
+        let x = el
+            .clone()
+            .into_inner()
+            .next()
+            .ok_or_else(|| type_err(el, "keyset"))?;
         let cv = |l: &mut Self, p: &P| -> Result<u128, LoadError> {
             let (e, t) = l.expr(p)?;
             let e = l.coerce(e, t, ty, p)?;
@@ -853,7 +1051,12 @@ impl<'a> Lowerer<'a> {
         Ok(match p.as_str() {
             "accept" => Target::Accept,
             "reject" => Target::Reject,
-            s => Target::State(*self.states.get(s).ok_or_else(|| type_err(p, format!("unknown state {s}")))?),
+            s => Target::State(
+                *self
+                    .states
+                    .get(s)
+                    .ok_or_else(|| type_err(p, format!("unknown state {s}")))?,
+            ),
         })
     }
 }

@@ -87,7 +87,7 @@ pub(crate) struct FieldDef {
 
 #[derive(Clone, Debug)]
 pub(crate) struct StructDef {
-    name: String,
+    _name: String,
     fields: Vec<FieldDef>,
 }
 
@@ -160,7 +160,10 @@ fn annotations(p: &P) -> Vec<(String, String)> {
         .filter(|c| c.as_rule() == Rule::annotation)
         .map(|a| {
             let mut it = a.into_inner();
-            let n = it.next().map(|n| n.as_str().to_string()).unwrap_or_default();
+            let n = it
+                .next()
+                .map(|n| n.as_str().to_string())
+                .unwrap_or_default();
             let b = it.next().map(|b| b.as_str().trim().to_string());
             (n, b.unwrap_or_default())
         })
@@ -252,7 +255,7 @@ impl<'a> Lowerer<'a> {
                         .map(|f| self.field(f))
                         .collect::<Result<Vec<_>, _>>()?;
                     self.structs.push(StructDef {
-                        name: name.clone(),
+                        _name: name.clone(),
                         fields,
                     });
                     self.types
@@ -265,7 +268,7 @@ impl<'a> Lowerer<'a> {
                 }
                 Rule::enum_decl => {
                     let b = body(&d);
-                    if b[0].as_rule() == Rule::type_ref {
+                    if b[0].as_rule() == Rule::bit_type {
                         return Err(unsupported(&d, "serializable enums (enum bit<N> ...)"));
                     }
                     let name = b[0].as_str().to_string();
@@ -279,7 +282,8 @@ impl<'a> Lowerer<'a> {
                     }
                     self.enums.push((name.clone(), members));
                     let id = self.enums.len() - 1;
-                    self.types.insert(name.clone(), TypeDef::Scalar(Ty::Enum(id)));
+                    self.types
+                        .insert(name.clone(), TypeDef::Scalar(Ty::Enum(id)));
                     self.bind(&name, Binding::EnumType(id));
                 }
                 Rule::extern_decl => return Err(unsupported(&d, "extern declarations")),
@@ -496,7 +500,10 @@ impl<'a> Lowerer<'a> {
         };
         let parser_pair = find(&ctors[0])?;
         if parser_pair.as_rule() != Rule::parser_decl {
-            return Err(type_err(&parser_pair, "the first V1Switch block must be a parser"));
+            return Err(type_err(
+                &parser_pair,
+                "the first V1Switch block must be a parser",
+            ));
         }
         // H and M from the parser's parameters (packet_in, out H, inout M, inout sm).
         let params = self.param_types(&parser_pair)?;
@@ -533,7 +540,10 @@ impl<'a> Lowerer<'a> {
         for c in &ctors[1..] {
             let pair = find(c)?;
             if pair.as_rule() != Rule::control_decl {
-                return Err(type_err(&pair, format!("V1Switch block {c} must be a control")));
+                return Err(type_err(
+                    &pair,
+                    format!("V1Switch block {c} must be a control"),
+                ));
             }
             bodies.push(self.control_block(&pair, &globals)?);
         }
@@ -583,10 +593,7 @@ impl<'a> Lowerer<'a> {
             egress,
             compute,
             deparser,
-            meta_slots: meta_list
-                .iter()
-                .map(|(_, s, l)| (*s, l.clone()))
-                .collect(),
+            meta_slots: meta_list.iter().map(|(_, s, l)| (*s, l.clone())).collect(),
             meta_names: meta_list
                 .into_iter()
                 .map(|(n, s, _)| (n.trim_start_matches("meta.").to_string(), s))
@@ -632,7 +639,9 @@ impl<'a> Lowerer<'a> {
                     _ => {
                         return Err(type_err(
                             &p,
-                            format!("parameter of type {t}: v1model blocks take H, M, standard_metadata_t and packets"),
+                            format!(
+                                "parameter of type {t}: v1model blocks take H, M, standard_metadata_t and packets"
+                            ),
                         ));
                     }
                 };
@@ -811,7 +820,9 @@ impl<'a> Lowerer<'a> {
                         let n = body(&a)[0].clone();
                         match self.lookup(n.as_str()) {
                             Some(Binding::Action(id)) => t.actions.push(*id),
-                            _ => return Err(type_err(&n, format!("unknown action {}", n.as_str()))),
+                            _ => {
+                                return Err(type_err(&n, format!("unknown action {}", n.as_str())));
+                            }
                         }
                     }
                 }
@@ -841,10 +852,9 @@ impl<'a> Lowerer<'a> {
                         for (x, (_, s, _)) in exprs.iter().zip(&params) {
                             let (e, et) = self.expr(x)?;
                             let e = self.coerce(e, et, self.prog.slot_ty[*s], x)?;
-                            args.push(
-                                expr::const_eval(&e)
-                                    .ok_or_else(|| type_err(x, "default action arguments must be constants"))?,
-                            );
+                            args.push(expr::const_eval(&e).ok_or_else(|| {
+                                type_err(x, "default action arguments must be constants")
+                            })?);
                         }
                     } else if !self.prog.actions[aid].params.is_empty() {
                         return Err(type_err(p, "default action needs its arguments"));
@@ -868,7 +878,10 @@ impl<'a> Lowerer<'a> {
                 _ => {
                     return Err(unsupported(
                         p,
-                        format!("table property {}", p.as_str().split('=').next().unwrap_or("").trim()),
+                        format!(
+                            "table property {}",
+                            p.as_str().split('=').next().unwrap_or("").trim()
+                        ),
                     ));
                 }
             }
