@@ -155,6 +155,15 @@ impl<'a> Lowerer<'a> {
 
     /// Precedence climbing over `unary (op unary)*`.
     fn climb(&mut self, parts: &[P], i: &mut usize, min: u8) -> Result<(Expr, Ty), LoadError> {
+        if parts.len() > 2 * super::MAX_OPERANDS {
+            return Err(unsupported(
+                &parts[0],
+                format!(
+                    "more than {} operands in one expression",
+                    super::MAX_OPERANDS
+                ),
+            ));
+        }
         let (mut lhs, mut lt) = self.expr(&parts[*i])?;
         *i += 1;
         while *i < parts.len() {
@@ -531,6 +540,19 @@ impl<'a> Lowerer<'a> {
     }
 
     pub(crate) fn stmt(&mut self, p: &P, out: &mut Vec<Stmt>) -> Result<(), LoadError> {
+        if self.depth >= super::MAX_STMT_DEPTH {
+            return Err(unsupported(
+                p,
+                format!("statements nested deeper than {}", super::MAX_STMT_DEPTH),
+            ));
+        }
+        self.depth += 1;
+        let r = self.stmt_inner(p, out);
+        self.depth -= 1;
+        r
+    }
+
+    fn stmt_inner(&mut self, p: &P, out: &mut Vec<Stmt>) -> Result<(), LoadError> {
         match p.as_rule() {
             Rule::block => {
                 self.scopes.push(HashMap::new());

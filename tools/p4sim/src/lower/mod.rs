@@ -19,8 +19,75 @@ pub(crate) type P<'a> = Pair<'a, Rule>;
 
 const PRELUDE: &str = include_str!("../prelude.p4");
 
-/// Parses and lowers a v1model program.
+/// Deepest bracket nesting accepted (deeper programs are refused before parsing, so
+/// neither the parser nor the interpreter can run out of stack).
+pub const MAX_NESTING: usize = 32;
+/// Largest program text accepted.
+pub const MAX_SOURCE: usize = 1 << 20;
+/// Most operands of one chain of infix operators (`a + b + ...`).
+pub const MAX_OPERANDS: usize = 64;
+/// Deepest statement nesting (`if (a) if (b) ...`).
+pub const MAX_STMT_DEPTH: usize = 64;
+
+/// Parses and lowers a v1model program. Parsing runs on a thread of its own with a large
+/// stack: pest recurses once per nesting level of the text.
 pub fn load(src: &str) -> Result<Program, LoadError> {
+    if src.len() > MAX_SOURCE {
+        return Err(LoadError::Program(format!(
+            "program of {} bytes (at most {MAX_SOURCE})",
+            src.len()
+        )));
+    }
+    guard_nesting(src)?;
+    let owned = src.to_string();
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || load_here(&owned))
+        .map_err(|e| LoadError::Program(format!("cannot start the parser thread: {e}")))?
+        .join()
+        .unwrap_or_else(|_| Err(LoadError::Program("the parser failed".into())))
+}
+
+/// Refuses bracket nesting deeper than `MAX_NESTING` and `else` chains longer than
+/// `MAX_STMT_DEPTH`, with the position.
+fn guard_nesting(src: &str) -> Result<(), LoadError> {
+    let (mut depth, mut line, mut col, mut elses) = (0usize, 1usize, 0usize, 0usize);
+    let b = src.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        col += 1;
+        match c {
+            b'\n' => {
+                line += 1;
+                col = 0;
+            }
+            b'(' | b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(LoadError::Unsupported {
+                        line,
+                        col,
+                        what: format!("nesting deeper than {MAX_NESTING}"),
+                    });
+                }
+            }
+            b')' | b'}' | b']' => depth = depth.saturating_sub(1),
+            b'e' if b[i..].starts_with(b"else") => {
+                elses += 1;
+                if elses > 64 * MAX_STMT_DEPTH {
+                    return Err(LoadError::Unsupported {
+                        line,
+                        col,
+                        what: "more than 4096 else branches".into(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn load_here(src: &str) -> Result<Program, LoadError> {
     let mut l = Lowerer::default();
     let prelude = parse(PRELUDE)?;
     l.decls(prelude, false)?;
@@ -128,6 +195,8 @@ pub(crate) struct Lowerer<'a> {
     /// Name of the control being lowered (qualifies actions and tables).
     pub(crate) control: String,
     pub(crate) states: HashMap<String, usize>,
+    /// Statement nesting while lowering.
+    pub(crate) depth: usize,
 }
 
 /// The parts of a `Program` filled while lowering.
