@@ -75,6 +75,7 @@ pub struct SimStats {
 }
 
 /// A v1model switch running one program.
+#[derive(Clone)]
 pub struct Switch {
     pub prog: Program,
     pub rt: Runtime,

@@ -92,6 +92,7 @@ pub fn feedback(client: SocketAddrV4, rid: u16, ext: Option<(u32, u64)>) -> Vec<
 /// What left for one trace frame: (egress port, frame bytes).
 pub type Sent = Vec<(u16, Vec<u8>)>;
 
+#[derive(Clone)]
 pub struct Both {
     pub k: usize,
     pub n: u32,
