@@ -5,7 +5,7 @@
 #[inline]
 pub fn get_bits(buf: &[u8], off: usize, w: u16) -> u128 {
     let w = usize::from(w);
-    if off % 8 == 0 && w % 8 == 0 {
+    if off.is_multiple_of(8) && w.is_multiple_of(8) {
         return buf[off / 8..off / 8 + w / 8]
             .iter()
             .fold(0u128, |v, &b| (v << 8) | u128::from(b));
@@ -21,7 +21,7 @@ pub fn get_bits(buf: &[u8], off: usize, w: u16) -> u128 {
 #[inline]
 pub fn put_bits(buf: &mut [u8], off: usize, w: u16, v: u128) {
     let w = usize::from(w);
-    if off % 8 == 0 && w % 8 == 0 {
+    if off.is_multiple_of(8) && w.is_multiple_of(8) {
         let n = w / 8;
         for (j, b) in buf[off / 8..off / 8 + n].iter_mut().enumerate() {
             *b = (v >> (8 * (n - 1 - j))) as u8;

@@ -86,7 +86,7 @@ fn hex_packets(text: &str, default_port: u16) -> Result<Vec<(u16, Vec<u8>)>, Str
             None => (default_port, line),
         };
         let digits: String = hex.chars().filter(|c| !c.is_whitespace()).collect();
-        if digits.len() % 2 != 0 {
+        if !digits.len().is_multiple_of(2) {
             return Err(format!("line {}: odd number of hex digits", n + 1));
         }
         let bytes = (0..digits.len())

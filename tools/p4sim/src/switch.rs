@@ -208,16 +208,14 @@ impl Switch {
         self.env.slots[sm.instance_type] = instance;
         self.env.slots[sm.ingress_global_timestamp] = now_us;
         // Parser, verify checksum, ingress.
-        let (cursor, fx) = {
+        let cursor = {
             let mut c = self.ctx(bytes, 0);
             let r = c.parse();
             let cursor = c.cursor;
-            let keybuf = std::mem::take(&mut c.keybuf);
-            self.keybuf = keybuf;
+            self.keybuf = std::mem::take(&mut c.keybuf);
             r?;
-            (cursor, ())
+            cursor
         };
-        let _ = fx;
         if self.env.slots[sm.parser_error] != 0 {
             self.stats.parser_errors += 1;
         }

@@ -751,10 +751,7 @@ impl<'a> Lowerer<'a> {
     fn call(&mut self, p: &P, out: &mut Vec<Stmt>) -> Result<(), LoadError> {
         let parts: Vec<P> = p.clone().into_inner().collect();
         let at = pos(p);
-        let Some(last) = parts
-            .last()
-            .filter(|l| l.as_rule() == Rule::call_args && parts.len() >= 1)
-        else {
+        let Some(last) = parts.last().filter(|l| l.as_rule() == Rule::call_args) else {
             return Err(type_err(p, "expected a call"));
         };
         let args = call_args(last);

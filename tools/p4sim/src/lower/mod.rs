@@ -391,7 +391,7 @@ impl<'a> Lowerer<'a> {
                 _ => return Err(type_err(f, "header fields must be bit<N>")),
             }
         }
-        if bits % 8 != 0 {
+        if !bits.is_multiple_of(8) {
             return Err(type_err(
                 d,
                 format!("header {name} is {bits} bits, not a whole number of bytes"),
@@ -422,7 +422,7 @@ impl<'a> Lowerer<'a> {
         let b = body(f);
         let ty = self.type_ref(&b[0])?;
         let (stack, name) = if b.len() == 3 {
-            let n = expr::int_text(&b[1].clone().into_inner().as_str().to_string(), &b[1])?.0;
+            let n = expr::int_text(b[1].clone().into_inner().as_str(), &b[1])?.0;
             let n = usize::try_from(n)
                 .ok()
                 .filter(|&n| (1..=256).contains(&n))

@@ -89,6 +89,9 @@ pub fn feedback(client: SocketAddrV4, rid: u16, ext: Option<(u32, u64)>) -> Vec<
     d
 }
 
+/// (outstanding, bound) per server, in index order.
+pub type Slots = Vec<(u128, u128)>;
+
 /// What left for one trace frame: (egress port, frame bytes).
 pub type Sent = Vec<(u16, Vec<u8>)>;
 
@@ -294,7 +297,7 @@ impl Both {
     }
 
     /// (outstanding, bound) per server in both.
-    pub fn slots(&self) -> (Vec<(u128, u128)>, Vec<(u128, u128)>) {
+    pub fn slots(&self) -> (Slots, Slots) {
         let rust = self
             .router
             .servers()
