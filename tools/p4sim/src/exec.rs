@@ -8,6 +8,9 @@ use crate::externs::{checksum_or_hash, data_bytes};
 use crate::ir::*;
 use crate::runtime::Runtime;
 
+/// Results inside the interpreter: the error boxed, so the common path moves one word.
+pub type R<T> = Result<T, Box<PacketError>>;
+
 /// Most parser state transitions per packet (a state machine looping without consuming
 /// input ends with `error.ParserTimeout`).
 pub const MAX_PARSER_STEPS: usize = 1024;
@@ -109,7 +112,7 @@ pub fn binop(op: BinOp, a: u128, b: u128, w: u16) -> u128 {
 }
 
 impl Ctx<'_> {
-    pub fn eval(&mut self, e: &Expr) -> Result<u128, PacketError> {
+    pub fn eval(&mut self, e: &Expr) -> R<u128> {
         Ok(match e {
             Expr::Const(v) => *v,
             Expr::Slot(s) => self.env.slots[*s],
@@ -156,7 +159,7 @@ impl Ctx<'_> {
         }
     }
 
-    pub fn exec(&mut self, stmts: &[Stmt]) -> Result<Flow, PacketError> {
+    pub fn exec(&mut self, stmts: &[Stmt]) -> R<Flow> {
         for s in stmts {
             let f = self.stmt(s)?;
             if self.exited {
@@ -169,7 +172,7 @@ impl Ctx<'_> {
         Ok(Flow::Next)
     }
 
-    fn stmt(&mut self, s: &Stmt) -> Result<Flow, PacketError> {
+    fn stmt(&mut self, s: &Stmt) -> R<Flow> {
         match s {
             Stmt::Assign(l, e) => {
                 let v = self.eval(e)?;
@@ -231,7 +234,7 @@ impl Ctx<'_> {
 
     /// Applies table `t`: returns (hit, action run). `exit` inside the action sets
     /// `exited`.
-    pub fn apply(&mut self, t: TableId) -> Result<(bool, ActionId), PacketError> {
+    pub fn apply(&mut self, t: TableId) -> R<(bool, ActionId)> {
         let table = &self.p.tables[t];
         let mut key = std::mem::take(&mut self.keybuf);
         key.clear();
@@ -258,21 +261,23 @@ impl Ctx<'_> {
         Ok((hit, action))
     }
 
-    fn index(&mut self, e: &Expr, size: usize, name: &str, pos: Pos) -> Result<usize, PacketError> {
+    fn index(&mut self, e: &Expr, size: usize, name: &str, pos: Pos) -> R<usize> {
         let i = self.eval(e)?;
         usize::try_from(i)
             .ok()
             .filter(|&i| i < size)
-            .ok_or_else(|| PacketError::Index {
-                line: pos.line,
-                col: pos.col,
-                name: name.to_string(),
-                index: i,
-                size,
+            .ok_or_else(|| {
+                Box::new(PacketError::Index {
+                    line: pos.line,
+                    col: pos.col,
+                    name: name.to_string(),
+                    index: i,
+                    size,
+                })
             })
     }
 
-    fn ext(&mut self, x: &Ext, pos: Pos) -> Result<(), PacketError> {
+    fn ext(&mut self, x: &Ext, pos: Pos) -> R<()> {
         let p = self.p;
         match x {
             Ext::RegRead { reg, dst, idx } => {
@@ -386,11 +391,11 @@ impl Ctx<'_> {
             Ext::Advance(bits) => {
                 let b = self.eval(bits)?;
                 if b % 8 != 0 {
-                    return Err(PacketError::Runtime {
+                    return Err(Box::new(PacketError::Runtime {
                         line: pos.line,
                         col: pos.col,
                         msg: format!("advance by {b} bits (only whole bytes)"),
-                    });
+                    }));
                 }
                 let n = usize::try_from(b / 8).unwrap_or(usize::MAX);
                 if self.input.len() - self.cursor < n {
@@ -402,7 +407,7 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    fn data(&mut self, data: &[(Expr, u16)]) -> Result<Vec<u8>, PacketError> {
+    fn data(&mut self, data: &[(Expr, u16)]) -> R<Vec<u8>> {
         let mut vals = Vec::with_capacity(data.len());
         for (e, w) in data {
             vals.push((self.eval(e)?, *w));
@@ -423,15 +428,15 @@ impl Ctx<'_> {
     }
 
     /// A parser error marker: the parser loop turns it into `parser_error` and stops.
-    fn parser_error(&self, name: &str) -> PacketError {
-        PacketError::Runtime {
+    fn parser_error(&self, name: &str) -> Box<PacketError> {
+        Box::new(PacketError::Runtime {
             line: 0,
             col: 0,
             msg: format!("parser_error:{name}"),
-        }
+        })
     }
 
-    fn extract(&mut self, h: HdrId) -> Result<(), PacketError> {
+    fn extract(&mut self, h: HdrId) -> R<()> {
         let hd = &self.p.headers[h];
         let ht = &self.p.header_types[hd.ty];
         let n = (ht.bits / 8) as usize;
@@ -450,21 +455,23 @@ impl Ctx<'_> {
 
     /// Runs the parser; a parser error sets `standard_metadata.parser_error` (the packet
     /// goes on to ingress, as in BMv2).
-    pub fn parse(&mut self) -> Result<(), PacketError> {
+    pub fn parse(&mut self) -> R<()> {
         let p = self.p;
         let mut state = p.start;
         for _ in 0..MAX_PARSER_STEPS {
             let st = &p.states[state];
             match self.exec(&st.body) {
                 Ok(_) => {}
-                Err(PacketError::Runtime { line: 0, msg, .. })
-                    if msg.starts_with("parser_error:") =>
-                {
-                    let code = p.error_code(&msg["parser_error:".len()..]).unwrap_or(1);
-                    self.env.slots[p.sm.parser_error] = code;
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
+                Err(e) => match *e {
+                    PacketError::Runtime {
+                        line: 0, ref msg, ..
+                    } if msg.starts_with("parser_error:") => {
+                        let code = p.error_code(&msg["parser_error:".len()..]).unwrap_or(1);
+                        self.env.slots[p.sm.parser_error] = code;
+                        return Ok(());
+                    }
+                    _ => return Err(e),
+                },
             }
             let target = match &st.trans {
                 Trans::Accept => Target::Accept,

@@ -213,7 +213,7 @@ impl Switch {
             let r = c.parse();
             let cursor = c.cursor;
             self.keybuf = std::mem::take(&mut c.keybuf);
-            r?;
+            r.map_err(|e| *e)?;
             cursor
         };
         if self.env.slots[sm.parser_error] != 0 {
@@ -236,7 +236,7 @@ impl Switch {
                 let mut env = self.parsed.clone();
                 self.keep_field_list(&mut env, fl);
                 env.slots[sm.instance_type] = INSTANCE_INGRESS_CLONE;
-                self.egress_copy(env, cport, bytes, cursor, fx, now_us, out)?;
+                self.egress_copy(Some(env), cport, bytes, cursor, fx, now_us, out)?;
             }
         }
         let grp = self.env.slots[sm.mcast_grp] as u16;
@@ -250,7 +250,7 @@ impl Switch {
                 let mut env = self.env.clone();
                 env.slots[sm.instance_type] = INSTANCE_REPLICATION;
                 env.slots[sm.egress_rid] = u128::from(rid);
-                self.egress_copy(env, p, bytes, cursor, fx, now_us, out)?;
+                self.egress_copy(Some(env), p, bytes, cursor, fx, now_us, out)?;
             }
             return Ok(());
         }
@@ -259,12 +259,7 @@ impl Switch {
             self.stats.dropped += 1;
             return Ok(());
         }
-        let env = std::mem::take(&mut self.env);
-        let r = self.egress_copy(env, spec, bytes, cursor, fx, now_us, out);
-        if self.env.slots.is_empty() {
-            self.env = Env::new(&self.prog);
-        }
-        r
+        self.egress_copy(None, spec, bytes, cursor, fx, now_us, out)
     }
 
     /// Runs control bodies in order on `self.env`; returns their effects.
@@ -288,7 +283,7 @@ impl Switch {
         }
         let fx = c.fx;
         self.keybuf = std::mem::take(&mut c.keybuf);
-        res.map(|_| fx)
+        res.map(|_| fx).map_err(|e| *e)
     }
 
     fn keep_field_list(&self, env: &mut Env, fl: Option<u8>) {
@@ -299,11 +294,12 @@ impl Switch {
         }
     }
 
-    /// One copy through egress, compute checksum and deparser.
+    /// One copy through egress, compute checksum and deparser: `env` (a replica, a clone), or
+    /// the packet's own env when None.
     #[allow(clippy::too_many_arguments)]
     fn egress_copy(
         &mut self,
-        env: Env,
+        env: Option<Env>,
         port: u16,
         bytes: &[u8],
         cursor: usize,
@@ -312,7 +308,7 @@ impl Switch {
         out: &mut Vec<Output>,
     ) -> Result<(), PacketError> {
         let sm = self.prog.sm;
-        let saved = std::mem::replace(&mut self.env, env);
+        let saved = env.map(|e| std::mem::replace(&mut self.env, e));
         self.env.slots[sm.egress_port] = u128::from(port) & 0x1ff;
         self.env.slots[sm.egress_spec] = u128::from(port) & 0x1ff;
         self.env.slots[sm.egress_global_timestamp] = now_us;
@@ -342,7 +338,15 @@ impl Switch {
                 let mut env = self.env.clone();
                 self.keep_field_list(&mut env, fl);
                 env.slots[sm.instance_type] = INSTANCE_EGRESS_CLONE;
-                self.egress_copy(env, cport, bytes, cursor, Effects::default(), now_us, out)?;
+                self.egress_copy(
+                    Some(env),
+                    cport,
+                    bytes,
+                    cursor,
+                    Effects::default(),
+                    now_us,
+                    out,
+                )?;
             }
             if let Some(fl) = recirc {
                 self.stats.recirculated += 1;
@@ -367,7 +371,9 @@ impl Switch {
             }
             Ok(())
         })();
-        self.env = saved;
+        if let Some(e) = saved {
+            self.env = e;
+        }
         result
     }
 
