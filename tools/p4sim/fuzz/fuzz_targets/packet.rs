@@ -6,26 +6,36 @@
 use libfuzzer_sys::fuzz_target;
 use p4sim::control::jbsq::{self, JbsqConfig, Server};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::OnceLock;
+
+/// The loaded program with its entries, built once and cloned per input.
+fn base() -> Option<&'static p4sim::Switch> {
+    static BASE: OnceLock<Option<p4sim::Switch>> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let cfg = JbsqConfig {
+            router: vec![
+                SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 254), 8000),
+                SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 254), 9000),
+            ],
+            router_mac: [2, 0, 0, 0, 0, 1],
+            servers: (0..5u8)
+                .map(|i| Server {
+                    addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1 + i), 8000),
+                    mac: [2, 0, 0, 0, 1, i],
+                    egress_port: 1 + u16::from(i),
+                })
+                .collect(),
+            n: 2,
+            recirc_port: 68,
+            routes: vec![],
+        };
+        jbsq::switch(&cfg, 1).ok()
+    })
+    .as_ref()
+}
 
 fuzz_target!(|data: &[u8]| {
-    let cfg = JbsqConfig {
-        router: vec![
-            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 254), 8000),
-            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 254), 9000),
-        ],
-        router_mac: [2, 0, 0, 0, 0, 1],
-        servers: (0..5u8)
-            .map(|i| Server {
-                addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1 + i), 8000),
-                mac: [2, 0, 0, 0, 1, i],
-                egress_port: 1 + u16::from(i),
-            })
-            .collect(),
-        n: 2,
-        recirc_port: 68,
-        routes: vec![],
-    };
-    let Ok(mut sw) = jbsq::switch(&cfg, 1) else {
+    let Some(mut sw) = base().cloned() else {
         return;
     };
     let mut rest = data;
