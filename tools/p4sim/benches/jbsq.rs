@@ -30,7 +30,7 @@ fn workload(b: &Both) -> Vec<Vec<u8>> {
         let f = frame(
             c,
             SocketAddrV4::new(ROUTER_IP, REQ_PORT),
-            &req0(c, (i / 64) as u16, 0),
+            &req0((i / 64) as u16, 0),
             false,
         );
         let (r, p) = dry.step(&f);

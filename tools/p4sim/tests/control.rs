@@ -132,6 +132,41 @@ fn the_command_runs_hex_traces() {
         "routed on port 30: {}",
         lines[1]
     );
+    // The same two frames from a pcap file: the pcap out holds what left.
+    let pin = dir.join("in.pcap");
+    {
+        let mut w = pcap_file::pcap::PcapWriter::new(std::fs::File::create(&pin).unwrap()).unwrap();
+        for f in [&req, &other] {
+            w.write_packet(&pcap_file::pcap::PcapPacket::new(
+                std::time::Duration::ZERO,
+                f.len() as u32,
+                f,
+            ))
+            .unwrap();
+        }
+    }
+    let pout = dir.join("out.pcap");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_p4sim"))
+        .args(["run", p4, "--entries"])
+        .arg(&entries)
+        .arg("--pcap-in")
+        .arg(&pin)
+        .arg("--pcap-out")
+        .arg(&pout)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut r = pcap_file::pcap::PcapReader::new(std::fs::File::open(&pout).unwrap()).unwrap();
+    let mut got = vec![];
+    while let Some(p) = r.next_packet() {
+        got.push(p.unwrap().data.to_vec());
+    }
+    assert_eq!(got.len(), 2);
+    assert_eq!(hex(&got[0]), lines[0].split_once(' ').unwrap().1);
     // A bad program is one line on stderr and a failure.
     let bad = dir.join("bad.p4");
     std::fs::write(&bad, "header h { bit<8> a }").unwrap();

@@ -239,6 +239,22 @@ fn multicast_clone_recirculate_timestamps_truncate() {
             .collect::<Vec<_>>(),
         [(1, 99, 0), (9, 1, 1)]
     );
+    // E2E clone: the egress result through egress again, instance type 2.
+    let mut sw = switch(
+        "",
+        "",
+        "if (sm.instance_type == 0) { hdr.h.a = 7; clone(CloneType.E2E, 32w5); } hdr.o.y = sm.instance_type;",
+        "",
+        r#"{ "clone_sessions": [ { "session": 5, "port": 9 } ] }"#,
+    );
+    let mut tx = sw.run(0, &pkt(1, 0, 0), 0, 4).unwrap();
+    tx.sort();
+    assert_eq!(
+        tx.iter()
+            .map(|(p, b)| (*p, b[0], xy(b).1))
+            .collect::<Vec<_>>(),
+        [(1, 7, 0), (9, 7, 2)]
+    );
     // Recirculation keeps field list 0 only.
     let body = "if (sm.instance_type == 4) { hdr.o.x = (bit<32>)meta.pass; hdr.o.y = sm.ingress_global_timestamp[31:0]; } else { meta.pass = 42; }";
     let mut sw = switch(

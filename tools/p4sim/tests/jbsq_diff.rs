@@ -28,7 +28,7 @@ fn router_fb() -> SocketAddrV4 {
 
 /// Frames the router must ignore or count as malformed (and the switch must drop).
 fn junk(g: &mut Gen, client: SocketAddrV4, rid: u16) -> Vec<u8> {
-    let good = req0(client, rid, 0);
+    let good = req0(rid, 0);
     match g.below(11) {
         0 => {
             let mut d = good;
@@ -119,15 +119,10 @@ fn strict_trace(seed: u64, k: usize, n: u32, len: usize, ext: bool) -> Result<()
                 0 => 2 + g.below(14) as u8,
                 _ => 0,
             };
-            frame(
-                client,
-                router_req(),
-                &req0(client, rid, policy),
-                g.chance(20),
-            )
+            frame(client, router_req(), &req0(rid, policy), g.chance(20))
         } else if roll < 50 && master {
             rid = rid.wrapping_add(1);
-            frame(client, router_req(), &req0(client, rid, 1), false)
+            frame(client, router_req(), &req0(rid, 1), false)
         } else if roll < 85 && !busy.is_empty() {
             let i = busy[g.below(busy.len())];
             let s = &mut srv[i];
@@ -246,7 +241,7 @@ fn queueing_same_servers_and_multiset() {
     let total = 2 * k * n as usize + 9;
     for rid in 0..total as u16 {
         let c = client_addr(rid as usize);
-        let (r, p) = b.step(&frame(c, router_req(), &req0(c, rid, 0), false));
+        let (r, p) = b.step(&frame(c, router_req(), &req0(rid, 0), false));
         assert_eq!(r.len(), p.len(), "REQ0 {rid}");
         if (rid as usize) < k * n as usize {
             assert_eq!(r, p, "REQ0 {rid} before the servers fill");

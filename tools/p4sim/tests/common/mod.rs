@@ -62,7 +62,7 @@ pub fn frame(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8], zero_csum: bo
     f
 }
 
-pub fn req0(_client: SocketAddrV4, rid: u16, policy: u8) -> Vec<u8> {
+pub fn req0(rid: u16, policy: u8) -> Vec<u8> {
     let mut d = Header::single(MsgType::Request, Policy::LbRoute, rid)
         .encode()
         .to_vec();
