@@ -106,20 +106,22 @@ fn the_command_runs_hex_traces() {
         format!("# two frames\n{}\n4: {}\n", hex(&req), hex(&other)),
     )
     .unwrap();
-    let p4 = concat!(env!("CARGO_MANIFEST_DIR"), "/../../p4/jbsq.p4");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_p4sim"))
-        .args(["run", p4, "--entries"])
-        .arg(&entries)
-        .arg("--hex-in")
-        .arg(&trace)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let run = |args: &[&std::path::Path]| {
+        let p4 = concat!(env!("CARGO_MANIFEST_DIR"), "/../../p4/jbsq.p4");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_p4sim"))
+            .args(["run", p4, "--entries"])
+            .arg(&entries)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let stdout = run(&["--hex-in".as_ref(), &trace]);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     assert!(
@@ -146,20 +148,7 @@ fn the_command_runs_hex_traces() {
         }
     }
     let pout = dir.join("out.pcap");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_p4sim"))
-        .args(["run", p4, "--entries"])
-        .arg(&entries)
-        .arg("--pcap-in")
-        .arg(&pin)
-        .arg("--pcap-out")
-        .arg(&pout)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run(&["--pcap-in".as_ref(), &pin, "--pcap-out".as_ref(), &pout]);
     let mut r = pcap_file::pcap::PcapReader::new(std::fs::File::open(&pout).unwrap()).unwrap();
     let mut got = vec![];
     while let Some(p) = r.next_packet() {

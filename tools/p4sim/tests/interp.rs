@@ -223,38 +223,27 @@ fn multicast_clone_recirculate_timestamps_truncate() {
     let tx = sw.run(0, &pkt(0, 0, 0), 0, 4).unwrap();
     let got: Vec<(u16, u32)> = tx.iter().map(|(p, b)| (*p, xy(b).1)).collect();
     assert_eq!(got, [(2, 0), (3, 1)]);
-    // I2E clone: the packet as parsed, instance type 1, to the session's port.
-    let mut sw = switch(
-        "",
+    // I2E clone: the packet as parsed, instance type 1, to the session's port; E2E clone:
+    // the egress result through egress again, instance type 2.
+    let i2e = (
         "hdr.h.a = 99; clone(CloneType.I2E, 32w5);",
-        "hdr.o.x = sm.instance_type;",
-        "",
-        r#"{ "clone_sessions": [ { "session": 5, "port": 9 } ] }"#,
+        "hdr.o.y = sm.instance_type;",
     );
-    let mut tx = sw.run(0, &pkt(1, 0, 0), 0, 4).unwrap();
-    tx.sort();
-    assert_eq!(
-        tx.iter()
-            .map(|(p, b)| (*p, b[0], xy(b).0))
-            .collect::<Vec<_>>(),
-        [(1, 99, 0), (9, 1, 1)]
-    );
-    // E2E clone: the egress result through egress again, instance type 2.
-    let mut sw = switch(
-        "",
+    let e2e = (
         "",
         "if (sm.instance_type == 0) { hdr.h.a = 7; clone(CloneType.E2E, 32w5); } hdr.o.y = sm.instance_type;",
-        "",
-        r#"{ "clone_sessions": [ { "session": 5, "port": 9 } ] }"#,
     );
-    let mut tx = sw.run(0, &pkt(1, 0, 0), 0, 4).unwrap();
-    tx.sort();
-    assert_eq!(
-        tx.iter()
-            .map(|(p, b)| (*p, b[0], xy(b).1))
-            .collect::<Vec<_>>(),
-        [(1, 7, 0), (9, 7, 2)]
-    );
+    for ((body, egress), want) in [
+        (i2e, [(1, 99, 0), (9, 1, 1)]),
+        (e2e, [(1, 7, 0), (9, 7, 2)]),
+    ] {
+        let sessions = r#"{ "clone_sessions": [ { "session": 5, "port": 9 } ] }"#;
+        let mut sw = switch("", body, egress, "", sessions);
+        let mut tx = sw.run(0, &pkt(1, 0, 0), 0, 4).unwrap();
+        tx.sort();
+        let got: Vec<(u16, u8, u32)> = tx.iter().map(|(p, b)| (*p, b[0], xy(b).1)).collect();
+        assert_eq!(got, want, "{body} / {egress}");
+    }
     // Recirculation keeps field list 0 only.
     let body = "if (sm.instance_type == 4) { hdr.o.x = (bit<32>)meta.pass; hdr.o.y = sm.ingress_global_timestamp[31:0]; } else { meta.pass = 42; }";
     let mut sw = switch(
