@@ -1,0 +1,171 @@
+//! The JBSQ control plane: its control file round-trips through JSON, installs, prints as
+//! P4Runtime text with the program's ids, and drives the `p4sim` command.
+
+use p4sim::control::ControlFile;
+use p4sim::control::jbsq::{self, JbsqConfig, Route, Server};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+fn cfg() -> JbsqConfig {
+    JbsqConfig {
+        router: vec![SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 254), 8000)],
+        router_mac: [2, 0, 0, 0, 0, 1],
+        // Given out of address order: indices follow addresses.
+        servers: vec![
+            Server {
+                addr: "10.0.0.9:8000".parse().unwrap(),
+                mac: [2, 0, 0, 0, 1, 9],
+                egress_port: 9,
+            },
+            Server {
+                addr: "10.0.0.2:8001".parse().unwrap(),
+                mac: [2, 0, 0, 0, 1, 2],
+                egress_port: 2,
+            },
+        ],
+        n: 3,
+        recirc_port: 68,
+        routes: vec![Route {
+            net: Ipv4Addr::new(192, 168, 0, 0),
+            prefix: 16,
+            mac: [2, 0, 0, 0, 2, 0],
+            port: 30,
+        }],
+    }
+}
+
+#[test]
+fn json_round_trip_and_install() {
+    let cf = cfg().control_file().unwrap();
+    let back = ControlFile::from_json(&cf.to_json()).unwrap();
+    assert_eq!(back, cf);
+    let sw = jbsq::switch(&cfg(), 0).unwrap();
+    assert_eq!(jbsq::slots(&sw, 2), [(0, 3), (0, 3)]);
+    let t = sw.prog.table("server_addr").unwrap();
+    let e = &sw.rt.tables[t].entries[0];
+    assert_eq!(
+        e.args[0],
+        u128::from(u32::from(Ipv4Addr::new(10, 0, 0, 2))),
+        "index 0 = lowest address"
+    );
+    assert!(
+        ControlFile::from_json("{\"tables\": []}").is_err(),
+        "unknown fields are refused"
+    );
+    let mut bad = cf.clone();
+    bad.table_entries[0].matches = vec!["10.0.0.254".into()];
+    assert!(bad.install(&mut jbsq::switch(&cfg(), 0).unwrap()).is_err());
+    assert!(JbsqConfig { n: 0, ..cfg() }.control_file().is_err());
+}
+
+#[test]
+fn p4runtime_text_uses_the_annotated_ids() {
+    let sw = jbsq::switch(&cfg(), 0).unwrap();
+    let text = cfg()
+        .control_file()
+        .unwrap()
+        .p4runtime_text(&sw.prog, 1)
+        .unwrap();
+    // server_addr is @id(5), set_server @id(11); index 0 is canonical "\x00".
+    assert!(
+        text.contains("table_id: 33554437  # RouterIngress.server_addr"),
+        "{text}"
+    );
+    assert!(text.contains("action_id: 16777227  # RouterIngress.set_server"));
+    assert!(
+        text.contains("match { field_id: 1  # meta.chosen\n        exact { value: \"\\x00\" } }")
+    );
+    assert!(text.contains("params { param_id: 1 value: \"\\x0a\\x00\\x00\\x02\" }  # ip"));
+    assert!(text.contains("lpm { value: \"\\xc0\\xa8\\x00\\x00\" prefix_len: 16 }"));
+    assert!(text.contains("register_id: 369098754  # RouterIngress.bound"));
+    assert!(text.contains("is_default_action: true"));
+    assert!(text.contains("priority: 30"));
+    assert_eq!(text.matches("updates {").count(), 1 + 1 + 5 + 2 * 2 + 2 + 1);
+}
+
+#[test]
+fn the_command_runs_hex_traces() {
+    let dir = std::env::temp_dir().join(format!("p4sim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let entries = dir.join("entries.json");
+    std::fs::write(&entries, cfg().control_file().unwrap().to_json()).unwrap();
+    // A REQ0 to the router, and a frame to 192.168.1.1 (routed by ipv4_lpm).
+    let mut req = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0xcc, 8, 0];
+    req.extend_from_slice(&[
+        0x45, 0, 0, 50, 0, 7, 0x40, 0, 64, 17, 0, 0, 10, 0, 1, 1, 10, 0, 0, 254,
+    ]);
+    req.extend_from_slice(&[
+        0x4e, 0x2a, 0x1f, 0x40, 0, 30, 0, 0, 0xcc, 8, 0, 0xc0, 0, 7, 0, 1,
+    ]);
+    req.extend_from_slice(&[0xa5; 14]);
+    let mut other = req.clone();
+    other[30..34].copy_from_slice(&[192, 168, 1, 1]);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let trace = dir.join("in.hex");
+    std::fs::write(
+        &trace,
+        format!("# two frames\n{}\n4: {}\n", hex(&req), hex(&other)),
+    )
+    .unwrap();
+    let run = |args: &[&std::path::Path]| {
+        let p4 = concat!(env!("CARGO_MANIFEST_DIR"), "/../../p4/jbsq.p4");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_p4sim"))
+            .args(["run", p4, "--entries"])
+            .arg(&entries)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let stdout = run(&["--hex-in".as_ref(), &trace]);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with("2 020000000102"),
+        "REQ0 to 10.0.0.2 on port 2: {}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("30 020000000200"),
+        "routed on port 30: {}",
+        lines[1]
+    );
+    // The same two frames from a pcap file: the pcap out holds what left.
+    let pin = dir.join("in.pcap");
+    {
+        let mut w = pcap_file::pcap::PcapWriter::new(std::fs::File::create(&pin).unwrap()).unwrap();
+        for f in [&req, &other] {
+            w.write_packet(&pcap_file::pcap::PcapPacket::new(
+                std::time::Duration::ZERO,
+                f.len() as u32,
+                f,
+            ))
+            .unwrap();
+        }
+    }
+    let pout = dir.join("out.pcap");
+    run(&["--pcap-in".as_ref(), &pin, "--pcap-out".as_ref(), &pout]);
+    let mut r = pcap_file::pcap::PcapReader::new(std::fs::File::open(&pout).unwrap()).unwrap();
+    let mut got = vec![];
+    while let Some(p) = r.next_packet() {
+        got.push(p.unwrap().data.to_vec());
+    }
+    assert_eq!(got.len(), 2);
+    assert_eq!(hex(&got[0]), lines[0].split_once(' ').unwrap().1);
+    // A bad program is one line on stderr and a failure.
+    let bad = dir.join("bad.p4");
+    std::fs::write(&bad, "header h { bit<8> a }").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_p4sim"))
+        .args(["check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.p4:1:"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
