@@ -35,6 +35,11 @@ struct State {
     /// Ghost state: every (index -> (entry term, a term at or after which it was committed))
     /// any replica ever knew committed.
     committed: BTreeMap<Index, (Term, Term)>,
+    /// Ghost state: the replier of every request entry any replica applied, and whether an
+    /// application broke HovercRaft's rules (see `carry`); whether a reply was ever sent.
+    repliers: BTreeMap<Index, u8>,
+    apply_broken: bool,
+    answered: bool,
 }
 
 impl Hash for State {
@@ -51,6 +56,7 @@ impl Hash for State {
         }
         (&self.net, self.proposals, self.crashes, self.drops).hash(h);
         self.committed.hash(h);
+        (&self.repliers, self.apply_broken, self.answered).hash(h);
     }
 }
 
@@ -107,6 +113,18 @@ impl Raft {
                 s.committed.entry(k).or_insert((t, n.term()));
             }
         }
+        // HovercRaft's rules for what a replica runs and answers: the designated replier
+        // (fixed per index, the same on every replica) answers; a read-write request runs
+        // everywhere, a read-only one only on its replier.
+        for a in &out.applied {
+            if let Op::Request { req, replier } = &a.op {
+                let me = i as u8;
+                let fixed = *s.repliers.entry(a.index).or_insert(*replier) == *replier;
+                let ok = a.reply == (*replier == me) && a.execute == (!req.read_only || a.reply);
+                s.apply_broken |= !(fixed && ok);
+                s.answered |= a.reply;
+            }
+        }
         for w in out.writes {
             s.stores[i].write(w);
         }
@@ -139,6 +157,9 @@ impl Model for Raft {
             crashes: 0,
             drops: 0,
             committed: BTreeMap::new(),
+            repliers: BTreeMap::new(),
+            apply_broken: false,
+            answered: false,
         };
         let mut lagging = fresh(&|i| {
             let mut d = Durable {
@@ -219,7 +240,9 @@ impl Model for Raft {
             Action::Propose(i) => {
                 let rid = u16::from(s.proposals);
                 s.proposals += 1;
-                let req = request(rid);
+                // HovercRaft proposes a read-only request (run by its replier alone).
+                let mut req = request(rid);
+                req.read_only = self.mode == Mode::Hover;
                 match self.mode {
                     Mode::Vanilla => self.apply(&mut s, i, Input::Request(req)),
                     // Multicast: every replica receives it (the leader first).
@@ -292,9 +315,13 @@ impl Model for Raft {
                             .all(|(k, (t, _))| l.log().term_at(*k) == Some(*t))
                     })
             }),
+            Property::always("replier and read-only rules", |_: &Raft, s: &State| {
+                !s.apply_broken
+            }),
             Property::sometimes("a request commits", |_: &Raft, s: &State| {
                 s.nodes.iter().any(|n| n.commit() >= 2)
             }),
+            Property::sometimes("a replier answers", |_: &Raft, s: &State| s.answered),
         ]
     }
 }
