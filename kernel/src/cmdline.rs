@@ -176,6 +176,20 @@ pub fn virtio_mmio_devices(cmdline: &str) -> impl Iterator<Item = Result<VirtioM
     })
 }
 
+/// Parses an app argument's value `v` of `key=v`; the error is the one line apps print.
+pub fn arg_value<T: core::str::FromStr>(key: &str, v: &str) -> Result<T, alloc::string::String> {
+    v.parse()
+        .map_err(|_| alloc::format!("bad value for {key}: {v:?}"))
+}
+
+/// [`arg_value`] for a UDP or TCP port: 1 to 65535.
+pub fn arg_port(key: &str, v: &str) -> Result<u16, alloc::string::String> {
+    match arg_value::<u16>(key, v)? {
+        0 => Err(alloc::format!("bad value for {key}: port 0")),
+        p => Ok(p),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

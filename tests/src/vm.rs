@@ -107,3 +107,51 @@ impl Drop for LiveVm {
         let _ = self.child.wait();
     }
 }
+
+/// Where a VM of [`LiveVm::on_tap`] plugs in: a TAP device of the namespace and its MAC.
+pub struct Tap<'a> {
+    pub ns: &'a crate::netns::NetNs,
+    pub dev: &'a str,
+    pub mac: &'a str,
+}
+
+impl LiveVm {
+    /// `ferrix run APP --cpus 1 --net tap:DEV --mac MAC --timeout 300 OPTS -- ARGS` inside
+    /// the namespace (`ferrix` is the test's `ferrix` binary); waits (at most `limit`) for
+    /// `ready` on the console and panics with the console if it never comes.
+    pub fn on_tap(
+        ferrix: &str,
+        tap: Tap<'_>,
+        app: &str,
+        (opts, args): (&[&str], &[&str]),
+        ready: &str,
+        limit: Duration,
+    ) -> LiveVm {
+        let image = crate::image(app);
+        let net = format!("tap:{}", tap.dev);
+        let mut argv = vec![
+            ferrix,
+            "run",
+            image.to_str().unwrap_or_default(),
+            "--cpus",
+            "1",
+            "--net",
+            &net,
+            "--mac",
+            tap.mac,
+            "--timeout",
+            "300",
+        ];
+        argv.extend_from_slice(opts);
+        argv.push("--");
+        argv.extend_from_slice(args);
+        let mut vm = LiveVm::spawn(tap.ns.command(&argv));
+        assert!(
+            vm.wait(ready, limit),
+            "{app} on {} never became ready:\n{}",
+            tap.dev,
+            vm.console()
+        );
+        vm
+    }
+}

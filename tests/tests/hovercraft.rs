@@ -20,7 +20,7 @@
 //! that with DROP, every request answered exactly once.
 
 use ferrix_tests::netns::{NetNs, unavailable};
-use ferrix_tests::vm::LiveVm;
+use ferrix_tests::vm::{LiveVm, Tap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -58,31 +58,14 @@ fn vm(
     args: &[&str],
     ready: &str,
 ) -> LiveVm {
-    let image = ferrix_tests::image(app);
-    let net = format!("tap:{tap}");
-    let mut argv = vec![
+    LiveVm::on_tap(
         FERRIX,
-        "run",
-        image.to_str().unwrap(),
-        "--cpus",
-        "1",
-        "--net",
-        &net,
-        "--mac",
-        mac,
-        "--timeout",
-        "300",
-    ];
-    argv.extend_from_slice(opts);
-    argv.push("--");
-    argv.extend_from_slice(args);
-    let mut vm = LiveVm::spawn(ns.command(&argv));
-    assert!(
-        vm.wait(ready, Duration::from_secs(120)),
-        "{app} on {tap} never became ready:\n{}",
-        vm.console()
-    );
-    vm
+        Tap { ns, dev: tap, mac },
+        app,
+        (opts, args),
+        ready,
+        Duration::from_secs(120),
+    )
 }
 
 fn replica(ns: &NetNs, i: usize, extra: &[&str]) -> LiveVm {

@@ -16,7 +16,7 @@
 //! topology also runs under the ferrix shim (short: its guest kernel is emulated here).
 
 use ferrix_tests::netns::{NetNs, unavailable};
-use ferrix_tests::vm::LiveVm;
+use ferrix_tests::vm::{LiveVm, Tap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -46,27 +46,15 @@ impl Vm {
         args: &[&str],
         ready: &str,
     ) -> LiveVm {
-        let image = ferrix_tests::image(app);
-        let net = format!("tap:{tap}");
-        let mut argv = vec![
+        let opts = [&["--vmm", vmm][..], extra].concat();
+        LiveVm::on_tap(
             FERRIX,
-            "run",
-            image.to_str().unwrap(),
-            "--vmm",
-            vmm,
-            "--cpus",
-            "1",
-            "--net",
-            &net,
-            "--mac",
-            mac,
-            "--timeout",
-            "300",
-        ];
-        argv.extend_from_slice(extra);
-        argv.push("--");
-        argv.extend_from_slice(args);
-        Vm::spawn(ns.command(&argv), app, ready)
+            Tap { ns, dev: tap, mac },
+            app,
+            (&opts, args),
+            ready,
+            Duration::from_secs(300),
+        )
     }
 
     /// Starts `cmd` (a `ferrix run`) and waits until its console shows `ready`.

@@ -5,7 +5,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
-use core::str::FromStr;
+use ferrix::cmdline::{arg_port as port, arg_value as value};
 use ferrix_raft::{Config, Mode, NodeId, ReplierPolicy};
 
 /// The reference's multicast group for HovercRaft clients.
@@ -45,17 +45,6 @@ pub struct Settings {
 const MS: u64 = 1_000_000;
 /// Room for one Raft message: a 1500-byte MTU less the IPv4, UDP and R2P2 headers.
 pub const MAX_MESSAGE: usize = 1500 - 20 - 8 - 8;
-
-fn value<T: FromStr>(key: &str, v: &str) -> Result<T, String> {
-    v.parse().map_err(|_| format!("bad value for {key}: {v:?}"))
-}
-
-fn port(key: &str, v: &str) -> Result<u16, String> {
-    match value::<u16>(key, v)? {
-        0 => Err(format!("bad value for {key}: port 0")),
-        p => Ok(p),
-    }
-}
 
 /// Parses the app's arguments (`ferrix::args()`).
 pub fn parse<'a>(args: impl Iterator<Item = &'a str>) -> Result<Settings, String> {

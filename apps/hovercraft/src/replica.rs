@@ -313,9 +313,9 @@ impl Replica {
             self.reply.clear();
             self.reply.extend_from_slice(b"-NOTLEADER ");
             match leader.and_then(|l| self.peers.get(usize::from(l))) {
-                Some(p) => {
-                    let _ = core::fmt::write(&mut Fmt(&mut self.reply), format_args!("{}", p.ip()));
-                }
+                Some(p) => self
+                    .reply
+                    .extend_from_slice(alloc::format!("{}", p.ip()).as_bytes()),
                 None => self.reply.extend_from_slice(b"unknown"),
             }
             self.reply.extend_from_slice(b"\r\n");
@@ -379,15 +379,5 @@ impl Replica {
     /// Sectors of the disk in use (None: no disk).
     pub fn disk_used(&self) -> Option<u64> {
         self.disk.as_ref().map(|d| d.used())
-    }
-}
-
-/// `core::fmt::Write` into a byte vector.
-struct Fmt<'a>(&'a mut Vec<u8>);
-
-impl core::fmt::Write for Fmt<'_> {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
     }
 }

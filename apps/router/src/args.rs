@@ -5,6 +5,7 @@ use alloc::format;
 use alloc::string::String;
 use core::net::{Ipv4Addr, SocketAddrV4};
 use core::str::FromStr;
+use ferrix::cmdline::{arg_port as port, arg_value as value};
 use ferrix_router::{Balance, RouterConfig, SvenConfig};
 
 /// What the router was asked to do.
@@ -24,17 +25,6 @@ pub struct Settings {
 }
 
 const MS: u64 = 1_000_000;
-
-fn value<T: FromStr>(key: &str, v: &str) -> Result<T, String> {
-    v.parse().map_err(|_| format!("bad value for {key}: {v:?}"))
-}
-
-fn port(key: &str, v: &str) -> Result<u16, String> {
-    match value::<u16>(key, v)? {
-        0 => Err(format!("bad value for {key}: port 0")),
-        p => Ok(p),
-    }
-}
 
 fn mask(key: &str, v: &str) -> Result<u16, String> {
     let r = match v.strip_prefix("0x") {
