@@ -41,4 +41,4 @@ pub use devices::blk;
 pub use ferrix_abi::exit as exit_code;
 pub use sdk::Cores;
 #[cfg(target_os = "none")]
-pub use sdk::{args, cmdline, core_id, cpus, exit, idle};
+pub use sdk::{args, cmdline, core_id, cpus, exit, idle, or_exit};

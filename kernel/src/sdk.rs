@@ -117,6 +117,18 @@ mod imp {
         crate::arch::vmm::exit(code)
     }
 
+    /// The value in `r`, or: prints `{app}: {error}` and ends the VM with 1 (an app's start-up
+    /// checks: arguments, the network, ports).
+    pub fn or_exit<T, E: core::fmt::Display>(app: &str, r: Result<T, E>) -> T {
+        match r {
+            Ok(v) => v,
+            Err(e) => {
+                crate::println!("{app}: {e}");
+                exit(1)
+            }
+        }
+    }
+
     /// Boot CPU: all cores are up; release them into the app.
     pub(crate) fn release(cpus: usize, bootstats: bool, netstats: bool) {
         NETSTATS.store(netstats, Ordering::Relaxed);

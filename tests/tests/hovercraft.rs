@@ -17,7 +17,9 @@
 //! redirects to the leader. Flow control: an R2P2 router VM in front of the group
 //! (apps/router `group=`) forwards the client's requests to the multicast group while fewer
 //! than 4 are unanswered (the repliers' FEEDBACK completes them) and answers a flood beyond
-//! that with DROP, every request answered exactly once.
+//! that with DROP, every request answered exactly once. HovercRaft++: an aggregator VM
+//! (apps/hover-agg, 10.79.0.3) relays the leader's AppendEntries by multicast; it is killed
+//! and restarted (the leader falls back and switches again), then the leader is killed.
 
 use ferrix_tests::netns::{NetNs, unavailable};
 use ferrix_tests::vm::{LiveVm, Tap};
@@ -94,12 +96,15 @@ fn replica_on(ns: &NetNs, i: usize, disk: Option<&Path>, extra: &[&str]) -> Live
     )
 }
 
-/// A blank 16 MiB disk image for replica `i`, removed when dropped.
+/// A blank 16 MiB disk image for replica `i` of the test named `test`, removed when dropped.
 struct Disk(PathBuf);
 
 impl Disk {
-    fn new(i: usize) -> Disk {
-        let p = std::env::temp_dir().join(format!("ferrix-hover-{}-{i}.img", std::process::id()));
+    fn new(test: &str, i: usize) -> Disk {
+        let p = std::env::temp_dir().join(format!(
+            "ferrix-hover-{}-{test}-{i}.img",
+            std::process::id()
+        ));
         let f = std::fs::File::create(&p).expect("disk image");
         f.set_len(16 << 20).expect("disk size");
         Disk(p)
@@ -176,7 +181,7 @@ fn repliers(out: &str) -> usize {
 fn hovercraft_survives_the_leader_and_balances_replies() {
     let Some(ns) = topology() else { return };
     let idle = "idle-exit-ms=8000";
-    let disks: Vec<Disk> = (0..3).map(Disk::new).collect();
+    let disks: Vec<Disk> = (0..3).map(|i| Disk::new("kill", i)).collect();
     let mut vms: Vec<Option<LiveVm>> = (0..3)
         .map(|i| Some(replica_on(&ns, i, Some(&disks[i].0), &[idle])))
         .collect();
@@ -247,6 +252,133 @@ fn hovercraft_survives_the_leader_and_balances_replies() {
         assert_eq!(field(c, "hovercraft: store", "evictions"), Some(0), "{c}");
         assert_eq!(field(c, "hovercraft: raft", "refused"), Some(0), "{c}");
     }
+    assert!(t2 > t1);
+}
+
+/// The HovercRaft++ aggregator VM (apps/hover-agg) at 10.79.0.3 on TAP ht3.
+fn aggregator(ns: &NetNs) -> LiveVm {
+    vm(
+        ns,
+        "hover-agg",
+        ("ht3", "52:54:00:79:00:03"),
+        &[],
+        &["ferrix.ip=10.79.0.3/24", PEERS, "idle-exit-ms=8000"],
+        "hover-agg: 3 members",
+    )
+}
+
+/// `name: N` in a `Debug`-printed struct on the line starting with `line_start`.
+fn debug_field(text: &str, line_start: &str, name: &str) -> Option<u64> {
+    let line = text.lines().rev().find(|l| l.starts_with(line_start))?;
+    let (_, rest) = line.split_once(&format!(" {name}: "))?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// HovercRaft++: the aggregator VM relays the leader's AppendEntries by multicast and
+/// announces commits. Killing it makes the leader fall back to direct replication without
+/// losing a request; a restarted (empty) aggregator is probed and used again; killing the
+/// leader elects a new one, which switches to the aggregator in its term; the old leader
+/// restarts from its disk and catches up.
+#[test]
+fn hovercraft_plus_survives_the_aggregator_and_the_leader() {
+    let Some(ns) = topology_with(4) else { return };
+    let extra = ["aggregator=10.79.0.3", "idle-exit-ms=8000"];
+    let disks: Vec<Disk> = (0..3).map(|i| Disk::new("plus", i)).collect();
+    let mut agg = Some(aggregator(&ns));
+    let mut vms: Vec<Option<LiveVm>> = (0..3)
+        .map(|i| Some(replica_on(&ns, i, Some(&disks[i].0), &extra)))
+        .collect();
+    let (l1, t1) = wait_leader(&vms, 0);
+    let dest = format!("{GROUP}:8000");
+    eprintln!("{}", client(&ns, &dest, 0, 60, &[]));
+    // The aggregator goes: the leader falls back and keeps committing.
+    let agg1 = agg.take().map(LiveVm::kill).unwrap_or_default();
+    eprintln!("aggregator before its kill:\n{agg1}");
+    assert!(agg1.contains(": ready"), "{agg1}");
+    eprintln!("{}", client(&ns, &dest, 60, 100, &[]));
+    // An empty aggregator comes back: probed, used again.
+    agg = Some(aggregator(&ns));
+    let back = format!("hovercraft: node {l1} replicates through the aggregator in term {t1}");
+    let leader = vms[l1].as_ref().expect("running");
+    let start = std::time::Instant::now();
+    while leader.console().matches(&back).count() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{}",
+            leader.console()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("{}", client(&ns, &dest, 100, 140, &[]));
+    // The leader goes: a new one in a new term, through the aggregator again.
+    let dead = vms[l1].take().map(LiveVm::kill).unwrap_or_default();
+    let (l2, t2) = wait_leader(&vms, t1);
+    assert_ne!(l1, l2);
+    eprintln!("{}", client(&ns, &dest, 140, 180, &[]));
+    vms[l1] = Some(replica_on(&ns, l1, Some(&disks[l1].0), &extra));
+    eprintln!("{}", client(&ns, &dest, 180, 200, &[]));
+    let mut finals = Vec::new();
+    for (i, vm) in vms.into_iter().enumerate() {
+        let (status, console) = vm.expect("running").finish(Duration::from_secs(60));
+        eprintln!("replica {i}:\n{console}");
+        assert!(status.is_some_and(|s| s.success()), "replica {i}");
+        finals.push(console);
+    }
+    let (status, agg2) = agg.expect("running").finish(Duration::from_secs(60));
+    eprintln!("aggregator:\n{agg2}\nkilled leader {l1} (term {t1}):\n{dead}");
+    assert!(status.is_some_and(|s| s.success()), "aggregator");
+    let applied: Vec<Option<u64>> = finals
+        .iter()
+        .map(|c| field(c, "hovercraft: exit:", "applied"))
+        .collect();
+    assert!(
+        applied[0].unwrap_or(0) >= 400 && applied.iter().all(|a| *a == applied[0]),
+        "{applied:?}"
+    );
+    for c in &finals {
+        assert_eq!(field(c, "hovercraft: store", "items"), Some(16), "{c}");
+        assert_eq!(field(c, "hovercraft: raft", "refused"), Some(0), "{c}");
+    }
+    // The first leader used the aggregator, fell back when it died, and used the second.
+    let switched = |c: &str, i: usize, t: u64| {
+        c.matches(&format!(
+            "hovercraft: node {i} replicates through the aggregator in term {t}"
+        ))
+        .count()
+    };
+    assert!(switched(&dead, l1, t1) >= 2, "{dead}");
+    assert!(
+        dead.contains(&format!(
+            "hovercraft: node {l1} falls back to direct replication in term {t1}"
+        )),
+        "{dead}"
+    );
+    // The second switched to it in its own term, and followers committed by its AGG_COMMITs.
+    let core = "hovercraft: core";
+    assert!(switched(&finals[l2], l2, t2) >= 1, "{}", finals[l2]);
+    let follower = (0..3).find(|&i| i != l1 && i != l2).unwrap_or(0);
+    assert!(debug_field(&finals[follower], core, "agg_commits").unwrap_or(0) >= 1);
+    // The second aggregator relayed both leaders' terms, refused nothing.
+    assert_eq!(
+        field(&agg2, "hover-agg: datagrams", "refused"),
+        Some(0),
+        "{agg2}"
+    );
+    assert!(
+        field(&agg2, "hover-agg: datagrams", "multicast").unwrap_or(0) >= 20,
+        "{agg2}"
+    );
+    assert!(
+        debug_field(&agg2, "hover-agg: core", "relayed").unwrap_or(0) >= 20,
+        "{agg2}"
+    );
+    assert!(
+        debug_field(&agg2, "hover-agg: core", "flushes").unwrap_or(0) >= 2,
+        "{agg2}"
+    );
     assert!(t2 > t1);
 }
 

@@ -36,6 +36,8 @@ pub struct Settings {
     /// Where the replier sends FEEDBACK after each reply (a router doing flow control for
     /// the group: apps/router `group=`).
     pub router: Option<core::net::SocketAddrV4>,
+    /// HovercRaft++: the aggregator's address (`hover-agg`, port `raft_port`).
+    pub aggregator: Option<Ipv4Addr>,
     /// Exit 0 after this many requests were applied.
     pub exit_after: Option<u64>,
     /// Exit 0 after this long without a client request, once one came.
@@ -67,6 +69,7 @@ pub fn parse<'a>(args: impl Iterator<Item = &'a str>) -> Result<Settings, String
         max_log: 200_000,
         mem_mb: 64,
         router: None,
+        aggregator: None,
         exit_after: None,
         idle_exit_ns: None,
     };
@@ -118,6 +121,7 @@ pub fn parse<'a>(args: impl Iterator<Item = &'a str>) -> Result<Settings, String
             "mem-mb" => s.mem_mb = value(k, v)?,
             "seed" => seed = Some(value(k, v)?),
             "router" => s.router = Some(value(k, v)?),
+            "aggregator" => s.aggregator = Some(value(k, v)?),
             "exit-after" => s.exit_after = Some(value(k, v)?),
             "idle-exit-ms" => s.idle_exit_ns = Some(value::<u64>(k, v)?.saturating_mul(MS)),
             _ => return Err(format!("unknown argument {a:?}")),
@@ -134,6 +138,15 @@ pub fn parse<'a>(args: impl Iterator<Item = &'a str>) -> Result<Settings, String
     raft.heartbeat_ticks = heartbeat_ticks;
     raft.seed = seed.unwrap_or(0x4856_5243 ^ u64::from(id));
     raft.max_message_bytes = MAX_MESSAGE;
+    raft.aggregator = s.aggregator.is_some();
+    if let Some(a) = s.aggregator {
+        if mode != Mode::Hover {
+            return Err("aggregator= needs mode=hover (HovercRaft++)".into());
+        }
+        if peers.contains(&a) {
+            return Err(format!("aggregator={a} is a member in peers="));
+        }
+    }
     // Pending requests the leader has not ordered are forgotten after about 2 s.
     raft.pending_ticks = u32::try_from(2_000 * MS / s.tick_ns)
         .unwrap_or(u32::MAX)

@@ -19,14 +19,17 @@
 //! `replier=jbsq|rr`, `reply-bound=N`, `tick-us=` (default 1000), `election-ticks=` (150),
 //! `heartbeat-ticks=` (20), `max-body=` (1024), `max-log=` (200000), `mem-mb=` (64), `seed=`,
 //! `router=IP:PORT` (send FEEDBACK there after each reply: apps/router's flow control for a
-//! group, `group=`),
+//! group, `group=`), `aggregator=IP` (HovercRaft++: the `hover-agg` VM at IP, port `raft-port`,
+//! fans the leader's AppendEntries out to `group` and announces commits; the leader falls
+//! back to direct replication while it does not answer),
 //! `exit-after=N` (exit 0 once the applied index reaches N), `idle-exit-ms=N` (exit 0 after N
 //! ms without a client request or a newly applied entry, once there was one). One core serves (the Raft core is
 //! sequential); the others idle.
 //!
 //! Console: `hovercraft: replica N of M ... ready` at start, `hovercraft: node N leads term T`
-//! whenever it becomes leader (and `... follows in term T` when it stops), one summary at
-//! exit.
+//! whenever it becomes leader (and `... follows in term T` when it stops), `... replicates
+//! through the aggregator in term T` and `... falls back to direct replication in term T` as
+//! a HovercRaft++ leader switches, one summary at exit.
 #![no_std]
 #![no_main]
 
@@ -43,13 +46,7 @@ fn main(core: usize) {
     if core != 0 {
         ferrix::idle();
     }
-    let s = match args::parse(ferrix::args()) {
-        Ok(s) => s,
-        Err(e) => {
-            println!("hovercraft: {e}");
-            ferrix::exit(1);
-        }
-    };
+    let s = ferrix::or_exit("hovercraft", args::parse(ferrix::args()));
     let (durable, log) = match disk::DiskLog::open(s.raft.id, &s.peers) {
         None => {
             println!(
@@ -73,20 +70,8 @@ fn main(core: usize) {
             (o.durable, Some(o.log))
         }
     };
-    let mut r = match replica::Replica::new(&s, durable, log) {
-        Ok(r) => r,
-        Err(e) => {
-            println!("hovercraft: {e}");
-            ferrix::exit(1);
-        }
-    };
-    let cfg = match ferrix::net::config() {
-        Ok(c) => c,
-        Err(e) => {
-            println!("hovercraft: {e}");
-            ferrix::exit(1);
-        }
-    };
+    let mut r = ferrix::or_exit("hovercraft", replica::Replica::new(&s, durable, log));
+    let cfg = ferrix::or_exit("hovercraft", ferrix::net::config());
     let me = usize::from(s.raft.id);
     if s.peers.get(me) != Some(&cfg.ip) {
         println!(
@@ -113,7 +98,11 @@ fn main(core: usize) {
         "hovercraft: replica {me} of {} at {}, {} mode, clients on {}:{}, raft on port {}, replier {:?} bound {}: ready",
         s.peers.len(),
         cfg.ip,
-        if hover { "hovercraft" } else { "vanilla" },
+        match (hover, s.aggregator) {
+            (true, Some(_)) => "hovercraft++",
+            (true, None) => "hovercraft",
+            (false, _) => "vanilla",
+        },
         if hover { s.group } else { cfg.ip },
         s.port,
         s.raft_port,
@@ -125,6 +114,7 @@ fn main(core: usize) {
     // The last time a client request came or an entry was applied (a vanilla follower sees
     // no client, only entries).
     let mut last_activity = 0u64;
+    let mut agg_seen = (0u64, 0u64);
     loop {
         let before = (r.counters.requests, r.node().applied());
         let polled = ferrix::net::poll(|d, buf| {
@@ -136,10 +126,7 @@ fn main(core: usize) {
             }
             None
         });
-        if let Err(e) = polled {
-            println!("hovercraft: {e}");
-            ferrix::exit(1);
-        }
+        ferrix::or_exit("hovercraft", polled);
         let now = ferrix::time::now_ns();
         if (r.counters.requests, r.node().applied()) != before {
             last_activity = now;
@@ -163,6 +150,17 @@ fn main(core: usize) {
                 ferrix_raft::Role::Leader => println!("hovercraft: node {me} leads term {term}"),
                 _ => println!("hovercraft: node {me} follows in term {term}"),
             }
+        }
+        let st = r.node().stats();
+        if (st.agg_switches, st.agg_fallbacks) != agg_seen {
+            let term = r.node().term();
+            if st.agg_switches > agg_seen.0 {
+                println!("hovercraft: node {me} replicates through the aggregator in term {term}");
+            }
+            if st.agg_fallbacks > agg_seen.1 {
+                println!("hovercraft: node {me} falls back to direct replication in term {term}");
+            }
+            agg_seen = (st.agg_switches, st.agg_fallbacks);
         }
         let applied = r.node().applied();
         let idle = s

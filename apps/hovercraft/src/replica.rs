@@ -59,6 +59,9 @@ pub struct Counters {
     /// source that is not the member named).
     pub raft_in: u64,
     pub raft_refused: u64,
+    /// HovercRaft++: this leader's own AppendEntries, relayed back by the aggregator's
+    /// multicast (ignored).
+    pub agg_echo: u64,
     /// Raft datagrams sent, and those the stack refused.
     pub raft_out: u64,
     pub send_failed: u64,
@@ -76,6 +79,7 @@ pub struct Replica {
     server: Server<GuestTransport, GuestClock>,
     store: Sharded,
     peers: Vec<SocketAddrV4>,
+    aggregator: Option<SocketAddrV4>,
     max_body: usize,
     max_log: u64,
     raft_port: u16,
@@ -132,6 +136,7 @@ impl Replica {
                 .iter()
                 .map(|ip| SocketAddrV4::new(*ip, s.raft_port))
                 .collect(),
+            aggregator: s.aggregator.map(|ip| SocketAddrV4::new(ip, s.raft_port)),
             max_body: s.max_body,
             max_log: s.max_log,
             raft_port: s.raft_port,
@@ -250,12 +255,23 @@ impl Replica {
                 return;
             }
         };
-        // The prefix names the sender: it must come from that member's address.
-        let from_ok = body
-            .get(1)
-            .and_then(|&from| self.peers.get(usize::from(from)))
-            .is_some_and(|p| p.ip() == src.ip());
-        if !from_ok {
+        // The prefix names the sender: only its address vouches for it (the aggregator's for
+        // its own messages, and for the leader's AppendEntries it relays).
+        let member = |id: u8| self.peers.get(usize::from(id)).map(|p| *p.ip());
+        let aggregator = self.aggregator.map(|a| *a.ip());
+        let vouched = match wire::sender(body) {
+            Some(wire::Sender::Member(id)) => member(id) == Some(*src.ip()),
+            Some(wire::Sender::Aggregator) => aggregator == Some(*src.ip()),
+            Some(wire::Sender::LeaderViaAggregator(id)) => {
+                if id == self.node.id() && aggregator == Some(*src.ip()) {
+                    self.counters.agg_echo += 1;
+                    return;
+                }
+                member(id) == Some(*src.ip()) || aggregator == Some(*src.ip())
+            }
+            None => false,
+        };
+        if !vouched {
             self.counters.raft_refused += 1;
             return;
         }
@@ -296,7 +312,12 @@ impl Replica {
         }
         let me = self.node.id();
         for (to, m) in out.messages {
-            let Some(&dst) = self.peers.get(usize::from(to)) else {
+            let dst = if to == wire::AGGREGATOR {
+                self.aggregator
+            } else {
+                self.peers.get(usize::from(to)).copied()
+            };
+            let Some(dst) = dst else {
                 continue;
             };
             let ty = if wire::r2p2_type(&m) == wire::R2P2_RAFT_REQ {

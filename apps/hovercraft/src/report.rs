@@ -32,10 +32,11 @@ pub fn at_exit(r: &mut Replica) {
         c.log_full,
     );
     println!(
-        "hovercraft: raft in {} out {} refused {} send_failed {failures} writes {} records {} disk_sectors {} snapshots_refused {}",
+        "hovercraft: raft in {} out {} refused {} agg_echo {} send_failed {failures} writes {} records {} disk_sectors {} snapshots_refused {}",
         c.raft_in,
         c.raft_out,
         c.raft_refused,
+        c.agg_echo,
         c.writes,
         c.records,
         r.disk_used().unwrap_or(0),

@@ -122,6 +122,29 @@ impl fmt::Display for DecodeError {
 
 impl core::error::Error for DecodeError {}
 
+/// What a transport checks before decoding: how the sender of `buf` must be vouched for by
+/// the datagram's source address. None: too short to name a sender (decoding fails anyway).
+pub fn sender(buf: &[u8]) -> Option<Sender> {
+    let (&ty, &from) = (buf.first()?, buf.get(1)?);
+    Some(match ty {
+        T_AGG_COMMIT | T_AGG_PROBE_REP => Sender::Aggregator,
+        T_AGG_AE_REQ => Sender::LeaderViaAggregator(from),
+        _ => Sender::Member(from),
+    })
+}
+
+/// The sender a message names ([`sender`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sender {
+    /// The aggregator's own message (AGG_COMMIT, AGG_PROBE_REP): from its address only.
+    Aggregator,
+    /// AGG_AE_REQ: from the leader (to the aggregator), or relayed by the aggregator from its
+    /// address on the leader's behalf.
+    LeaderViaAggregator(NodeId),
+    /// Every other message: from that member's address only.
+    Member(NodeId),
+}
+
 /// The R2P2 message type a message rides in.
 pub fn r2p2_type(m: &Message) -> u8 {
     match m {

@@ -213,3 +213,31 @@ fn garbage_never_panics_and_is_counted() {
     assert_eq!(s.malformed + s.unknown_type + s.unknown_sender, refused);
     assert!(refused > 10_000);
 }
+
+#[test]
+fn sender_names_who_must_vouch_for_a_message() {
+    use crate::wire::{Sender, sender};
+    let mut b = Vec::new();
+    encode(
+        crate::wire::AGGREGATOR,
+        &Message::AggProbeRep { term: 3 },
+        &mut b,
+    );
+    assert_eq!(sender(&b), Some(Sender::Aggregator));
+    b.clear();
+    encode(2, &Message::AggProbeReq { term: 3 }, &mut b);
+    assert_eq!(sender(&b), Some(Sender::Member(2)));
+    b.clear();
+    let agg_ae = Message::AggAppendReq {
+        term: 3,
+        prev_index: 0,
+        prev_term: 0,
+        commit: 0,
+        term_start: 1,
+        entries: Vec::new(),
+    };
+    encode(1, &agg_ae, &mut b);
+    assert_eq!(sender(&b), Some(Sender::LeaderViaAggregator(1)));
+    assert_eq!(sender(&b[..1]), None);
+    assert_eq!(sender(&[]), None);
+}
