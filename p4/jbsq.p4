@@ -17,11 +17,23 @@
  *   FEEDBACK frees a slot.
  * The control plane (tools/p4sim/src/control/jbsq.rs) installs the server set sorted by
  * address. p4/README.md says where the two implementations differ and why.
+ *
+ * Around the router, the switch is the hosts' L2/L3 segment: it answers ARP requests for the
+ * router's addresses itself (arp_proxy), routes IPv4 sent to the router's MAC that is not
+ * for the router (ipv4_lpm), and bridges everything else: to the port of a known
+ * destination MAC (l2_fwd), or flooded to multicast group FLOOD_GROUP, never back out of the
+ * port it came in on.
  */
 #include <core.p4>
 #include <v1model.p4>
 
 const bit<16> ETHERTYPE_IPV4 = 0x0800;
+const bit<16> ETHERTYPE_ARP = 0x0806;
+const bit<16> ARP_REQUEST = 1;
+const bit<16> ARP_REPLY = 2;
+/* The control plane's group of every host port (unknown unicast, broadcast, multicast). */
+const bit<16> FLOOD_GROUP = 1;
+const bit<32> INSTANCE_REPLICATION = 5;
 const bit<8>  IPPROTO_UDP = 17;
 const bit<8>  R2P2_MAGIC = 0xcc;
 const bit<4>  TYPE_REQUEST = 0;
@@ -54,6 +66,19 @@ header ethernet_t {
     bit<48> dstAddr;
     bit<48> srcAddr;
     bit<16> etherType;
+}
+
+/* RFC 826 for Ethernet and IPv4 (the parser takes no other sizes). */
+header arp_t {
+    bit<16> htype;
+    bit<16> ptype;
+    bit<8>  hlen;
+    bit<8>  plen;
+    bit<16> oper;
+    bit<48> sha;
+    bit<32> spa;
+    bit<48> tha;
+    bit<32> tpa;
 }
 
 header ipv4_t {
@@ -109,6 +134,7 @@ header feedback_ext_t {
 
 struct headers_t {
     ethernet_t     eth;
+    arp_t          arp;
     ipv4_t         ipv4;
     udp_t          udp;
     r2p2_t         r2p2;
@@ -152,8 +178,13 @@ parser RouterParser(packet_in pkt, out headers_t hdr, inout metadata_t meta,
         pkt.extract(hdr.eth);
         transition select(hdr.eth.etherType) {
             ETHERTYPE_IPV4: parse_ipv4;
+            ETHERTYPE_ARP: parse_arp;
             default: accept;
         }
+    }
+    state parse_arp {
+        pkt.extract(hdr.arp);
+        transition accept;
     }
     /* The frames ferrix_net::forward::retarget_udp rewrites: IPv4 without options,
      * UDP, not a fragment (MF clear, offset 0). */
@@ -254,6 +285,13 @@ control RouterIngress(inout headers_t hdr, inout metadata_t meta,
     @id(4) action set_nhop(bit<48> dmac, bit<9> port) {
         hdr.eth.srcAddr = hdr.eth.dstAddr;
         hdr.eth.dstAddr = dmac;
+        /* TTL and protocol are one 16-bit word of the checksum (RFC 1624 eqn. 3). */
+        bit<32> c = (bit<32>)(~hdr.ipv4.hdrChecksum)
+            + (bit<32>)(~(hdr.ipv4.ttl ++ hdr.ipv4.protocol))
+            + (bit<32>)((hdr.ipv4.ttl - 1) ++ hdr.ipv4.protocol);
+        c = (c & 0xffff) + (c >> 16);
+        c = (c & 0xffff) + (c >> 16);
+        hdr.ipv4.hdrChecksum = ~c[15:0];
         hdr.ipv4.ttl = hdr.ipv4.ttl - 1;
         standard_metadata.egress_spec = port;
     }
@@ -262,6 +300,39 @@ control RouterIngress(inout headers_t hdr, inout metadata_t meta,
         key = { hdr.ipv4.dstAddr: lpm; }
         actions = { set_nhop; drop; }
         default_action = drop();
+        size = 1024;
+    }
+
+    @id(13) action arp_reply(bit<48> mac) {
+        hdr.eth.dstAddr = hdr.arp.sha;
+        hdr.eth.srcAddr = mac;
+        hdr.arp.oper = ARP_REPLY;
+        bit<32> asked = hdr.arp.tpa;
+        hdr.arp.tha = hdr.arp.sha;
+        hdr.arp.tpa = hdr.arp.spa;
+        hdr.arp.sha = mac;
+        hdr.arp.spa = asked;
+        standard_metadata.egress_spec = standard_metadata.ingress_port;
+    }
+    /* The router's IPv4 addresses -> its MAC: the switch answers their ARP requests. */
+    @id(7) table arp_proxy {
+        key = { hdr.arp.tpa: exact; }
+        actions = { arp_reply; NoAction; }
+        default_action = NoAction();
+        size = 16;
+    }
+
+    @id(14) action l2_forward(bit<9> port) {
+        standard_metadata.egress_spec = port;
+    }
+    @id(15) action flood() {
+        standard_metadata.mcast_grp = FLOOD_GROUP;
+    }
+    /* A host's MAC -> its port; anything else is flooded. */
+    @id(8) table l2_fwd {
+        key = { hdr.eth.dstAddr: exact; }
+        actions = { l2_forward; flood; }
+        default_action = flood();
         size = 1024;
     }
 
@@ -318,11 +389,21 @@ control RouterIngress(inout headers_t hdr, inout metadata_t meta,
         if (standard_metadata.instance_type == INSTANCE_RECIRC) {
             search = true;
         } else {
+            if (hdr.arp.isValid()) {
+                if (hdr.arp.htype == 1 && hdr.arp.ptype == ETHERTYPE_IPV4 && hdr.arp.hlen == 6
+                        && hdr.arp.plen == 4 && hdr.arp.oper == ARP_REQUEST
+                        && arp_proxy.apply().hit) {
+                    exit;
+                }
+                l2_fwd.apply();
+                exit;
+            }
+            /* Not for the router: routed when sent to the router's MAC, bridged otherwise. */
             if (!hdr.udp.isValid()) {
-                if (hdr.ipv4.isValid()) {
+                if (hdr.ipv4.isValid() && hdr.eth.dstAddr == meta.router_mac) {
                     ipv4_lpm.apply();
                 } else {
-                    drop();
+                    l2_fwd.apply();
                 }
                 exit;
             }
@@ -334,7 +415,11 @@ control RouterIngress(inout headers_t hdr, inout metadata_t meta,
                 exit;
             }
             if (!router_addr.apply().hit) {
-                ipv4_lpm.apply();
+                if (hdr.eth.dstAddr == meta.router_mac) {
+                    ipv4_lpm.apply();
+                } else {
+                    l2_fwd.apply();
+                }
                 exit;
             }
             stats.count(C_RX);
@@ -545,6 +630,10 @@ control RouterEgress(inout headers_t hdr, inout metadata_t meta,
     apply {
         if (meta.recirc == 1) {
             recirculate_preserving_field_list(0);
+        } else if (standard_metadata.instance_type == INSTANCE_REPLICATION
+                && standard_metadata.egress_port == standard_metadata.ingress_port) {
+            /* A flooded copy never goes back where it came from. */
+            mark_to_drop(standard_metadata);
         }
     }
 }
@@ -556,6 +645,7 @@ control RouterComputeChecksum(inout headers_t hdr, inout metadata_t meta) {
 control RouterDeparser(packet_out pkt, in headers_t hdr) {
     apply {
         pkt.emit(hdr.eth);
+        pkt.emit(hdr.arp);
         pkt.emit(hdr.ipv4);
         pkt.emit(hdr.udp);
         pkt.emit(hdr.r2p2);

@@ -9,6 +9,11 @@
 //!   forgotten; a stale socket file (ECONNREFUSED, left by a killed shim) is also deleted.
 //! * A full peer (EAGAIN) loses the frame, as a congested switch port would.
 //! * Our own socket file is removed when the backend is dropped.
+//! * Hub mode: if `DIR/hub.sock` exists when the backend opens, every frame goes to it and
+//!   nowhere else (no learning, no flooding): a process bound there is the segment's switch,
+//!   e.g. a P4 program in p4sim (`p4sim hub`, tools/p4sim/src/hub.rs), which delivers to our
+//!   socket what its program sends out of our port. Start it before the VMs. A hub that is
+//!   gone makes sends fail (counted by the device as lost frames), as an unplugged cable would.
 
 use std::collections::HashMap;
 use std::io;
@@ -20,12 +25,17 @@ use super::backend::{Backend, nonblocking};
 use super::random_bytes;
 use crate::error::ShimError;
 
+/// The socket file that puts a directory in hub mode.
+pub const HUB_SOCKET: &str = "hub.sock";
+
 /// One port of the switch.
 pub struct Switch {
     sock: UnixDatagram,
     dir: PathBuf,
     path: PathBuf,
     learned: HashMap<[u8; 6], PathBuf>,
+    /// Hub mode: the hub's socket, where every frame goes.
+    hub: Option<PathBuf>,
     /// Frames that could not be delivered to one peer (full, gone) while flooding.
     pub flood_misses: u64,
 }
@@ -52,11 +62,13 @@ impl Switch {
         let sock = UnixDatagram::bind(&path).map_err(|e| err("cannot bind a socket", e))?;
         sock.set_nonblocking(true)
             .map_err(|e| err("cannot make the socket non-blocking", e))?;
+        let hub = dir.join(HUB_SOCKET);
         Ok(Switch {
             sock,
             dir: dir.to_path_buf(),
             path,
             learned: HashMap::new(),
+            hub: hub.exists().then_some(hub),
             flood_misses: 0,
         })
     }
@@ -64,6 +76,11 @@ impl Switch {
     /// This port's socket path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The hub every frame goes to (hub mode), if any.
+    pub fn hub(&self) -> Option<&Path> {
+        self.hub.as_deref()
     }
 
     /// How many MAC addresses have been learned.
@@ -99,6 +116,9 @@ impl Backend for Switch {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "runt frame"));
         };
         let dst: [u8; 6] = dst.try_into().unwrap_or_default();
+        if let Some(hub) = &self.hub {
+            return self.sock.send_to(frame, hub).map(|_| ());
+        }
         if dst[0] & 1 == 0
             && let Some(peer) = self.learned.get(&dst).cloned()
         {
@@ -124,6 +144,7 @@ impl Backend for Switch {
             }
             if let (Some(src), Some(path)) = (buf.get(6..12), addr.as_pathname())
                 && src[0] & 1 == 0
+                && self.hub.is_none()
             {
                 let src: [u8; 6] = src.try_into().unwrap_or_default();
                 self.learned.insert(src, path.to_path_buf());
@@ -201,6 +222,35 @@ mod tests {
         b.send(&frame(BCAST, B)).unwrap();
         assert!(!stale.exists());
         assert!(b.send(&[1, 2]).is_err());
+    }
+
+    #[test]
+    fn a_hub_socket_gets_every_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let sw = dir.path().join("sw");
+        std::fs::create_dir_all(&sw).unwrap();
+        let hub = UnixDatagram::bind(sw.join(HUB_SOCKET)).unwrap();
+        hub.set_nonblocking(true).unwrap();
+        let mut a = Switch::open(&sw).unwrap();
+        let mut b = Switch::open(&sw).unwrap();
+        assert_eq!(a.hub(), Some(sw.join(HUB_SOCKET).as_path()));
+        // Broadcast and unicast from A: both to the hub, none to B.
+        a.send(&frame(BCAST, A)).unwrap();
+        a.send(&frame(B, A)).unwrap();
+        assert!(recv_all(&mut b).is_empty());
+        let mut buf = [0u8; 64];
+        let (n, from) = hub.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &frame(BCAST, A)[..]);
+        assert_eq!(from.as_pathname(), Some(a.path()));
+        assert_eq!(hub.recv_from(&mut buf).unwrap().0, n);
+        // The hub delivers to B; B learns nothing (the hub decides).
+        hub.send_to(&frame(B, A), b.path()).unwrap();
+        assert_eq!(recv_all(&mut b).len(), 1);
+        assert_eq!(b.learned(), 0);
+        // The hub gone: a send fails.
+        drop(hub);
+        std::fs::remove_file(sw.join(HUB_SOCKET)).unwrap();
+        assert!(a.send(&frame(B, A)).is_err());
     }
 
     #[test]

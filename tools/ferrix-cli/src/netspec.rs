@@ -5,7 +5,7 @@
 //! | `user[:FWD,...]` with FWD = `udp:HOST:GUEST` or `tcp:HOST:GUEST` | slirp, host ports bound to 127.0.0.1 (no root) | – |
 //! | `tap:NAME` | TAP device NAME, one queue per vCPU | TAP device NAME |
 //! | `stream-listen:PATH` / `stream-connect:PATH` | a two-VM L2 link over a unix socket | – |
-//! | `switch:DIR` | – | the shim's inter-VM switch in DIR |
+//! | `switch:DIR` | – | the shim's inter-VM switch in DIR (through `DIR/hub.sock` when a hub, e.g. `p4sim hub`, holds it) |
 //!
 //! Under QEMU the NIC is virtio-net-device (microvm, MMIO) or virtio-net-pci (q35); the
 //! fragments live in `qemu/net-*.profile` and `qemu/nic-*.profile`.

@@ -9,6 +9,7 @@
 //! - [`runtime`]: tables' entries, registers, counters, replication and clone state.
 //! - [`control`]: control files (JSON) and their P4Runtime text form; [`control::jbsq`]
 //!   builds the JBSQ router's.
+//! - [`hub`]: a program as the switch between ferrix VMs (the shim's `switch:DIR`).
 //!
 //! The subset, and what is rejected, is listed in `p4/README.md`.
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@ pub mod control;
 pub mod error;
 pub mod exec;
 pub mod externs;
+pub mod hub;
 pub mod ir;
 pub mod lower;
 pub mod runtime;

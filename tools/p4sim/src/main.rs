@@ -5,7 +5,9 @@
 //! recirculations re-enter at once (at most `--max-passes` per packet), and what leaves is
 //! written to the pcap (ports are not recorded there) and printed as `PORT HEX` lines.
 //! `p4sim check PROGRAM` only loads it. `p4sim p4runtime PROGRAM --entries FILE` prints the
-//! entries as a P4Runtime WriteRequest in text format.
+//! entries as a P4Runtime WriteRequest in text format. `p4sim hub PROGRAM --entries FILE
+//! --dir DIR --port N=MAC ...` is the switch of the VMs started with the shim's
+//! `--net switch:DIR` (start it first; `p4sim::hub`).
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
@@ -44,6 +46,25 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Be the switch of a shim `--net switch:DIR` segment (start it before the VMs).
+    Hub {
+        program: PathBuf,
+        #[arg(long)]
+        entries: Option<PathBuf>,
+        /// The segment's directory (the VMs' `--net switch:DIR`).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Which VM is behind which port, by MAC: `N=52:54:00:12:34:56` (repeat).
+        #[arg(long = "port", value_parser = parse_port)]
+        ports: Vec<(u16, [u8; 6])>,
+        #[arg(long, default_value_t = 100_000)]
+        max_passes: usize,
+        /// Exit after this long without a frame (once one came); default: run until killed.
+        #[arg(long)]
+        idle_exit_ms: Option<u64>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Print the control file's entries as P4Runtime text.
     P4runtime {
         program: PathBuf,
@@ -52,6 +73,26 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         device_id: u64,
     },
+}
+
+fn parse_port(s: &str) -> Result<(u16, [u8; 6]), String> {
+    let (n, m) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: want PORT=MAC"))?;
+    let port: u16 = n
+        .parse()
+        .ok()
+        .filter(|p| *p <= 510)
+        .ok_or_else(|| format!("{n:?}: a port is 0..=510"))?;
+    let bytes: Vec<u8> = m
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{m:?}: not a MAC (aa:bb:cc:dd:ee:ff)"))?;
+    let mac: [u8; 6] = bytes
+        .try_into()
+        .map_err(|_| format!("{m:?}: not a MAC (six bytes)"))?;
+    Ok((port, mac))
 }
 
 fn read(p: &PathBuf) -> Result<String, String> {
@@ -121,6 +162,46 @@ fn run(cli: Cli) -> Result<(), String> {
                 sw.prog.actions.len(),
                 sw.prog.registers.len(),
                 sw.prog.states.len()
+            );
+        }
+        Cmd::Hub {
+            program,
+            entries,
+            dir,
+            ports,
+            max_passes,
+            idle_exit_ms,
+            seed,
+        } => {
+            let sw = load(&program, entries.as_ref(), seed)?;
+            let by_mac: Vec<([u8; 6], u16)> = ports.iter().map(|&(p, m)| (m, p)).collect();
+            let mut hub = p4sim::hub::Hub::new(&dir, sw, &by_mac)
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+            hub.set_max_passes(max_passes);
+            eprintln!(
+                "p4sim hub: {} on {} ({} ports): ready",
+                program.display(),
+                hub.path().display(),
+                ports.len()
+            );
+            let idle = idle_exit_ms.map(std::time::Duration::from_millis);
+            let (mut last, mut heard) = (std::time::Instant::now(), false);
+            loop {
+                let got = hub
+                    .poll(std::time::Duration::from_millis(10))
+                    .map_err(|e| format!("{}: {e}", hub.path().display()))?;
+                if got > 0 {
+                    (last, heard) = (std::time::Instant::now(), true);
+                }
+                if idle.is_some_and(|d| heard && last.elapsed() > d) {
+                    break;
+                }
+            }
+            eprintln!("p4sim hub: {:?}", hub.stats());
+            let s = &hub.switch().stats;
+            eprintln!(
+                "p4sim hub: in {} passes {} tx {} dropped {} recirculated {} parser errors {}",
+                s.injected, s.passes, s.tx, s.dropped, s.recirculated, s.parser_errors
             );
         }
         Cmd::P4runtime {

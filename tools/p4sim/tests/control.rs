@@ -1,8 +1,10 @@
 //! The JBSQ control plane: its control file round-trips through JSON, installs, prints as
 //! P4Runtime text with the program's ids, and drives the `p4sim` command.
 
+mod frames;
+
 use p4sim::control::ControlFile;
-use p4sim::control::jbsq::{self, JbsqConfig, Route, Server};
+use p4sim::control::jbsq::{self, Host, JbsqConfig, Route, Server};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 fn cfg() -> JbsqConfig {
@@ -30,6 +32,7 @@ fn cfg() -> JbsqConfig {
             mac: [2, 0, 0, 0, 2, 0],
             port: 30,
         }],
+        hosts: vec![],
     }
 }
 
@@ -168,4 +171,93 @@ fn the_command_runs_hex_traces() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.p4:1:"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The ones' complement sum of 16-bit words (0xffff for a valid IPv4 header).
+fn csum(b: &[u8]) -> u16 {
+    let mut s: u32 = b
+        .chunks(2)
+        .map(|c| u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0)))
+        .sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+/// The switch around the router, with hosts on ports 1 (client), 2 and 9 (the servers): ARP
+/// for the router answered by the program, broadcasts flooded to every other host port,
+/// known MACs bridged untouched, IPv4 to the router's MAC routed with TTL and checksum fixed.
+#[test]
+fn hosts_get_arp_bridging_flooding_and_routes() {
+    let client = Host {
+        ip: Ipv4Addr::new(10, 0, 1, 1),
+        mac: [2, 0, 0, 0, 3, 1],
+        port: 1,
+    };
+    let mut c = cfg();
+    c.hosts = vec![client];
+    c.hosts.extend(c.servers.iter().map(|s| Host {
+        ip: *s.addr.ip(),
+        mac: s.mac,
+        port: s.egress_port,
+    }));
+    let mut sw = jbsq::switch(&c, 0).unwrap();
+    // ARP who-has 10.0.0.254 (the router) from the client.
+    let arp = frames::arp_request(client.mac, client.ip, Ipv4Addr::new(10, 0, 0, 254));
+    let out = sw.run(1, &arp, 0, 10).unwrap();
+    assert_eq!(out.len(), 1, "{out:?}");
+    let (port, r) = &out[0];
+    assert_eq!(*port, 1, "answered out of the port it came in on");
+    assert_eq!(&r[0..6], &client.mac);
+    assert_eq!(&r[6..12], &c.router_mac);
+    assert_eq!(&r[20..22], &[0, 2], "a reply");
+    assert_eq!(&r[22..28], &c.router_mac, "sender = the router");
+    assert_eq!(&r[28..32], &[10, 0, 0, 254]);
+    assert_eq!(&r[32..38], &client.mac);
+    assert_eq!(&r[38..42], &client.ip.octets());
+    // ARP for a host's address: flooded to the other hosts, not back to port 1.
+    let mut who = arp.clone();
+    who[38..42].copy_from_slice(&[10, 0, 0, 9]);
+    let mut ports: Vec<u16> = sw
+        .run(1, &who, 0, 10)
+        .unwrap()
+        .iter()
+        .map(|o| o.0)
+        .collect();
+    ports.sort();
+    assert_eq!(ports, [2, 9]);
+    // The host's answer is unicast to the client's MAC: bridged to port 1 unchanged.
+    let mut reply = who.clone();
+    reply[0..6].copy_from_slice(&client.mac);
+    reply[6..12].copy_from_slice(&[2, 0, 0, 0, 1, 9]);
+    reply[21] = 2;
+    assert_eq!(sw.run(9, &reply, 0, 10).unwrap(), [(1, reply.clone())]);
+    // An unknown unicast MAC is flooded too.
+    let mut stray = reply.clone();
+    stray[0..6].copy_from_slice(&[2, 9, 9, 9, 9, 9]);
+    assert_eq!(sw.run(9, &stray, 0, 10).unwrap().len(), 2);
+    // IPv4 (ICMP) to the router's MAC for the client's address: routed with TTL - 1 and
+    // a valid header checksum.
+    let mut ip = c.router_mac.to_vec();
+    ip.extend_from_slice(&[2, 0, 0, 0, 1, 2, 0x08, 0]);
+    let mut hdr = vec![
+        0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0, 10, 0, 0, 2, 10, 0, 1, 1,
+    ];
+    let sum = !csum(&hdr);
+    hdr[10..12].copy_from_slice(&sum.to_be_bytes());
+    ip.extend_from_slice(&hdr);
+    ip.extend_from_slice(&[8, 0, 0xf7, 0xff, 0, 0, 0, 0]);
+    let out = sw.run(2, &ip, 0, 10).unwrap();
+    assert_eq!(out.len(), 1, "{out:?}");
+    let (port, f) = &out[0];
+    assert_eq!(*port, 1);
+    assert_eq!(&f[0..6], &client.mac);
+    assert_eq!(&f[6..12], &c.router_mac);
+    assert_eq!(f[22], 63, "TTL decremented");
+    assert_eq!(csum(&f[14..34]), 0xffff, "IPv4 checksum still valid");
+    // The same frame to the client's own MAC is bridged, not routed: TTL kept.
+    let mut bridged = ip.clone();
+    bridged[0..6].copy_from_slice(&client.mac);
+    assert_eq!(sw.run(2, &bridged, 0, 10).unwrap(), [(1, bridged.clone())]);
 }

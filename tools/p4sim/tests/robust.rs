@@ -124,6 +124,7 @@ fn jbsq_switch() -> Switch {
         n: 2,
         recirc_port: 68,
         routes: vec![],
+        hosts: vec![],
     };
     jbsq::switch(&cfg, 1).unwrap()
 }

@@ -6,7 +6,7 @@
 //! first server with a bound above 0, which is the Rust router's "live server with the
 //! lowest address" when its servers joined in that order.
 
-use super::{ControlFile, DefaultAction, RegisterValue, TableEntry};
+use super::{ControlFile, DefaultAction, MulticastGroup, RegisterValue, Replica, TableEntry};
 use crate::switch::Switch;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -51,7 +51,20 @@ pub struct Route {
     pub port: u16,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A host on one of the switch's ports (client, server, anything on the segment): bridged to
+/// by its MAC, in the flood group, and routed to by its IP as a /32 for traffic sent to the
+/// router's MAC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Host {
+    pub ip: Ipv4Addr,
+    pub mac: [u8; 6],
+    pub port: u16,
+}
+
+/// The program's flood group (`FLOOD_GROUP`).
+pub const FLOOD_GROUP: u16 = 1;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JbsqConfig {
     /// The router's (IP, UDP port)s for REQ0 and FEEDBACK (e.g. :8000 and :9000).
     pub router: Vec<SocketAddrV4>,
@@ -62,6 +75,9 @@ pub struct JbsqConfig {
     /// The port recirculated packets leave on.
     pub recirc_port: u16,
     pub routes: Vec<Route>,
+    /// The hosts on the switch's ports (none: the switch only routes, as in the differential
+    /// tests). The router's IPs are answered for in ARP whenever there are hosts.
+    pub hosts: Vec<Host>,
 }
 
 /// Why a configuration cannot be installed.
@@ -108,6 +124,7 @@ impl JbsqConfig {
             .map(|s| s.egress_port)
             .chain([self.recirc_port])
             .chain(self.routes.iter().map(|r| r.port))
+            .chain(self.hosts.iter().map(|h| h.port))
         {
             if p > 510 {
                 return Err(JbsqError::BadPort(p));
@@ -185,7 +202,54 @@ impl JbsqConfig {
                 priority: 0,
             });
         }
+        self.host_entries(&mut cf);
         Ok(cf)
+    }
+
+    /// ARP for the router's addresses, bridging, flooding and /32 routes for the hosts.
+    fn host_entries(&self, cf: &mut ControlFile) {
+        if self.hosts.is_empty() {
+            return;
+        }
+        let mut router_ips: Vec<Ipv4Addr> = self.router.iter().map(|a| *a.ip()).collect();
+        router_ips.sort();
+        router_ips.dedup();
+        for ip in router_ips {
+            cf.table_entries.push(TableEntry {
+                table: "RouterIngress.arp_proxy".into(),
+                matches: vec![ip.to_string()],
+                action: "RouterIngress.arp_reply".into(),
+                params: params(&[("mac", mac(self.router_mac))]),
+                priority: 0,
+            });
+        }
+        let mut ports: Vec<u16> = Vec::new();
+        for h in &self.hosts {
+            cf.table_entries.push(TableEntry {
+                table: "RouterIngress.l2_fwd".into(),
+                matches: vec![mac(h.mac)],
+                action: "RouterIngress.l2_forward".into(),
+                params: params(&[("port", h.port.to_string())]),
+                priority: 0,
+            });
+            cf.table_entries.push(TableEntry {
+                table: "RouterIngress.ipv4_lpm".into(),
+                matches: vec![format!("{}/32", h.ip)],
+                action: "RouterIngress.set_nhop".into(),
+                params: params(&[("dmac", mac(h.mac)), ("port", h.port.to_string())]),
+                priority: 0,
+            });
+            if !ports.contains(&h.port) {
+                ports.push(h.port);
+            }
+        }
+        cf.multicast_groups.push(MulticastGroup {
+            group: FLOOD_GROUP,
+            replicas: ports
+                .into_iter()
+                .map(|port| Replica { port, rid: 0 })
+                .collect(),
+        });
     }
 }
 

@@ -135,6 +135,7 @@ impl Both {
             n,
             recirc_port: RECIRC_PORT,
             routes: vec![],
+            hosts: vec![],
         };
         let sw = jbsq::switch(&cfg, 1).expect("jbsq.p4 loads");
         let router = Router::new(RouterConfig {
