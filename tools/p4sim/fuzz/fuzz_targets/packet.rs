@@ -28,6 +28,7 @@ fn base() -> Option<&'static p4sim::Switch> {
             n: 2,
             recirc_port: 68,
             routes: vec![],
+            hosts: vec![],
         };
         jbsq::switch(&cfg, 1).ok()
     })
