@@ -89,7 +89,7 @@ impl Node {
         index: Index,
         hint_term: Term,
     ) {
-        let (term, applied) = (self.term, self.applied);
+        let (term, applied) = (self.term, self.done());
         self.send(
             to,
             Message::AppendRep {
@@ -339,6 +339,10 @@ impl Node {
             self.out.writes.push(Write::Snapshot(snapshot.clone()));
             self.commit = index;
             self.applied = index;
+            // The application restarts from the snapshot: it has run everything in it.
+            if let Some(e) = &mut self.executed {
+                *e = (*e).max(index);
+            }
             self.rebuild_unapplied();
             self.out.restore = Some(snapshot);
         }
