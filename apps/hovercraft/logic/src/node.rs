@@ -110,6 +110,10 @@ pub(crate) struct Peer {
     pub applied: Index,
     /// An AppendEntries or snapshot is outstanding (only a heartbeat resends).
     pub inflight: bool,
+    /// The last index the latest AppendEntries to it carried (its `prev_index` if empty):
+    /// only an answer reaching it ends the outstanding one, so that the answer to an older
+    /// one (sent before a heartbeat) does not start a second stream of AppendEntries.
+    pub sent: Index,
     /// Heard from in the current check-quorum period.
     pub heard: bool,
     /// HovercRaft: indices of entries it is the replier of, not yet applied by it.

@@ -100,15 +100,24 @@ impl Net {
 
     fn deliver(&mut self) {
         let mut budget = 100_000;
-        while let Some((from, to, b)) = self.queue.pop_front() {
+        while self.deliver_one() {
             budget -= 1;
             assert!(budget > 0, "message storm");
+        }
+    }
+
+    /// Delivers the oldest message in flight; false if there is none.
+    fn deliver_one(&mut self) -> bool {
+        {
+            let Some((from, to, b)) = self.queue.pop_front() else {
+                return false;
+            };
             if self.is_cut(from) || self.is_cut(to) {
-                continue;
+                return true;
             }
             if to == AGGREGATOR {
                 let Some(agg) = self.agg.as_mut() else {
-                    continue;
+                    return true;
                 };
                 let n = self.nodes.len() as NodeId;
                 for s in agg.receive(&b).sends {
@@ -125,12 +134,13 @@ impl Net {
                         }
                     }
                 }
-                continue;
+                return true;
             }
             self.rx[usize::from(to)] += 1;
             let out = self.nodes[usize::from(to)].receive(&b);
             self.handle(usize::from(to), out);
         }
+        true
     }
 
     fn is_cut(&self, id: NodeId) -> bool {
@@ -1042,4 +1052,53 @@ fn without_executed_reports_handed_out_entries_count_as_run() {
         })
         .collect::<Vec<_>>();
     assert!(per.iter().all(|&c| c >= 5), "{per:?}");
+}
+
+/// Each follower has one AppendEntries outstanding, plus at most the heartbeat sent while
+/// one was: under steady load the answers to both must not start two streams (every
+/// heartbeat would add one, and each entry would go out once per stream).
+#[test]
+fn heartbeats_under_load_do_not_multiply_append_entries() {
+    for mode in [Mode::Vanilla, Mode::Hover] {
+        let mut net = Net::new(3, mode);
+        let l = net.elect();
+        for _ in 0..5 {
+            net.tick();
+        }
+        let sent0 = net.sent.len();
+        let ops = 400u16;
+        for rid in 0..ops {
+            let targets: Vec<usize> = match mode {
+                Mode::Vanilla => vec![l],
+                Mode::Hover => (0..3).collect(),
+            };
+            for i in targets {
+                net.step(i, Input::Request(req(rid, false)));
+            }
+            // A few messages in flight at all times; a tick every 10 requests (a heartbeat
+            // every 20).
+            for _ in 0..3 {
+                net.deliver_one();
+            }
+            if rid % 10 == 0 {
+                net.step(l, Input::Tick);
+            }
+        }
+        net.deliver();
+        let carried: usize = net.sent[sent0..]
+            .iter()
+            .map(|m| match m {
+                Message::AppendReq { entries, .. } => entries.len(),
+                _ => 0,
+            })
+            .sum();
+        // Each entry reaches each of the 2 followers once, plus what the 20 heartbeats
+        // resend (what is outstanding at the time: a few entries).
+        let once = 2 * usize::from(ops);
+        assert!(
+            carried < once + once / 2,
+            "{mode:?}: {carried} entries sent for {once}"
+        );
+        assert_eq!(net.requests_applied(l).len(), usize::from(ops), "{mode:?}");
+    }
 }
