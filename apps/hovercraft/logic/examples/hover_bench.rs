@@ -46,6 +46,19 @@ fn main() -> ExitCode {
     let rs = experiments::request_size(&scale, &[24, 64, 512]);
     print!("{}", experiments::request_size_table(&rs));
     rows.extend(rs);
+    println!();
+    println!("(4) S = 1 µs, 6 KB replies, reply queues of 128 (figure 12.9)");
+    let big = experiments::big_replies(&scale);
+    print!("{}", experiments::big_replies_table(&big));
+    rows.extend(big);
+    println!();
+    println!(
+        "(5) latency at low load, 3 nodes, S = 1 µs (follower repliers learn the commit late)"
+    );
+    print!(
+        "{}",
+        experiments::low_load(&[5_000.0, 20_000.0, 100_000.0], 100 * perfsim::clock::MS, 1)
+    );
     if let Some(f) = csv
         && let Err(e) = std::fs::write(&f, experiments::csv(&rows))
     {

@@ -114,6 +114,8 @@ pub struct Setup {
     pub drain: Time,
     /// Stop early once more than 1 % of the window's requests took longer than this.
     pub slo: Time,
+    /// HovercRaft: the bound of the reply queues (the core's default, 32, if `None`).
+    pub reply_bound: Option<u32>,
 }
 
 /// One request's record.
@@ -218,10 +220,12 @@ impl Sim {
                     let mut c = Config::new(i, n, mode);
                     c.replier = replier;
                     c.aggregator = aggregator;
+                    if let Some(b) = s.reply_bound {
+                        c.reply_bound = b;
+                    }
                     c.seed = s.seed.wrapping_mul(0x9E37_79B9).wrapping_add(u64::from(i));
-                    // What one datagram carries (the guest's MAX_MESSAGE: a 1500-byte MTU less
-                    // the IPv4, UDP and R2P2 headers).
-                    c.max_message_bytes = 1500 - 20 - 8 - 8;
+                    // What one datagram carries, as in the guest (one message a packet).
+                    c.max_message_bytes = super::cost::MAX_PACKET_PAYLOAD;
                     Some(Node::new(c, Durable::default()).expect("valid config"))
                 }
             };
@@ -548,7 +552,7 @@ impl Sim {
                 cost += self.reqs[no].service;
             }
             if item.reply {
-                cost += c.tx_cost(self.s.workload.reply_bytes);
+                cost += c.reply_cost(self.s.workload.reply_bytes);
             }
         }
         self.hosts[i].app_cur = Some(item);

@@ -75,6 +75,7 @@ pub fn setup(system: System, nodes: u8, workload: Workload, window: Time, seed: 
         tail: MS,
         drain: 3 * MS,
         slo: SLO,
+        reply_bound: None,
     }
 }
 
@@ -163,6 +164,80 @@ pub fn request_size_table(rows: &[Row]) -> String {
             lead.map_or("-".into(), |l| format!("{:.2}/op", l.tx)),
             lead.map_or("-".into(), |l| format!("{:.1}", l.batch)),
         );
+    }
+    t
+}
+
+/// Experiment 4 (figure 12.9): S = 1 µs, 24-byte requests, 6 KB replies, reply queues of
+/// 128: the unreplicated server against HovercRaft++ on 3 and 5 nodes (every replica
+/// answers its share: the egress links add up).
+pub fn big_replies(scale: &Scale) -> Vec<Row> {
+    let cases = [
+        (System::Unreplicated, 3u8),
+        (System::PLUS, 3),
+        (System::PLUS, 5),
+    ];
+    let mut rows = Vec::new();
+    for (system, n) in cases {
+        let mut w = Workload::baseline(0.0);
+        w.reply_bytes = 6 * 1024;
+        let mut s = setup(system, n, w, scale.window1, scale.seed);
+        s.reply_bound = Some(128);
+        rows.push(Row {
+            experiment: "6KB-replies",
+            system,
+            nodes: if system == System::Unreplicated { 1 } else { n },
+            request_bytes: 24,
+            found: search(&s, 50_000.0, 1_200_000.0, scale.steps1),
+        });
+    }
+    rows
+}
+
+/// Experiment 4 as a table, against the unreplicated server.
+pub fn big_replies_table(rows: &[Row]) -> String {
+    let mut t = String::new();
+    let base = rows
+        .iter()
+        .find(|r| r.system == System::Unreplicated)
+        .map_or(0.0, |r| r.found.throughput());
+    let _ = writeln!(
+        t,
+        "{:<14} {:>3} {:>10} {:>8} {:>9}",
+        "system", "N", "tput@SLO", "p99", "x UnRep"
+    );
+    for r in rows {
+        let best = r.found.best.as_ref();
+        let _ = writeln!(
+            t,
+            "{:<14} {:>3} {:>10} {:>8} {:>8.1}x",
+            r.system.name(),
+            r.nodes,
+            kops(r.found.throughput()),
+            us(best.and_then(|o| o.p99)),
+            r.found.throughput() / base,
+        );
+    }
+    t
+}
+
+/// Experiment 5: p50 and p99 at low loads, 3 nodes, S = 1 µs (no search).
+pub fn low_load(rates: &[f64], window: Time, seed: u64) -> String {
+    let mut t = String::new();
+    let _ = write!(t, "{:<14}", "system (N=3)");
+    for r in rates {
+        let _ = write!(t, " {:>17}", format!("{} p50/p99", kops(*r)));
+    }
+    let _ = writeln!(t);
+    for system in SCALING {
+        let _ = write!(t, "{:<14}", system.name());
+        for &rate in rates {
+            let mut s = setup(system, 3, Workload::baseline(rate), window, seed);
+            s.slo = Time::MAX;
+            let o = run(&s);
+            let _ = write!(t, " {:>17}", format!("{}/{}", us(o.p50), us(o.p99)));
+        }
+        let _ = writeln!(t);
     }
     t
 }
