@@ -34,6 +34,9 @@ pub enum ReplierPolicy {
     /// Join-Bounded-Shortest-Queue: the eligible node with the fewest assigned but not yet
     /// applied entries (ties broken in turn).
     Jbsq,
+    /// A uniformly random eligible node (the thesis's RANDOM, 12.3.6 and figure 12.10),
+    /// drawn from the seeded generator.
+    Random,
 }
 
 /// A replica's configuration.

@@ -79,10 +79,13 @@ impl Node {
     /// The replier of the next announced entry, or `None` when every reply queue is full.
     fn pick_replier(&mut self) -> Option<NodeId> {
         let me = usize::from(self.cfg.id);
-        self.peers[me].applied = self.applied;
+        self.peers[me].applied = self.peers[me].applied.max(self.done());
         let n = usize::from(self.cfg.nodes);
         let bound = self.cfg.reply_bound as usize;
         let mut best: Option<(usize, usize)> = None;
+        // Random: the eligible nodes, one drawn at the end.
+        let mut eligible = [0usize; 16];
+        let mut count = 0;
         for k in 0..n {
             let j = (usize::from(self.turn) + k) % n;
             let p = &mut self.peers[j];
@@ -93,13 +96,25 @@ impl Node {
             if load >= bound {
                 continue;
             }
-            if self.cfg.replier == ReplierPolicy::RoundRobin {
-                best = Some((j, load));
-                break;
+            match self.cfg.replier {
+                ReplierPolicy::RoundRobin => {
+                    best = Some((j, load));
+                    break;
+                }
+                ReplierPolicy::Jbsq => {
+                    if best.is_none_or(|(_, l)| load < l) {
+                        best = Some((j, load));
+                    }
+                }
+                ReplierPolicy::Random => {
+                    eligible[count] = j;
+                    count += 1;
+                }
             }
-            if best.is_none_or(|(_, l)| load < l) {
-                best = Some((j, load));
-            }
+        }
+        if count > 0 {
+            let k = self.rng.range(0, count as u32) as usize;
+            best = Some((eligible[k], 0));
         }
         let (j, _) = best?;
         self.turn = ((j + 1) % n) as u8;

@@ -47,6 +47,15 @@ pub enum Input {
     },
     /// A client request reached this replica (vanilla: sent to it; HovercRaft: multicast).
     Request(Request),
+    /// The application finished running the entries up to `index` (at most
+    /// [`Node::applied`]). An application on its own thread (thesis 12.6: the application
+    /// thread runs committed entries while the network thread goes on) sends this as it goes:
+    /// from the first one on, the applied index the replica reports for HovercRaft's bounded
+    /// reply queues ([`Message::AppendRep`]'s `applied`, the leader's own queue) is this one
+    /// instead of the index handed out in [`Outputs::applied`], so that a replier busy with a
+    /// long request is seen busy. An application that runs each step's entries before the
+    /// next step need not send it.
+    Executed(Index),
     /// The application's state after applying every entry up to `index` (at most
     /// [`Node::applied`]): the log before it is discarded.
     Compact {
@@ -101,6 +110,10 @@ pub(crate) struct Peer {
     pub applied: Index,
     /// An AppendEntries or snapshot is outstanding (only a heartbeat resends).
     pub inflight: bool,
+    /// The last index the latest AppendEntries to it carried (its `prev_index` if empty):
+    /// only an answer reaching it ends the outstanding one, so that the answer to an older
+    /// one (sent before a heartbeat) does not start a second stream of AppendEntries.
+    pub sent: Index,
     /// Heard from in the current check-quorum period.
     pub heard: bool,
     /// HovercRaft: indices of entries it is the replier of, not yet applied by it.
@@ -121,7 +134,7 @@ pub(crate) struct Pending {
 #[derive(Clone, Debug)]
 pub struct Node {
     pub(crate) cfg: Config,
-    rng: SplitMix,
+    pub(crate) rng: SplitMix,
     // Persistent (mirrored to storage through `out.writes`).
     pub(crate) term: Term,
     pub(crate) vote: Option<NodeId>,
@@ -131,6 +144,8 @@ pub struct Node {
     pub(crate) leader: Option<NodeId>,
     pub(crate) commit: Index,
     pub(crate) applied: Index,
+    /// What the application reported run ([`Input::Executed`]); `None` until it reports.
+    pub(crate) executed: Option<Index>,
     elapsed: u32,
     timeout: u32,
     heartbeat: u32,
@@ -177,6 +192,7 @@ impl Node {
             leader: None,
             commit: base,
             applied: base,
+            executed: None,
             elapsed: 0,
             timeout,
             heartbeat: 0,
@@ -245,6 +261,12 @@ impl Node {
         self.pending.len()
     }
 
+    /// The applied index reported for the bounded reply queues: what the application ran
+    /// ([`Input::Executed`]) once it reports, the handed-out index before.
+    pub fn done(&self) -> Index {
+        self.executed.map_or(self.applied, |e| e.min(self.applied))
+    }
+
     /// Hashes the protocol state (role, term, vote, leader, log, commit and applied indices,
     /// votes, the leader's view of its followers, the backlog and pending set), leaving out
     /// counters, the clock and the timers: two replicas with the same fingerprint behave
@@ -261,7 +283,7 @@ impl Node {
             self.peers.hash(h);
             (self.agg, self.term_start).hash(h);
         }
-        self.verified.hash(h);
+        (self.verified, self.executed).hash(h);
         self.backlog.hash(h);
         for id in self.pending.keys() {
             id.hash(h);
@@ -283,6 +305,7 @@ impl Node {
                 }
             }
             Input::Request(req) => self.request(req),
+            Input::Executed(index) => self.executed(index),
             Input::Compact { index, data } => self.compact(index, data),
         }
         mem::take(&mut self.out)
@@ -613,6 +636,16 @@ impl Node {
         }
     }
 
+    fn executed(&mut self, index: Index) {
+        let index = index.min(self.applied);
+        self.executed = Some(self.executed.map_or(index, |e| e.max(index)));
+        if self.role == Role::Leader {
+            let me = self.cfg.id;
+            self.note_applied(me, self.done());
+            self.announce();
+        }
+    }
+
     fn compact(&mut self, index: Index, data: Vec<u8>) {
         if index > self.applied || index <= self.log.snapshot().index {
             return;
@@ -705,8 +738,7 @@ impl Node {
             any = true;
         }
         if any && self.role == Role::Leader {
-            let me = usize::from(me);
-            self.peers[me].applied = self.applied;
+            self.note_applied(me, self.done());
             self.announce();
         }
     }

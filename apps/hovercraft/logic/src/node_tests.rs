@@ -100,15 +100,24 @@ impl Net {
 
     fn deliver(&mut self) {
         let mut budget = 100_000;
-        while let Some((from, to, b)) = self.queue.pop_front() {
+        while self.deliver_one() {
             budget -= 1;
             assert!(budget > 0, "message storm");
+        }
+    }
+
+    /// Delivers the oldest message in flight; false if there is none.
+    fn deliver_one(&mut self) -> bool {
+        {
+            let Some((from, to, b)) = self.queue.pop_front() else {
+                return false;
+            };
             if self.is_cut(from) || self.is_cut(to) {
-                continue;
+                return true;
             }
             if to == AGGREGATOR {
                 let Some(agg) = self.agg.as_mut() else {
-                    continue;
+                    return true;
                 };
                 let n = self.nodes.len() as NodeId;
                 for s in agg.receive(&b).sends {
@@ -125,12 +134,13 @@ impl Net {
                         }
                     }
                 }
-                continue;
+                return true;
             }
             self.rx[usize::from(to)] += 1;
             let out = self.nodes[usize::from(to)].receive(&b);
             self.handle(usize::from(to), out);
         }
+        true
     }
 
     fn is_cut(&self, id: NodeId) -> bool {
@@ -642,6 +652,7 @@ fn a_silent_replica_gets_at_most_the_bound() {
         match policy {
             ReplierPolicy::RoundRobin => assert_eq!(per[dead], 4, "{per:?}"),
             ReplierPolicy::Jbsq => assert!(per[dead] <= 1, "{per:?}"),
+            ReplierPolicy::Random => unreachable!(),
         }
         assert_eq!(per.iter().sum::<usize>(), 100, "{policy:?}: all ordered");
         // Everything committed and answered by the live replicas, but for the dead one's.
@@ -921,4 +932,173 @@ fn follower_commits_from_agg_commit_only_what_it_verified() {
         out.messages[..],
         [(0, Message::AppendRep { success: false, .. })]
     ));
+}
+
+/// Thesis 12.3.6, RANDOM: the replier is drawn among the nodes under the bound; every node
+/// gets a share, none more than the bound while it applies nothing.
+#[test]
+fn random_repliers_spread_and_respect_the_bound() {
+    let mut net = hover_net(5, ReplierPolicy::Random, 4);
+    let l = net.elect();
+    for _ in 0..5 {
+        net.tick();
+    }
+    let dead = (l + 2) % 5;
+    net.cut[dead] = true;
+    for rid in 0..200 {
+        for i in 0..5 {
+            net.step(i, Input::Request(req(rid, false)));
+        }
+        net.deliver();
+    }
+    let mut per = [0usize; 5];
+    for e in net.nodes[l].log().entries() {
+        if let Op::Request { replier, .. } = &e.op {
+            per[usize::from(*replier)] += 1;
+        }
+    }
+    assert_eq!(per.iter().sum::<usize>(), 200, "{per:?}");
+    assert!(per[dead] <= 4, "{per:?}");
+    // Not round robin: the live shares differ, and each is about a quarter.
+    let live: Vec<usize> = (0..5).filter(|&i| i != dead).map(|i| per[i]).collect();
+    assert!(live.iter().all(|&c| (25..=75).contains(&c)), "{per:?}");
+    assert!(live.iter().any(|&c| c != live[0]), "{per:?}");
+}
+
+/// Thesis 12.3.4 with an application thread (12.6): once the application reports what it
+/// ran ([`Input::Executed`]), a replier whose application is stuck is assigned at most the
+/// bound, although its replica commits (hands out) every entry.
+#[test]
+fn executed_index_bounds_a_busy_replier() {
+    let mut net = hover_net(3, ReplierPolicy::Jbsq, 3);
+    let l = net.elect();
+    for _ in 0..5 {
+        net.tick();
+    }
+    let busy = (l + 1) % 3;
+    for i in 0..3 {
+        net.step(i, Input::Executed(0));
+    }
+    for rid in 0..60 {
+        for i in 0..3 {
+            net.step(i, Input::Request(req(rid, true)));
+        }
+        net.deliver();
+        // Everyone but `busy` runs what it was handed at once.
+        for i in 0..3 {
+            if i != busy {
+                let done = net.nodes[i].applied();
+                net.step(i, Input::Executed(done));
+            }
+        }
+        net.deliver();
+    }
+    for _ in 0..5 {
+        net.tick();
+    }
+    let mut per = [0usize; 3];
+    for e in net.nodes[l].log().entries() {
+        if let Op::Request { replier, .. } = &e.op {
+            per[usize::from(*replier)] += 1;
+        }
+    }
+    assert_eq!(per.iter().sum::<usize>(), 60, "{per:?}");
+    assert!(per[busy] <= 3, "{per:?}");
+    // The busy replica was handed every entry all the same, and reports only what it ran.
+    assert_eq!(net.requests_applied(busy).len(), 60);
+    assert_eq!(net.nodes[busy].done(), 0);
+    // It catches up: its queue frees and it is assigned again.
+    let done = net.nodes[busy].applied();
+    net.step(busy, Input::Executed(done));
+    net.tick();
+    for rid in 60..66 {
+        for i in 0..3 {
+            net.step(i, Input::Request(req(rid, true)));
+        }
+        net.deliver();
+    }
+    let late = net.nodes[l]
+        .log()
+        .entries()
+        .filter(|e| matches!(&e.op, Op::Request { replier, req } if usize::from(*replier) == busy && req.id.rid >= 60))
+        .count();
+    assert!(late >= 1, "busy replica never assigned again");
+}
+
+/// Without [`Input::Executed`] the handed-out index counts as run (an application that runs
+/// each step's entries before the next step): the same stuck replier is assigned its share.
+#[test]
+fn without_executed_reports_handed_out_entries_count_as_run() {
+    let mut net = hover_net(3, ReplierPolicy::Jbsq, 3);
+    let l = net.elect();
+    for rid in 0..30 {
+        for i in 0..3 {
+            net.step(i, Input::Request(req(rid, true)));
+        }
+        net.deliver();
+    }
+    for i in 0..3 {
+        assert_eq!(net.nodes[i].done(), net.nodes[i].applied());
+    }
+    let per = (0..3)
+        .map(|j| {
+            net.nodes[l]
+                .log()
+                .entries()
+                .filter(
+                    |e| matches!(&e.op, Op::Request { replier, .. } if usize::from(*replier) == j),
+                )
+                .count()
+        })
+        .collect::<Vec<_>>();
+    assert!(per.iter().all(|&c| c >= 5), "{per:?}");
+}
+
+/// Each follower has one AppendEntries outstanding, plus at most the heartbeat sent while
+/// one was: under steady load the answers to both must not start two streams (every
+/// heartbeat would add one, and each entry would go out once per stream).
+#[test]
+fn heartbeats_under_load_do_not_multiply_append_entries() {
+    for mode in [Mode::Vanilla, Mode::Hover] {
+        let mut net = Net::new(3, mode);
+        let l = net.elect();
+        for _ in 0..5 {
+            net.tick();
+        }
+        let sent0 = net.sent.len();
+        let ops = 400u16;
+        for rid in 0..ops {
+            let targets: Vec<usize> = match mode {
+                Mode::Vanilla => vec![l],
+                Mode::Hover => (0..3).collect(),
+            };
+            for i in targets {
+                net.step(i, Input::Request(req(rid, false)));
+            }
+            // A few messages in flight at all times; a tick every 10 requests (a heartbeat
+            // every 20).
+            for _ in 0..3 {
+                net.deliver_one();
+            }
+            if rid % 10 == 0 {
+                net.step(l, Input::Tick);
+            }
+        }
+        net.deliver();
+        let carried: usize = net.sent[sent0..]
+            .iter()
+            .map(|m| match m {
+                Message::AppendReq { entries, .. } => entries.len(),
+                _ => 0,
+            })
+            .sum();
+        // Each entry reaches each of the 2 followers once, plus what the 20 heartbeats
+        // resend (what is outstanding at the time: a few entries).
+        let once = 2 * usize::from(ops);
+        assert!(
+            carried < once + once / 2,
+            "{mode:?}: {carried} entries sent for {once}"
+        );
+        assert_eq!(net.requests_applied(l).len(), usize::from(ops), "{mode:?}");
+    }
 }

@@ -2,7 +2,9 @@
 //! consistency check with the conflict hint, and the commit rule.
 //!
 //! Each follower has at most one AppendEntries (or snapshot) outstanding: the next goes when
-//! the answer comes, or at the next heartbeat if it is lost. A rejection carries a hint (the
+//! the answer comes, or at the next heartbeat if it is lost. A heartbeat goes even while one
+//! is outstanding; then only the answer that reaches the heartbeat's last index ends it, so
+//! that the two answers do not start two streams (each heartbeat under load would add one). A rejection carries a hint (the
 //! first index of the conflicting term, or the follower's last index + 1 when its log is too
 //! short), so the leader skips a whole term per round trip. A follower whose next entry was
 //! compacted away gets the snapshot instead.
@@ -69,6 +71,7 @@ impl Node {
         let prev_term = self.log.term_at(prev).unwrap_or(0);
         let upto = last.min(prev + self.cfg.max_entries as Index);
         let entries = self.wire_entries(next, upto, wire::APPEND_HEADER);
+        self.peers[usize::from(to)].sent = prev + entries.len() as Index;
         let commit = self.commit;
         self.send(
             to,
@@ -89,7 +92,7 @@ impl Node {
         index: Index,
         hint_term: Term,
     ) {
-        let (term, applied) = (self.term, self.applied);
+        let (term, applied) = (self.term, self.done());
         self.send(
             to,
             Message::AppendRep {
@@ -243,6 +246,10 @@ impl Node {
         let last = self.log.last_index();
         self.peer_heard(from, applied);
         let p = &mut self.peers[usize::from(from)];
+        // The latest AppendEntries is answered (a failure always is: it is resent below).
+        if !success || index >= p.sent {
+            p.inflight = false;
+        }
         if success {
             let index = index.min(last);
             let progressed = index > p.matched;
@@ -278,7 +285,6 @@ impl Node {
     fn peer_heard(&mut self, from: NodeId, applied: Index) {
         let p = &mut self.peers[usize::from(from)];
         p.heard = true;
-        p.inflight = false;
         self.note_applied(from, applied);
     }
 
@@ -339,6 +345,10 @@ impl Node {
             self.out.writes.push(Write::Snapshot(snapshot.clone()));
             self.commit = index;
             self.applied = index;
+            // The application restarts from the snapshot: it has run everything in it.
+            if let Some(e) = &mut self.executed {
+                *e = (*e).max(index);
+            }
             self.rebuild_unapplied();
             self.out.restore = Some(snapshot);
         }
@@ -350,6 +360,7 @@ impl Node {
         let last = self.log.last_index();
         self.peer_heard(from, index);
         let p = &mut self.peers[usize::from(from)];
+        p.inflight = false;
         let index = index.min(last);
         if index > p.matched {
             p.matched = index;
