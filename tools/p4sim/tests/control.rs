@@ -169,3 +169,47 @@ fn the_command_runs_hex_traces() {
     assert!(err.contains("bad.p4:1:"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn agg_cfg(n: usize) -> p4sim::control::aggregator::AggConfig {
+    use p4sim::control::aggregator::{AggConfig, Member};
+    AggConfig {
+        addr: "10.0.2.254:7000".parse().unwrap(),
+        mac: [2, 0, 0, 0, 2, 0xfe],
+        members: (0..n)
+            .map(|i| Member {
+                addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 1 + i as u8), 7000),
+                mac: [2, 0, 0, 0, 3, i as u8],
+                egress_port: 1 + i as u16,
+            })
+            .collect(),
+        group: 4,
+    }
+}
+
+/// The aggregator's control plane: JSON round trip, the member tables and the multicast
+/// group in member order, P4Runtime text with the program's ids, refused configurations.
+#[test]
+fn aggregator_control_file() {
+    use p4sim::control::aggregator;
+    let cf = agg_cfg(3).control_file().unwrap();
+    assert_eq!(ControlFile::from_json(&cf.to_json()).unwrap(), cf);
+    let sw = aggregator::switch(&agg_cfg(3), 0).unwrap();
+    assert_eq!(sw.rt.mcast.get(&4), Some(&vec![(1, 0), (2, 1), (3, 2)]));
+    let text = cf.p4runtime_text(&sw.prog, 1).unwrap();
+    assert!(
+        text.contains("table_id: 33554434  # AggIngress.members"),
+        "{text}"
+    );
+    assert!(text.contains("table_id: 33554435  # AggEgress.replicas"));
+    assert!(text.contains("action_id: 16777227  # AggEgress.set_replica"));
+    assert!(text.contains("multicast_group_id: 4"));
+    assert!(text.contains("replicas { egress_port: 3 instance: 2 }"));
+    // config default, 3 members x 2 tables, one group.
+    assert_eq!(text.matches("updates {").count(), 1 + 3 * 2 + 1);
+    assert!(agg_cfg(0).control_file().is_err());
+    assert!(agg_cfg(10).control_file().is_err());
+    assert!(agg_cfg(9).control_file().is_ok());
+    let mut c = agg_cfg(3);
+    c.group = 0;
+    assert!(c.control_file().is_err());
+}
