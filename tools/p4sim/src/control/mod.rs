@@ -21,6 +21,7 @@
 
 pub mod aggregator;
 pub mod jbsq;
+pub mod sven;
 
 use crate::error::ControlError;
 use crate::ir::{MatchKind, Program, mask};
