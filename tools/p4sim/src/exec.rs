@@ -328,7 +328,16 @@ impl Ctx<'_> {
                 let v = if hi <= lo {
                     lo
                 } else {
-                    lo + self.rt.rng.below(hi - lo + 1)
+                    // A full 128-bit span cannot be written as hi - lo + 1.
+                    let span = (hi - lo).saturating_add(1);
+                    let d = self.rt.rng.draw(span).ok_or_else(|| {
+                        Box::new(PacketError::Runtime {
+                            line: pos.line,
+                            col: pos.col,
+                            msg: "random: the injected draws are used up".into(),
+                        })
+                    })?;
+                    lo + d
                 };
                 self.assign(dst, v);
             }

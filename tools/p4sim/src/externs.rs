@@ -7,28 +7,60 @@
 //! Internet checksum (RFC 1071) over 16-bit words; xor16 the XOR of 16-bit words.
 
 use crate::ir::Algo;
+use std::collections::VecDeque;
 
-/// splitmix64: small, seedable, good enough for `random`.
+/// The randomness behind `random` and `HashAlgorithm.random`: splitmix64 (small, seedable),
+/// or, for a differential test that must make the same random decisions as the Rust code it
+/// mirrors, a queue of injected draws that `random` takes instead.
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub struct Rng {
+    state: u64,
+    /// `Some`: `random` takes its draws from here (and fails when it is empty).
+    injected: Option<VecDeque<u64>>,
+}
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng {
+            state: seed,
+            injected: None,
+        }
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
 
-    /// Uniform in `0..n` (n > 0).
+    /// Uniform in `0..n` (n > 0) from the seeded generator.
     pub fn below(&mut self, n: u128) -> u128 {
         let r = (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64());
         r % n.max(1)
+    }
+
+    /// Switches `random` to injected draws: from now on each call takes the next of
+    /// `draws` (after those injected before) as `d`, and yields `lo + d mod (hi - lo + 1)`.
+    pub fn inject(&mut self, draws: impl IntoIterator<Item = u64>) {
+        self.injected
+            .get_or_insert_with(VecDeque::new)
+            .extend(draws);
+    }
+
+    /// Injected draws not taken yet (None: not injecting).
+    pub fn injected_left(&self) -> Option<usize> {
+        self.injected.as_ref().map(VecDeque::len)
+    }
+
+    /// One draw of `random` in `0..n` (n > 0): seeded, or the next injected one (None when
+    /// they are used up).
+    pub fn draw(&mut self, n: u128) -> Option<u128> {
+        match &mut self.injected {
+            None => Some(self.below(n)),
+            Some(q) => q.pop_front().map(|d| u128::from(d) % n.max(1)),
+        }
     }
 }
 
@@ -117,5 +149,20 @@ mod tests {
         // RFC 1071's example words 0001 f203 f4f5 f6f7 sum to ddf2 (checksum 220d).
         assert_eq!(csum16(&[0, 1, 0xf2, 3, 0xf4, 0xf5, 0xf6, 0xf7]), 0x220d);
         assert_eq!(data_bytes(&[(1, 4), (0x23, 8)]), [0x01, 0x23]);
+    }
+
+    #[test]
+    fn injected_draws_replace_the_generator_in_order() {
+        let mut r = Rng::new(1);
+        assert_eq!(r.injected_left(), None);
+        assert!(r.draw(10).is_some_and(|d| d < 10));
+        r.inject([7, 25, u64::MAX]);
+        r.inject([3]);
+        assert_eq!(r.injected_left(), Some(4));
+        assert_eq!(r.draw(100), Some(7));
+        assert_eq!(r.draw(10), Some(5));
+        assert_eq!(r.draw(1 << 64), Some(u128::from(u64::MAX)));
+        assert_eq!(r.draw(2), Some(1));
+        assert_eq!(r.draw(2), None, "used up");
     }
 }

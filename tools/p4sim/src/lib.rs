@@ -8,7 +8,8 @@
 //! - [`switch`]: the v1model pipeline around them (drop, multicast, clone, recirculate).
 //! - [`runtime`]: tables' entries, registers, counters, replication and clone state.
 //! - [`control`]: control files (JSON) and their P4Runtime text form; [`control::jbsq`]
-//!   builds the JBSQ router's.
+//!   builds the JBSQ router's, [`control::aggregator`] the HovercRaft++ aggregator's and
+//!   [`control::sven`] SVEN's (with its control loop).
 //! - [`hub`]: a program as the switch between ferrix VMs (the shim's `switch:DIR`).
 //!
 //! The subset, and what is rejected, is listed in `p4/README.md`.

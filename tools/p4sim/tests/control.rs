@@ -261,3 +261,116 @@ fn hosts_get_arp_bridging_flooding_and_routes() {
     bridged[0..6].copy_from_slice(&client.mac);
     assert_eq!(sw.run(2, &bridged, 0, 10).unwrap(), [(1, bridged.clone())]);
 }
+
+fn agg_cfg(n: usize) -> p4sim::control::aggregator::AggConfig {
+    use p4sim::control::aggregator::{AggConfig, Member};
+    AggConfig {
+        addr: "10.0.2.254:7000".parse().unwrap(),
+        mac: [2, 0, 0, 0, 2, 0xfe],
+        members: (0..n)
+            .map(|i| Member {
+                addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 1 + i as u8), 7000),
+                mac: [2, 0, 0, 0, 3, i as u8],
+                egress_port: 1 + i as u16,
+            })
+            .collect(),
+        group: 4,
+    }
+}
+
+/// The aggregator's control plane: JSON round trip, the member tables and the multicast
+/// group in member order, P4Runtime text with the program's ids, refused configurations.
+#[test]
+fn aggregator_control_file() {
+    use p4sim::control::aggregator;
+    let cf = agg_cfg(3).control_file().unwrap();
+    assert_eq!(ControlFile::from_json(&cf.to_json()).unwrap(), cf);
+    let sw = aggregator::switch(&agg_cfg(3), 0).unwrap();
+    assert_eq!(sw.rt.mcast.get(&4), Some(&vec![(1, 0), (2, 1), (3, 2)]));
+    let text = cf.p4runtime_text(&sw.prog, 1).unwrap();
+    assert!(
+        text.contains("table_id: 33554434  # AggIngress.members"),
+        "{text}"
+    );
+    assert!(text.contains("table_id: 33554435  # AggEgress.replicas"));
+    assert!(text.contains("action_id: 16777227  # AggEgress.set_replica"));
+    assert!(text.contains("multicast_group_id: 4"));
+    assert!(text.contains("replicas { egress_port: 3 instance: 2 }"));
+    // config default, 3 members x 2 tables, one group.
+    assert_eq!(text.matches("updates {").count(), 1 + 3 * 2 + 1);
+    assert!(agg_cfg(0).control_file().is_err());
+    assert!(agg_cfg(10).control_file().is_err());
+    assert!(agg_cfg(9).control_file().is_ok());
+    let mut c = agg_cfg(3);
+    c.group = 0;
+    assert!(c.control_file().is_err());
+}
+
+/// The command runs aggregator.p4 from its control file: a probe is answered to the prober,
+/// an AGG_AE_REQ is multicast to the two followers.
+#[test]
+fn the_command_runs_the_aggregator() {
+    use ferrix_net::MacAddr;
+    use ferrix_net::stack::{UDP_PAYLOAD_OFFSET, write_udp_frame};
+    use ferrix_raft::{Message, wire};
+    let dir = std::env::temp_dir().join(format!("p4sim-agg-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let entries = dir.join("agg.json");
+    std::fs::write(&entries, agg_cfg(3).control_file().unwrap().to_json()).unwrap();
+    let frame = |m: &Message| {
+        let mut d = vec![0xcc, 8, 0x51, 0xc0, 0, 0, 0, 1];
+        wire::encode(0, m, &mut d);
+        let mut f = vec![0u8; UDP_PAYLOAD_OFFSET + d.len()];
+        assert!(write_udp_frame(
+            &mut f,
+            MacAddr([2, 0, 0, 0, 2, 0xfe]),
+            MacAddr([2, 0, 0, 0, 3, 0]),
+            Ipv4Addr::new(10, 0, 2, 1),
+            Ipv4Addr::new(10, 0, 2, 254),
+            1,
+            7000,
+            7000,
+            &d,
+        ));
+        f.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    };
+    let ae = Message::AggAppendReq {
+        term: 2,
+        prev_index: 0,
+        prev_term: 0,
+        commit: 0,
+        term_start: 1,
+        entries: vec![],
+    };
+    let trace = dir.join("in.hex");
+    std::fs::write(
+        &trace,
+        format!(
+            "{}\n{}\n",
+            frame(&Message::AggProbeReq { term: 2 }),
+            frame(&ae)
+        ),
+    )
+    .unwrap();
+    let p4 = concat!(env!("CARGO_MANIFEST_DIR"), "/../../p4/aggregator.p4");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_p4sim"))
+        .args(["run", p4, "--entries"])
+        .arg(&entries)
+        .arg("--hex-in")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    // The probe's answer: to member 0 (port 1), type 14 from 0xff, term 2.
+    assert!(lines[0].starts_with("1 020000000300"), "{}", lines[0]);
+    assert!(lines[0].ends_with("0eff0000000000000002"), "{}", lines[0]);
+    assert!(lines[1].starts_with("2 020000000301") && lines[2].starts_with("3 020000000302"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

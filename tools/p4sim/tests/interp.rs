@@ -274,3 +274,42 @@ fn multicast_clone_recirculate_timestamps_truncate() {
     assert_eq!(one(&mut sw, &pkt(0, 0, 0)).1.len(), 6);
     assert!(sw.run(0, &pkt(1, 0, 0), 0, 4).unwrap().is_empty());
 }
+
+/// `random` takes injected draws, in order, as `lo + d mod (hi - lo + 1)`; used up, a packet
+/// fails with the statement's line; a full-width range works.
+#[test]
+fn random_with_injected_draws() {
+    let mut sw = switch(
+        "",
+        "random(hdr.o.x, 32w10, 32w19); random(hdr.o.y, 32w0, 32w0xffffffff);",
+        "",
+        "",
+        "",
+    );
+    sw.rt.rng.inject([23, 7, 4, u64::from(u32::MAX) + 5]);
+    let out = sw.run(0, &pkt(0, 0, 0), 0, 1).unwrap();
+    assert_eq!(xy(&out[0].1), (13, 7));
+    let out = sw.run(0, &pkt(0, 0, 0), 0, 1).unwrap();
+    assert_eq!(xy(&out[0].1), (14, 4));
+    assert_eq!(sw.rt.rng.injected_left(), Some(0));
+    match sw.run(0, &pkt(0, 0, 0), 0, 1) {
+        Err(PacketError::Runtime { line, msg, .. }) => {
+            assert!(msg.contains("injected draws are used up"), "{msg}");
+            let src = program("", "random(", "", "");
+            let want = src.lines().position(|l| l.contains("random(")).unwrap() + 1;
+            assert_eq!(line, want, "the random statement's line");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Seeded (not injected): in range, and the same seed repeats itself.
+    let mut a = switch("", "random(hdr.o.x, 32w100, 32w199);", "", "", "");
+    let mut b = a.clone();
+    for _ in 0..50 {
+        let (x, y) = (
+            a.run(0, &pkt(0, 0, 0), 0, 1).unwrap(),
+            b.run(0, &pkt(0, 0, 0), 0, 1).unwrap(),
+        );
+        assert_eq!(x, y);
+        assert!((100..200).contains(&xy(&x[0].1).0));
+    }
+}

@@ -190,3 +190,147 @@ fn the_sample_req0_is_forwarded() {
     assert_eq!(tx.len(), 1);
     assert_eq!(&tx[0].1[30..34], &[10, 0, 0, 1]);
 }
+
+fn aggregator_switch() -> Switch {
+    use p4sim::control::aggregator::{self, AggConfig, Member};
+    let cfg = AggConfig {
+        addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 254), 7000),
+        mac: [2, 0, 0, 0, 2, 0xfe],
+        members: (0..5)
+            .map(|i| Member {
+                addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 1 + i), 7000),
+                mac: [2, 0, 0, 0, 3, i],
+                egress_port: 1 + u16::from(i),
+            })
+            .collect(),
+        group: 1,
+    };
+    aggregator::switch(&cfg, 1).unwrap()
+}
+
+/// An AGG_AE_REQ of term 1 with two no-op entries from member 0 to the aggregator, then an
+/// AE_REP from member 1 (checksums 0).
+fn agg_frames() -> [Vec<u8>; 2] {
+    let head = |src: u8, len: u16| {
+        let mut f = vec![2, 0, 0, 0, 2, 0xee, 2, 0, 0, 0, 3, src, 8, 0];
+        let total = 20 + 8 + len;
+        f.extend_from_slice(&[
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            17,
+        ]);
+        f.extend_from_slice(&[0, 0, 10, 0, 2, 1 + src, 10, 0, 2, 254]);
+        f.extend_from_slice(&[
+            0x1b,
+            0x58,
+            0x1b,
+            0x58,
+            ((len + 8) >> 8) as u8,
+            (len + 8) as u8,
+        ]);
+        f.extend_from_slice(&[0, 0]);
+        f.extend_from_slice(&[0xcc, 8, 0x51, 0xc0, 0, 0, 0, 1]);
+        f
+    };
+    let mut ae = head(0, 8 + 44 + 52);
+    ae.extend_from_slice(&[11, 0, 0, 0, 0, 0, 0, 0, 0, 1]); // type, from, term 1
+    ae.extend_from_slice(&[0; 24]); // prev index, prev term, commit
+    ae.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1, 0, 2]); // term_start 1, count 2
+    for i in 1..=2u8 {
+        ae.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, i]);
+        ae.extend_from_slice(&[0; 10]);
+    }
+    let mut rep = head(1, 8 + 35);
+    rep[44] = 0x61;
+    rep.extend_from_slice(&[6, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 2]);
+    rep.extend_from_slice(&[0; 16]);
+    [ae, rep]
+}
+
+#[test]
+fn the_sample_aggregator_frames_relay_and_commit() {
+    let mut sw = aggregator_switch();
+    let [ae, rep] = agg_frames();
+    let tx = sw.run(0, &ae, 0, 1).unwrap();
+    assert_eq!(tx.iter().map(|t| t.0).collect::<Vec<_>>(), [2, 3, 4, 5]);
+    assert!(sw.run(0, &rep, 0, 1).unwrap().is_empty(), "2 of 5 matched");
+    let mut rep2 = rep.clone();
+    rep2[11] = 2;
+    rep2[29] = 3;
+    rep2[51] = 2;
+    let tx = sw.run(0, &rep2, 0, 1).unwrap();
+    assert_eq!(tx.len(), 5, "3 of 5: one AGG_COMMIT to every member");
+    assert_eq!(tx[0].1[50], 12);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Random frames and random changes to valid aggregator frames: aggregator.p4 never
+    /// faults (every index it uses is checked first) and sends at most one copy per member.
+    #[test]
+    fn aggregator_packets_never_fault(
+        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..160), 1..8),
+        flips in proptest::collection::vec((0usize..160, any::<u8>()), 0..6),
+    ) {
+        let mut sw = aggregator_switch();
+        for f in &frames {
+            prop_assert!(sw.run(0, f, 0, 1).is_ok());
+        }
+        for mut f in agg_frames() {
+            for (i, b) in &flips {
+                let n = f.len();
+                f[i % n] = *b;
+            }
+            let tx = sw.run(0, &f, 0, 1);
+            prop_assert!(tx.as_ref().is_ok_and(|t| t.len() <= 5), "{:?}", tx);
+            f.truncate(flips.len() * 13);
+            prop_assert!(sw.run(0, &f, 0, 1).is_ok());
+        }
+    }
+
+    /// The same for sven.p4 (SVEN in front of JBSQ) with drop rates set.
+    #[test]
+    fn sven_packets_never_fault(
+        frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..120), 1..8),
+        flips in proptest::collection::vec((0usize..80, any::<u8>()), 0..6),
+    ) {
+        use p4sim::control::sven::{self, SvenControl, SvenParams};
+        let cfg = JbsqConfig {
+            router: vec![SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 254), 8000)],
+            router_mac: [2, 0, 0, 0, 0, 1],
+            servers: (0..3)
+                .map(|i| Server {
+                    addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1 + i), 8000),
+                    mac: [2, 0, 0, 0, 1, i],
+                    egress_port: 1 + u16::from(i),
+                })
+                .collect(),
+            n: 2,
+            recirc_port: 68,
+            routes: vec![],
+            hosts: vec![],
+        };
+        let mut ctl = SvenControl::new(SvenParams::default());
+        for c in &mut ctl.classes {
+            c.drop_rate = 0.5;
+        }
+        let mut sw = sven::switch(&cfg, &ctl, 5).unwrap();
+        for f in &frames {
+            prop_assert!(sw.run(0, f, 0, 200).is_ok());
+        }
+        let mut req = req0_frame();
+        for (i, b) in &flips {
+            let n = req.len();
+            req[i % n] = *b;
+        }
+        prop_assert!(sw.run(0, &req, 0, 200).is_ok());
+    }
+}

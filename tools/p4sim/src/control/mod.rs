@@ -19,7 +19,9 @@
 //! `0x` hex, `0b` binary, a dotted IPv4 address or a colon-separated MAC address. Names are
 //! qualified (`Control.name`) or, when unique, bare. `priority`: higher wins (P4Runtime).
 
+pub mod aggregator;
 pub mod jbsq;
+pub mod sven;
 
 use crate::error::ControlError;
 use crate::ir::{MatchKind, Program, mask};

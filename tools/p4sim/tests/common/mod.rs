@@ -13,8 +13,9 @@ use ferrix_net::forward::retarget_udp;
 use ferrix_net::r2p2::server::feedback_body;
 use ferrix_net::r2p2::{Header, MsgType, Policy, RequestMeta};
 use ferrix_net::stack::{UDP_PAYLOAD_OFFSET, write_udp_frame};
-use ferrix_router::{Balance, Output, Router, RouterConfig};
+use ferrix_router::{Balance, Output, Router, RouterConfig, SvenConfig};
 use p4sim::control::jbsq::{self, JbsqConfig, Server};
+use p4sim::control::sven::{self, SvenControl, SvenParams};
 use p4sim::{Output as SwOut, Recirculated, Switch};
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -106,6 +107,25 @@ pub struct Both {
     pub now: u64,
     /// Passes one REQ0 may need for a full search: windows x (largest bound + 1).
     pub search_passes: usize,
+    /// p4/sven.p4's control plane (None: jbsq.p4) and its next period.
+    pub sven: Option<SvenControl>,
+    pub next_period: u64,
+}
+
+/// The router's RNG seed in the SVEN runs (their draws are injected into the switch).
+pub const SVEN_SEED: u64 = 0x5eed;
+
+/// ferrix-router's SVEN configuration for the control plane's parameters.
+pub fn sven_config(p: &SvenParams) -> SvenConfig {
+    SvenConfig {
+        slo_ns: p.slo_ns,
+        percentile: p.percentile,
+        period_ns: p.period_ns,
+        step: p.step,
+        cap: p.cap,
+        alpha: p.alpha,
+        no_drop: p.no_drop,
+    }
 }
 
 impl Both {
@@ -118,6 +138,17 @@ impl Both {
     /// `ext`: the servers' FEEDBACK carries the served-count extension (else the reference
     /// layout only, as the reference servers send it).
     pub fn with_feedback(k: usize, n: u32, ext: bool) -> Both {
+        Both::build(k, n, ext, None)
+    }
+
+    /// SVEN in front of JBSQ(n): ferrix-router with `sven` and p4/sven.p4 with its control
+    /// plane, the switch's `random` fed the router's own draws (`draws` of them, 53 bits:
+    /// what `Rng::chance` compares).
+    pub fn with_sven(k: usize, n: u32, params: SvenParams, draws: usize) -> Both {
+        Both::build(k, n, true, Some((params, draws)))
+    }
+
+    fn build(k: usize, n: u32, ext: bool, sven_params: Option<(SvenParams, usize)>) -> Both {
         let servers: Vec<Server> = (0..k)
             .map(|i| Server {
                 addr: server_addr(i),
@@ -137,11 +168,23 @@ impl Both {
             routes: vec![],
             hosts: vec![],
         };
-        let sw = jbsq::switch(&cfg, 1).expect("jbsq.p4 loads");
-        let router = Router::new(RouterConfig {
+        let ctl = sven_params.map(|(p, _)| SvenControl::new(p));
+        let mut sw = match &ctl {
+            Some(c) => sven::switch(&cfg, c, 1).expect("sven.p4 loads"),
+            None => jbsq::switch(&cfg, 1).expect("jbsq.p4 loads"),
+        };
+        let mut router = Router::new(RouterConfig {
             balance: Balance::Jbsq(n),
+            sven: sven_params.map(|(p, _)| sven_config(&p)),
+            seed: SVEN_SEED,
             ..RouterConfig::default()
         });
+        if let Some((_, draws)) = sven_params {
+            let mut rng = ferrix_router::rng::Rng::new(SVEN_SEED);
+            sw.rt.rng.inject((0..draws).map(|_| rng.next_u64() >> 11));
+            // Periods start now: the router's first tick sets its next period.
+            router.poll(0, &mut |_| panic!("nothing to send at 0"));
+        }
         let mut b = Both {
             k,
             n,
@@ -151,6 +194,8 @@ impl Both {
             servers,
             now: 0,
             search_passes: k.div_ceil(jbsq::GROUP) * (n as usize + 2),
+            next_period: ctl.as_ref().map_or(u64::MAX, |c| c.params.period_ns),
+            sven: ctl,
         };
         for i in 0..k {
             let hb = feedback(
@@ -211,14 +256,31 @@ impl Both {
                     server,
                     datagram,
                 } => outs.push((client, server, datagram.to_vec())),
-                Output::Drop { client, .. } => {
-                    outs.push((client, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), vec![]))
-                }
+                Output::Drop { client, message } => outs.push((
+                    client,
+                    SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+                    message.to_vec(),
+                )),
             });
         for (client, server, datagram) in outs {
             if server.ip().is_unspecified() {
-                // A DROP to the client: p4/jbsq.p4 never sends one (README).
-                sent.push((u16::MAX, datagram));
+                // A DROP to the client from the address it sent to, back out of the port the
+                // REQ0 came in on (0 in these tests). p4/jbsq.p4 never sends one (README).
+                let mut out = vec![0u8; UDP_PAYLOAD_OFFSET + datagram.len()];
+                let mut client_mac = [0u8; 6];
+                client_mac.copy_from_slice(&f[6..12]);
+                assert!(write_udp_frame(
+                    &mut out,
+                    MacAddr(client_mac),
+                    MacAddr(ROUTER_MAC),
+                    *dst.ip(),
+                    *client.ip(),
+                    0,
+                    dst.port(),
+                    client.port(),
+                    &datagram,
+                ));
+                sent.push((0, out));
                 continue;
             }
             // A released REQ0 is rebuilt from its datagram (the same frame the trace sent);
@@ -291,6 +353,16 @@ impl Both {
 
     /// One trace frame through both.
     pub fn step(&mut self, f: &[u8]) -> (Sent, Sent) {
+        if self.now >= self.next_period
+            && let Some(ctl) = self.sven.as_mut()
+        {
+            // SVEN's period: the router's loop in `poll`, the switch's in its control plane.
+            self.router.poll(self.now, &mut |_| {
+                panic!("a poll sends nothing in these traces")
+            });
+            ctl.period(&mut self.sw).expect("control plane writes");
+            self.next_period += ctl.params.period_ns;
+        }
         let r = self.rust(f);
         let p = self.p4(f);
         self.now += 1000;
