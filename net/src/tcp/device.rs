@@ -1,8 +1,11 @@
 //! The smoltcp [`Device`] adapter over a [`FrameQueue`].
 
+use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
+
+use super::crab::{BLOCK, Crab, insert_option};
 
 /// A queue of Ethernet frames: what a core's NIC queue pair (or a test's in-memory wire)
 /// offers the TCP endpoint.
@@ -28,12 +31,31 @@ pub trait FrameQueue {
     fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, len: usize, fill: F) -> R;
 }
 
+/// A received frame as the queue gave it, or a copy the endpoint rewrote (CRAB).
+pub(crate) enum RxBuf<F> {
+    Queue(F),
+    Owned(Vec<u8>),
+}
+
+impl<F: AsRef<[u8]>> AsRef<[u8]> for RxBuf<F> {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            RxBuf::Queue(f) => f.as_ref(),
+            RxBuf::Owned(v) => v,
+        }
+    }
+}
+
 /// smoltcp's view of a [`FrameQueue`] for one poll.
 pub(crate) struct QueueDevice<'a, Q: FrameQueue> {
     pub(crate) queue: &'a mut Q,
     /// The one frame smoltcp may receive through this device (the endpoint takes frames off
     /// the queue itself, to bring a parked connection back before smoltcp sees its segment).
-    pub(crate) pending: Option<Q::RxFrame>,
+    pub(crate) pending: Option<RxBuf<Q::RxFrame>>,
+    /// Connection redirection: outgoing frames get the option or a new destination.
+    pub(crate) crab: &'a mut Crab,
+    /// Where a frame that may get the option is built first.
+    pub(crate) scratch: &'a mut Vec<u8>,
     /// Largest Ethernet frame, header included.
     pub(crate) frame_mtu: usize,
     /// The NIC validated (or will leave partial, for local senders) TCP checksums on receive:
@@ -75,7 +97,7 @@ fn pure_syn(frame: &[u8]) -> Option<(Ipv4Addr, u16)> {
 
 impl<Q: FrameQueue> Device for QueueDevice<'_, Q> {
     type RxToken<'b>
-        = RxToken<Q::RxFrame>
+        = RxToken<RxBuf<Q::RxFrame>>
     where
         Self: 'b;
     type TxToken<'b>
@@ -97,11 +119,22 @@ impl<Q: FrameQueue> Device for QueueDevice<'_, Q> {
                 return None;
             }
         }
-        Some((RxToken(frame), TxToken(self.queue)))
+        Some((
+            RxToken(frame),
+            TxToken {
+                queue: self.queue,
+                crab: self.crab,
+                scratch: self.scratch,
+            },
+        ))
     }
 
     fn transmit(&mut self, _now: Instant) -> Option<Self::TxToken<'_>> {
-        self.queue.can_transmit().then_some(TxToken(self.queue))
+        self.queue.can_transmit().then_some(TxToken {
+            queue: self.queue,
+            crab: self.crab,
+            scratch: self.scratch,
+        })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -127,14 +160,49 @@ impl<F: AsRef<[u8]>> phy::RxToken for RxToken<F> {
     }
 }
 
-pub(crate) struct TxToken<'a, Q>(&'a mut Q);
+pub(crate) struct TxToken<'a, Q> {
+    queue: &'a mut Q,
+    crab: &'a mut Crab,
+    scratch: &'a mut Vec<u8>,
+}
 
 impl<Q: FrameQueue> phy::TxToken for TxToken<'_, Q> {
     fn consume<R, G>(self, len: usize, f: G) -> R
     where
         G: FnOnce(&mut [u8]) -> R,
     {
-        self.0.transmit(len, f)
+        let TxToken {
+            queue,
+            crab,
+            scratch,
+        } = self;
+        if !crab.enabled() {
+            return queue.transmit(len, f);
+        }
+        if !crab.may_insert() {
+            return queue.transmit(len, |b| {
+                let r = f(b);
+                crab.rewrite_tx(b);
+                r
+            });
+        }
+        // The frame may need the option (a SYN of ours, a SYN-ACK to a redirected SYN): build
+        // it aside, then send it with or without the option's 8 bytes.
+        scratch.clear();
+        scratch.resize(len, 0);
+        let r = f(scratch);
+        match crab.tx_insert(scratch) {
+            Some((seg, vip)) => queue.transmit(len + BLOCK, |b| {
+                if !insert_option(scratch, &seg, vip, b) {
+                    b.fill(0); // cannot happen: sizes checked by tx_insert
+                }
+            }),
+            None => queue.transmit(len, |b| {
+                b.copy_from_slice(scratch);
+                crab.rewrite_tx(b);
+            }),
+        }
+        r
     }
 }
 

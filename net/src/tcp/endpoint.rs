@@ -1,6 +1,7 @@
 //! The per-core TCP endpoint: one smoltcp [`Interface`], a fixed pool of sockets, events.
 
-use super::device::{FrameQueue, QueueDevice};
+use super::crab::{Crab, CrabStats, RxVerdict};
+use super::device::{FrameQueue, QueueDevice, RxBuf};
 use super::park::{FourTuple, ParkTable, segment_key};
 use crate::config::IfConfig;
 use alloc::vec;
@@ -43,6 +44,17 @@ pub struct TcpConfig {
     /// its socket leaves smoltcp's set, so polls cost nothing for it, and comes back with its
     /// next segment or call. 0: never park. Keep it above smoltcp's 10 ms delayed-ACK timer.
     pub park_after_ms: u32,
+    /// CRAB client: active opens offer connection redirection (`crab.rs`) and follow a
+    /// SYN-ACK that redirects them to the server that answered.
+    pub crab_client: bool,
+    /// CRAB server: a SYN redirected by a CRAB load balancer gets its option echoed in the
+    /// SYN-ACK (from this address).
+    pub crab_server: bool,
+    /// A load balancer's VIP this endpoint also serves, direct server return style: segments
+    /// to it are accepted and answered from it, and ARP requests for it are ignored (the load
+    /// balancer owns it on the wire). What a CRAB server needs for clients that do not speak
+    /// CRAB (the load balancer then forwards their frames unchanged but for the MAC).
+    pub vip: Option<Ipv4Addr>,
 }
 
 impl Default for TcpConfig {
@@ -57,6 +69,9 @@ impl Default for TcpConfig {
             seed: 0x5eed,
             rx_checksum_offloaded: false,
             park_after_ms: 50,
+            crab_client: false,
+            crab_server: false,
+            vip: None,
         }
     }
 }
@@ -158,6 +173,8 @@ struct Slot {
     /// Bytes in the send buffer (sent or not) not yet acknowledged, as last seen.
     tx_queued: usize,
     peer_closed: bool,
+    /// The local port of an active open (0: passive), for CRAB's tables.
+    local_port: u16,
 }
 
 /// One core's TCP endpoint.
@@ -199,6 +216,10 @@ pub struct TcpEndpoint {
     next_due_fresh: bool,
     /// The last `poll` that did the full round.
     last_full: Instant,
+    /// Connection redirection (off unless configured).
+    crab: Crab,
+    /// CRAB's frame under construction (see `device.rs`).
+    scratch: Vec<u8>,
 }
 
 /// Longest a `poll` without frames, calls or due timers may be skipped: smoltcp's own
@@ -237,9 +258,18 @@ impl TcpEndpoint {
         let frame_mtu = ifc.mtu + ETH_HEADER;
         let mut icfg = Config::new(HardwareAddress::Ethernet(EthernetAddress(ifc.mac.0)));
         icfg.random_seed = cfg.seed;
+        let mut crab = match (cfg.crab_client, cfg.crab_server) {
+            (true, server) => Crab::client(server),
+            (false, true) => Crab::server(),
+            (false, false) => Crab::off(),
+        };
+        crab.set_vip(cfg.vip);
+        let mut scratch = Vec::new();
         let mut dev = QueueDevice {
             queue,
             pending: None,
+            crab: &mut crab,
+            scratch: &mut scratch,
             frame_mtu,
             rx_l4_checksum_offloaded: cfg.rx_checksum_offloaded,
             syn_guard: &[],
@@ -250,6 +280,9 @@ impl TcpEndpoint {
         let mut iface = Interface::new(icfg, &mut dev, now);
         iface.update_ip_addrs(|addrs| {
             let _ = addrs.push(IpCidr::new(IpAddress::Ipv4(ifc.ip), ifc.prefix_len));
+            if let Some(vip) = cfg.vip {
+                let _ = addrs.push(IpCidr::new(IpAddress::Ipv4(vip), 32));
+            }
         });
         if let Some(gw) = ifc.gateway {
             let _ = iface.routes_mut().add_default_ipv4_route(gw);
@@ -274,6 +307,7 @@ impl TcpEndpoint {
                 rx_reported: 0,
                 tx_queued: 0,
                 peer_closed: false,
+                local_port: 0,
             });
         }
         let mut ep = TcpEndpoint {
@@ -298,9 +332,26 @@ impl TcpEndpoint {
             next_due: None,
             next_due_fresh: false,
             last_full: now,
+            crab,
+            scratch,
         };
         ep.rearm();
         ep
+    }
+
+    /// CRAB's counters (all zero unless `crab_client`/`crab_server`).
+    pub fn crab_stats(&self) -> CrabStats {
+        self.crab.stats()
+    }
+
+    /// The server a connection opened by [`connect`](Self::connect) was redirected to by CRAB
+    /// (None: not redirected, or not CRAB).
+    pub fn redirected_to(&self, conn: ConnId) -> Option<Ipv4Addr> {
+        let s = self.slots.get(conn.slot as usize)?;
+        if s.generation != conn.generation || s.local_port == 0 {
+            return None;
+        }
+        self.crab.server_of(s.local_port)
     }
 
     /// Sockets in the pool (connections plus listeners).
@@ -442,6 +493,16 @@ impl TcpEndpoint {
         self.last_full = now;
         self.iface.poll_maintenance(now);
         while let Some(frame) = queue.receive() {
+            // CRAB first: a redirected connection's segment names the VIP from here on.
+            let frame = match self.crab.rx(frame.as_ref()) {
+                RxVerdict::Pass => RxBuf::Queue(frame),
+                RxVerdict::Drop => continue,
+                RxVerdict::Rewrite => {
+                    let mut v = frame.as_ref().to_vec();
+                    self.crab.rewrite_rx(&mut v);
+                    RxBuf::Owned(v)
+                }
+            };
             // A segment of a parked connection: its socket goes back into the set first.
             if !self.parked.is_empty()
                 && let Some(slot) = segment_key(frame.as_ref()).and_then(|k| self.parked.get(k))
@@ -451,6 +512,8 @@ impl TcpEndpoint {
             let mut dev = QueueDevice {
                 queue: &mut *queue,
                 pending: Some(frame),
+                crab: &mut self.crab,
+                scratch: &mut self.scratch,
                 frame_mtu: self.frame_mtu,
                 rx_l4_checksum_offloaded: self.cfg.rx_checksum_offloaded,
                 syn_guard: &self.syn_guard,
@@ -508,6 +571,8 @@ impl TcpEndpoint {
         let mut dev = QueueDevice {
             queue,
             pending: None,
+            crab: &mut self.crab,
+            scratch: &mut self.scratch,
             frame_mtu: self.frame_mtu,
             rx_l4_checksum_offloaded: self.cfg.rx_checksum_offloaded,
             syn_guard: &self.syn_guard,
@@ -616,6 +681,10 @@ impl TcpEndpoint {
                 s.rx_reported = 0;
                 s.tx_queued = 0;
                 s.peer_closed = false;
+                if s.local_port != 0 {
+                    self.crab.closed(s.local_port);
+                    s.local_port = 0;
+                }
                 self.park_socket(slot);
                 self.free.push(slot);
                 self.busy.swap_remove(i);
@@ -701,6 +770,8 @@ impl TcpEndpoint {
         }
         let s = &mut self.slots[slot as usize];
         s.state = SlotState::Opening { active: true };
+        s.local_port = local;
+        self.crab.opened(local, remote, port);
         self.busy.push(slot);
         Ok(ConnId {
             slot,

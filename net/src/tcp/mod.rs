@@ -82,10 +82,14 @@
 //!   half-open connection would open a second one on another listener, so the device adapter
 //!   drops SYNs from peers (address, port) that have a half-open connection here.
 
+pub mod crab;
 mod device;
 mod endpoint;
+mod memqueue;
 mod park;
 
+pub use crab::CrabStats;
 pub use device::FrameQueue;
 pub use endpoint::{ConnId, TcpConfig, TcpEndpoint, TcpError, TcpEvent, TcpStats};
+pub use memqueue::MemQueue;
 pub use smoltcp::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! request's bitwise complement.
 #![allow(dead_code)]
 
-use ferrix_net::tcp::{ConnId, FrameQueue, Instant, TcpConfig, TcpEndpoint, TcpEvent};
+use ferrix_net::tcp::{ConnId, Instant, TcpConfig, TcpEndpoint, TcpEvent};
 use ferrix_net::{IfConfig, MacAddr};
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
@@ -13,30 +13,7 @@ pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 pub const PORT: u16 = 7000;
 
 /// One side of the wire.
-#[derive(Default)]
-pub struct Port {
-    pub rx: VecDeque<Vec<u8>>,
-    pub tx: VecDeque<Vec<u8>>,
-}
-
-impl FrameQueue for Port {
-    type RxFrame = Vec<u8>;
-
-    fn receive(&mut self) -> Option<Vec<u8>> {
-        self.rx.pop_front()
-    }
-
-    fn has_frames(&self) -> bool {
-        !self.rx.is_empty()
-    }
-
-    fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, len: usize, fill: F) -> R {
-        let mut frame = vec![0; len];
-        let r = fill(&mut frame);
-        self.tx.push_back(frame);
-        r
-    }
-}
+pub type Port = ferrix_net::tcp::MemQueue;
 
 fn ifc(ip: Ipv4Addr, last: u8) -> IfConfig {
     IfConfig {
@@ -205,6 +182,7 @@ impl Net {
             seed: 1,
             rx_checksum_offloaded: false,
             park_after_ms,
+            ..TcpConfig::default()
         };
         let ccfg = TcpConfig {
             port: 0,
