@@ -178,7 +178,11 @@ impl Node {
             .cfg
             .max_message_bytes
             .saturating_sub(crate::wire::RECOVERY_REP_HEADER);
+        // Asked for entries the log no longer holds (compacted): the follower needs the
+        // snapshot, which the resent AppendEntries brings.
+        let mut compacted = false;
         for (index, id) in missing.into_iter().take(self.cfg.max_entries) {
+            compacted |= index <= self.log.snapshot().index;
             let in_log = self.log.entry(index).and_then(|e| match &e.op {
                 Op::Request { req, .. } if req.id == id => Some(req.clone()),
                 _ => None,
@@ -192,7 +196,11 @@ impl Node {
                     body,
                 })
             });
-            if let Some(r) = req {
+            let Some(r) = req else {
+                self.stats.recovery_unknown += 1;
+                continue;
+            };
+            {
                 let len = crate::wire::RECOVERED_HEADER + r.body.len();
                 if len > room && !found.is_empty() {
                     break;
@@ -200,6 +208,10 @@ impl Node {
                 room = room.saturating_sub(len);
                 found.push(r);
             }
+        }
+        if found.is_empty() && !compacted {
+            // Nothing to give (a flood of requests for bodies nobody holds costs no answer).
+            return;
         }
         if !found.is_empty() {
             self.stats.recovery_served += found.len() as u64;

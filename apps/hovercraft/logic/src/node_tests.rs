@@ -1102,3 +1102,72 @@ fn heartbeats_under_load_do_not_multiply_append_entries() {
         assert_eq!(net.requests_applied(l).len(), usize::from(ops), "{mode:?}");
     }
 }
+
+/// A member flooding the leader with RECOVERY_REQs: for bodies nobody holds they cost no
+/// answer (counted; a body is the same in any term, so an old term's request is served like
+/// a current one), from a non-member they never decode; every answer fits one message; the
+/// cluster's log and commit are unchanged.
+#[test]
+fn recovery_req_floods_are_answered_at_most_in_kind_and_counted() {
+    let mut net = hover_net(3, ReplierPolicy::RoundRobin, 32);
+    let l = net.elect();
+    let f = (l + 1) % 3;
+    for rid in 0..10 {
+        for i in 0..3 {
+            net.step(i, Input::Request(req(rid, false)));
+        }
+        net.deliver();
+    }
+    for _ in 0..5 {
+        net.tick();
+    }
+    let (commit, last) = (net.nodes[l].commit(), net.nodes[l].log().last_index());
+    let term = net.nodes[l].term();
+    let unknown = |rid: u16| ClientId {
+        ip: 0x0a00_0009,
+        port: 1,
+        rid,
+    };
+    let flood = |term: u64, from: NodeId, rid: u16| {
+        let mut b = Vec::new();
+        let missing = (0..8).map(|k| (last + 1 + k, unknown(rid))).collect();
+        wire::encode(from, &Message::RecoveryReq { term, missing }, &mut b);
+        b
+    };
+    let before = net.nodes[l].stats().clone();
+    let mut sent = 0;
+    for rid in 0..5000u16 {
+        for b in [
+            flood(term, f as NodeId, rid),
+            flood(term.saturating_sub(1), f as NodeId, rid),
+            flood(term, 7, rid),
+        ] {
+            sent += net.nodes[l].receive(&b).messages.len();
+        }
+    }
+    let st = net.nodes[l].stats();
+    assert_eq!(sent, 0, "no answer to a flood for bodies nobody holds");
+    assert_eq!(st.recovery_unknown - before.recovery_unknown, 2 * 5000 * 8);
+    assert_eq!(st.unknown_sender - before.unknown_sender, 5000);
+    assert_eq!(st.recovery_served, before.recovery_served);
+    // A request for a body the leader holds is answered once per request, within one message.
+    let held = net.nodes[l].log().entry(last).map(|e| e.op.clone());
+    let Some(Op::Request { req: r, .. }) = held else {
+        panic!("the last entry is a request");
+    };
+    let mut b = Vec::new();
+    let missing = vec![(last, r.id); 64];
+    wire::encode(f as NodeId, &Message::RecoveryReq { term, missing }, &mut b);
+    let out = net.nodes[l].receive(&b);
+    let reps: Vec<&Message> = out
+        .messages
+        .iter()
+        .map(|(_, m)| m)
+        .filter(|m| matches!(m, Message::RecoveryRep { .. }))
+        .collect();
+    assert_eq!(reps.len(), 1);
+    // Safety: nothing moved.
+    assert_eq!(net.nodes[l].commit(), commit);
+    assert_eq!(net.nodes[l].log().last_index(), last);
+    assert_eq!(net.nodes[l].role(), Role::Leader);
+}

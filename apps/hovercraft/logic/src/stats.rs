@@ -41,6 +41,8 @@ pub struct Stats {
     pub recovery_asked: u64,
     /// Request bodies sent in RECOVERY_REP.
     pub recovery_served: u64,
+    /// Bodies asked for in RECOVERY_REQ that this replica does not hold (unanswered).
+    pub recovery_unknown: u64,
     /// HovercRaft++ leader: switches to replicating through the aggregator.
     pub agg_switches: u64,
     /// HovercRaft++ leader: fallbacks to direct replication.
