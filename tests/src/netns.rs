@@ -82,6 +82,15 @@ impl NetNs {
         self.run(&["ip", "link", "set", br, "up"]);
     }
 
+    /// Bridge `br` with `cidr` and `taps` TAP ports named `{prefix}0`, `{prefix}1`, ...: one
+    /// segment for that many VMs and the Linux peer.
+    pub fn segment(&self, br: &str, cidr: &str, prefix: &str, taps: usize) {
+        self.bridge(br, cidr);
+        for i in 0..taps {
+            self.bridged_tap(&format!("{prefix}{i}"), br);
+        }
+    }
+
     /// Creates single-queue TAP device `dev` as a port of bridge `br`, up.
     pub fn bridged_tap(&self, dev: &str, br: &str) {
         self.run(&["ip", "tuntap", "add", "dev", dev, "mode", "tap"]);

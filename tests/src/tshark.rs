@@ -51,3 +51,37 @@ pub fn fields(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
         .map(|l| l.split('\t').map(str::to_owned).collect())
         .collect()
 }
+
+/// Frames in `pcap` matching the display filter `filter` (None: tshark not installed).
+/// Panics if tshark fails otherwise (a bad filter, an unreadable file).
+pub fn count(pcap: &Path, filter: &str) -> Option<usize> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-Y", filter])
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).lines().count())
+}
+
+/// QEMU's `filter-dump` on a TAP netdev with a virtio-net header writes that 12-byte header
+/// before each frame: when the capture holds no readable ARP or IP frame, a copy with those
+/// bytes cut (`editcap -C 12`, beside it) is returned instead.
+pub fn readable(pcap: &Path) -> PathBuf {
+    if count(pcap, "arp || ip").unwrap_or(1) > 0 {
+        return pcap.to_path_buf();
+    }
+    let cut = pcap.with_extension("cut.pcap");
+    let ok = Command::new("editcap")
+        .args(["-C", "12"])
+        .arg(pcap)
+        .arg(&cut)
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok { cut } else { pcap.to_path_buf() }
+}

@@ -41,12 +41,9 @@ fn topology_with(taps: usize) -> Option<NetNs> {
         return None;
     }
     let ns = NetNs::create();
-    ns.bridge("hb0", "10.79.0.1/24");
+    ns.segment("hb0", "10.79.0.1/24", "ht", taps);
     // The client's multicast leaves through the bridge.
     ns.run(&["ip", "route", "add", "224.0.0.0/4", "dev", "hb0"]);
-    for i in 0..taps {
-        ns.bridged_tap(&format!("ht{i}"), "hb0");
-    }
     Some(ns)
 }
 

@@ -17,7 +17,6 @@
 
 use ferrix_tests::netns::{NetNs, unavailable};
 use ferrix_tests::vm::{LiveVm, Tap};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -130,35 +129,6 @@ fn assigned_to(console: &str, server: &str) -> u64 {
         .filter_map(|l| field(l, "assigned"))
         .max()
         .unwrap_or(0)
-}
-
-/// Frames in `pcap` matching the display filter `filter` (None: tshark not installed).
-fn tshark_count(pcap: &Path, filter: &str) -> Option<usize> {
-    let out = Command::new("tshark")
-        .args(["-r", pcap.to_str().unwrap(), "-Y", filter])
-        .output()
-        .ok()?;
-    assert!(
-        out.status.success(),
-        "tshark: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(String::from_utf8_lossy(&out.stdout).lines().count())
-}
-
-/// QEMU's `filter-dump` on a TAP netdev with a virtio-net header writes that 12-byte header
-/// before each frame: when the capture holds no readable ARP or IP frame, a copy with those
-/// bytes cut (`editcap -C 12`) is read instead.
-fn readable_pcap(pcap: &Path) -> PathBuf {
-    if tshark_count(pcap, "arp || ip").unwrap_or(1) > 0 {
-        return pcap.to_path_buf();
-    }
-    let cut = pcap.with_extension("cut.pcap");
-    let ok = Command::new("editcap")
-        .args(["-C", "12", pcap.to_str().unwrap(), cut.to_str().unwrap()])
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok { cut } else { pcap.to_path_buf() }
 }
 
 /// A namespace with bridge `rb0` (the client's address) and TAP ports `rt0..rtN`.
@@ -286,17 +256,20 @@ fn router_with_two_servers(
     // straight from the servers).
     let forwarded =
         format!("eth.src == {ROUTER_MAC} && ip.src == {CLIENT_IP} && udp.dstport == 8000");
-    let readable = readable_pcap(&pcap);
-    if let Some(n) = tshark_count(&readable, &forwarded) {
+    let readable = ferrix_tests::tshark::readable(&pcap);
+    if let Some(n) = ferrix_tests::tshark::count(&readable, &forwarded) {
         assert_eq!(n as u64, 2 * count, "forwarded REQ0s in the capture");
         let from_router = format!("ip.src == {ROUTER_IP} && udp.srcport == 8000");
         assert_eq!(
-            tshark_count(&readable, &from_router),
+            ferrix_tests::tshark::count(&readable, &from_router),
             Some(0),
             "router replied"
         );
         let req0s_in = format!("ip.dst == {ROUTER_IP} && udp.dstport == 8000");
-        assert_eq!(tshark_count(&readable, &req0s_in), Some(2 * count as usize));
+        assert_eq!(
+            ferrix_tests::tshark::count(&readable, &req0s_in),
+            Some(2 * count as usize)
+        );
         // The R2P2 dissector reads the same capture: every REQ0 in and out, FEEDBACK with the
         // served-counter extension, nothing malformed.
         let dissected =

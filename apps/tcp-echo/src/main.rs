@@ -1,10 +1,15 @@
 //! tcp-echo: a TCP echo server on every core that has its own NIC queue pair (each connection
 //! lives on the core its flow is hashed to: its home core), on the kernel's smoltcp endpoint.
 //!
-//! Arguments: `port=N` (default 7), `exit-after=N` (exit 0 once N connections have closed).
-//! Needs `ferrix.ip=A.B.C.D/N` on the command line. Cores without a queue pair idle.
+//! Arguments: `port=N` (default 7), `exit-after=N` (exit 0 once N connections have closed),
+//! `crab-vip=IP` (a CRAB server behind a load balancer with VIP IP: redirected SYNs get the
+//! option echoed, and the VIP is served too, direct server return, for clients without CRAB).
+//! `client=IP:PORT` runs the client instead ([`client`]). Needs `ferrix.ip=A.B.C.D/N` on the
+//! command line. Cores without a queue pair idle.
 #![no_std]
 #![no_main]
+
+mod client;
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use ferrix::net::NetError;
@@ -21,14 +26,45 @@ fn arg<T: core::str::FromStr>(name: &str) -> Option<T> {
 }
 
 fn main(core: usize) {
+    if let Some(c) = ferrix::args().find_map(|a| a.strip_prefix("client=")) {
+        if core != 0 {
+            ferrix::idle();
+        }
+        let Ok(server) = c.parse() else {
+            println!("tcp-echo: bad value client={c} (want IP:PORT)");
+            ferrix::exit(1);
+        };
+        let crab = match ferrix::args().find_map(|a| a.strip_prefix("crab=")) {
+            None | Some("off") => false,
+            Some("on") => true,
+            Some(v) => {
+                println!("tcp-echo: bad value crab={v} (on or off)");
+                ferrix::exit(1);
+            }
+        };
+        client::run(server, arg, crab);
+    }
     let port: u16 = arg("port").unwrap_or(7);
     let exit_after: Option<u64> = arg("exit-after");
+    let vip: Option<core::net::Ipv4Addr> =
+        match ferrix::args().find_map(|a| a.strip_prefix("crab-vip=")) {
+            None => None,
+            Some(v) => match v.parse() {
+                Ok(ip) => Some(ip),
+                Err(_) => {
+                    println!("tcp-echo: bad value crab-vip={v} (an IPv4 address)");
+                    ferrix::exit(1);
+                }
+            },
+        };
     let cfg = TcpConfig {
         port,
         listeners: 8,
         max_conns: 256,
         rx_buf: 8192,
         tx_buf: 8192,
+        crab_server: vip.is_some(),
+        vip,
         ..TcpConfig::default()
     };
     match ferrix::net::tcp_listen(cfg) {
@@ -40,7 +76,10 @@ fn main(core: usize) {
         }
     }
     if core == 0 {
-        println!("tcp-echo: listening on port {port}");
+        match vip {
+            Some(v) => println!("tcp-echo: listening on port {port} (CRAB, VIP {v})"),
+            None => println!("tcp-echo: listening on port {port}"),
+        }
     }
     loop {
         let polled = ferrix::net::poll_tcp(
@@ -96,6 +135,9 @@ fn main(core: usize) {
                 CLOSED.load(Ordering::Relaxed),
                 BYTES.load(Ordering::Relaxed)
             );
+            if let Ok(c) = ferrix::net::with_tcp(|ep| ep.crab_stats()) {
+                println!("tcp-echo: crab {c:?}");
+            }
             ferrix::exit(0);
         }
     }

@@ -178,6 +178,14 @@ pub fn poll_tcp(
     with_endpoint(|ep| ep.poll(&mut udp, &mut tcp))
 }
 
+/// Runs `f` on this core's TCP endpoint outside a poll (after [`tcp_listen`], with port 0 for
+/// a client that does not listen): an app's active opens (`TcpEndpoint::connect`; the
+/// `Connected` event then comes through [`poll_tcp`]) and calls that need no event. What `f`
+/// queues is sent before the call returns. `NoQueue` if TCP is not started on this core.
+pub fn with_tcp<R>(f: impl FnOnce(&mut ferrix_net::tcp::TcpEndpoint) -> R) -> Result<R, NetError> {
+    with_endpoint(|ep| ep.with_tcp(f))?.ok_or(NetError::NoQueue)
+}
+
 /// What the handler of [`poll_with`] does with a datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {

@@ -224,6 +224,28 @@ pub fn set_dst(f: &mut [u8], s: &Segment, ip: Ipv4Addr) {
     set_addr(f, s, 16, ip);
 }
 
+/// Recomputes the TCP checksum of the segment `s` in `f` from scratch. For a frame whose
+/// checksum may be *partial* (a sender on the same host left it for the NIC, which a
+/// receive-offloading NIC reports as good, `PacketBuf::l4_checksum_ok`): forwarding it
+/// unchanged, or updating it incrementally, would send a wrong one on.
+pub fn recompute_tcp_checksum(f: &mut [u8], s: &Segment) {
+    let total = usize::from(word(f, ETH + 2));
+    let ihl = s.tcp - ETH;
+    let Some(seg_len) = total.checked_sub(ihl) else {
+        return;
+    };
+    if f.len() < s.tcp + seg_len {
+        return;
+    }
+    put(f, s.tcp + 16, 0);
+    let mut sum = Checksum::new();
+    sum.add_bytes(&f[ETH + 12..ETH + 20]);
+    sum.add_bytes(&[0, 6]);
+    sum.add_bytes(&(seg_len as u16).to_be_bytes());
+    sum.add_bytes(&f[s.tcp..s.tcp + seg_len]);
+    put(f, s.tcp + 16, sum.finish());
+}
+
 /// Bytes of `opts` before its end-of-list option (all of them if none, or if the list is
 /// broken).
 fn options_used(opts: &[u8]) -> usize {
@@ -264,14 +286,7 @@ pub fn insert_option(f: &[u8], s: &Segment, vip: Ipv4Addr, out: &mut [u8]) -> bo
     put(out, ETH + 10, c);
     // TCP data offset, and the checksum over the pseudo-header and the segment.
     out[s.tcp + 12] = (((s.tcp_len + BLOCK) / 4) as u8) << 4 | (out[s.tcp + 12] & 0x0f);
-    put(out, s.tcp + 16, 0);
-    let seg_len = usize::from(total) - ihl;
-    let mut sum = Checksum::new();
-    sum.add_bytes(&out[ETH + 12..ETH + 20]);
-    sum.add_bytes(&[0, 6]);
-    sum.add_bytes(&(seg_len as u16).to_be_bytes());
-    sum.add_bytes(&out[s.tcp..s.tcp + seg_len]);
-    put(out, s.tcp + 16, sum.finish());
+    recompute_tcp_checksum(out, s);
     true
 }
 
@@ -673,6 +688,12 @@ mod tests {
         let mut g = f.clone();
         set_addr(&mut g, &Segment::parse(&f).unwrap(), 16, S);
         assert!(valid(&g));
+        // A partial checksum (the pseudo-header sum only) becomes a full one.
+        let mut p = f.clone();
+        p[34 + 16..34 + 18].copy_from_slice(&[0x12, 0x34]);
+        assert!(!valid(&p));
+        recompute_tcp_checksum(&mut p, &Segment::parse(&f).unwrap());
+        assert!(valid(&p));
         assert_eq!(Segment::parse(&g).unwrap().dst, S);
     }
 

@@ -1,0 +1,256 @@
+//! CRAB in guests: the load balancer VM (apps/crab-lb), two tcp-echo server VMs with CRAB
+//! (`crab-vip=`), a tcp-echo client VM with CRAB (`crab=on`) and a Linux client without it, on
+//! one Linux bridge inside a namespace the test creates (nothing is sent from the root
+//! namespace):
+//!
+//! ```text
+//!   client VM 10.80.0.5 --SYN+option--> crab-lb VM (VIP 10.80.0.100) --SYN--> 10.80.0.11 / .12
+//!        ^                                                                       |
+//!        +--------- SYN-ACK+option, then every segment, directly ----------------+
+//!   Linux 10.80.0.1 (no CRAB) --every segment--> crab-lb --MAC rewritten--> its hashed server
+//!        ^                                                                       |
+//!        +--------------------- answers from the VIP (direct server return) -----+
+//! ```
+//!
+//! Checked: the CRAB client's 4 connections are redirected (2 per server by round robin) and
+//! echo every round; the load balancer's capture holds their SYNs and no other segment of
+//! them; the load balancer is killed mid-run and the client never notices; a Linux client
+//! falls back and works, and keeps its connection across another load balancer restart.
+
+use ferrix_tests::netns::{NetNs, unavailable};
+use ferrix_tests::vm::{LiveVm, Tap};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+const FERRIX: &str = env!("CARGO_BIN_EXE_ferrix-in-test");
+const VIP: &str = "10.80.0.100";
+const LB_MAC: &str = "52:54:00:80:00:10";
+const BACKENDS: &str = "backends=10.80.0.11@52:54:00:80:00:11,10.80.0.12@52:54:00:80:00:12";
+
+fn topology() -> Option<NetNs> {
+    if let Some(why) = unavailable() {
+        eprintln!("skipping: {why}");
+        return None;
+    }
+    let ns = NetNs::create();
+    ns.segment("cb0", "10.80.0.1/24", "ct", 4);
+    Some(ns)
+}
+
+/// Boots `app` on TAP `dev` with `mac`, waiting for `ready` on its console.
+fn vm(
+    ns: &NetNs,
+    app: &str,
+    (dev, mac): (&str, &str),
+    opts: &[&str],
+    args: &[&str],
+    ready: &str,
+) -> LiveVm {
+    let limit = Duration::from_secs(120);
+    LiveVm::on_tap(
+        FERRIX,
+        Tap { ns, dev, mac },
+        app,
+        (opts, args),
+        ready,
+        limit,
+    )
+}
+
+fn lb(ns: &NetNs, pcap: &Path, extra: &[&str]) -> LiveVm {
+    let p = pcap.to_string_lossy().into_owned();
+    let mut args = vec!["vip=10.80.0.100", "port=80", BACKENDS, "policy=rr"];
+    args.extend_from_slice(extra);
+    vm(
+        ns,
+        "crab-lb",
+        ("ct0", LB_MAC),
+        &["--pcap", &p],
+        &args,
+        ": ready",
+    )
+}
+
+fn server(ns: &NetNs, i: usize) -> LiveVm {
+    let ip = format!("ferrix.ip=10.80.0.1{i}/24");
+    vm(
+        ns,
+        "tcp-echo",
+        (&format!("ct{i}"), &format!("52:54:00:80:00:1{i}")),
+        &[],
+        &[&ip, "port=80", "crab-vip=10.80.0.100"],
+        "tcp-echo: listening",
+    )
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `python3 -c FALLBACK_PY VIP GO`: a plain Linux TCP client (no CRAB) echoes through the
+/// VIP, prints `phase 1 ok`, waits for the file GO, echoes again on the same connection and
+/// prints `phase 2 ok`.
+const FALLBACK_PY: &str = r#"
+import os, socket, sys, time
+vip, go = sys.argv[1], sys.argv[2]
+s = socket.create_connection((vip, 80), timeout=20)
+def echo(msg):
+    s.sendall(msg)
+    got = b""
+    while len(got) < len(msg):
+        chunk = s.recv(4096)
+        if not chunk:
+            raise SystemExit("closed")
+        got += chunk
+    assert got == msg, got
+for i in range(10):
+    echo(b"plain TCP through the load balancer %d\n" % i)
+print("phase 1 ok", flush=True)
+deadline = time.time() + 120
+while not os.path.exists(go):
+    if time.time() > deadline:
+        raise SystemExit("no go")
+    time.sleep(0.05)
+for i in range(10):
+    echo(b"after the restart %d\n" % i)
+s.close()
+print("phase 2 ok", flush=True)
+"#;
+
+#[test]
+fn crab_redirects_past_the_load_balancer_and_plain_clients_fall_back() {
+    let Some(ns) = topology() else { return };
+    let dir = std::env::temp_dir().join(format!("ferrix-crab-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let _cleanup = TempDir(dir.clone());
+    let servers: Vec<LiveVm> = (1..=2).map(|i| server(&ns, i)).collect();
+    let pcap1 = dir.join("lb1.pcap");
+    let lb1 = lb(&ns, &pcap1, &[]);
+    // The CRAB client: 4 connections, 30 rounds 100 ms apart (3 s).
+    let client_args = [
+        "ferrix.ip=10.80.0.5/24",
+        "client=10.80.0.100:80",
+        "conns=4",
+        "rounds=30",
+        "interval-ms=100",
+        "crab=on",
+        "timeout-ms=60000",
+    ];
+    let client = vm(
+        &ns,
+        "tcp-echo",
+        ("ct3", "52:54:00:80:00:05"),
+        &[],
+        &client_args,
+        "virtio-net",
+    );
+    // Once the four connections are up, the load balancer goes away mid-run.
+    let mut client = client;
+    assert!(
+        client.wait(
+            "tcp-echo: client: 4 connections up",
+            Duration::from_secs(60)
+        ),
+        "client:\n{}\nload balancer:\n{}",
+        client.console(),
+        lb1.console()
+    );
+    let lb1_console = lb1.kill();
+    let (status, out) = client.finish(Duration::from_secs(120));
+    eprintln!("client:\n{out}\nload balancer 1:\n{lb1_console}");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the CRAB client failed"
+    );
+    assert!(
+        out.contains(
+            "4 of 4 connections, 30 rounds echoed, redirected 4 (10.80.0.11=2 10.80.0.12=2)"
+        ),
+        "{out}"
+    );
+    let tshark = ferrix_tests::tshark::require();
+    let pcap1 = ferrix_tests::tshark::readable(&pcap1);
+    if tshark
+        && let Some(syns) = ferrix_tests::tshark::count(
+            &pcap1,
+            "tcp.flags.syn == 1 && tcp.flags.ack == 0 && ip.dst == 10.80.0.100 && tcp.option_kind == 42",
+        )
+    {
+        assert_eq!(syns, 4, "SYNs with the option at the load balancer");
+        let forwarded = ferrix_tests::tshark::count(
+            &pcap1,
+            "tcp.flags.syn == 1 && (ip.dst == 10.80.0.11 || ip.dst == 10.80.0.12) && eth.src == 52:54:00:80:00:10",
+        );
+        assert_eq!(forwarded, Some(4), "SYNs sent on");
+        // No other segment of those connections reached the load balancer.
+        let others = ferrix_tests::tshark::count(
+            &pcap1,
+            "tcp && !(tcp.flags.syn == 1 && tcp.flags.ack == 0) && eth.dst == 52:54:00:80:00:10",
+        );
+        assert_eq!(
+            others,
+            Some(0),
+            "segments past the handshake at the load balancer"
+        );
+    }
+
+    // A Linux client without CRAB: the hash fallback, across another restart.
+    let pcap2 = dir.join("lb2.pcap");
+    let lb2 = lb(&ns, &pcap2, &[]);
+    let go = dir.join("go");
+    let mut py = ns
+        .command(&["python3", "-c", FALLBACK_PY, VIP, &go.to_string_lossy()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut lines = BufReader::new(py.stdout.take().expect("stdout")).lines();
+    let phase1 = lines.next().and_then(Result::ok);
+    let lb2_console = lb2.kill();
+    if phase1.as_deref() != Some("phase 1 ok") {
+        let frames = std::process::Command::new("tshark")
+            .arg("-r")
+            .arg(ferrix_tests::tshark::readable(&pcap2))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        panic!(
+            "the plain client failed: {phase1:?}\n{lb2_console}\nthe load balancer's capture:\n{frames}"
+        );
+    }
+    let pcap3 = dir.join("lb3.pcap");
+    let lb3 = lb(&ns, &pcap3, &["idle-exit-ms=3000"]);
+    std::fs::write(&go, b"go").expect("go file");
+    assert_eq!(
+        lines.next().and_then(Result::ok).as_deref(),
+        Some("phase 2 ok")
+    );
+    assert!(py.wait().expect("python3").success());
+    let (status, lb3_console) = lb3.finish(Duration::from_secs(60));
+    eprintln!("load balancer 2:\n{lb2_console}\nload balancer 3:\n{lb3_console}");
+    assert!(status.is_some_and(|s| s.success()), "load balancer 3");
+    // The restarted one never saw the SYN, yet forwarded the connection's segments to the
+    // same server (the hash has no state), and no SYN was redirected.
+    let stats = lb3_console
+        .lines()
+        .find(|l| l.starts_with("crab-lb: exit:"))
+        .unwrap_or_default();
+    assert!(stats.contains("redirected: 0, fallback_syns: 0"), "{stats}");
+    assert!(!stats.contains("fallback_segments: 0,"), "{stats}");
+    let pcap2 = ferrix_tests::tshark::readable(&pcap2);
+    if tshark
+        && let Some(data) =
+            ferrix_tests::tshark::count(&pcap2, "tcp.len > 0 && ip.src == 10.80.0.1")
+    {
+        assert!(
+            data >= 10,
+            "the plain client's data went through the load balancer: {data}"
+        );
+    }
+    drop(servers);
+}
