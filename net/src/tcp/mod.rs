@@ -87,6 +87,7 @@ mod device;
 mod endpoint;
 mod memqueue;
 mod park;
+pub mod slo;
 
 pub use crab::CrabStats;
 pub use device::FrameQueue;
