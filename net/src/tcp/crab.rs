@@ -140,7 +140,7 @@ impl Segment {
         })
     }
 
-    fn is_syn(&self) -> bool {
+    pub(crate) fn is_syn(&self) -> bool {
         self.flags & (SYN | ACK) == SYN
     }
 
@@ -188,17 +188,17 @@ impl Segment {
 
 /// Replaces the 16-bit word at `at` in a checksummed region: `csum` updated by RFC 1624
 /// eqn. 3.
-fn update16(csum: u16, old: u16, new: u16) -> u16 {
+pub(crate) fn update16(csum: u16, old: u16, new: u16) -> u16 {
     let s = u32::from(!csum) + u32::from(!old) + u32::from(new);
     let s = (s & 0xffff) + (s >> 16);
     !(((s & 0xffff) + (s >> 16)) as u16)
 }
 
-fn word(f: &[u8], at: usize) -> u16 {
+pub(crate) fn word(f: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([f[at], f[at + 1]])
 }
 
-fn put(f: &mut [u8], at: usize, v: u16) {
+pub(crate) fn put(f: &mut [u8], at: usize, v: u16) {
     f[at..at + 2].copy_from_slice(&v.to_be_bytes());
 }
 

@@ -6,6 +6,7 @@ use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
 use super::crab::{BLOCK, Crab, insert_option};
+use super::slo::SloEdge;
 
 /// A queue of Ethernet frames: what a core's NIC queue pair (or a test's in-memory wire)
 /// offers the TCP endpoint.
@@ -54,6 +55,8 @@ pub(crate) struct QueueDevice<'a, Q: FrameQueue> {
     pub(crate) pending: Option<RxBuf<Q::RxFrame>>,
     /// Connection redirection: outgoing frames get the option or a new destination.
     pub(crate) crab: &'a mut Crab,
+    /// SLO flow control: outgoing segments get the server's window.
+    pub(crate) slo: &'a mut SloEdge,
     /// Where a frame that may get the option is built first.
     pub(crate) scratch: &'a mut Vec<u8>,
     /// Largest Ethernet frame, header included.
@@ -124,6 +127,7 @@ impl<Q: FrameQueue> Device for QueueDevice<'_, Q> {
             TxToken {
                 queue: self.queue,
                 crab: self.crab,
+                slo: self.slo,
                 scratch: self.scratch,
             },
         ))
@@ -133,6 +137,7 @@ impl<Q: FrameQueue> Device for QueueDevice<'_, Q> {
         self.queue.can_transmit().then_some(TxToken {
             queue: self.queue,
             crab: self.crab,
+            slo: self.slo,
             scratch: self.scratch,
         })
     }
@@ -163,6 +168,7 @@ impl<F: AsRef<[u8]>> phy::RxToken for RxToken<F> {
 pub(crate) struct TxToken<'a, Q> {
     queue: &'a mut Q,
     crab: &'a mut Crab,
+    slo: &'a mut SloEdge,
     scratch: &'a mut Vec<u8>,
 }
 
@@ -174,14 +180,16 @@ impl<Q: FrameQueue> phy::TxToken for TxToken<'_, Q> {
         let TxToken {
             queue,
             crab,
+            slo,
             scratch,
         } = self;
-        if !crab.enabled() {
+        if !crab.enabled() && !slo.enabled() {
             return queue.transmit(len, f);
         }
         if !crab.may_insert() {
             return queue.transmit(len, |b| {
                 let r = f(b);
+                slo.tx(b);
                 crab.rewrite_tx(b);
                 r
             });
@@ -196,9 +204,11 @@ impl<Q: FrameQueue> phy::TxToken for TxToken<'_, Q> {
                 if !insert_option(scratch, &seg, vip, b) {
                     b.fill(0); // cannot happen: sizes checked by tx_insert
                 }
+                slo.tx(b);
             }),
             None => queue.transmit(len, |b| {
                 b.copy_from_slice(scratch);
+                slo.tx(b);
                 crab.rewrite_tx(b);
             }),
         }

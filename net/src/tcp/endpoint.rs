@@ -3,6 +3,7 @@
 use super::crab::{Crab, CrabStats, RxVerdict};
 use super::device::{FrameQueue, QueueDevice, RxBuf};
 use super::park::{FourTuple, ParkTable, segment_key};
+use super::slo::{ConnKey, NoBudget, SloConfig, SloEdge, SloStats};
 use crate::config::IfConfig;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -55,6 +56,13 @@ pub struct TcpConfig {
     /// balancer owns it on the wire). What a CRAB server needs for clients that do not speak
     /// CRAB (the load balancer then forwards their frames unchanged but for the MAC).
     pub vip: Option<Ipv4Addr>,
+    /// SLO-aware flow control as a server (`slo.rs`): every accepted connection's segments
+    /// advertise tokens or silence in the window, from the load the app reports
+    /// ([`TcpEndpoint::slo_request`], [`TcpEndpoint::slo_served`]).
+    pub slo: Option<SloConfig>,
+    /// SLO-aware flow control as a client: the server's window is read as tokens or silence
+    /// and [`TcpEndpoint::send_request`] spends them.
+    pub slo_client: bool,
 }
 
 impl Default for TcpConfig {
@@ -72,6 +80,8 @@ impl Default for TcpConfig {
             crab_client: false,
             crab_server: false,
             vip: None,
+            slo: None,
+            slo_client: false,
         }
     }
 }
@@ -142,6 +152,11 @@ pub enum TcpError {
     PoolFull,
     /// `recv_done` released more bytes than were received.
     TooMuch,
+    /// SLO flow control: the server gave this connection no token for another request now
+    /// (retry after its next window, another connection, or drop the request).
+    NoTokens,
+    /// SLO flow control: the server asked for silence for this many more ns.
+    Silent(u64),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,6 +190,8 @@ struct Slot {
     peer_closed: bool,
     /// The local port of an active open (0: passive), for CRAB's tables.
     local_port: u16,
+    /// The connection's key in the SLO edge, while it has one.
+    slo_key: Option<ConnKey>,
 }
 
 /// One core's TCP endpoint.
@@ -220,11 +237,20 @@ pub struct TcpEndpoint {
     crab: Crab,
     /// CRAB's frame under construction (see `device.rs`).
     scratch: Vec<u8>,
+    /// SLO-aware flow control (off unless configured).
+    slo: SloEdge,
 }
 
 /// Longest a `poll` without frames, calls or due timers may be skipped: smoltcp's own
 /// maintenance (the neighbour cache) and parking quiet connections run at least this often.
 const MAX_SKIP: Duration = Duration::from_millis(1);
+
+/// A smoltcp instant in ns.
+fn ns(t: Instant) -> u64 {
+    u64::try_from(t.total_micros())
+        .unwrap_or(0)
+        .saturating_mul(1000)
+}
 
 /// The 4-tuple an established socket's segments carry (remote = their source).
 fn parked_key(sock: &Socket) -> Option<FourTuple> {
@@ -264,11 +290,13 @@ impl TcpEndpoint {
             (false, false) => Crab::off(),
         };
         crab.set_vip(cfg.vip);
+        let mut slo = SloEdge::new(cfg.slo, cfg.slo_client, ns(now));
         let mut scratch = Vec::new();
         let mut dev = QueueDevice {
             queue,
             pending: None,
             crab: &mut crab,
+            slo: &mut slo,
             scratch: &mut scratch,
             frame_mtu,
             rx_l4_checksum_offloaded: cfg.rx_checksum_offloaded,
@@ -308,6 +336,7 @@ impl TcpEndpoint {
                 tx_queued: 0,
                 peer_closed: false,
                 local_port: 0,
+                slo_key: None,
             });
         }
         let mut ep = TcpEndpoint {
@@ -334,6 +363,7 @@ impl TcpEndpoint {
             last_full: now,
             crab,
             scratch,
+            slo,
         };
         ep.rearm();
         ep
@@ -342,6 +372,50 @@ impl TcpEndpoint {
     /// CRAB's counters (all zero unless `crab_client`/`crab_server`).
     pub fn crab_stats(&self) -> CrabStats {
         self.crab.stats()
+    }
+
+    /// SLO flow control's counters.
+    pub fn slo_stats(&self) -> SloStats {
+        self.slo.stats()
+    }
+
+    /// SLO flow control, server: the highest load the SLO allows by the current estimates.
+    pub fn slo_max_load(&self) -> Option<f64> {
+        self.slo.control().and_then(|c| c.max_load())
+    }
+
+    /// SLO flow control, server: a request arrived on `conn` (spends one of its tokens).
+    pub fn slo_request(&mut self, conn: ConnId) {
+        if let Some(key) = self.slot_key(conn) {
+            self.slo.request(key, ns(self.now));
+        }
+    }
+
+    /// SLO flow control, server: a request took `service_ns` to serve.
+    pub fn slo_served(&mut self, service_ns: u64) {
+        self.slo.served(service_ns);
+    }
+
+    /// Sends one request: with SLO flow control (`slo_client`) only if the server gave this
+    /// connection a token, else at once [`TcpError::NoTokens`] or [`TcpError::Silent`]
+    /// (nothing is queued: the app decides to wait, use another connection or drop it).
+    /// Without it, [`send`](Self::send).
+    pub fn send_request(&mut self, conn: ConnId, data: &[u8]) -> Result<usize, TcpError> {
+        if let Some(key) = self.slot_key(conn) {
+            match self.slo.take(key, ns(self.now)) {
+                Ok(()) => {}
+                Err(NoBudget::NoTokens) => return Err(TcpError::NoTokens),
+                Err(NoBudget::Silent(left)) => return Err(TcpError::Silent(left)),
+            }
+        }
+        self.send(conn, data)
+    }
+
+    fn slot_key(&self, conn: ConnId) -> Option<ConnKey> {
+        let s = self.slots.get(conn.slot as usize)?;
+        (s.generation == conn.generation)
+            .then_some(s.slo_key)
+            .flatten()
     }
 
     /// The server a connection opened by [`connect`](Self::connect) was redirected to by CRAB
@@ -492,9 +566,11 @@ impl TcpEndpoint {
         }
         self.last_full = now;
         self.iface.poll_maintenance(now);
+        let now_ns = ns(now);
+        self.slo.tick(now_ns);
         while let Some(frame) = queue.receive() {
             // CRAB first: a redirected connection's segment names the VIP from here on.
-            let frame = match self.crab.rx(frame.as_ref()) {
+            let mut frame = match self.crab.rx(frame.as_ref()) {
                 RxVerdict::Pass => RxBuf::Queue(frame),
                 RxVerdict::Drop => continue,
                 RxVerdict::Rewrite => {
@@ -503,6 +579,15 @@ impl TcpEndpoint {
                     RxBuf::Owned(v)
                 }
             };
+            // SLO client: the window is the server's tokens, read before smoltcp sees it.
+            if self.slo.rx_wants(frame.as_ref()) {
+                let mut v = match frame {
+                    RxBuf::Owned(v) => v,
+                    RxBuf::Queue(q) => q.as_ref().to_vec(),
+                };
+                self.slo.rx(&mut v, now_ns);
+                frame = RxBuf::Owned(v);
+            }
             // A segment of a parked connection: its socket goes back into the set first.
             if !self.parked.is_empty()
                 && let Some(slot) = segment_key(frame.as_ref()).and_then(|k| self.parked.get(k))
@@ -513,6 +598,7 @@ impl TcpEndpoint {
                 queue: &mut *queue,
                 pending: Some(frame),
                 crab: &mut self.crab,
+                slo: &mut self.slo,
                 scratch: &mut self.scratch,
                 frame_mtu: self.frame_mtu,
                 rx_l4_checksum_offloaded: self.cfg.rx_checksum_offloaded,
@@ -572,6 +658,7 @@ impl TcpEndpoint {
             queue,
             pending: None,
             crab: &mut self.crab,
+            slo: &mut self.slo,
             scratch: &mut self.scratch,
             frame_mtu: self.frame_mtu,
             rx_l4_checksum_offloaded: self.cfg.rx_checksum_offloaded,
@@ -623,6 +710,13 @@ impl TcpEndpoint {
                     }
                     _ => {
                         s.state = SlotState::Open;
+                        if self.slo.enabled()
+                            && let Some(k) = parked_key(sock)
+                        {
+                            let key = (Ipv4Addr::from(k.remote_ip), k.remote_port, k.local_port);
+                            self.slo.open(key, !active);
+                            s.slo_key = Some(key);
+                        }
                         events.push(if active {
                             self.stats.connected += 1;
                             TcpEvent::Connected(id)
@@ -684,6 +778,9 @@ impl TcpEndpoint {
                 if s.local_port != 0 {
                     self.crab.closed(s.local_port);
                     s.local_port = 0;
+                }
+                if let Some(key) = s.slo_key.take() {
+                    self.slo.close(key);
                 }
                 self.park_socket(slot);
                 self.free.push(slot);
