@@ -25,6 +25,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 const FERRIX: &str = env!("CARGO_BIN_EXE_ferrix-in-test");
+const TCP_CLIENT: &str = env!("CARGO_BIN_EXE_tcp-client-in-test");
 const VIP: &str = "10.80.0.100";
 const LB_MAC: &str = "52:54:00:80:00:10";
 const BACKENDS: &str = "backends=10.80.0.11@52:54:00:80:00:11,10.80.0.12@52:54:00:80:00:12";
@@ -35,7 +36,7 @@ fn topology() -> Option<NetNs> {
         return None;
     }
     let ns = NetNs::create();
-    ns.segment("cb0", "10.80.0.1/24", "ct", 4);
+    ns.segment("cb0", "10.80.0.1/24", "ct", 5);
     Some(ns)
 }
 
@@ -199,6 +200,46 @@ fn crab_redirects_past_the_load_balancer_and_plain_clients_fall_back() {
             "segments past the handshake at the load balancer"
         );
     }
+
+    // ferrix's TCP client as a Linux process (tools/tcp-client on TAP ct4): a CRAB client too,
+    // through a fresh load balancer.
+    let pcap_tool = dir.join("lb-tool.pcap");
+    let lb_tool = lb(&ns, &pcap_tool, &["idle-exit-ms=3000"]);
+    let out = ns
+        .command(&[
+            TCP_CLIENT,
+            "--tap",
+            "ct4",
+            "--ip",
+            "10.80.0.6/24",
+            "--mac",
+            "52:54:00:80:00:06",
+            "--connect",
+            "10.80.0.100:80",
+            "--conns",
+            "4",
+            "--rounds",
+            "20",
+            "--crab",
+        ])
+        .output()
+        .expect("tcp-client");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let (status, lb_tool_console) = lb_tool.finish(Duration::from_secs(60));
+    eprintln!("tcp-client:\n{text}\nload balancer:\n{lb_tool_console}");
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "4 of 4 connections, 20 rounds echoed, redirected 4 (10.80.0.11=2 10.80.0.12=2)"
+        ),
+        "{text}"
+    );
+    assert!(status.is_some_and(|s| s.success()));
+    assert!(
+        lb_tool_console.contains("redirected: 4, fallback_syns: 0, fallback_segments: 0,"),
+        "{lb_tool_console}"
+    );
 
     // A Linux client without CRAB: the hash fallback, across another restart.
     let pcap2 = dir.join("lb2.pcap");
