@@ -295,3 +295,58 @@ fn crab_redirects_past_the_load_balancer_and_plain_clients_fall_back() {
     }
     drop(servers);
 }
+
+/// Guest instructions per redirected SYN in the load balancer (`--profile microvm-icount`:
+/// the guest clock counts instructions), over 32 CRAB connections of the Linux tcp-client.
+#[test]
+fn crab_lb_instructions_per_syn_under_qemu_icount() {
+    let Some(ns) = topology() else { return };
+    let servers: Vec<LiveVm> = (1..=2).map(|i| server(&ns, i)).collect();
+    let mut args = vec!["vip=10.80.0.100", "port=80", BACKENDS, "policy=rr"];
+    args.push("idle-exit-ms=3000");
+    let lb = vm(
+        &ns,
+        "crab-lb",
+        ("ct0", LB_MAC),
+        &["--profile", "microvm-icount"],
+        &args,
+        ": ready",
+    );
+    let out = ns
+        .command(&[
+            TCP_CLIENT,
+            "--tap",
+            "ct4",
+            "--ip",
+            "10.80.0.6/24",
+            "--mac",
+            "52:54:00:80:00:06",
+            "--connect",
+            "10.80.0.100:80",
+            "--conns",
+            "32",
+            "--rounds",
+            "1",
+            "--crab",
+        ])
+        .output()
+        .expect("tcp-client");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    let (status, console) = lb.finish(Duration::from_secs(120));
+    drop(servers);
+    assert!(status.is_some_and(|s| s.success()), "{console}");
+    let line = console
+        .lines()
+        .find(|l| l.contains(" ns per redirected SYN in handle over "))
+        .unwrap_or_else(|| panic!("no cost line:\n{console}"));
+    let per: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(line.ends_with("over 32 SYNs"), "{line}");
+    assert!(per > 0 && per < 20_000, "{line}");
+    eprintln!("crab-lb guest instructions per redirected SYN (-icount): {line}");
+}
