@@ -297,3 +297,19 @@ pub fn synthetic_tcp_vm(
         .spawn()
         .expect("start the VM")
 }
+
+/// The number right after the first word of the console line containing `needle` (a cost
+/// line such as `router: 512 ns per REQ0 in poll ...`); panics with the console if there is
+/// none.
+pub fn cost_on_line(console: &str, needle: &str) -> (u64, String) {
+    let line = console
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?}:\n{console}"));
+    let n = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    (n, line.to_string())
+}

@@ -94,6 +94,34 @@ impl Drop for TempDir {
     }
 }
 
+/// `ferrix-tcp-client` on TAP ct4 (10.80.0.6) with CRAB: `conns` connections of `rounds`
+/// echoes through the VIP; its success and output.
+fn tcp_client(ns: &NetNs, conns: usize, rounds: u32) -> (bool, String) {
+    let (c, r) = (conns.to_string(), rounds.to_string());
+    let out = ns
+        .command(&[
+            TCP_CLIENT,
+            "--tap",
+            "ct4",
+            "--ip",
+            "10.80.0.6/24",
+            "--mac",
+            "52:54:00:80:00:06",
+            "--connect",
+            "10.80.0.100:80",
+            "--conns",
+            &c,
+            "--rounds",
+            &r,
+            "--crab",
+        ])
+        .output()
+        .expect("tcp-client");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
 /// `python3 -c FALLBACK_PY VIP GO`: a plain Linux TCP client (no CRAB) echoes through the
 /// VIP, prints `phase 1 ok`, waits for the file GO, echoes again on the same connection and
 /// prints `phase 2 ok`.
@@ -205,30 +233,10 @@ fn crab_redirects_past_the_load_balancer_and_plain_clients_fall_back() {
     // through a fresh load balancer.
     let pcap_tool = dir.join("lb-tool.pcap");
     let lb_tool = lb(&ns, &pcap_tool, &["idle-exit-ms=3000"]);
-    let out = ns
-        .command(&[
-            TCP_CLIENT,
-            "--tap",
-            "ct4",
-            "--ip",
-            "10.80.0.6/24",
-            "--mac",
-            "52:54:00:80:00:06",
-            "--connect",
-            "10.80.0.100:80",
-            "--conns",
-            "4",
-            "--rounds",
-            "20",
-            "--crab",
-        ])
-        .output()
-        .expect("tcp-client");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let (ok, text) = tcp_client(&ns, 4, 20);
     let (status, lb_tool_console) = lb_tool.finish(Duration::from_secs(60));
     eprintln!("tcp-client:\n{text}\nload balancer:\n{lb_tool_console}");
-    assert!(out.status.success(), "{text}");
+    assert!(ok, "{text}");
     assert!(
         text.contains(
             "4 of 4 connections, 20 rounds echoed, redirected 4 (10.80.0.11=2 10.80.0.12=2)"
@@ -312,40 +320,13 @@ fn crab_lb_instructions_per_syn_under_qemu_icount() {
         &args,
         ": ready",
     );
-    let out = ns
-        .command(&[
-            TCP_CLIENT,
-            "--tap",
-            "ct4",
-            "--ip",
-            "10.80.0.6/24",
-            "--mac",
-            "52:54:00:80:00:06",
-            "--connect",
-            "10.80.0.100:80",
-            "--conns",
-            "32",
-            "--rounds",
-            "1",
-            "--crab",
-        ])
-        .output()
-        .expect("tcp-client");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    let (ok, text) = tcp_client(&ns, 32, 1);
+    assert!(ok, "{text}");
     let (status, console) = lb.finish(Duration::from_secs(120));
     drop(servers);
     assert!(status.is_some_and(|s| s.success()), "{console}");
-    let line = console
-        .lines()
-        .find(|l| l.contains(" ns per redirected SYN in handle over "))
-        .unwrap_or_else(|| panic!("no cost line:\n{console}"));
-    let per: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let (per, line) =
+        ferrix_tests::cost_on_line(&console, " ns per redirected SYN in handle over ");
     assert!(line.ends_with("over 32 SYNs"), "{line}");
     assert!(per > 0 && per < 20_000, "{line}");
     eprintln!("crab-lb guest instructions per redirected SYN (-icount): {line}");

@@ -310,15 +310,7 @@ fn router_instructions_per_req0_under_qemu_icount() {
     ) else {
         return;
     };
-    let line = console
-        .lines()
-        .find(|l| l.contains(" ns per REQ0 in poll"))
-        .unwrap_or_else(|| panic!("no cost line:\n{console}"));
-    let per: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let (per, line) = ferrix_tests::cost_on_line(&console, " ns per REQ0 in poll");
     assert!(per > 0, "{line}");
     eprintln!("router guest instructions per REQ0 (-icount): {line}");
 }
