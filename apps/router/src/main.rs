@@ -41,7 +41,7 @@ mod report;
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use ferrix::net::{Action, NetError};
+use ferrix::net::Action;
 use ferrix::println;
 use ferrix_router::wire::DROP_LEN;
 use ferrix_router::{Output, Router, Verdict};
@@ -125,14 +125,11 @@ fn main(core: usize) {
     };
     let router = ROUTER.call_once(|| spin::Mutex::new(Router::new(s.router.clone())));
     for p in [s.port, s.feedback_port] {
-        match ferrix::net::bind_udp(p) {
-            Ok(()) => {}
-            Err(NetError::NoQueue) if core != 0 => ferrix::idle(),
-            Err(e) => {
-                println!("router: core {core}: port {p}: {e}");
-                ferrix::exit(1);
-            }
-        }
+        ferrix::net::or_idle(
+            &alloc::format!("router: port {p}"),
+            core,
+            ferrix::net::bind_udp(p),
+        );
     }
     if core == 0
         && let Ok(cfg) = ferrix::net::config()

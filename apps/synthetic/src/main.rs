@@ -48,7 +48,6 @@ mod tcp;
 use core::fmt::Write;
 use core::net::SocketAddrV4;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use ferrix::net::NetError;
 use ferrix::net::r2p2::{GuestClock, GuestTransport};
 use ferrix::println;
 use ferrix_net::r2p2::header::HEADER_LEN;
@@ -122,14 +121,11 @@ fn main(core: usize) {
         return serve_tcp(core, port, exit_after, max_service);
     }
     for p in ports.all() {
-        match ferrix::net::bind_udp(p) {
-            Ok(()) => {}
-            Err(NetError::NoQueue) if core != 0 => ferrix::idle(),
-            Err(e) => {
-                println!("synthetic: core {core}: port {p}: {e}");
-                ferrix::exit(1);
-            }
-        }
+        ferrix::net::or_idle(
+            &alloc::format!("synthetic: port {p}"),
+            core,
+            ferrix::net::bind_udp(p),
+        );
     }
     if core == 0
         && let Ok(cfg) = ferrix::net::config()

@@ -4,15 +4,16 @@
 //! Arguments: `port=N` (default 7), `exit-after=N` (exit 0 once N connections have closed),
 //! `crab-vip=IP` (a CRAB server behind a load balancer with VIP IP: redirected SYNs get the
 //! option echoed, and the VIP is served too, direct server return, for clients without CRAB).
-//! `client=IP:PORT` runs the client instead ([`client`]). Needs `ferrix.ip=A.B.C.D/N` on the
+//! `client=IP:PORT` runs the client instead ([`client`]); `service-us=N` the queueing server
+//! with optional SLO-aware flow control (`slo-us=W`, [`queue`]). Needs `ferrix.ip=A.B.C.D/N` on the
 //! command line. Cores without a queue pair idle.
 #![no_std]
 #![no_main]
 
 mod client;
+mod queue;
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use ferrix::net::NetError;
 use ferrix::net::tcp::{TcpConfig, TcpEvent};
 use ferrix::println;
 
@@ -23,6 +24,18 @@ static EXITING: AtomicBool = AtomicBool::new(false);
 
 fn arg<T: core::str::FromStr>(name: &str) -> Option<T> {
     ferrix::args().find_map(|a| a.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+}
+
+/// The listening endpoint of both servers: 8 listeners, 256 connections, 8 KiB buffers.
+fn server_config(port: u16) -> TcpConfig {
+    TcpConfig {
+        port,
+        listeners: 8,
+        max_conns: 256,
+        rx_buf: 8192,
+        tx_buf: 8192,
+        ..TcpConfig::default()
+    }
 }
 
 fn main(core: usize) {
@@ -45,6 +58,9 @@ fn main(core: usize) {
         client::run(server, arg, crab);
     }
     let port: u16 = arg("port").unwrap_or(7);
+    if let Some(us) = arg("service-us") {
+        queue::run(core, port, us, arg);
+    }
     let exit_after: Option<u64> = arg("exit-after");
     let vip: Option<core::net::Ipv4Addr> =
         match ferrix::args().find_map(|a| a.strip_prefix("crab-vip=")) {
@@ -58,23 +74,11 @@ fn main(core: usize) {
             },
         };
     let cfg = TcpConfig {
-        port,
-        listeners: 8,
-        max_conns: 256,
-        rx_buf: 8192,
-        tx_buf: 8192,
         crab_server: vip.is_some(),
         vip,
-        ..TcpConfig::default()
+        ..server_config(port)
     };
-    match ferrix::net::tcp_listen(cfg) {
-        Ok(()) => {}
-        Err(NetError::NoQueue) if core != 0 => ferrix::idle(),
-        Err(e) => {
-            println!("tcp-echo: core {core}: {e}");
-            ferrix::exit(1);
-        }
-    }
+    ferrix::net::or_idle("tcp-echo", core, ferrix::net::tcp_listen(cfg));
     if core == 0 {
         match vip {
             Some(v) => println!("tcp-echo: listening on port {port} (CRAB, VIP {v})"),

@@ -12,7 +12,6 @@
 
 use core::net::SocketAddrV4;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use ferrix::net::NetError;
 use ferrix::println;
 
 /// Echoes sent, all cores.
@@ -36,14 +35,7 @@ fn arg<T: core::str::FromStr>(name: &str) -> Option<T> {
 fn main(core: usize) {
     let port: u16 = arg("port").unwrap_or(7);
     let exit_after: Option<u64> = arg("exit-after");
-    match ferrix::net::bind_udp(port) {
-        Ok(()) => {}
-        Err(NetError::NoQueue) if core != 0 => ferrix::idle(),
-        Err(e) => {
-            println!("udp-echo: core {core}: {e}");
-            ferrix::exit(1);
-        }
-    }
+    ferrix::net::or_idle("udp-echo", core, ferrix::net::bind_udp(port));
     // Every core serves: on its own queue pair, or on flows its queue's owner steers to it.
     let serving = SERVING.fetch_add(1, Ordering::AcqRel) + 1;
     if serving == ferrix::cpus()

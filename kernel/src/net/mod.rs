@@ -168,6 +168,20 @@ pub fn tcp_listen(cfg: ferrix_net::tcp::TcpConfig) -> Result<(), NetError> {
     with_endpoint(|ep| ep.tcp_listen(cfg))?
 }
 
+/// The outcome of starting a service on this core ([`bind_udp`], [`tcp_listen`]) as an app
+/// wants it: a core without a queue pair of its own (not the first) idles for good, any
+/// other error is printed as `{what}: core {core}: {error}` and the app exits 1.
+pub fn or_idle(what: &str, core: usize, r: Result<(), NetError>) {
+    match r {
+        Ok(()) => {}
+        Err(NetError::NoQueue) if core != 0 => crate::idle(),
+        Err(e) => {
+            crate::println!("{what}: core {core}: {e}");
+            crate::exit(1)
+        }
+    }
+}
+
 /// [`poll`] with TCP: UDP datagrams go to `udp`, TCP events (accepted, received, sent, peer
 /// closed, closed) to `tcp` with the endpoint to read, send and close through; what `tcp`
 /// queues is sent before the call returns.
