@@ -60,30 +60,36 @@ fn vm(
     )
 }
 
-fn lb(ns: &NetNs, pcap: &Path, extra: &[&str]) -> LiveVm {
-    let p = pcap.to_string_lossy().into_owned();
-    let mut args = vec!["vip=10.80.0.100", "port=80", BACKENDS, "policy=rr"];
+/// The load balancer VM with VMM options `opts`, `policy=...` and more arguments.
+fn lb_vm(ns: &NetNs, opts: &[&str], policy: &str, extra: &[&str]) -> LiveVm {
+    let mut args = vec!["vip=10.80.0.100", "port=80", BACKENDS, policy];
     args.extend_from_slice(extra);
-    vm(
-        ns,
-        "crab-lb",
-        ("ct0", LB_MAC),
-        &["--pcap", &p],
-        &args,
-        ": ready",
-    )
+    vm(ns, "crab-lb", ("ct0", LB_MAC), opts, &args, ": ready")
 }
 
-fn server(ns: &NetNs, i: usize) -> LiveVm {
+/// The round-robin load balancer, capturing to `pcap`.
+fn lb(ns: &NetNs, pcap: &Path, extra: &[&str]) -> LiveVm {
+    let p = pcap.to_string_lossy().into_owned();
+    lb_vm(ns, &["--pcap", &p], "policy=rr", extra)
+}
+
+/// CRAB server `i` (1 or 2: 10.80.0.1i on TAP cti) with more arguments.
+fn server_with(ns: &NetNs, i: usize, extra: &[&str]) -> LiveVm {
     let ip = format!("ferrix.ip=10.80.0.1{i}/24");
+    let mut args = vec![ip.as_str(), "port=80", "crab-vip=10.80.0.100"];
+    args.extend_from_slice(extra);
     vm(
         ns,
         "tcp-echo",
         (&format!("ct{i}"), &format!("52:54:00:80:00:1{i}")),
         &[],
-        &[&ip, "port=80", "crab-vip=10.80.0.100"],
+        &args,
         "tcp-echo: listening",
     )
+}
+
+fn server(ns: &NetNs, i: usize) -> LiveVm {
+    server_with(ns, i, &[])
 }
 
 struct TempDir(PathBuf);
@@ -304,21 +310,83 @@ fn crab_redirects_past_the_load_balancer_and_plain_clients_fall_back() {
     drop(servers);
 }
 
+/// `python3 -c HOLD_PY GO`: holds 5 plain connections to server 1's own address (not the
+/// VIP), prints `held`, and closes them once the file GO exists.
+const HOLD_PY: &str = r#"
+import os, socket, sys, time
+go = sys.argv[1]
+conns = [socket.create_connection(("10.80.0.11", 80), timeout=20) for _ in range(5)]
+for s in conns:
+    s.sendall(b"hello\n")
+    assert s.recv(64) == b"hello\n"
+print("held", flush=True)
+deadline = time.time() + 120
+while not os.path.exists(go):
+    if time.time() > deadline:
+        raise SystemExit("no go")
+    time.sleep(0.05)
+for s in conns:
+    s.close()
+print("closed", flush=True)
+"#;
+
+/// Least connections from the servers' reports: server 1 holds 5 connections it was given
+/// directly (the load balancer never saw them), and both servers report their open
+/// connections every 100 ms; the 4 CRAB connections of the Linux tcp-client then all go to
+/// server 2, where round robin would have split them.
+#[test]
+fn crab_least_connections_follows_the_servers_reports() {
+    let Some(ns) = topology() else { return };
+    let dir = std::env::temp_dir().join(format!("ferrix-crab-lc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let _cleanup = TempDir(dir.clone());
+    let servers: Vec<LiveVm> = (1..=2)
+        .map(|i| server_with(&ns, i, &["crab-report-ms=100"]))
+        .collect();
+    let lb = lb_vm(&ns, &[], "policy=lc", &["idle-exit-ms=3000"]);
+    let go = dir.join("go");
+    let mut py = ns
+        .command(&["python3", "-c", HOLD_PY, &go.to_string_lossy()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut lines = BufReader::new(py.stdout.take().expect("stdout")).lines();
+    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("held"));
+    // A few reports' time for server 1's count to reach the load balancer.
+    std::thread::sleep(Duration::from_millis(800));
+    let (ok, text) = tcp_client(&ns, 4, 5);
+    std::fs::write(&go, b"go").expect("go file");
+    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("closed"));
+    assert!(py.wait().expect("python3").success());
+    // The servers' reports keep the load balancer busy: it idles out once they are gone.
+    drop(servers);
+    let (status, console) = lb.finish(Duration::from_secs(60));
+    eprintln!("tcp-client:\n{text}\nload balancer:\n{console}");
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("4 of 4 connections, 5 rounds echoed, redirected 4 (10.80.0.12=4)"),
+        "{text}"
+    );
+    assert!(status.is_some_and(|s| s.success()), "{console}");
+    let stats = console
+        .lines()
+        .find(|l| l.starts_with("crab-lb: exit:"))
+        .unwrap_or_default();
+    assert!(stats.contains("bad_reports: 0"), "{stats}");
+    assert!(!stats.contains(", reports: 0,"), "{stats}");
+}
+
 /// Guest instructions per redirected SYN in the load balancer (`--profile microvm-icount`:
 /// the guest clock counts instructions), over 32 CRAB connections of the Linux tcp-client.
 #[test]
 fn crab_lb_instructions_per_syn_under_qemu_icount() {
     let Some(ns) = topology() else { return };
     let servers: Vec<LiveVm> = (1..=2).map(|i| server(&ns, i)).collect();
-    let mut args = vec!["vip=10.80.0.100", "port=80", BACKENDS, "policy=rr"];
-    args.push("idle-exit-ms=3000");
-    let lb = vm(
+    let lb = lb_vm(
         &ns,
-        "crab-lb",
-        ("ct0", LB_MAC),
         &["--profile", "microvm-icount"],
-        &args,
-        ": ready",
+        "policy=rr",
+        &["idle-exit-ms=3000"],
     );
     let (ok, text) = tcp_client(&ns, 32, 1);
     assert!(ok, "{text}");

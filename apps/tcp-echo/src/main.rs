@@ -3,7 +3,10 @@
 //!
 //! Arguments: `port=N` (default 7), `exit-after=N` (exit 0 once N connections have closed),
 //! `crab-vip=IP` (a CRAB server behind a load balancer with VIP IP: redirected SYNs get the
-//! option echoed, and the VIP is served too, direct server return, for clients without CRAB).
+//! option echoed, and the VIP is served too, direct server return, for clients without CRAB),
+//! `crab-report-ms=N` (with `crab-vip`: every N ms core 0 reports the open connections of all
+//! cores to `VIP:crab-report-port`, default 7001, for the least-connections policy; the
+//! report is `ferrix_crab_lb::report`'s).
 //! `client=IP:PORT` runs the client instead ([`client`]); `service-us=N` the queueing server
 //! with optional SLO-aware flow control (`slo-us=W`, [`queue`]). Needs `ferrix.ip=A.B.C.D/N` on the
 //! command line. Cores without a queue pair idle.
@@ -13,12 +16,15 @@
 mod client;
 mod queue;
 
+use core::net::SocketAddrV4;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use ferrix::net::tcp::{TcpConfig, TcpEvent};
 use ferrix::println;
 
 /// Connections closed and bytes echoed, all cores.
 static CLOSED: AtomicU64 = AtomicU64::new(0);
+/// Connections accepted and not yet closed, all cores.
+static OPEN: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
 static EXITING: AtomicBool = AtomicBool::new(false);
 
@@ -79,6 +85,9 @@ fn main(core: usize) {
         ..server_config(port)
     };
     ferrix::net::or_idle("tcp-echo", core, ferrix::net::tcp_listen(cfg));
+    let report_every_ns = arg::<u64>("crab-report-ms").map(|ms| ms.max(1) * 1_000_000);
+    let report_to = vip.map(|v| SocketAddrV4::new(v, arg("crab-report-port").unwrap_or(7001)));
+    let mut next_report = 0u64;
     if core == 0 {
         match vip {
             Some(v) => println!("tcp-echo: listening on port {port} (CRAB, VIP {v})"),
@@ -121,12 +130,28 @@ fn main(core: usize) {
                 TcpEvent::PeerClosed(c) => {
                     let _ = ep.close(c);
                 }
+                TcpEvent::Accepted(_) => {
+                    OPEN.fetch_add(1, Ordering::Relaxed);
+                }
                 TcpEvent::Closed(_) => {
                     CLOSED.fetch_add(1, Ordering::Relaxed);
+                    let _ = OPEN
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
                 }
                 _ => {}
             },
         );
+        if core == 0
+            && let (Some(every), Some(to)) = (report_every_ns, report_to)
+        {
+            let now = ferrix::time::now_ns();
+            if now >= next_report {
+                next_report = now + every;
+                let open = u32::try_from(OPEN.load(Ordering::Relaxed)).unwrap_or(u32::MAX);
+                // A report lost (ARP not resolved yet, a full queue) is replaced by the next.
+                let _ = ferrix::net::send_udp(to.port(), to, &ferrix_crab_lb::report::encode(open));
+            }
+        }
         if let Err(e) = polled {
             println!("tcp-echo: core {core}: {e}");
             ferrix::exit(1);
