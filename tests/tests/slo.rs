@@ -8,6 +8,8 @@
 //! - controlled, offered 0.5x, 1x, 1.5x and 2x the capacity: the server's p99 wait stays
 //!   within the SLO at every load, the client's refused fraction rises with the load (none at
 //!   0.5x, where the server does not throttle) and what is served never exceeds the capacity;
+//! - exponential service of the same mean at 2x: the server's estimate of the allowed load
+//!   falls (ρ_max ≈ 0.81 against 0.90 for fixed service) and the wait keeps the SLO;
 //! - the same server without flow control, offered 1.5x: the wait runs away (p99 above 10
 //!   times the SLO), the client's latency too;
 //! - a Linux kernel TCP client (python) that knows nothing of the window's meaning gets every
@@ -76,13 +78,22 @@ struct Point {
     achieved: f64,
     client_p99_us: f64,
     wait_p99_us: f64,
+    max_load: f64,
     client: String,
     session: String,
 }
 
 /// Offers `rate` requests/s for 3 s and reads the client's line and the server's session.
-fn offer(ns: &NetNs, vm: &mut LiveVm, rate: f64, slo: bool, sessions: &mut usize) -> Point {
+/// `dist`: the client's `--dist` around the server's service time (fixed when None).
+fn offer(
+    ns: &NetNs,
+    vm: &mut LiveVm,
+    (rate, dist): (f64, Option<&str>),
+    slo: bool,
+    sessions: &mut usize,
+) -> Point {
     let rate_s = format!("{rate:.0}");
+    let svc = SERVICE_US.to_string();
     let mut argv = vec![
         TCP_CLIENT,
         "--tap",
@@ -106,6 +117,9 @@ fn offer(ns: &NetNs, vm: &mut LiveVm, rate: f64, slo: bool, sessions: &mut usize
     ];
     if slo {
         argv.push("--slo");
+    }
+    if let Some(d) = dist {
+        argv.extend(["--dist", d, "--service-us", &svc]);
     }
     let out = ns.command(&argv).output().expect("tcp-client");
     let text =
@@ -144,6 +158,7 @@ fn offer(ns: &NetNs, vm: &mut LiveVm, rate: f64, slo: bool, sessions: &mut usize
         achieved: figure(&client, "achieved"),
         client_p99_us: figure(&client, "p99"),
         wait_p99_us: figure(&session, "p99"),
+        max_load: figure(&session, "max_load"),
         client,
         session,
     }
@@ -188,10 +203,23 @@ fn slo_flow_control_keeps_the_wait_within_the_slo_and_refuses_more_as_load_rises
     let mut sessions = 0;
     let mut points = Vec::new();
     for x in [0.5, 1.0, 1.5, 2.0] {
-        let p = offer(&ns, &mut vm, x * CAPACITY, true, &mut sessions);
+        let p = offer(&ns, &mut vm, (x * CAPACITY, None), true, &mut sessions);
         eprintln!("controlled {x}x:\n  {}\n  {}", p.client, p.session);
         points.push(p);
     }
+    // Exponential service of the same mean: the server's estimate of the load the SLO allows
+    // falls (dispersion), and the wait still keeps the SLO.
+    let exp = offer(
+        &ns,
+        &mut vm,
+        (2.0 * CAPACITY, Some("exp")),
+        true,
+        &mut sessions,
+    );
+    eprintln!(
+        "controlled 2x, exponential service:\n  {}\n  {}",
+        exp.client, exp.session
+    );
     // A client that reads the window as bytes.
     let py = ns
         .command(&["python3", "-c", PLAIN_PY])
@@ -208,11 +236,11 @@ fn slo_flow_control_keeps_the_wait_within_the_slo_and_refuses_more_as_load_rises
 
     let mut vm = server(&ns, false);
     let mut sessions = 0;
-    let base = offer(&ns, &mut vm, 1.5 * CAPACITY, false, &mut sessions);
+    let base = offer(&ns, &mut vm, (1.5 * CAPACITY, None), false, &mut sessions);
     eprintln!("uncontrolled 1.5x:\n  {}\n  {}", base.client, base.session);
     drop(vm.kill());
 
-    for p in &points {
+    for p in points.iter().chain([&exp]) {
         assert!(
             p.wait_p99_us <= SLO_US as f64,
             "p99 wait beyond the SLO at {}/s: {}",
@@ -240,6 +268,14 @@ fn slo_flow_control_keeps_the_wait_within_the_slo_and_refuses_more_as_load_rises
         points[3].achieved >= 0.6 * CAPACITY,
         "throttled too hard: {}",
         points[3].client
+    );
+    // M/G/1: ρ_max ≈ 0.90 for fixed service, ≈ 0.81 for exponential (the estimate is a
+    // moving average of the samples).
+    assert!(
+        exp.max_load < points[3].max_load - 0.04,
+        "dispersion did not lower the allowed load: {} vs {}",
+        exp.session,
+        points[3].session
     );
     assert!(
         base.wait_p99_us > 10.0 * SLO_US as f64,

@@ -135,6 +135,7 @@ pub struct LoadEstimator {
     service_sq: Ewma,
     gap: Ewma,
     last_arrival: Option<u64>,
+    max_gap_ns: u64,
 }
 
 impl LoadEstimator {
@@ -150,13 +151,26 @@ impl LoadEstimator {
             service_sq: Ewma::new(),
             gap: Ewma::new(),
             last_arrival: None,
+            max_gap_ns: u64::MAX,
+        }
+    }
+
+    /// The same, with each inter-arrival sample capped at `max_gap_ns`: after an idle spell
+    /// (seconds between two bursts) one huge sample would otherwise hold the load estimate
+    /// near zero for hundreds of arrivals, and an overload beginning then would be let in
+    /// unthrottled until the average recovers. [`SloControl`] caps at its period.
+    pub fn with_max_gap(alpha: f64, max_gap_ns: u64) -> LoadEstimator {
+        LoadEstimator {
+            max_gap_ns: max_gap_ns.max(1),
+            ..LoadEstimator::new(alpha)
         }
     }
 
     /// A request arrived at `now_ns` (any connection of this core).
     pub fn arrival(&mut self, now_ns: u64) {
         if let Some(t) = self.last_arrival {
-            self.gap.add(now_ns.saturating_sub(t) as f64, self.alpha);
+            let gap = now_ns.saturating_sub(t).min(self.max_gap_ns);
+            self.gap.add(gap as f64, self.alpha);
         }
         self.last_arrival = Some(now_ns);
     }
@@ -242,7 +256,7 @@ impl SloControl {
     /// Control by `cfg` from `now_ns`.
     pub fn new(cfg: SloConfig, now_ns: u64) -> SloControl {
         SloControl {
-            est: LoadEstimator::new(cfg.alpha),
+            est: LoadEstimator::with_max_gap(cfg.alpha, cfg.period_ns),
             cfg,
             period_start: now_ns,
         }
@@ -684,6 +698,35 @@ mod tests {
         // The silence over: one request to learn the new window.
         assert_eq!(s.take(101_000), Ok(()));
         assert_eq!(s.take(101_001), Err(NoBudget::NoTokens));
+    }
+
+    #[test]
+    fn an_idle_spell_does_not_hide_a_new_overload() {
+        // Ts = 10 µs, arrivals every 12 µs, then a second of silence, then every 5 µs (2x).
+        let mut ctl = SloControl::new(SloConfig::default(), 0);
+        let mut t = 0;
+        for _ in 0..2000 {
+            t += 12_000;
+            ctl.estimator().arrival(t);
+            ctl.estimator().served(10_000);
+        }
+        assert!(ctl.throttling());
+        t += 1_000_000_000;
+        let mut unthrottled = 0;
+        for _ in 0..200 {
+            t += 5_000;
+            ctl.estimator().arrival(t);
+            ctl.estimator().served(10_000);
+            unthrottled += u32::from(!ctl.throttling());
+        }
+        // Uncapped, the one-second gap would keep it unthrottled for all 200 (and ~450 more).
+        assert!(unthrottled <= 40, "{unthrottled} arrivals unthrottled");
+        let mut raw = LoadEstimator::new(0.01);
+        raw.served(10_000);
+        raw.arrival(0);
+        raw.arrival(1_000_000_000);
+        raw.arrival(1_000_005_000);
+        assert!(raw.load().unwrap() < 0.01);
     }
 
     #[test]
