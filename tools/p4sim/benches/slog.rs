@@ -1,5 +1,5 @@
 //! p4/slog.p4 in p4sim next to its Rust model (`control::slog::Plan`) doing the same work in
-//! one run: 20000 slots at 0.25 requests per slot over two targets, each request echoed
+//! one run: p4/slog.toml (20000 slots at 0.1 requests per slot over two targets), each request echoed
 //! back 20 us later and measured. The p4sim path is the trigger's pass per slot (pace
 //! table, I2E clone, egress rewrite, checksum, recirculation) and a pass per reply
 //! (latency range table); the Rust path draws from the same generator, decides with
@@ -14,26 +14,8 @@ use p4sim::externs::Rng;
 use std::hint::black_box;
 use std::time::Instant;
 
-const CONFIG: &str = r#"
-rate_pps = 250000.0
-slot_ns = 1000
-duration_ns = 20000000
-[generator]
-mac = "02:00:00:00:00:01"
-net = "10.9.0.0"
-[[target]]
-mac = "02:00:00:00:00:02"
-ip = "10.0.0.2"
-port = 9000
-egress_port = 1
-[[target]]
-mac = "02:00:00:00:00:03"
-ip = "10.0.0.3"
-port = 9000
-egress_port = 2
-[histogram]
-edges_us = [0, 5, 10, 15, 20, 30, 40, 60, 80, 100]
-"#;
+/// The example experiment (0.1 requests per slot over two targets, 20000 slots).
+const CONFIG: &str = include_str!("../../../p4/slog.toml");
 const LATENCY_NS: u64 = 20_000;
 
 /// The whole experiment in p4sim; returns the packets processed (slots + replies).
@@ -101,7 +83,7 @@ fn main() {
         p4_best = p4_best.max(m as f64 / t.elapsed().as_secs_f64());
     }
     println!(
-        "slog (0.25 requests per slot, {} slots, {n} packets with the replies): Rust model {:.2} Mpps, p4sim slog.p4 {:.3} Mpps; p4sim/Rust = {:.4}",
+        "slog (0.1 requests per slot, {} slots, {n} packets with the replies): Rust model {:.2} Mpps, p4sim slog.p4 {:.3} Mpps; p4sim/Rust = {:.4}",
         plan.slots,
         rust_best / 1e6,
         p4_best / 1e6,

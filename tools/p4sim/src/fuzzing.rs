@@ -35,9 +35,31 @@ pub fn encode(frames: &[(u8, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
-/// sven.p4's fuzz setup: the router at 10.0.0.254 (REQ0 to port 8000, FEEDBACK to 9000,
-/// MAC 02:00:00:00:00:01), five servers 10.0.0.1..=5 on ports 8000 / 8001 alternately,
-/// JBSQ(1), SVEN with a 6 us SLO and drop rate 0.25 on every class that may drop (the
+/// The router of the jbsq and sven fuzz targets: at 10.0.0.254 (REQ0 to port 8000,
+/// FEEDBACK to 9000, MAC 02:00:00:00:00:01), five servers 10.0.0.1..=5:8000 on ports 1..=5,
+/// JBSQ(n), recirculation port 68.
+pub fn jbsq_config(n: u32) -> JbsqConfig {
+    JbsqConfig {
+        router: vec![
+            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 254), 8000),
+            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 254), 9000),
+        ],
+        router_mac: [2, 0, 0, 0, 0, 1],
+        servers: (0..5u8)
+            .map(|i| Server {
+                addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1 + i), 8000),
+                mac: [2, 0, 0, 0, 1, i],
+                egress_port: 1 + u16::from(i),
+            })
+            .collect(),
+        n,
+        recirc_port: 68,
+        routes: vec![],
+        hosts: vec![],
+    }
+}
+
+/// sven.p4's fuzz setup: [`jbsq_config`]`(1)`, SVEN with a 6 us SLO and drop rate 0.25 on every class that may drop (the
 /// control loop moves them).
 #[derive(Clone)]
 pub struct SvenHarness {
@@ -53,27 +75,7 @@ pub const SVEN_PERIOD_FRAMES: usize = 8;
 
 impl SvenHarness {
     pub fn new() -> Result<SvenHarness, String> {
-        let jbsq = JbsqConfig {
-            router: vec![
-                SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 254), 8000),
-                SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 254), 9000),
-            ],
-            router_mac: [2, 0, 0, 0, 0, 1],
-            servers: (0..5u8)
-                .map(|i| Server {
-                    addr: SocketAddrV4::new(
-                        Ipv4Addr::new(10, 0, 0, 1 + i),
-                        8000 + u16::from(i % 2),
-                    ),
-                    mac: [2, 0, 0, 0, 1, i],
-                    egress_port: 1 + u16::from(i),
-                })
-                .collect(),
-            n: 1,
-            recirc_port: 68,
-            routes: vec![],
-            hosts: vec![],
-        };
+        let jbsq = jbsq_config(1);
         let mut ctl = SvenControl::new(SvenParams {
             slo_ns: 6_000,
             period_ns: 20_000,

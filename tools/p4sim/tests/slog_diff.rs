@@ -332,13 +332,3 @@ fn an_experiment_against_an_echo_device() {
     }
     assert_eq!(h.percentile(0.99), Some((32, 63)));
 }
-
-/// The example experiment in p4/slog.toml stays valid.
-#[test]
-fn the_example_file_plans() {
-    let cfg = SlogConfig::from_toml(include_str!("../../../p4/slog.toml")).unwrap();
-    let plan = cfg.plan().unwrap();
-    assert_eq!((plan.slots, plan.targets.len()), (20_000, 2));
-    assert!((plan.p_exact() - 0.1).abs() < 1e-9);
-    assert!(cfg.dut.is_some());
-}

@@ -371,14 +371,18 @@ impl Plan {
             }],
             ..ControlFile::default()
         };
-        for (lo, hi, t) in self.pace_ranges() {
-            cf.table_entries.push(TableEntry {
-                table: "SlogIngress.pace".into(),
+        // A range entry whose action takes one parameter.
+        let range =
+            |table: &str, lo: u64, hi: u64, action: &str, param: &str, v: usize| TableEntry {
+                table: format!("SlogIngress.{table}"),
                 matches: vec![format!("{lo}..{hi}")],
-                action: "SlogIngress.send".into(),
-                params: params(&[("target", t.to_string())]),
+                action: format!("SlogIngress.{action}"),
+                params: params(&[(param, v.to_string())]),
                 priority: 1,
-            });
+            };
+        for (lo, hi, t) in self.pace_ranges() {
+            cf.table_entries
+                .push(range("pace", lo, hi, "send", "target", t));
         }
         for (i, t) in self.targets.iter().enumerate() {
             cf.table_entries.push(TableEntry {
@@ -398,13 +402,9 @@ impl Plan {
             });
         }
         for (b, (lo, hi)) in self.bucket_ranges().into_iter().enumerate() {
-            cf.table_entries.push(TableEntry {
-                table: "SlogIngress.latency_hist".into(),
-                matches: vec![format!("{lo}..{hi}")],
-                action: "SlogIngress.bucket".into(),
-                params: params(&[("index", b.to_string())]),
-                priority: 1,
-            });
+            let (lo, hi) = (u64::from(lo), u64::from(hi));
+            cf.table_entries
+                .push(range("latency_hist", lo, hi, "bucket", "index", b));
         }
         cf
     }
@@ -518,92 +518,56 @@ fn range_text(lo: u32, hi: u32) -> String {
 mod tests {
     use super::*;
 
-    pub const EXAMPLE: &str = r#"
-rate_pps = 250000.0
-slot_ns = 1000
-duration_ns = 1000000
-[generator]
-mac = "02:00:00:00:00:01"
-net = "10.9.0.0"
-[[target]]
-mac = "02:00:00:00:00:02"
-ip = "10.0.0.2"
-port = 9000
-egress_port = 1
-[[target]]
-mac = "02:00:00:00:00:03"
-ip = "10.0.0.3"
-port = 9000
-egress_port = 2
-[histogram]
-edges_us = [3, 10, 100]
-"#;
+    const EXAMPLE: &str = include_str!("../../../../p4/slog.toml");
 
     #[test]
     fn plan_from_toml() {
         let p = SlogConfig::from_toml(EXAMPLE).unwrap().plan().unwrap();
-        assert_eq!((p.p, p.slots, p.net_hi), (0.25, 1000, 0x0a09));
-        assert_eq!(p.per_target, 1 << 29);
-        assert_eq!(
-            p.pace_ranges(),
-            [(0, (1 << 29) - 1, 0), (1 << 29, (1 << 30) - 1, 1)]
-        );
-        for d in [
-            0u32,
-            (1 << 29) - 1,
-            1 << 29,
-            (1 << 30) - 1,
-            1 << 30,
-            u32::MAX,
-        ] {
+        assert_eq!((p.p, p.slots, p.net_hi), (0.1, 20_000, 0x0a09));
+        let t = (0.05f64 * 2f64.powi(32)).round() as u64;
+        assert_eq!(p.per_target, t);
+        assert_eq!(p.pace_ranges(), [(0, t - 1, 0), (t, 2 * t - 1, 1)]);
+        for d in [0, t - 1, t, 2 * t - 1, 2 * t, u64::from(u32::MAX)] {
             let by_range = p
                 .pace_ranges()
                 .iter()
-                .find(|r| r.0 <= u64::from(d) && u64::from(d) <= r.1)
+                .find(|r| r.0 <= d && d <= r.1)
                 .map(|r| r.2);
-            assert_eq!(p.decide(d), by_range, "{d}");
+            assert_eq!(p.decide(d as u32), by_range, "{d}");
         }
-        assert_eq!(p.bucket_ranges(), [(3, 9), (10, 99), (100, u32::MAX)]);
-        let b: Vec<_> = [0, 2, 3, 9, 10, 99, 100, u32::MAX]
+        let r = p.bucket_ranges();
+        assert_eq!((r[0], r[1], r[12]), ((0, 4), (5, 9), (500, u32::MAX)));
+        let b: Vec<_> = [0, 4, 5, 499, 500, u32::MAX]
             .iter()
             .map(|&l| p.bucket_of(l))
             .collect();
-        assert_eq!(
-            b,
-            [
-                None,
-                None,
-                Some(0),
-                Some(0),
-                Some(1),
-                Some(1),
-                Some(2),
-                Some(2)
-            ]
-        );
+        assert_eq!(b, [Some(0), Some(0), Some(1), Some(11), Some(12), Some(12)]);
+        let mut q = p.clone();
+        q.edges = vec![3, 10];
+        assert_eq!((q.bucket_of(2), q.bucket_of(3)), (None, Some(0)));
         let f = p.template_frame();
-        assert_eq!(f.len(), 14 + 20 + 8 + 18);
+        assert_eq!(f.len(), 14 + 20 + 8 + 32);
         assert_eq!(crate::externs::csum16(&f[14..34]), 0, "IPv4 checksum");
+        let cf = p.control_file();
+        assert_eq!(cf.table_entries.len(), 2 + 2 + 13);
+        assert_eq!(cf.clone_sessions.len(), 2);
     }
 
     #[test]
     fn bad_configs_are_refused() {
         let cases = [
             (
-                "rate_pps = 250000.0",
+                "rate_pps = 100000.0",
                 "rate_pps = 2000000.0",
                 "not in (0, 1]",
             ),
-            ("edges_us = [3, 10, 100]", "edges_us = [3, 3]", "increasing"),
-            ("duration_ns = 1000000", "duration_ns = 10", "slots"),
+            ("edges_us = [0, 5,", "edges_us = [0, 0, 5,", "increasing"),
+            ("duration_ns = 20000000", "duration_ns = 10", "slots"),
             ("net = \"10.9.0.0\"", "net = \"10.9.0\"", "generator.net"),
-            (
-                "slot_ns = 1000",
-                "slot_ns = 1000\nbogus = 1",
-                "unknown field",
-            ),
+            ("seed = 1", "seed = 1\nbogus = 1", "unknown field"),
         ];
         for (from, to, want) in cases {
+            assert!(EXAMPLE.contains(from), "{from}");
             let e = SlogConfig::from_toml(&EXAMPLE.replace(from, to))
                 .and_then(|c| c.plan())
                 .unwrap_err()
