@@ -9,8 +9,10 @@
 //! - [`runtime`]: tables' entries, registers, counters, replication and clone state.
 //! - [`control`]: control files (JSON) and their P4Runtime text form; [`control::jbsq`]
 //!   builds the JBSQ router's, [`control::aggregator`] the HovercRaft++ aggregator's and
-//!   [`control::sven`] SVEN's (with its control loop).
+//!   [`control::sven`] SVEN's (with its control loop), [`control::slog`] the SLOG load
+//!   generator's (from a TOML experiment file; [`control::slog_run`] runs one).
 //! - [`hub`]: a program as the switch between ferrix VMs (the shim's `switch:DIR`).
+//! - [`fuzzing`]: the fuzz targets' packet-path harnesses (also run by a bounded test).
 //!
 //! The subset, and what is rejected, is listed in `p4/README.md`.
 #![forbid(unsafe_code)]
@@ -20,6 +22,7 @@ pub mod control;
 pub mod error;
 pub mod exec;
 pub mod externs;
+pub mod fuzzing;
 pub mod hub;
 pub mod ir;
 pub mod lower;

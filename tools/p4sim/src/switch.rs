@@ -10,7 +10,8 @@
 //!   back to the parser instead of out of its port, with the user metadata fields tagged
 //!   `@field_list(n)` kept and `instance_type` 4 (BMv2's RECIRC);
 //! - an I2E clone is the packet as parsed, before ingress changed it, sent to the session's
-//!   port through egress with `instance_type` 1; an E2E clone is a copy of the egress
+//!   port through egress with `instance_type` 1 and the values its field list's metadata
+//!   had at the end of ingress; an E2E clone is a copy of the egress
 //!   result (headers as egress left them) through egress again with `instance_type` 2;
 //! - timestamps are the caller's clock in microseconds (BMv2's unit).
 //!
@@ -235,6 +236,9 @@ impl Switch {
                 self.stats.cloned += 1;
                 let mut env = self.parsed.clone();
                 self.keep_field_list(&mut env, fl);
+                // The field list's values are those at the end of ingress (BMv2 copies
+                // them from the ingress packet when it makes the clone).
+                self.copy_field_list(&mut env, fl);
                 env.slots[sm.instance_type] = INSTANCE_INGRESS_CLONE;
                 self.egress_copy(Some(env), cport, bytes, cursor, fx, now_us, out)?;
             }
@@ -290,6 +294,15 @@ impl Switch {
         for (s, lists) in &self.prog.meta_slots {
             if !fl.is_some_and(|f| lists.contains(&f)) {
                 env.slots[*s] = 0;
+            }
+        }
+    }
+
+    /// Copies the user metadata of field list `fl` from the packet's env into `env`.
+    fn copy_field_list(&self, env: &mut Env, fl: Option<u8>) {
+        for (s, lists) in &self.prog.meta_slots {
+            if fl.is_some_and(|f| lists.contains(&f)) {
+                env.slots[*s] = self.env.slots[*s];
             }
         }
     }

@@ -244,6 +244,20 @@ fn multicast_clone_recirculate_timestamps_truncate() {
         let got: Vec<(u16, u8, u32)> = tx.iter().map(|(p, b)| (*p, b[0], xy(b).1)).collect();
         assert_eq!(got, want, "{body} / {egress}");
     }
+    // An I2E clone with a field list carries the values ingress left in it (BMv2 copies
+    // them when it makes the clone); metadata outside the list are 0.
+    let sessions = r#"{ "clone_sessions": [ { "session": 5, "port": 9 } ] }"#;
+    let mut sw = switch(
+        "",
+        "meta.pass = 42; meta.n = 7; clone_preserving_field_list(CloneType.I2E, 32w5, 0);",
+        "hdr.o.x = (bit<32>)meta.pass; hdr.o.y = (bit<32>)meta.n;",
+        "",
+        sessions,
+    );
+    let mut tx = sw.run(0, &pkt(0, 0, 0), 0, 4).unwrap();
+    tx.sort();
+    let got: Vec<(u16, (u32, u32))> = tx.iter().map(|(p, b)| (*p, xy(b))).collect();
+    assert_eq!(got, [(1, (42, 7)), (9, (42, 0))]);
     // Recirculation keeps field list 0 only.
     let body = "if (sm.instance_type == 4) { hdr.o.x = (bit<32>)meta.pass; hdr.o.y = sm.ingress_global_timestamp[31:0]; } else { meta.pass = 42; }";
     let mut sw = switch(

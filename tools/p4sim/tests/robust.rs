@@ -1,7 +1,7 @@
 //! Malformed programs give errors with their line and column; random program text and
 //! random packets give results, never panics.
 
-use p4sim::control::jbsq::{self, JbsqConfig, Server};
+use p4sim::control::jbsq;
 use p4sim::{LoadError, Switch};
 use proptest::prelude::*;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -37,6 +37,50 @@ fn line_of(e: &LoadError) -> usize {
         | LoadError::Unsupported { line, .. } => *line,
         LoadError::Program(_) => 0,
     }
+}
+
+/// The TNA programs in p4/tna are refused at their `#include <tna.p4>`, by name and line;
+/// other preprocessor lines too, but not inside comments.
+#[test]
+fn other_architectures_are_named_at_their_include() {
+    for (name, src) in [
+        ("jbsq", include_str!("../../../p4/tna/jbsq.p4")),
+        ("slog", include_str!("../../../p4/tna/slog.p4")),
+    ] {
+        let want = src
+            .lines()
+            .position(|l| l.trim() == "#include <tna.p4>")
+            .unwrap()
+            + 1;
+        match Switch::load(src, 0) {
+            Err(LoadError::Unsupported { line, col, what }) => {
+                assert_eq!((line, col), (want, 1), "{name}");
+                assert!(
+                    what.contains("tna.p4") && what.contains("v1model"),
+                    "{what}"
+                );
+            }
+            Err(e) => panic!("{name}: {e}"),
+            Ok(_) => panic!("{name}: loaded"),
+        }
+    }
+    let define = OK.replace("LINE12", "hdr.h.a = 1;").replace(
+        "#include <v1model.p4>",
+        "#include <v1model.p4>\n  #define X 1",
+    );
+    assert!(matches!(
+        Switch::load(&define, 0),
+        Err(LoadError::Unsupported {
+            line: 3,
+            col: 3,
+            ..
+        })
+    ));
+    let commented = OK.replace("LINE12", "hdr.h.a = 1;").replace(
+        "#include <v1model.p4>",
+        "#include <v1model.p4>\n/* a\n#define X 1 */",
+    );
+    assert!(Switch::load(&commented, 0).is_ok());
 }
 
 #[test]
@@ -111,22 +155,7 @@ fn unsupported_declarations_are_named() {
 }
 
 fn jbsq_switch() -> Switch {
-    let cfg = JbsqConfig {
-        router: vec![SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 254), 8000)],
-        router_mac: [2, 0, 0, 0, 0, 1],
-        servers: (0..5)
-            .map(|i| Server {
-                addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1 + i), 8000),
-                mac: [2, 0, 0, 0, 1, i],
-                egress_port: 1 + u16::from(i),
-            })
-            .collect(),
-        n: 2,
-        recirc_port: 68,
-        routes: vec![],
-        hosts: vec![],
-    };
-    jbsq::switch(&cfg, 1).unwrap()
+    jbsq::switch(&p4sim::fuzzing::jbsq_config(2), 1).unwrap()
 }
 
 proptest! {
@@ -303,21 +332,7 @@ proptest! {
         flips in proptest::collection::vec((0usize..80, any::<u8>()), 0..6),
     ) {
         use p4sim::control::sven::{self, SvenControl, SvenParams};
-        let cfg = JbsqConfig {
-            router: vec![SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 254), 8000)],
-            router_mac: [2, 0, 0, 0, 0, 1],
-            servers: (0..3)
-                .map(|i| Server {
-                    addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1 + i), 8000),
-                    mac: [2, 0, 0, 0, 1, i],
-                    egress_port: 1 + u16::from(i),
-                })
-                .collect(),
-            n: 2,
-            recirc_port: 68,
-            routes: vec![],
-            hosts: vec![],
-        };
+        let cfg = p4sim::fuzzing::jbsq_config(2);
         let mut ctl = SvenControl::new(SvenParams::default());
         for c in &mut ctl.classes {
             c.drop_rate = 0.5;

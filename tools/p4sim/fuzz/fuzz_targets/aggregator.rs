@@ -34,16 +34,10 @@ fuzz_target!(|data: &[u8]| {
     let Some(mut sw) = base().cloned() else {
         return;
     };
-    let mut rest = data;
-    while let Some((len, tail)) = rest.split_first_chunk::<2>() {
-        let n = usize::from(u16::from_be_bytes(*len)).min(tail.len());
-        let (frame, tail) = tail.split_at(n);
-        if let Some((&port, frame)) = frame.split_first()
-            && frame.len() <= p4sim::switch::MAX_PACKET
-        {
-            let r = sw.run(u16::from(port), frame, 0, 1);
+    for (port, frame) in p4sim::fuzzing::frames(data) {
+        if frame.len() <= p4sim::switch::MAX_PACKET {
+            let r = sw.run(port, frame, 0, 1);
             assert!(r.is_ok(), "{r:?}");
         }
-        rest = tail;
     }
 });

@@ -4,32 +4,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use p4sim::control::jbsq::{self, JbsqConfig, Server};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use p4sim::control::jbsq;
 use std::sync::OnceLock;
 
 /// The loaded program with its entries, built once and cloned per input.
 fn base() -> Option<&'static p4sim::Switch> {
     static BASE: OnceLock<Option<p4sim::Switch>> = OnceLock::new();
     BASE.get_or_init(|| {
-        let cfg = JbsqConfig {
-            router: vec![
-                SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 254), 8000),
-                SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 254), 9000),
-            ],
-            router_mac: [2, 0, 0, 0, 0, 1],
-            servers: (0..5u8)
-                .map(|i| Server {
-                    addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1 + i), 8000),
-                    mac: [2, 0, 0, 0, 1, i],
-                    egress_port: 1 + u16::from(i),
-                })
-                .collect(),
-            n: 2,
-            recirc_port: 68,
-            routes: vec![],
-            hosts: vec![],
-        };
+        let cfg = p4sim::fuzzing::jbsq_config(2);
         jbsq::switch(&cfg, 1).ok()
     })
     .as_ref()
@@ -39,13 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let Some(mut sw) = base().cloned() else {
         return;
     };
-    let mut rest = data;
-    while let Some((len, tail)) = rest.split_first_chunk::<2>() {
-        let n = usize::from(u16::from_be_bytes(*len)).min(tail.len());
-        let (frame, tail) = tail.split_at(n);
-        if let Some((&port, frame)) = frame.split_first() {
-            let _ = sw.run(u16::from(port), frame, 0, 256);
-        }
-        rest = tail;
+    for (port, frame) in p4sim::fuzzing::frames(data) {
+        let _ = sw.run(port, frame, 0, 256);
     }
 });

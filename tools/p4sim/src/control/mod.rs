@@ -21,6 +21,8 @@
 
 pub mod aggregator;
 pub mod jbsq;
+pub mod slog;
+pub mod slog_run;
 pub mod sven;
 
 use crate::error::ControlError;

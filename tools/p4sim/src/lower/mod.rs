@@ -39,6 +39,7 @@ pub fn load(src: &str) -> Result<Program, LoadError> {
         )));
     }
     guard_nesting(src)?;
+    guard_includes(src)?;
     let owned = src.to_string();
     std::thread::Builder::new()
         .stack_size(256 << 20)
@@ -46,6 +47,48 @@ pub fn load(src: &str) -> Result<Program, LoadError> {
         .map_err(|e| LoadError::Program(format!("cannot start the parser thread: {e}")))?
         .join()
         .unwrap_or_else(|_| Err(LoadError::Program("the parser failed".into())))
+}
+
+/// Refuses a preprocessor line other than the two v1model includes before parsing, so that
+/// a program for another architecture (e.g. `#include <tna.p4>`) is named as such at its
+/// include, not by the first syntax error in its body. Lines inside `/* */` comments are
+/// skipped.
+fn guard_includes(src: &str) -> Result<(), LoadError> {
+    let mut in_comment = false;
+    for (n, line) in src.lines().enumerate() {
+        let starts_in_comment = in_comment;
+        let mut rest = line;
+        loop {
+            let open = if in_comment { "*/" } else { "/*" };
+            match rest.find(open) {
+                Some(i) => {
+                    in_comment = !in_comment;
+                    rest = &rest[i + 2..];
+                }
+                None => break,
+            }
+        }
+        let t = line.trim_start();
+        if starts_in_comment || !t.starts_with('#') {
+            continue;
+        }
+        let words = t.split_whitespace().collect::<Vec<_>>().join(" ");
+        if words != "#include <core.p4>" && words != "#include <v1model.p4>" {
+            let what = if words.starts_with("#include") {
+                format!(
+                    "{words}: p4sim runs v1model programs only (#include <core.p4> / <v1model.p4>)"
+                )
+            } else {
+                format!("preprocessor line `{words}` (only #include <core.p4> / <v1model.p4>)")
+            };
+            return Err(LoadError::Unsupported {
+                line: n + 1,
+                col: line.len() - t.len() + 1,
+                what,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Refuses bracket nesting deeper than `MAX_NESTING` and `else` chains longer than
