@@ -348,7 +348,8 @@ impl Drop for Namespace {
     }
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
+/// Runs `ip ARGS`; its stderr as the error.
+pub(crate) fn ip(args: &[&str]) -> Result<(), String> {
     let out = std::process::Command::new("ip")
         .args(args)
         .output()

@@ -72,6 +72,39 @@ enum Cmd {
         #[arg(long, default_value = "synthetic")]
         app: String,
     },
+    /// Run an experiment on a testbed: boot the VMs of TESTBED.toml (routers, servers,
+    /// replicas) on its hosts over OpenSSH, or with --local all in a network namespace here,
+    /// start its Lancet agents, run the coordinator and collect the consoles and Lancet's
+    /// report into a results directory (tools/ferrix-cli/README.md, "deploy").
+    Deploy {
+        /// The testbed file (TOML).
+        testbed: PathBuf,
+        /// Build the topology on this machine, in a network namespace (needs root).
+        #[arg(long)]
+        local: bool,
+        /// Print what would run; run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The results directory's parent (default: the testbed's `results`).
+        #[arg(long, value_name = "DIR")]
+        results: Option<PathBuf>,
+        /// At most this many ssh/scp commands at once.
+        #[arg(long, default_value_t = 8)]
+        parallel: usize,
+        /// The ssh program.
+        #[arg(long, default_value = "ssh")]
+        ssh: String,
+        /// The scp program.
+        #[arg(long, default_value = "scp")]
+        scp: String,
+    },
+    /// The Lancet load generator (same as the `lancet` command): `ferrix lancet run ...`,
+    /// `ferrix lancet agent`, `ferrix lancet --help`.
+    #[command(disable_help_flag = true)]
+    Lancet {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -390,6 +423,36 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
             let table = crate::demo::demo(&opts, &mut std::io::stderr())?;
             let _ = write!(std::io::stdout(), "{table}");
             Ok(0)
+        }
+        Cmd::Deploy {
+            testbed,
+            local,
+            dry_run,
+            results,
+            parallel,
+            ssh,
+            scp,
+        } => {
+            let remote = crate::deploy::Remote { ssh, scp, parallel };
+            crate::deploy::deploy(
+                &testbed,
+                local,
+                dry_run,
+                results.as_deref(),
+                &remote,
+                &mut std::io::stdout(),
+            )
+            .map_err(CliError::Deploy)
+        }
+        Cmd::Lancet { args } => {
+            let code = lancet::command::main_with_args(
+                std::iter::once("ferrix lancet".to_string()).chain(args),
+            );
+            Ok(if code == std::process::ExitCode::SUCCESS {
+                0
+            } else {
+                1
+            })
         }
         Cmd::Qsim { args } => Ok(qsim::main_with_args(
             std::iter::once("ferrix qsim".to_string()).chain(args),

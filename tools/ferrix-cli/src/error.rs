@@ -121,6 +121,9 @@ pub enum CliError {
     /// A benchmark could not run (a part it cannot do without failed).
     #[error("bench: {0}")]
     Bench(String),
+    /// `ferrix deploy` could not run its experiment.
+    #[error("deploy: {0}")]
+    Deploy(String),
     /// A plot or table (`--png`, `--csv`) could not be written.
     #[error("{0}")]
     Output(#[from] ferrix_latplot::WriteError),
@@ -144,7 +147,8 @@ impl CliError {
             | CliError::GuestReset { .. }
             | CliError::Shim(_)
             | CliError::Io { .. }
-            | CliError::Bench(_) => EXIT_VM_FAILED,
+            | CliError::Bench(_)
+            | CliError::Deploy(_) => EXIT_VM_FAILED,
             CliError::Output(_) => EXIT_OUTPUT,
         }
     }

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod bench;
 pub mod cli;
+pub mod command;
 pub mod control;
 pub mod coordinator;
 pub mod framing;
