@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod fdir;
+pub mod frames;
 pub mod mem;
 mod rx;
 mod stats;

@@ -47,25 +47,15 @@ fn rx_wb(d: &mut Ixgbe82599<VecMemory>, q: usize, i: u32) -> RxWriteBack {
 }
 
 fn udp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = MAC.to_vec();
-    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
-    let total = (28 + payload.len()) as u16;
-    let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0];
-    ip[2..4].copy_from_slice(&total.to_be_bytes());
-    ip.extend_from_slice(&src);
-    ip.extend_from_slice(&dst);
-    let c = internet_checksum(&ip, 0);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&ip);
-    f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&dport.to_be_bytes());
-    f.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());
-    f.extend_from_slice(&[0, 0]);
-    f.extend_from_slice(payload);
-    let pseudo = pseudo_header_for(&f).unwrap();
-    let c = internet_checksum(&f[34..], u32::from(pseudo));
-    f[40..42].copy_from_slice(&c.to_be_bytes());
-    f
+    let flow = frames::Flow {
+        dst_mac: MAC,
+        src,
+        dst,
+        tcp: false,
+        sport,
+        dport,
+    };
+    frames::ipv4_frame(&flow, payload)
 }
 
 fn program_rss(d: &mut Ixgbe82599<VecMemory>, queues: usize) {

@@ -124,7 +124,10 @@ impl<M: GuestMemory> Ixgbe82599<M> {
             self.counters.tx_bad_descriptors += 1;
             self.tx[q].bad = true;
         }
-        if cmd & tx_cmd::RS != 0 {
+        // DD is written back to data descriptors only: a context descriptor's last dword is
+        // MSS/L4LEN/IDX, not a status field.
+        let data = cmd & tx_cmd::DTYP_MASK == tx_cmd::DTYP_DATA;
+        if cmd & tx_cmd::RS != 0 && data {
             let done = (d.olinfo_status | tx_olinfo::DD).to_le_bytes();
             if self.mem.write(at + 12, &done).is_err() {
                 self.counters.dma_errors += 1;
