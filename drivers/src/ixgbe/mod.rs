@@ -315,28 +315,33 @@ fn enable_flow_director<R: Regs>(regs: &R) -> Result<(), IxgbeError> {
 }
 
 fn setup_rx_queue<R: Regs>(regs: &R, q: usize, ring: &DescRing) -> Result<(), IxgbeError> {
-    regs.write(rdbal(q), ring.phys() as u32);
-    regs.write(rdbah(q), (ring.phys() >> 32) as u32);
-    regs.write(rdlen(q), DescRing::bytes(ring.len()) as u32);
     // 2 KiB buffers posted at HEADROOM: the device writes at most MFS (1518) bytes, which fit
     // the RX_BUF_LEN bytes after the headroom; the driver checks every length anyway.
     regs.write(srrctl(q), SRRCTL_DESCTYPE_ADV_ONEBUF | SRRCTL_DROP_EN | 2);
-    regs.write(rdh(q), 0);
-    regs.write(rdt(q), 0);
-    regs.set_bits(rxdctl(q), XDCTL_ENABLE);
-    regs.poll(rxdctl(q), POLLS, |v| v & XDCTL_ENABLE != 0)
-        .map(|_| ())
-        .ok_or(IxgbeError::QueueEnableTimeout(q))
+    setup_ring(regs, q, ring, rdbal(q), rxdctl(q))
 }
 
 fn setup_tx_queue<R: Regs>(regs: &R, q: usize, ring: &DescRing) -> Result<(), IxgbeError> {
-    regs.write(tdbal(q), ring.phys() as u32);
-    regs.write(tdbah(q), (ring.phys() >> 32) as u32);
-    regs.write(tdlen(q), DescRing::bytes(ring.len()) as u32);
-    regs.write(tdh(q), 0);
-    regs.write(tdt(q), 0);
-    regs.set_bits(txdctl(q), XDCTL_ENABLE);
-    regs.poll(txdctl(q), POLLS, |v| v & XDCTL_ENABLE != 0)
+    setup_ring(regs, q, ring, tdbal(q), txdctl(q))
+}
+
+/// Programs a ring's registers (the RX and TX blocks share one layout from their base
+/// address register: BAH +4, LEN +8, H +0x10, T +0x18) and enables it.
+fn setup_ring<R: Regs>(
+    regs: &R,
+    q: usize,
+    ring: &DescRing,
+    bal: u32,
+    ctl: u32,
+) -> Result<(), IxgbeError> {
+    const _: () = assert!(rdt(0) - rdbal(0) == tdt(0) - tdbal(0) && rdh(0) - rdbal(0) == 0x10);
+    regs.write(bal, ring.phys() as u32);
+    regs.write(bal + 0x04, (ring.phys() >> 32) as u32);
+    regs.write(bal + 0x08, DescRing::bytes(ring.len()) as u32);
+    regs.write(bal + 0x10, 0);
+    regs.write(bal + 0x18, 0);
+    regs.set_bits(ctl, XDCTL_ENABLE);
+    regs.poll(ctl, POLLS, |v| v & XDCTL_ENABLE != 0)
         .map(|_| ())
         .ok_or(IxgbeError::QueueEnableTimeout(q))
 }

@@ -90,9 +90,8 @@ impl<R: Regs> QueuePair for IxgbeQueuePair<R> {
     }
 
     fn free(&mut self, buf: PacketBuf) {
-        if self.pool.free(buf).is_err() {
-            self.stats.foreign_buffers += 1;
-        }
+        self.pool
+            .free_or_count(buf, &mut self.stats.foreign_buffers);
     }
 
     fn stats(&self) -> QueueStats {
