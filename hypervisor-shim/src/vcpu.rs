@@ -85,12 +85,21 @@ fn net_offset(shared: &Shared, addr: u64) -> Option<u64> {
     (off < NET_MMIO_SIZE).then_some(off)
 }
 
+/// The offset of `addr` inside the 82599's BAR0, when there is one and it is enabled.
+fn ixgbe_offset(shared: &Shared, addr: u64) -> Option<u64> {
+    shared.ixgbe.as_ref()?.bar_offset(addr)
+}
+
 fn handle_exit(exit: VcpuExit<'_>, shared: &Shared) -> Step {
     match exit {
         VcpuExit::IoIn(port, data) => {
             match port {
                 PORT_PROBE => fill(data, PROBE_MAGIC),
                 PORT_VERSION => fill(data, ABI_VERSION),
+                _ if shared
+                    .ixgbe
+                    .as_ref()
+                    .is_some_and(|d| d.pio_read(port, data)) => {}
                 _ => {
                     fill(data, u32::MAX);
                     shared.stats.ignored_pio.fetch_add(1, Ordering::Relaxed);
@@ -115,8 +124,14 @@ fn handle_exit(exit: VcpuExit<'_>, shared: &Shared) -> Step {
                 }
             }
         }
-        VcpuExit::IoOut(_, _) => {
-            shared.stats.ignored_pio.fetch_add(1, Ordering::Relaxed);
+        VcpuExit::IoOut(port, data) => {
+            if !shared
+                .ixgbe
+                .as_ref()
+                .is_some_and(|d| d.pio_write(port, data))
+            {
+                shared.stats.ignored_pio.fetch_add(1, Ordering::Relaxed);
+            }
             Step::Continue
         }
         VcpuExit::MmioRead(addr, data) if net_offset(shared, addr).is_some() => {
@@ -127,6 +142,18 @@ fn handle_exit(exit: VcpuExit<'_>, shared: &Shared) -> Step {
         }
         VcpuExit::MmioWrite(addr, data) if net_offset(shared, addr).is_some() => {
             if let (Some(dev), Some(off)) = (&shared.net, net_offset(shared, addr)) {
+                dev.mmio_write(off, data);
+            }
+            Step::Continue
+        }
+        VcpuExit::MmioRead(addr, data) if ixgbe_offset(shared, addr).is_some() => {
+            if let (Some(dev), Some(off)) = (&shared.ixgbe, ixgbe_offset(shared, addr)) {
+                dev.mmio_read(off, data);
+            }
+            Step::Continue
+        }
+        VcpuExit::MmioWrite(addr, data) if ixgbe_offset(shared, addr).is_some() => {
+            if let (Some(dev), Some(off)) = (&shared.ixgbe, ixgbe_offset(shared, addr)) {
                 dev.mmio_write(off, data);
             }
             Step::Continue
