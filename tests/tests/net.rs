@@ -421,8 +421,13 @@ fn ping_and_udp_echo_through_tap_under_shim_2_cpus() {
 /// Two VMs on one L2 segment: A serves UDP echo on 10.88.0.1, B resolves A by ARP and gets
 /// `count` echoes back. `net_a`/`net_b` are the two ends' `--net` values.
 fn two_vms(vmm: &str, net_a: &str, net_b: &str) {
+    two_vms_with_nic(vmm, net_a, net_b, "virtio");
+}
+
+/// [`two_vms`] with A's NIC model (`--nic`; B always has virtio-net). Returns A's console.
+fn two_vms_with_nic(vmm: &str, net_a: &str, net_b: &str, nic_a: &str) -> String {
     let image = ferrix_tests::image("udp-echo");
-    let start = |net: &str, mac: &str, args: &[&str]| {
+    let start = |net: &str, mac: &str, nic: &str, args: &[&str]| {
         std::process::Command::new(FERRIX)
             .args([
                 "run",
@@ -435,6 +440,8 @@ fn two_vms(vmm: &str, net_a: &str, net_b: &str) {
                 net,
                 "--mac",
                 mac,
+                "--nic",
+                nic,
             ])
             .args(["--timeout", "90", "--"])
             .args(args)
@@ -443,12 +450,18 @@ fn two_vms(vmm: &str, net_a: &str, net_b: &str) {
             .spawn()
             .expect("start a VM")
     };
-    let mut a = start(net_a, "52:54:00:88:00:01", &["ferrix.ip=10.88.0.1/24"]);
+    let mut a = start(
+        net_a,
+        "52:54:00:88:00:01",
+        nic_a,
+        &["ferrix.ip=10.88.0.1/24"],
+    );
     // The listening end must exist before the connecting one starts.
     std::thread::sleep(Duration::from_millis(500));
     let b = start(
         net_b,
         "52:54:00:88:00:02",
+        "virtio",
         &["ferrix.ip=10.88.0.2/24", "peer=10.88.0.1:7", "count=5"],
     );
     let b = b.wait_with_output().expect("VM B");
@@ -473,6 +486,7 @@ fn two_vms(vmm: &str, net_a: &str, net_b: &str) {
         "A:\n{}",
         text(&a)
     );
+    text(&a)
 }
 
 #[test]
@@ -485,6 +499,24 @@ fn two_qemu_vms_on_one_l2_link() {
         format!("stream-connect:{}", sock.display()),
     );
     two_vms("qemu", &a, &b);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A guest whose NIC is the shim's emulated Intel 82599: the kernel finds it on PCI, the
+/// ixgbe driver brings it up and serves UDP echo to a virtio-net guest on
+/// the same switch.
+#[test]
+fn an_ixgbe_guest_serves_a_virtio_guest_on_one_switch() {
+    if !ferrix_tests::kvm_available() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ferrix-ixsw-{}", std::process::id()));
+    let net = format!("switch:{}", dir.display());
+    let a = two_vms_with_nic("shim", &net, &net, "ixgbe");
+    assert!(
+        a.contains("ferrix: ixgbe (pci 00:02.0): mac 52:54:00:88:00:01 link up"),
+        "{a}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
