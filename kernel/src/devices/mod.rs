@@ -47,16 +47,7 @@ fn start_ixgbe(regs: Mmio, cpus: usize, what: &str) {
         flow_director: true,
     };
     match Ixgbe::new(regs, config, buffer_memory) {
-        Ok(mut nic) => {
-            let info = nic.info();
-            println!(
-                "ferrix: ixgbe ({what}): mac {} link {} queue pairs {} rss toeplitz",
-                crate::net::MacFmt(info.mac),
-                if info.link_up { "up" } else { "down" },
-                info.queue_pairs,
-            );
-            crate::net::install(info, nic.take_queues());
-        }
+        Ok(mut nic) => install("ixgbe", what, &mut nic),
         Err(e) => println!("ferrix: ixgbe ({what}): {e:?}"),
     }
 }
@@ -64,23 +55,26 @@ fn start_ixgbe(regs: Mmio, cpus: usize, what: &str) {
 /// Brings up a virtio-net device and installs its queue pairs.
 fn start_nic<T: Transport + Send + 'static>(transport: T, cpus: usize, what: &str) {
     match VirtioNet::new::<KernelHal, _>(transport, cpus, buffer_memory) {
-        Ok(mut nic) => {
-            let info = nic.info();
-            println!(
-                "ferrix: virtio-net ({what}): mac {} link {} queue pairs {}{}",
-                crate::net::MacFmt(info.mac),
-                if info.link_up { "up" } else { "down" },
-                info.queue_pairs,
-                if info.offloads.rss_toeplitz {
-                    " rss toeplitz"
-                } else {
-                    ""
-                }
-            );
-            crate::net::install(info, nic.take_queues());
-        }
+        Ok(mut nic) => install("virtio-net", what, &mut nic),
         Err(e) => println!("ferrix: virtio-net ({what}): {e:?}"),
     }
+}
+
+/// Announces a NIC that came up (`kind` and where it is) and hands its queue pairs out.
+fn install(kind: &str, what: &str, nic: &mut dyn Nic) {
+    let info = nic.info();
+    println!(
+        "ferrix: {kind} ({what}): mac {} link {} queue pairs {}{}",
+        crate::net::MacFmt(info.mac),
+        if info.link_up { "up" } else { "down" },
+        info.queue_pairs,
+        if info.offloads.rss_toeplitz {
+            " rss toeplitz"
+        } else {
+            ""
+        }
+    );
+    crate::net::install(info, nic.take_queues());
 }
 
 fn probe_mmio(d: VirtioMmioDevice, cpus: usize) {
