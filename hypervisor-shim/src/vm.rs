@@ -269,10 +269,11 @@ pub fn run(
         worker.stop();
         if std::env::var_os("FERRIX_SHIM_STATS").is_some() {
             eprintln!(
-                "ferrix-shim: 82599 rx {} tx {} backend errors {}, model {:?}",
+                "ferrix-shim: 82599 rx {} tx {} backend errors {} odd writes {}, model {:?}",
                 port.stats.rx_frames.load(Ordering::Relaxed),
                 port.stats.tx_frames.load(Ordering::Relaxed),
                 port.stats.backend_errors.load(Ordering::Relaxed),
+                port.stats.odd_writes.load(Ordering::Relaxed),
                 port.model_counters()
             );
         }

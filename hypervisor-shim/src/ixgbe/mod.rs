@@ -53,6 +53,8 @@ pub struct PortStats {
     pub rx_frames: AtomicU64,
     pub tx_frames: AtomicU64,
     pub backend_errors: AtomicU64,
+    /// BAR0 writes that were not 32 bits wide (ignored).
+    pub odd_writes: AtomicU64,
 }
 
 fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -110,12 +112,14 @@ impl IxgbePort {
         }
     }
 
-    /// An MMIO write at BAR0 offset `off` (32-bit; other widths are ignored by the model as
-    /// unaligned or merged here). A TDT write transmits.
+    /// An MMIO write at BAR0 offset `off`. The registers take 32-bit writes; a narrower or
+    /// wider one is counted in [`PortStats::odd_writes`] and ignored (merging it into the
+    /// register would need a read, and reads have side effects). A TDT write transmits.
     pub fn mmio_write(&self, off: u64, data: &[u8]) {
-        let mut w = [0u8; 4];
-        let n = data.len().min(4);
-        w[..n].copy_from_slice(&data[..n]);
+        let Ok(w) = <[u8; 4]>::try_from(data) else {
+            self.stats.odd_writes.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
         lock(&self.model).mmio_write(off, u32::from_le_bytes(w));
         if is_tdt(off) {
             self.flush_tx();

@@ -147,4 +147,13 @@ fn a_guest_pointing_dma_outside_ram_is_counted() {
     wire.send(&f).unwrap();
     assert_eq!(port.poll_backend(&mut [0u8; 2048], 8), 1);
     assert_eq!(port.model_counters().dma_errors, 1);
+    // A byte write is not merged into a register: counted, ignored.
+    let rdt = u64::from(ferrix_ixgbe_regs::rdt(0));
+    let mut before = [0u8; 4];
+    port.mmio_read(rdt, &mut before);
+    port.mmio_write(rdt, &[0x11]);
+    let mut after = [0u8; 4];
+    port.mmio_read(rdt, &mut after);
+    assert_eq!(before, after);
+    assert_eq!(port.stats.odd_writes.load(Ordering::Relaxed), 1);
 }
