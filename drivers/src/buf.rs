@@ -266,6 +266,15 @@ impl BufPool {
         Ok(())
     }
 
+    /// Returns a buffer to the pool; a buffer of another pool is counted in `foreign` (and
+    /// leaked: its slot cannot be returned from here).
+    #[inline]
+    pub fn free_or_count(&mut self, buf: PacketBuf, foreign: &mut u64) {
+        if self.free(buf).is_err() {
+            *foreign += 1;
+        }
+    }
+
     /// Free buffers.
     pub fn available(&self) -> usize {
         self.free.len()

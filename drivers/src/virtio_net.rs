@@ -465,9 +465,8 @@ impl<T: Transport + Send> QueuePair for VirtioQueuePair<T> {
     }
 
     fn free(&mut self, buf: PacketBuf) {
-        if self.pool.free(buf).is_err() {
-            self.stats.foreign_buffers += 1;
-        }
+        self.pool
+            .free_or_count(buf, &mut self.stats.foreign_buffers);
     }
 
     fn stats(&self) -> QueueStats {

@@ -11,6 +11,7 @@ use std::time::Duration;
 pub mod cpu;
 pub mod error;
 pub mod hypercall;
+pub mod ixgbe;
 pub mod loader;
 pub mod memory;
 pub mod net;

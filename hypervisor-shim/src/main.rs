@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ferrix_shim::error::EXIT_TIMEOUT;
-use ferrix_shim::net::{parse_hex, parse_mac};
+use ferrix_shim::net::{NicModel, parse_hex, parse_mac};
 use ferrix_shim::{NetBackend, NetConfig, ShimError, VmConfig, VmOutcome};
 
 /// Boot a ferrix PVH image under KVM.
@@ -29,9 +29,12 @@ struct Args {
     /// Stop the VM after this many seconds (exit status 124).
     #[arg(long, value_parser = parse_seconds)]
     timeout: Option<Duration>,
-    /// Give the VM a virtio-net NIC on this backend: tap:NAME or switch:DIR.
+    /// Give the VM a NIC on this backend: tap:NAME or switch:DIR.
     #[arg(long, value_name = "BACKEND")]
     net: Option<String>,
+    /// The NIC's device: virtio (virtio-net over MMIO) or ixgbe (an Intel 82599 on PCI).
+    #[arg(long, requires = "net", value_enum, default_value = "virtio")]
+    nic: NicModel,
     /// NIC MAC address (default 52:54:00 plus three random bytes).
     #[arg(long, requires = "net", value_parser = parse_mac)]
     mac: Option<[u8; 6]>,
@@ -94,6 +97,7 @@ fn config(args: Args) -> Result<VmConfig, ShimError> {
         None => None,
         Some(spec) => Some(NetConfig {
             backend: spec.parse::<NetBackend>()?,
+            model: args.nic,
             mac: args.mac,
             queues: args.queues,
             pcap: args.pcap,

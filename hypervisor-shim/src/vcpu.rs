@@ -16,6 +16,8 @@ use crate::VmOutcome;
 use crate::cpu::register_dump;
 use crate::error::ShimError;
 use crate::hypercall::{self, Action};
+use crate::ixgbe::IxgbePort;
+use crate::net::device::NetDevice;
 use crate::net::{NET_MMIO_BASE, NET_MMIO_SIZE};
 use crate::vm::Shared;
 
@@ -78,11 +80,41 @@ fn fill(data: &mut [u8], value: u32) {
     }
 }
 
-/// The offset of `addr` inside the NIC's register page, when there is a NIC.
-fn net_offset(shared: &Shared, addr: u64) -> Option<u64> {
-    shared.net.as_ref()?;
-    let off = addr.checked_sub(NET_MMIO_BASE)?;
-    (off < NET_MMIO_SIZE).then_some(off)
+/// A device whose registers the vCPU threads serve on MMIO exits.
+trait MmioDevice {
+    fn mmio_read(&self, off: u64, data: &mut [u8]);
+    fn mmio_write(&self, off: u64, data: &[u8]);
+}
+
+impl MmioDevice for NetDevice {
+    fn mmio_read(&self, off: u64, data: &mut [u8]) {
+        NetDevice::mmio_read(self, off, data);
+    }
+    fn mmio_write(&self, off: u64, data: &[u8]) {
+        NetDevice::mmio_write(self, off, data);
+    }
+}
+
+impl MmioDevice for IxgbePort {
+    fn mmio_read(&self, off: u64, data: &mut [u8]) {
+        IxgbePort::mmio_read(self, off, data);
+    }
+    fn mmio_write(&self, off: u64, data: &[u8]) {
+        IxgbePort::mmio_write(self, off, data);
+    }
+}
+
+/// The device whose registers cover `addr` and the offset inside them: the virtio-net
+/// register page, or the 82599's BAR0 (where the guest put it, once decoding is on).
+fn mmio_device(shared: &Shared, addr: u64) -> Option<(&dyn MmioDevice, u64)> {
+    if let Some(dev) = &shared.net {
+        let off = addr.wrapping_sub(NET_MMIO_BASE);
+        if addr >= NET_MMIO_BASE && off < NET_MMIO_SIZE {
+            return Some((&**dev, off));
+        }
+    }
+    let dev = shared.ixgbe.as_ref()?;
+    Some((&**dev, dev.bar_offset(addr)?))
 }
 
 fn handle_exit(exit: VcpuExit<'_>, shared: &Shared) -> Step {
@@ -91,6 +123,10 @@ fn handle_exit(exit: VcpuExit<'_>, shared: &Shared) -> Step {
             match port {
                 PORT_PROBE => fill(data, PROBE_MAGIC),
                 PORT_VERSION => fill(data, ABI_VERSION),
+                _ if shared
+                    .ixgbe
+                    .as_ref()
+                    .is_some_and(|d| d.pio_read(port, data)) => {}
                 _ => {
                     fill(data, u32::MAX);
                     shared.stats.ignored_pio.fetch_add(1, Ordering::Relaxed);
@@ -115,29 +151,33 @@ fn handle_exit(exit: VcpuExit<'_>, shared: &Shared) -> Step {
                 }
             }
         }
-        VcpuExit::IoOut(_, _) => {
-            shared.stats.ignored_pio.fetch_add(1, Ordering::Relaxed);
-            Step::Continue
-        }
-        VcpuExit::MmioRead(addr, data) if net_offset(shared, addr).is_some() => {
-            if let (Some(dev), Some(off)) = (&shared.net, net_offset(shared, addr)) {
-                dev.mmio_read(off, data);
+        VcpuExit::IoOut(port, data) => {
+            if !shared
+                .ixgbe
+                .as_ref()
+                .is_some_and(|d| d.pio_write(port, data))
+            {
+                shared.stats.ignored_pio.fetch_add(1, Ordering::Relaxed);
             }
             Step::Continue
         }
-        VcpuExit::MmioWrite(addr, data) if net_offset(shared, addr).is_some() => {
-            if let (Some(dev), Some(off)) = (&shared.net, net_offset(shared, addr)) {
-                dev.mmio_write(off, data);
+        VcpuExit::MmioRead(addr, data) => {
+            match mmio_device(shared, addr) {
+                Some((dev, off)) => dev.mmio_read(off, data),
+                None => {
+                    fill(data, u32::MAX);
+                    shared.stats.ignored_mmio.fetch_add(1, Ordering::Relaxed);
+                }
             }
             Step::Continue
         }
-        VcpuExit::MmioRead(_, data) => {
-            fill(data, u32::MAX);
-            shared.stats.ignored_mmio.fetch_add(1, Ordering::Relaxed);
-            Step::Continue
-        }
-        VcpuExit::MmioWrite(_, _) => {
-            shared.stats.ignored_mmio.fetch_add(1, Ordering::Relaxed);
+        VcpuExit::MmioWrite(addr, data) => {
+            match mmio_device(shared, addr) {
+                Some((dev, off)) => dev.mmio_write(off, data),
+                None => {
+                    shared.stats.ignored_mmio.fetch_add(1, Ordering::Relaxed);
+                }
+            }
             Step::Continue
         }
         VcpuExit::Hlt | VcpuExit::Intr | VcpuExit::IrqWindowOpen => Step::Continue,

@@ -12,9 +12,10 @@ use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use vmm_sys_util::signal::Killable;
 
 use crate::error::ShimError;
+use crate::ixgbe::{self, IxgbePort};
 use crate::memory::{self, GuestRam};
 use crate::net::device::NetDevice;
-use crate::net::{NET_CMDLINE, NetStats, setup};
+use crate::net::{NET_CMDLINE, NetStats, NicModel, setup};
 use crate::{MAX_CPUS, VmConfig, VmOutcome, cpu, loader, start_info, vcpu};
 
 /// Address KVM uses for its real-mode TSS pages (Intel), far above guest RAM.
@@ -44,6 +45,8 @@ pub struct Shared {
     pub stats: Stats,
     /// The NIC, whose register page the vCPU threads serve.
     pub net: Option<Arc<NetDevice>>,
+    /// The 82599 NIC (instead of `net`), whose PCI ports and BAR0 the vCPU threads serve.
+    pub ixgbe: Option<Arc<IxgbePort>>,
     /// Where the guest's live statistics records go ([`VmConfig::stats_sink`]).
     pub stats_sink: Option<crate::hypercall::StatsSink>,
 }
@@ -114,7 +117,11 @@ fn check_config(cfg: &VmConfig) -> Result<String, ShimError> {
     match &cfg.net {
         Some(net) => {
             setup::device_config(net, cfg.cpus)?;
-            start_info::cmdline(&format!("{} {NET_CMDLINE}", cfg.cmdline.trim()), cfg.cpus)
+            let word = match net.model {
+                NicModel::Virtio => NET_CMDLINE,
+                NicModel::Ixgbe => ixgbe::CMDLINE,
+            };
+            start_info::cmdline(&format!("{} {word}", cfg.cmdline.trim()), cfg.cpus)
         }
         None => start_info::cmdline(&cfg.cmdline, cfg.cpus),
     }
@@ -207,6 +214,20 @@ pub fn run(
     let kvm = open_kvm()?;
     vcpu::install_kick_handler()?;
     let (vm, vcpus) = build(&kvm, &ram, cfg.cpus, entry)?;
+    // The 82599 takes the prepared backend instead of a virtio-net device.
+    let (prepared, ixgbe_port) = match (prepared, cfg.net.as_ref().map(|n| n.model)) {
+        (Some(p), Some(NicModel::Ixgbe)) => {
+            let port = Arc::new(IxgbePort::new(ram.clone(), p.cfg.mac, p.io.backend));
+            let worker = ixgbe::worker::Worker::spawn(Arc::clone(&port)).map_err(|source| {
+                ShimError::Host {
+                    op: "starting the 82599 device thread",
+                    source,
+                }
+            })?;
+            (None, Some((port, worker)))
+        }
+        (p, _) => (p, None),
+    };
     let attached = prepared.map(|p| setup::attach(&vm, &ram, p)).transpose()?;
 
     let shared = Arc::new(Shared {
@@ -217,6 +238,7 @@ pub fn run(
         done: Condvar::new(),
         stats: Stats::default(),
         net: attached.as_ref().map(|a| Arc::clone(&a.device)),
+        ixgbe: ixgbe_port.as_ref().map(|(p, _)| Arc::clone(p)),
         stats_sink: cfg.stats_sink.clone(),
     });
     let mut handles = Vec::with_capacity(vcpus.len());
@@ -243,6 +265,19 @@ pub fn run(
         drop(a.worker.stop());
         a.device.stats()
     });
+    if let Some((port, worker)) = ixgbe_port {
+        worker.stop();
+        if std::env::var_os("FERRIX_SHIM_STATS").is_some() {
+            eprintln!(
+                "ferrix-shim: 82599 rx {} tx {} backend errors {} odd writes {}, model {:?}",
+                port.stats.rx_frames.load(Ordering::Relaxed),
+                port.stats.tx_frames.load(Ordering::Relaxed),
+                port.stats.backend_errors.load(Ordering::Relaxed),
+                port.stats.odd_writes.load(Ordering::Relaxed),
+                port.model_counters()
+            );
+        }
+    }
     drop(vm);
     let _ = shared.console().flush();
     if std::env::var_os("FERRIX_SHIM_STATS").is_some() {

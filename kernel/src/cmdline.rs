@@ -41,6 +41,9 @@ pub struct KernelOptions {
     pub ipi_interval_ns: u64,
     /// Idle time before a serving core halts, µs (`ferrix.idle-halt-us`; 0: never).
     pub idle_halt_us: u64,
+    /// Probe PCI bus 0 even under the ferrix shim (`ferrix.pci=1`: the shim emulates a PCI
+    /// device, the 82599; otherwise every probe would be a VM exit for nothing).
+    pub pci: bool,
 }
 
 /// A problem in a `ferrix.*` option.
@@ -73,6 +76,7 @@ impl Default for KernelOptions {
             sched: Policy::default(),
             ipi_interval_ns: ferrix_sched::ipi::REFERENCE_MIN_INTERVAL_NS,
             idle_halt_us: 0,
+            pci: false,
         }
     }
 }
@@ -111,6 +115,7 @@ pub fn parse(cmdline: &str, max_cpus: usize) -> Result<KernelOptions, CmdlineErr
                 Ok(us) => opts.idle_halt_us = us,
                 Err(_) => return Err(CmdlineError::BadIdleHalt(tok)),
             },
+            Some(("pci", "1")) => opts.pci = true,
             Some(("ip" | "gw" | "mac", _)) => {} // the network's, checked by ferrix-net
             _ => return Err(CmdlineError::Unknown(tok)),
         }
@@ -282,6 +287,12 @@ mod tests {
         assert_eq!(
             parse("ferrix.nope", 64),
             Err(CmdlineError::Unknown("ferrix.nope"))
+        );
+        assert!(parse("ferrix.pci=1", 64).unwrap().pci);
+        assert!(!parse("", 64).unwrap().pci);
+        assert_eq!(
+            parse("ferrix.pci=yes", 64),
+            Err(CmdlineError::Unknown("ferrix.pci=yes"))
         );
     }
 

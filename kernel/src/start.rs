@@ -82,7 +82,7 @@ extern "C" fn ferrix_boot_main(start_info: u64) -> ! {
     if let Err(e) = smp::start_aps(opts.cpus, mem::kernel::page_table_root(), ap_entry) {
         fail("starting CPUs", &e);
     }
-    crate::devices::init(mem::kernel::cmdline(), opts.cpus);
+    crate::devices::init(mem::kernel::cmdline(), opts.cpus, opts.pci);
     if opts.profile_hz > 0 {
         crate::profile::enable(opts.profile_hz, opts.cpus);
     }

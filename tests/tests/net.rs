@@ -218,16 +218,18 @@ fn udp_echo_through_slirp() {
 /// 10.77.0.1), pings it with Linux's ping, runs the UDP client over 16 flows, and returns the
 /// console (with the per-core statistics).
 fn echo_through_tap(vmm: &str, cpus: u32, echoes: u32) -> Option<String> {
-    echo_through_tap_from(vmm, cpus, echoes, None)
+    echo_through_tap_from(vmm, cpus, echoes, None, "virtio")
 }
 
 /// [`echo_through_tap`]; with `ports` = (client source ports, slack source port) the client
-/// sends one flow from each of those ports instead of 16 ephemeral ones.
+/// sends one flow from each of those ports instead of 16 ephemeral ones; `nic` is the VM's
+/// `--nic` (virtio, or ixgbe under the shim).
 fn echo_through_tap_from(
     vmm: &str,
     cpus: u32,
     echoes: u32,
     ports: Option<(&[u16], u16)>,
+    nic: &str,
 ) -> Option<String> {
     // Fixed ports: the RSS test, which needs the NIC to offer RSS.
     let rss = ports.is_some();
@@ -249,6 +251,8 @@ fn echo_through_tap_from(
         &cpus_s,
         "--net",
         "tap:ft0",
+        "--nic",
+        nic,
         "--stats",
         "--timeout",
         "120",
@@ -339,12 +343,11 @@ fn rx_per_queue(console: &str, queues: usize) -> Vec<u64> {
     rx
 }
 
-/// QEMU's virtio-net with `rss=on`: the driver programs Toeplitz RSS (the Microsoft key, 128
-/// entries, entry i -> pair i mod 4), so every flow lands on the queue its hash names. The
-/// flows (8 client ports, the slack sender, the ping) are chosen to avoid one queue, which
-/// must then receive nothing, while each flow's queue receives at least that flow's echoes.
-#[test]
-fn rss_puts_each_flow_on_its_toeplitz_queue() {
+/// The driver programs Toeplitz RSS (the Microsoft key, 128 entries, entry i -> pair i mod 4),
+/// so every flow lands on the queue its hash names. The flows (8 client ports, the slack
+/// sender, the ping) are chosen to avoid one queue, which must then receive nothing, while
+/// each flow's queue receives at least that flow's echoes. `vmm` and `nic` pick the device.
+fn rss_check(vmm: &str, nic: &str) {
     use ferrix_shim::net::rss::{INDIRECTION_ENTRIES, MICROSOFT_RSS_KEY, toeplitz};
     let ips: Vec<u8> = [[10, 77, 0, 1], [10, 77, 0, 2]].concat();
     let queue =
@@ -366,7 +369,7 @@ fn rss_puts_each_flow_on_its_toeplitz_queue() {
         .find(|&p| flow_queue(p) != empty)
         .unwrap_or(45_000);
     let echoes = 64;
-    let Some(console) = echo_through_tap_from("qemu", 4, echoes, Some((&ports, slack))) else {
+    let Some(console) = echo_through_tap_from(vmm, 4, echoes, Some((&ports, slack)), nic) else {
         return;
     };
     assert!(console.contains("queue pairs 4 rss toeplitz"), "{console}");
@@ -391,6 +394,22 @@ fn rss_puts_each_flow_on_its_toeplitz_queue() {
             want[q]
         );
     }
+}
+
+/// QEMU's virtio-net with `rss=on`.
+#[test]
+fn rss_puts_each_flow_on_its_toeplitz_queue() {
+    rss_check("qemu", "virtio");
+}
+
+/// The same flows on the shim's emulated 82599: the guest's ixgbe driver programs the RSSRK
+/// key and RETA, the model hashes each flow onto the queue `ferrix_abi::rss` predicts.
+#[test]
+fn rss_puts_each_flow_on_its_toeplitz_queue_on_the_shims_82599() {
+    if !ferrix_tests::kvm_available() {
+        return;
+    }
+    rss_check("shim", "ixgbe");
 }
 
 #[test]
@@ -421,8 +440,13 @@ fn ping_and_udp_echo_through_tap_under_shim_2_cpus() {
 /// Two VMs on one L2 segment: A serves UDP echo on 10.88.0.1, B resolves A by ARP and gets
 /// `count` echoes back. `net_a`/`net_b` are the two ends' `--net` values.
 fn two_vms(vmm: &str, net_a: &str, net_b: &str) {
+    two_vms_with_nic(vmm, net_a, net_b, "virtio");
+}
+
+/// [`two_vms`] with A's NIC model (`--nic`; B always has virtio-net). Returns A's console.
+fn two_vms_with_nic(vmm: &str, net_a: &str, net_b: &str, nic_a: &str) -> String {
     let image = ferrix_tests::image("udp-echo");
-    let start = |net: &str, mac: &str, args: &[&str]| {
+    let start = |net: &str, mac: &str, nic: &str, args: &[&str]| {
         std::process::Command::new(FERRIX)
             .args([
                 "run",
@@ -435,6 +459,8 @@ fn two_vms(vmm: &str, net_a: &str, net_b: &str) {
                 net,
                 "--mac",
                 mac,
+                "--nic",
+                nic,
             ])
             .args(["--timeout", "90", "--"])
             .args(args)
@@ -443,12 +469,18 @@ fn two_vms(vmm: &str, net_a: &str, net_b: &str) {
             .spawn()
             .expect("start a VM")
     };
-    let mut a = start(net_a, "52:54:00:88:00:01", &["ferrix.ip=10.88.0.1/24"]);
+    let mut a = start(
+        net_a,
+        "52:54:00:88:00:01",
+        nic_a,
+        &["ferrix.ip=10.88.0.1/24"],
+    );
     // The listening end must exist before the connecting one starts.
     std::thread::sleep(Duration::from_millis(500));
     let b = start(
         net_b,
         "52:54:00:88:00:02",
+        "virtio",
         &["ferrix.ip=10.88.0.2/24", "peer=10.88.0.1:7", "count=5"],
     );
     let b = b.wait_with_output().expect("VM B");
@@ -473,6 +505,7 @@ fn two_vms(vmm: &str, net_a: &str, net_b: &str) {
         "A:\n{}",
         text(&a)
     );
+    text(&a)
 }
 
 #[test]
@@ -485,6 +518,24 @@ fn two_qemu_vms_on_one_l2_link() {
         format!("stream-connect:{}", sock.display()),
     );
     two_vms("qemu", &a, &b);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A guest whose NIC is the shim's emulated Intel 82599: the kernel finds it on PCI, the
+/// ixgbe driver brings it up and serves UDP echo to a virtio-net guest on
+/// the same switch.
+#[test]
+fn an_ixgbe_guest_serves_a_virtio_guest_on_one_switch() {
+    if !ferrix_tests::kvm_available() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ferrix-ixsw-{}", std::process::id()));
+    let net = format!("switch:{}", dir.display());
+    let a = two_vms_with_nic("shim", &net, &net, "ixgbe");
+    assert!(
+        a.contains("ferrix: ixgbe (pci 00:02.0): mac 52:54:00:88:00:01 link up"),
+        "{a}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -18,6 +18,7 @@
 //! ([`ERR_NR`]). History: 1 console write, exit; 2 adds [`nr::STATS_PUSH`].
 #![no_std]
 
+pub mod rss;
 pub mod stats;
 
 /// The ABI version this crate describes.
@@ -161,18 +162,4 @@ mod tests {
     fn magic_is_frx1() {
         assert_eq!(PROBE_MAGIC.to_le_bytes(), *b"FRX1");
     }
-}
-
-/// Receive-side scaling constants guest drivers and the shim's device share.
-pub mod rss {
-    /// The default Toeplitz key from Microsoft's "Verifying the RSS Hash Calculation": the shim's
-    /// virtio-net device hashes with it unless configured otherwise, and the guest's driver
-    /// programs it into devices that take an RSS configuration (VIRTIO_NET_F_RSS).
-    pub const MICROSOFT_RSS_KEY: [u8; 40] = [
-        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f,
-        0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
-        0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
-    ];
-    /// Entries of the indirection table both sides use (entry i -> queue pair i mod pairs).
-    pub const INDIRECTION_ENTRIES: usize = 128;
 }

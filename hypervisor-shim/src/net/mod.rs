@@ -102,11 +102,23 @@ impl fmt::Display for NetBackend {
     }
 }
 
+/// Which device the VM's NIC is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum NicModel {
+    /// virtio-net over MMIO (multi-queue, Toeplitz RSS).
+    #[default]
+    Virtio,
+    /// An Intel 82599 on PCI (`crate::ixgbe`): the guest's ixgbe driver.
+    Ixgbe,
+}
+
 /// The VM's NIC.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetConfig {
     /// Where frames go.
     pub backend: NetBackend,
+    /// The device model (default virtio-net).
+    pub model: NicModel,
     /// MAC address (default: 52:54:00 and three random bytes).
     pub mac: Option<[u8; 6]>,
     /// Queue pairs, 1..=16 (default: the vCPU count, at most 16).
@@ -122,6 +134,7 @@ impl NetConfig {
     pub fn new(backend: NetBackend) -> Self {
         NetConfig {
             backend,
+            model: NicModel::Virtio,
             mac: None,
             queues: None,
             pcap: None,

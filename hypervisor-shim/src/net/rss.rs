@@ -1,61 +1,17 @@
 //! Receive-side scaling: the Toeplitz hash over a frame's IPv4 flow (Microsoft's RSS
-//! specification), the 128-entry indirection table and the choice of RX queue pair.
+//! specification, implemented once in `ferrix_abi::rss`), the 128-entry indirection table and
+//! the choice of RX queue pair.
 //!
 //! * IPv4 TCP/UDP (not a fragment): hash over src addr, dst addr, src port, dst port.
 //! * Other IPv4 (including fragments): hash over src addr, dst addr.
 //! * Anything else (ARP, IPv6, malformed): pair 0.
 
-pub use ferrix_abi::rss::{INDIRECTION_ENTRIES, MICROSOFT_RSS_KEY};
+pub use ferrix_abi::rss::{INDIRECTION_ENTRIES, MICROSOFT_RSS_KEY, toeplitz};
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
-const ETH_HLEN: usize = 14;
-
-/// The Toeplitz hash of `input` under `key`. The key must be at least `input.len() + 4`
-/// bytes long; input bits beyond the key use a zero key window (never the case for the
-/// 12-byte IPv4 input and a 40-byte key).
-pub fn toeplitz(key: &[u8], input: &[u8]) -> u32 {
-    let key_bit = |i: usize| -> u32 {
-        key.get(i / 8)
-            .map_or(0, |b| u32::from((b >> (7 - (i % 8))) & 1))
-    };
-    // The 32-bit window of the key starting at bit 0.
-    let mut window: u32 = (0..32).fold(0, |w, i| (w << 1) | key_bit(i));
-    let mut hash = 0u32;
-    for (byte_index, byte) in input.iter().enumerate() {
-        for bit in 0..8 {
-            if byte & (0x80 >> bit) != 0 {
-                hash ^= window;
-            }
-            window = (window << 1) | key_bit(byte_index * 8 + bit + 32);
-        }
-    }
-    hash
-}
-
-/// The hash input of an Ethernet frame's IPv4 flow, or `None` for a non-IPv4 frame.
+/// The hash input of an Ethernet frame's IPv4 flow, or `None` for a non-IPv4 frame
+/// (`ferrix_abi::rss::flow_input` as a vector).
 pub fn flow_input(frame: &[u8]) -> Option<Vec<u8>> {
-    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
-    if ethertype != ETHERTYPE_IPV4 {
-        return None;
-    }
-    let ip = frame.get(ETH_HLEN..)?;
-    let first = *ip.first()?;
-    let ihl = usize::from(first & 0x0f) * 4;
-    if first >> 4 != 4 || ihl < 20 || ip.len() < ihl {
-        return None;
-    }
-    let mut input = ip[12..20].to_vec();
-    let frag = u16::from_be_bytes([ip[6], ip[7]]);
-    let fragment = frag & 0x3fff != 0; // MF set or a non-zero offset
-    if matches!(ip[9], IPPROTO_TCP | IPPROTO_UDP)
-        && !fragment
-        && let Some(ports) = ip.get(ihl..ihl + 4)
-    {
-        input.extend_from_slice(ports);
-    }
-    Some(input)
+    ferrix_abi::rss::flow_input(frame).map(|(v, n)| v[..n].to_vec())
 }
 
 /// The indirection table and key of one device.
@@ -91,11 +47,8 @@ impl Steering {
 
     /// The queue pair that receives `frame`.
     pub fn pair_for(&self, frame: &[u8]) -> u16 {
-        match flow_input(frame) {
-            Some(input) => {
-                let h = toeplitz(&self.key, &input);
-                self.table[h as usize & (INDIRECTION_ENTRIES - 1)]
-            }
+        match ferrix_abi::rss::frame_hash(&self.key, frame) {
+            Some(h) => self.table[h as usize & (INDIRECTION_ENTRIES - 1)],
             None => 0,
         }
     }
@@ -104,6 +57,7 @@ impl Steering {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrix_abi::rss::IPPROTO_UDP;
 
     fn input(src: [u8; 4], dst: [u8; 4], ports: Option<(u16, u16)>) -> Vec<u8> {
         let mut v = src.to_vec();

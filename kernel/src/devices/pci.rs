@@ -1,11 +1,17 @@
-//! PCI through the legacy configuration ports (0xcf8/0xcfc, present on QEMU's pc and q35):
-//! enumerate bus 0 and bring up a virtio-net-pci function. BARs are the firmware's (SeaBIOS
-//! assigns them before the PVH entry); we enable memory decoding and bus mastering.
+//! PCI through the legacy configuration ports (0xcf8/0xcfc, present on QEMU's pc and q35 and
+//! emulated by the ferrix shim for its 82599): enumerate bus 0 and find a virtio-net-pci
+//! function or an Intel 82599 (8086:10fb). BARs are the firmware's (SeaBIOS assigns them
+//! before the PVH entry; the shim presets them); we enable memory decoding and bus mastering.
 
 use crate::arch::cpu::{inl, outl};
 use crate::println;
+use core::ptr::NonNull;
+use ferrix_drivers::ixgbe::Mmio;
+use ferrix_ixgbe_regs::{BAR0_SIZE, PCI_DEVICE_82599_SFP, PCI_VENDOR_INTEL};
 use virtio_drivers::transport::DeviceType;
-use virtio_drivers::transport::pci::bus::{Command, ConfigurationAccess, DeviceFunction, PciRoot};
+use virtio_drivers::transport::pci::bus::{
+    BarInfo, Command, ConfigurationAccess, DeviceFunction, PciRoot,
+};
 use virtio_drivers::transport::pci::{PciTransport, virtio_device_type};
 
 const CONFIG_ADDRESS: u16 = 0xcf8;
@@ -74,4 +80,32 @@ pub fn find_virtio_net() -> Option<(DeviceFunction, PciTransport)> {
             None
         }
     }
+}
+
+/// Finds an Intel 82599 on bus 0, maps its BAR0 (uncached) and enables it: its registers.
+pub fn find_ixgbe() -> Option<(DeviceFunction, Mmio)> {
+    let mut root = PciRoot::new(PortCam);
+    let df = root
+        .enumerate_bus(0)
+        .find(|(_, i)| i.vendor_id == PCI_VENDOR_INTEL && i.device_id == PCI_DEVICE_82599_SFP)
+        .map(|(df, _)| df)?;
+    let (address, size) = match root.bar_info(df, 0) {
+        Ok(Some(BarInfo::Memory { address, size, .. })) if size >= BAR0_SIZE && address != 0 => {
+            (address, size)
+        }
+        other => {
+            println!("ferrix: ixgbe at {df}: unusable BAR0 {other:?}");
+            return None;
+        }
+    };
+    if !crate::mem::kernel::map_mmio(address, size) {
+        println!("ferrix: ixgbe at {df}: cannot map BAR0 at {address:#x}");
+        return None;
+    }
+    let (_, cmd) = root.get_status_command(df);
+    root.set_command(df, cmd | Command::MEMORY_SPACE | Command::BUS_MASTER);
+    let base = NonNull::new(address as *mut u8)?;
+    // SAFETY: BAR0 of the 82599 at df, `size` bytes, is now mapped uncached at its physical
+    // address (identity) and used by nothing else.
+    Some((df, unsafe { Mmio::new(base, size as usize) }))
 }

@@ -142,6 +142,10 @@ struct RunArgs {
     /// The NIC's MAC address (aa:bb:cc:dd:ee:ff).
     #[arg(long)]
     mac: Option<String>,
+    /// The NIC's device under the shim: virtio (virtio-net) or ixgbe (an emulated Intel
+    /// 82599 on PCI, driven by the guest's ixgbe driver).
+    #[arg(long, value_enum, default_value = "virtio", requires = "net")]
+    nic: ferrix_shim::net::NicModel,
     /// Write every frame the VM sends or receives to FILE (pcap).
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
@@ -481,6 +485,7 @@ fn dispatch(cmd: Cmd) -> Result<i32, CliError> {
                     .map(parse_mac)
                     .transpose()
                     .map_err(CliError::Usage)?,
+                nic: a.nic,
                 pcap: a.pcap,
                 stats: a.stats,
                 rss: a.rss,

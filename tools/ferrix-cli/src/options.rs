@@ -66,6 +66,8 @@ pub struct RunOptions {
     pub net: Option<NetSpec>,
     /// The NIC's MAC address (None: the VMM's default).
     pub mac: Option<[u8; 6]>,
+    /// The NIC's device under the shim: virtio-net, or the emulated Intel 82599 (ixgbe).
+    pub nic: ferrix_shim::net::NicModel,
     /// Write every frame the VM sends or receives to this pcap file.
     pub pcap: Option<PathBuf>,
     /// Print network statistics at exit (guest: per core; shim: its device).
@@ -107,6 +109,7 @@ impl Default for RunOptions {
             args: Vec::new(),
             net: None,
             mac: None,
+            nic: ferrix_shim::net::NicModel::Virtio,
             pcap: None,
             stats: false,
             rss: false,
@@ -167,6 +170,11 @@ pub fn validate(opts: &RunOptions) -> Result<(), CliError> {
         }
         (None, _) if opts.pcap.is_some() || opts.mac.is_some() => {
             return Err(CliError::Usage("--pcap and --mac need --net".into()));
+        }
+        (_, Vmm::Qemu) if opts.nic == ferrix_shim::net::NicModel::Ixgbe => {
+            return Err(CliError::Usage(
+                "--nic ixgbe needs --vmm shim (QEMU 7.2 has no 82599 model)".into(),
+            ));
         }
         _ => {}
     }

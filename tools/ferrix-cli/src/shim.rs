@@ -34,6 +34,7 @@ pub fn run_shim(
     let net = backend.map(|b| {
         let mut n = NetConfig::new(b);
         n.mac = opts.mac;
+        n.model = opts.nic;
         n.pcap = opts.pcap.clone();
         n
     });
