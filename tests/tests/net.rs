@@ -697,6 +697,24 @@ fn icount_row(table: &str, config: &str) -> Option<u64> {
     })
 }
 
+/// The guest instruction budget of the R2P2 echo path at apps/synthetic (driver + stack +
+/// R2P2 + reply + transmit, 64-byte requests on slirp, where the guest computes both
+/// checksums), guarded like the UDP echo's: `ferrix bench r2p2` counts it under QEMU
+/// `-icount`. Measured 1,415, then 1,381 once a zero-length service spin stopped reading the
+/// clock; a regression of more than 5 % fails (issue 18's goal is 700).
+#[test]
+fn r2p2_echo_guest_instructions_stay_within_the_budget() {
+    let out = std::process::Command::new(FERRIX)
+        .args(["bench", "r2p2", "--requests", "2000"])
+        .output()
+        .expect("run ferrix bench r2p2");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{table}\n{log}");
+    let n = icount_row(&table, "ferrix-icount").unwrap_or_else(|| panic!("{table}\n{log}"));
+    assert!(n <= 1_450, "{n} instructions per R2P2 echo\n{table}");
+}
+
 /// The guest instruction budget of the UDP echo path (driver + stack + reply + transmit),
 /// guarded: `ferrix bench udp-echo --tap` counts guest instructions per echoed frame under
 /// QEMU `-icount` (an instruction count, not a time: the same on a loaded machine). The
