@@ -160,7 +160,7 @@ fn cores_with_rx(console: &str) -> usize {
 /// extension with a retransmission timeout of `rto_us` (long enough for the slowest guest:
 /// a shorter one floods it with resent REQ0s). Returns the console.
 fn r2p2_through_tap(
-    vmm: &str,
+    (vmm, nic): (&str, &str),
     cpus: u32,
     sizes: &[usize],
     flows: usize,
@@ -177,28 +177,31 @@ fn r2p2_through_tap(
     let total = sizes.len() as u64 * flows as u64 * per_flow;
     let (cpus_s, exit_after) = (cpus.to_string(), format!("exit-after={}", total + SLACK));
     let (guest_rto, rto_s) = (format!("rto-us={rto_us}"), rto_us.to_string());
-    let mut vm = Vm(spawn_in(
-        &ns,
-        &[
-            FERRIX,
-            "run",
-            image.to_str().unwrap(),
-            "--vmm",
-            vmm,
-            "--cpus",
-            &cpus_s,
-            "--net",
-            "tap:ft0",
-            "--stats",
-            "--timeout",
-            "120",
-            "--",
-            "ferrix.ip=10.77.0.2/24",
-            "sack=1",
-            &guest_rto,
-            &exit_after,
-        ],
-    ));
+    let mut argv = vec![
+        FERRIX,
+        "run",
+        image.to_str().unwrap(),
+        "--vmm",
+        vmm,
+        "--nic",
+        nic,
+        "--cpus",
+        &cpus_s,
+        "--net",
+        "tap:ft0",
+        "--stats",
+        "--timeout",
+        "120",
+        "--",
+        "ferrix.ip=10.77.0.2/24",
+        "sack=1",
+        &guest_rto,
+        &exit_after,
+    ];
+    if nic == "virtio" {
+        argv.drain(5..7); // the default NIC
+    }
+    let mut vm = Vm(spawn_in(&ns, &argv));
     // ping's deadline covers the boot; it stops at the first reply.
     let ping = ns
         .command(&["ping", "-c", "1", "-i", "0.2", "-w", "60", "10.77.0.2"])
@@ -290,9 +293,14 @@ fn r2p2_through_tap(
 
 #[test]
 fn linux_r2p2_client_to_synthetic_through_tap_under_qemu_4_cpus() {
-    if let Some(console) =
-        r2p2_through_tap("qemu", 4, &[0, 64, 1464, 1465, 3000, 20000], 4, 5, 20_000)
-    {
+    if let Some(console) = r2p2_through_tap(
+        ("qemu", "virtio"),
+        4,
+        &[0, 64, 1464, 1465, 3000, 20000],
+        4,
+        5,
+        20_000,
+    ) {
         assert!(console.contains("queue pairs 4"), "{console}");
     }
 }
@@ -304,8 +312,23 @@ fn linux_r2p2_client_to_synthetic_through_tap_under_shim_2_cpus() {
     if !ferrix_tests::kvm_available() {
         return;
     }
-    if let Some(console) = r2p2_through_tap("shim", 2, &[64, 3000], 8, 2, 200_000) {
+    if let Some(console) = r2p2_through_tap(("shim", "virtio"), 2, &[64, 3000], 8, 2, 200_000) {
         assert!(console.contains("queue pairs 2"), "{console}");
+    }
+}
+
+/// The same over the shim's emulated 82599 (`--nic ixgbe`): the ixgbe driver, its RSS
+/// spreading the 16 flows over both queues, one-packet and multi-packet requests.
+#[test]
+fn linux_r2p2_client_to_synthetic_through_tap_under_shim_ixgbe_2_cpus() {
+    if !ferrix_tests::kvm_available() {
+        return;
+    }
+    if let Some(console) = r2p2_through_tap(("shim", "ixgbe"), 2, &[64, 3000], 8, 2, 200_000) {
+        assert!(
+            console.contains("ferrix: ixgbe (pci") && console.contains("queue pairs 2"),
+            "{console}"
+        );
     }
 }
 

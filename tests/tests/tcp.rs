@@ -1,6 +1,7 @@
 //! TCP in the guest (smoltcp endpoints on each core's queue pair): Linux's TCP client gets
 //! every reply, in order, on several connections with pipelined requests, through QEMU's user
-//! network (no root) and through a multi-queue TAP inside a namespace the test creates.
+//! network (no root) and through a multi-queue TAP inside a namespace the test creates; and
+//! tcp-echo under the shim on a TAP, on virtio-net and on the emulated 82599 (ixgbe).
 
 use ferrix_tests::wait_for;
 use std::io::{Read, Write};
@@ -195,4 +196,97 @@ fn synthetic_tcp_mode_serves_pipelined_requests_in_order() {
         out.contains(&format!("synthetic: {} replies", conns * depth)),
         "{out}"
     );
+}
+
+/// `python3 -c PIPE_PY`: 8 connections to 10.76.0.2:7, each writing 40 messages of 46 bytes
+/// back to back and reading every byte back in order.
+const PIPE_PY: &str = r#"
+import socket
+conns = [socket.create_connection(("10.76.0.2", 7), timeout=30) for _ in range(8)]
+for i, s in enumerate(conns):
+    s.sendall(b"".join(b"conn %02d message %04d ........................\n" % (i, j) for j in range(40)))
+for i, s in enumerate(conns):
+    want = b"".join(b"conn %02d message %04d ........................\n" % (i, j) for j in range(40))
+    got = b""
+    while len(got) < len(want):
+        chunk = s.recv(65536)
+        if not chunk:
+            raise SystemExit("connection %d closed early" % i)
+        got += chunk
+    assert got == want, i
+    s.close()
+print("tcp ok", flush=True)
+"#;
+
+/// tcp-echo under the shim on a TAP inside a namespace the test creates, with the NIC `nic`
+/// (virtio-net, or the emulated 82599 and the ixgbe driver): a Linux client's pipelined
+/// echoes on 8 connections come back whole and in order.
+fn tcp_echo_under_shim(nic: &str) {
+    if let Some(why) = ferrix_tests::netns::unavailable() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    if !ferrix_tests::kvm_available() {
+        return;
+    }
+    let ns = ferrix_tests::netns::NetNs::create();
+    ns.tap("tt0", "10.76.0.1/24");
+    let image = ferrix_tests::image("tcp-echo");
+    let mut argv = vec![
+        FERRIX,
+        "run",
+        image.to_str().unwrap(),
+        "--vmm",
+        "shim",
+        "--cpus",
+        "2",
+        "--net",
+        "tap:tt0",
+        "--timeout",
+        "120",
+    ];
+    if nic != "virtio" {
+        argv.extend(["--nic", nic]);
+    }
+    argv.extend(["--", "ferrix.ip=10.76.0.2/24", "exit-after=8"]);
+    let vm = ns
+        .command(&argv)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the VM");
+    let ping = ns
+        .command(&["ping", "-c", "1", "-i", "0.2", "-w", "60", "10.76.0.2"])
+        .output()
+        .expect("ping");
+    let py = ns
+        .command(&["python3", "-c", PIPE_PY])
+        .output()
+        .expect("python3");
+    let out = vm.wait_with_output().expect("VM");
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert!(ping.status.success(), "no ping:\n{console}");
+    assert!(
+        py.status.success() && String::from_utf8_lossy(&py.stdout).contains("tcp ok"),
+        "{}{}\n{console}",
+        String::from_utf8_lossy(&py.stdout),
+        String::from_utf8_lossy(&py.stderr)
+    );
+    assert!(out.status.success(), "{console}");
+    assert!(
+        console.contains("tcp-echo: 8 connections closed, 14720 bytes echoed"),
+        "{console}"
+    );
+    if nic == "ixgbe" {
+        assert!(console.contains("ferrix: ixgbe (pci"), "{console}");
+    }
+}
+
+#[test]
+fn tcp_echo_through_tap_under_shim_virtio() {
+    tcp_echo_under_shim("virtio");
+}
+
+#[test]
+fn tcp_echo_through_tap_under_shim_ixgbe() {
+    tcp_echo_under_shim("ixgbe");
 }
