@@ -17,6 +17,7 @@ pub mod memory;
 pub mod net;
 pub mod start_info;
 pub mod vcpu;
+pub mod vfio;
 pub mod virtio;
 pub mod vm;
 
