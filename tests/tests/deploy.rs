@@ -115,3 +115,133 @@ fn deploy_refuses_a_bad_testbed_with_the_reason() {
     assert!(err.contains("needs --local (or name a [[host]])"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `ssh -o BatchMode=yes DEST CMD` stand-in: runs CMD here.
+const FAKE_SSH: &str = "#!/usr/bin/env python3
+import subprocess, sys
+sys.exit(subprocess.call(['sh', '-c', sys.argv[4]]))
+";
+
+/// `scp -o BatchMode=yes SRC... DST` stand-in: HOST:PATH is PATH here; sources may be globs.
+const FAKE_SCP: &str = "#!/usr/bin/env python3
+import glob, os, shutil, sys
+def here(p):
+    return p.split(':', 1)[1] if ':' in p and not p.startswith('/') else p
+*srcs, dst = [here(a) for a in sys.argv[3:]]
+files = [f for s in srcs for f in (glob.glob(s) or [s])]
+for f in files:
+    shutil.copy(f, os.path.join(dst, os.path.basename(f)) if dst.endswith('/') or os.path.isdir(dst) else dst)
+";
+
+/// The remote mode end to end, with ssh and scp replaced by stand-ins that run on this
+/// machine, and the whole `ferrix deploy` inside a namespace the test creates (the "hosts"
+/// are working directories, the VMs' `net` TAPs of the namespace's bridge): the binary and
+/// the images are installed, the VMs and the agent started with `nohup`, their ready lines
+/// polled, Lancet run against the agent's address, the consoles collected per host and every
+/// process stopped.
+#[test]
+fn deploy_remote_mode_runs_over_ssh_stand_ins() {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(why) = ferrix_tests::netns::unavailable() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let ns = ferrix_tests::netns::NetNs::create();
+    ns.segment("db0", "10.79.0.1/24", "dt", 3);
+    let root = std::env::temp_dir().join(format!("ferrix-deploy-remote-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("dir");
+    for (name, text) in [("fake-ssh", FAKE_SSH), ("fake-scp", FAKE_SCP)] {
+        let p = root.join(name);
+        std::fs::write(&p, text).expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let (n1, n2) = (root.join("n1"), root.join("n2"));
+    let text = std::fs::read_to_string(testbed())
+        .expect("testbed")
+        .replace("name = \"local-router\"", "name = \"remote-router\"")
+        .replace(
+            "[[role]]\nname = \"router\"",
+            "[[role]]\nname = \"router\"\nhost = \"n1\"\nnet = \"tap:dt0\"\nmac = \"52:54:00:7e:00:10\"",
+        )
+        .replace(
+            "[[role]]\nname = \"server1\"",
+            "[[role]]\nname = \"server1\"\nhost = \"n2\"\nnet = \"tap:dt1\"",
+        )
+        .replace(
+            "[[role]]\nname = \"server2\"",
+            "[[role]]\nname = \"server2\"\nhost = \"n2\"\nnet = \"tap:dt2\"",
+        )
+        .replace(
+            "kind = \"agent\"",
+            "kind = \"agent\"\nhost = \"n2\"\nlisten = \"127.0.0.1:6001\"",
+        )
+        + &format!(
+            "\n[[host]]\nname = \"n1\"\nssh = \"root@127.0.0.1\"\ndir = \"{}\"\n\n[[host]]\nname = \"n2\"\nssh = \"127.0.0.1\"\ndir = \"{}\"\n",
+            n1.display(),
+            n2.display()
+        );
+    let tb = root.join("remote.toml");
+    std::fs::write(&tb, &text).expect("testbed");
+    let results = root.join("results");
+    let (ssh, scp) = (root.join("fake-ssh"), root.join("fake-scp"));
+    let out = ns
+        .command(&[
+            FERRIX,
+            "deploy",
+            "--ssh",
+            ssh.to_str().unwrap(),
+            "--scp",
+            scp.to_str().unwrap(),
+            "--results",
+            results.to_str().unwrap(),
+            tb.to_str().unwrap(),
+        ])
+        .output()
+        .expect("ferrix deploy");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let dir = results.join("remote-router");
+    let logs = |host: &str, role: &str| {
+        std::fs::read_to_string(dir.join(host).join(format!("{role}.log"))).unwrap_or_default()
+    };
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{text}\nrouter:\n{}",
+        logs("n1", "router")
+    );
+    for step in [
+        "install ferrix on n1",
+        "copy images to n2",
+        "start router",
+        "router up",
+        "server2 up",
+        "start agent1",
+        "collect from n2",
+        "stop on n1",
+    ] {
+        assert!(text.contains(&format!("deploy: {step}")), "{step}:\n{text}");
+    }
+    assert!(n1.join("ferrix").exists() && n2.join("synthetic").exists());
+    assert!(logs("n1", "router").contains("router: routing"));
+    assert!(logs("n2", "server1").contains("synthetic: serving"));
+    assert!(logs("n2", "agent1").contains("lancet agent listening on 127.0.0.1:6001"));
+    let csv = std::fs::read_to_string(dir.join("lancet.csv")).expect("lancet.csv");
+    let achieved: f64 = csv
+        .lines()
+        .nth(1)
+        .and_then(|r| r.split(',').nth(1)?.parse().ok())
+        .unwrap_or(0.0);
+    assert!(achieved > 0.0, "nothing answered: {csv}\n{text}");
+    // Everything was stopped: no VM of this run is left.
+    let ps = Command::new("pgrep")
+        .args(["-f", n1.to_str().unwrap()])
+        .output()
+        .expect("pgrep");
+    assert!(
+        String::from_utf8_lossy(&ps.stdout).trim().is_empty(),
+        "left running: {}",
+        String::from_utf8_lossy(&ps.stdout)
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -70,7 +70,7 @@ pub fn deploy(
         for line in if local {
             local_lines(&plan, &dir)
         } else {
-            remote_steps(&plan, &dir, remote, &images_named(&plan))
+            remote_steps(&plan, &dir, remote, ("ferrix", &images_named(&plan)))
                 .iter()
                 .map(Step::line)
                 .collect()
@@ -184,7 +184,12 @@ fn address_of(h: &Host) -> &str {
 /// The remote run's phases, each a list of independent commands (run `parallel` at a time):
 /// prepare, copy, start VMs, start agents (the readiness waits and the coordinator run in
 /// between, see [`run_remote`]).
-fn remote_steps(plan: &Plan, dir: &Path, r: &Remote, images: &[PathBuf]) -> Vec<Step> {
+fn remote_steps(
+    plan: &Plan,
+    dir: &Path,
+    r: &Remote,
+    (ferrix, images): (&str, &[PathBuf]),
+) -> Vec<Step> {
     let ssh = |h: &Host, what: String, cmd: String| Step {
         what,
         argv: vec![
@@ -210,20 +215,31 @@ fn remote_steps(plan: &Plan, dir: &Path, r: &Remote, images: &[PathBuf]) -> Vec<
             format!("prepare {}", h.name),
             format!("mkdir -p {}", shell_quote(&h.dir)),
         ));
-        let mut files: Vec<String> = vec!["ferrix".into()];
+        // The binary goes in as `ferrix` whatever it is called here; the images keep their
+        // names.
+        let mut argv = vec![r.scp.clone(), "-o".into(), "BatchMode=yes".into()];
+        argv.push(ferrix.to_string());
+        argv.push(format!("{}:{}/ferrix", h.ssh, h.dir));
+        let mut files: Vec<String> = Vec::new();
         for (vm, img) in plan.vms.iter().zip(images) {
-            if vm.host == h.name {
-                files.push(img.to_string_lossy().into_owned());
+            let f = img.to_string_lossy().into_owned();
+            if vm.host == h.name && !files.contains(&f) {
+                files.push(f);
             }
         }
-        files.dedup();
-        let mut argv = vec![r.scp.clone(), "-o".into(), "BatchMode=yes".into()];
-        argv.extend(files);
-        argv.push(format!("{}:{}/", h.ssh, h.dir));
         steps.push(Step {
-            what: format!("copy to {}", h.name),
+            what: format!("install ferrix on {}", h.name),
             argv,
         });
+        if !files.is_empty() {
+            let mut argv = vec![r.scp.clone(), "-o".into(), "BatchMode=yes".into()];
+            argv.extend(files);
+            argv.push(format!("{}:{}/", h.ssh, h.dir));
+            steps.push(Step {
+                what: format!("copy images to {}", h.name),
+                argv,
+            });
+        }
     }
     for (vm, img) in plan.vms.iter().zip(images) {
         let Some(h) = host(plan, &vm.host) else {
@@ -355,7 +371,8 @@ fn run_remote(
             crate::build::build(&vm.app, true).map_err(|e| e.to_string())?
         });
     }
-    let steps = remote_steps(plan, dir, r, &images);
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let steps = remote_steps(plan, dir, r, (&exe.to_string_lossy(), &images));
     let phase = |prefix: &str| -> Vec<&Step> {
         steps
             .iter()
@@ -363,28 +380,11 @@ fn run_remote(
             .collect()
     };
     let ferrix = std::env::current_exe().map_err(|e| e.to_string())?;
-    // The copy steps name `ferrix`: this binary.
-    let copies: Vec<Step> = phase("copy to ")
-        .into_iter()
-        .map(|s| Step {
-            what: s.what.clone(),
-            argv: s
-                .argv
-                .iter()
-                .map(|a| {
-                    if a == "ferrix" {
-                        ferrix.to_string_lossy().into_owned()
-                    } else {
-                        a.clone()
-                    }
-                })
-                .collect(),
-        })
-        .collect();
     let stop = phase("stop on ");
     let result = (|| {
         fan_out(&phase("prepare "), r.parallel, out)?;
-        fan_out(&copies.iter().collect::<Vec<_>>(), r.parallel, out)?;
+        fan_out(&phase("install ferrix on "), r.parallel, out)?;
+        fan_out(&phase("copy images to "), r.parallel, out)?;
         let starts: Vec<&Step> = steps
             .iter()
             .filter(|s| {
@@ -505,16 +505,18 @@ mod tests {
             parallel: 4,
         };
         let dir = Path::new("/res/jbsq");
-        let steps = remote_steps(&plan, dir, &r, &images_named(&plan));
+        let steps = remote_steps(&plan, dir, &r, ("ferrix", &images_named(&plan)));
         let lines: Vec<String> = steps.iter().map(Step::line).collect();
         let whats: Vec<&str> = steps.iter().map(|s| s.what.as_str()).collect();
         assert_eq!(
             whats,
             [
                 "prepare n1",
-                "copy to n1",
+                "install ferrix on n1",
+                "copy images to n1",
                 "prepare n2",
-                "copy to n2",
+                "install ferrix on n2",
+                "copy images to n2",
                 "start router",
                 "start s1",
                 "start agent1",
@@ -527,22 +529,26 @@ mod tests {
         );
         assert_eq!(
             lines[1],
-            "copy to n1: scp -o BatchMode=yes ferrix router root@node1:/tmp/ferrix-deploy/"
+            "install ferrix on n1: scp -o BatchMode=yes ferrix root@node1:/tmp/ferrix-deploy/ferrix"
+        );
+        assert_eq!(
+            lines[2],
+            "copy images to n1: scp -o BatchMode=yes router root@node1:/tmp/ferrix-deploy/"
         );
         assert!(
-            lines[5].contains("node2 'cd /srv/fx && nohup ./ferrix run ./synthetic --vmm qemu --cpus 1 --net tap:fx0 --mac 52:54:00:fd:00:02 --timeout 0 --stats -- ferrix.ip=10.79.0.11/24 router=10.79.0.10:9000 > s1.log"),
-            "{}",
-            lines[5]
-        );
-        assert!(
-            lines[6].contains("./ferrix lancet agent --listen 0.0.0.0:6001 > agent1.log"),
-            "{}",
-            lines[6]
-        );
-        assert!(
-            lines[7].starts_with("coordinator: ferrix lancet run --target 10.79.0.10:8000 --transport r2p2 --proto synthetic --load 1000 --quick --agents-file /res/jbsq/agents.txt"),
+            lines[7].contains("node2 'cd /srv/fx && nohup ./ferrix run ./synthetic --vmm qemu --cpus 1 --net tap:fx0 --mac 52:54:00:fd:00:02 --timeout 0 --stats -- ferrix.ip=10.79.0.11/24 router=10.79.0.10:9000 > s1.log"),
             "{}",
             lines[7]
+        );
+        assert!(
+            lines[8].contains("./ferrix lancet agent --listen 0.0.0.0:6001 > agent1.log"),
+            "{}",
+            lines[8]
+        );
+        assert!(
+            lines[9].starts_with("coordinator: ferrix lancet run --target 10.79.0.10:8000 --transport r2p2 --proto synthetic --load 1000 --quick --agents-file /res/jbsq/agents.txt"),
+            "{}",
+            lines[9]
         );
         assert_eq!(agents_file(&plan), "node2:6001 symmetric\n");
         assert_eq!(shell_quote("a b'c"), r"'a b'\''c'");
