@@ -6,6 +6,8 @@
 //!   the shim pass it). Default 1.
 //! * `ferrix.bootstats`: print TSC timestamps at entry and exit (used by `ferrix bench boot`).
 //! * `ferrix.stats`: print per-core network statistics at exit (`ferrix run --stats`).
+//! * `ferrix.netcost`: time every busy poll in stages (driver receive, stack and app, TCP,
+//!   transmit) and print the per-frame figures at exit (`net/cost.rs`).
 //! * `ferrix.stats-ms=N`: push a live statistics record (`ferrix_abi::stats`) every N ms, and
 //!   a final one at exit (`ferrix run --stats-live / --stats-json`). Default 0: off.
 //! * `ferrix.profile=HZ`: sample every core's instruction pointer HZ times a second and print
@@ -33,6 +35,8 @@ pub struct KernelOptions {
     pub stats: bool,
     /// Live statistics interval in ms (`ferrix.stats-ms=N`; 0: off).
     pub stats_ms: u32,
+    /// Time busy polls in stages (`ferrix.netcost`).
+    pub netcost: bool,
     /// Sampling profiler rate in Hz (`ferrix.profile=HZ`; 0: off).
     pub profile_hz: u32,
     /// The scheduling policy (`ferrix.sched`).
@@ -72,6 +76,7 @@ impl Default for KernelOptions {
             bootstats: false,
             stats: false,
             stats_ms: 0,
+            netcost: false,
             profile_hz: 0,
             sched: Policy::default(),
             ipi_interval_ns: ferrix_sched::ipi::REFERENCE_MIN_INTERVAL_NS,
@@ -95,6 +100,7 @@ pub fn parse(cmdline: &str, max_cpus: usize) -> Result<KernelOptions, CmdlineErr
             },
             None if opt == "bootstats" => opts.bootstats = true,
             None if opt == "stats" => opts.stats = true,
+            None if opt == "netcost" => opts.netcost = true,
             Some(("stats-ms", v)) => match v.parse::<u32>() {
                 Ok(ms) if ferrix_abi::stats::INTERVAL_MS.contains(&ms) => opts.stats_ms = ms,
                 _ => return Err(CmdlineError::BadStatsMs(tok)),
@@ -289,6 +295,8 @@ mod tests {
             Err(CmdlineError::Unknown("ferrix.nope"))
         );
         assert!(parse("ferrix.pci=1", 64).unwrap().pci);
+        assert!(parse("ferrix.netcost", 64).unwrap().netcost);
+        assert!(!parse("", 64).unwrap().netcost);
         assert!(!parse("", 64).unwrap().pci);
         assert_eq!(
             parse("ferrix.pci=yes", 64),

@@ -111,6 +111,7 @@ mod imp {
         crate::profile::report();
         // Only the first core to exit prints the statistics (and sends the final live record).
         crate::net::report::report_at_exit(NETSTATS.swap(false, Ordering::AcqRel));
+        crate::net::cost::report();
         if BOOTSTATS.load(Ordering::Relaxed) {
             crate::println!("ferrix-bootstats: exit_tsc={}", crate::arch::cpu::rdtsc());
         }

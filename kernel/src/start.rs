@@ -83,6 +83,9 @@ extern "C" fn ferrix_boot_main(start_info: u64) -> ! {
         fail("starting CPUs", &e);
     }
     crate::devices::init(mem::kernel::cmdline(), opts.cpus, opts.pci);
+    if opts.netcost {
+        crate::net::cost::enable();
+    }
     if opts.profile_hz > 0 {
         crate::profile::enable(opts.profile_hz, opts.cpus);
     }

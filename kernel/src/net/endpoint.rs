@@ -375,8 +375,43 @@ impl Endpoint {
         handler: UdpHandler<'_>,
         tcp_handler: TcpHandler<'_>,
     ) -> usize {
+        // `ferrix.netcost` times the stages of each poll: a copy of the poll of its own, so
+        // the usual one pays a single test of the flag.
+        if super::cost::on() {
+            self.poll_timed(first_port, handler, tcp_handler)
+        } else {
+            self.poll_stages::<false>(first_port, handler, tcp_handler)
+        }
+    }
+
+    /// The timed poll, out of line (the untimed one is the hot path).
+    #[inline(never)]
+    #[cold]
+    fn poll_timed(
+        &mut self,
+        first_port: Option<u16>,
+        handler: UdpHandler<'_>,
+        tcp_handler: TcpHandler<'_>,
+    ) -> usize {
+        self.poll_stages::<true>(first_port, handler, tcp_handler)
+    }
+
+    /// [`Endpoint::poll_with`], timing its stages when `TIMED` (`cost.rs`); inlined, so the
+    /// untimed poll costs what it did before the meter.
+    #[inline(always)]
+    fn poll_stages<const TIMED: bool>(
+        &mut self,
+        first_port: Option<u16>,
+        handler: UdpHandler<'_>,
+        tcp_handler: TcpHandler<'_>,
+    ) -> usize {
         let core = self.core;
         let rx = &mut self.rx;
+        let timing = TIMED;
+        let mut laps = [0u64; 5];
+        if timing {
+            laps[0] = crate::time::now_ns();
+        }
         let n = match &mut self.port {
             Port::Queue { queue, group } => {
                 // Work handed back by the cores this queue feeds.
@@ -395,6 +430,9 @@ impl Endpoint {
                     }
                 }
                 let n = queue.rx_burst(rx, RX_BURST);
+                if timing {
+                    laps[1] = crate::time::now_ns();
+                }
                 if let Some(p) = first_port {
                     first_by_port(rx, &mut self.later, p);
                 }
@@ -449,9 +487,15 @@ impl Endpoint {
                         queue.free(buf);
                     }
                 }
+                if timing {
+                    laps[2] = crate::time::now_ns();
+                }
                 if let Some(t) = self.tcp.as_mut() {
                     t.take_arp_copies(self.core, &mut **queue);
                     t.poll(&mut **queue, &mut self.tx, tcp_handler);
+                }
+                if timing {
+                    laps[3] = crate::time::now_ns();
                 }
                 n
             }
@@ -484,6 +528,10 @@ impl Endpoint {
             }
         };
         self.flush();
+        if timing && laps[3] != 0 {
+            laps[4] = crate::time::now_ns();
+            super::cost::record(core, n, &laps);
+        }
         n
     }
 }

@@ -17,6 +17,7 @@
 /// The TCP endpoint API (`TcpConfig`, `TcpEvent`, `ConnId`, `TcpEndpoint`) of `ferrix-net`.
 pub use ferrix_net::tcp;
 
+pub(crate) mod cost;
 mod endpoint;
 pub mod r2p2;
 pub mod report;
