@@ -13,23 +13,16 @@
 //! the inclusive cost of `SimRegs`' `read` and `write` out (`callgrind_annotate
 //! --inclusive=yes`), and add back one instruction per access, for the driver's own share.
 
+use ferrix_drivers::Nic;
 use ferrix_drivers::ixgbe::sim::device;
 use ferrix_drivers::ixgbe::{Ixgbe, IxgbeConfig};
-use ferrix_drivers::{Nic, PacketBuf, QueuePair};
 
-/// One request/reply through the driver; returns the frames received.
-#[inline(never)]
-fn driver_round(q: &mut dyn QueuePair, bufs: &mut Vec<PacketBuf>) -> usize {
-    let n = q.rx_burst(bufs, 32);
-    q.tx_burst(bufs);
-    n
-}
+#[path = "common/round.rs"]
+mod round;
+use round::{driver_round, rounds};
 
 fn main() {
-    let n: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(10_000);
+    let n = rounds();
     let mac = [2, 0, 0, 0, 0, 1];
     let (regs, port) = device(mac);
     let config = IxgbeConfig {

@@ -12,23 +12,16 @@
 //! Collected / N is the driver's share of one request/reply (receive refills and transmit
 //! reclaims amortised over their batches). The device side (`SimWire`) is not counted.
 
+use ferrix_drivers::Nic;
 use ferrix_drivers::sim::{self, HeapHal};
 use ferrix_drivers::virtio_net::VirtioNet;
-use ferrix_drivers::{Nic, PacketBuf, QueuePair};
 
-/// One request/reply through the driver; returns the frames received.
-#[inline(never)]
-fn driver_round(q: &mut dyn QueuePair, bufs: &mut Vec<PacketBuf>) -> usize {
-    let n = q.rx_burst(bufs, 32);
-    q.tx_burst(bufs);
-    n
-}
+#[path = "common/round.rs"]
+mod round;
+use round::{driver_round, rounds};
 
 fn main() {
-    let n: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(10_000);
+    let n = rounds();
     let (transport, wire) = sim::device([2, 0, 0, 0, 0, 1]);
     let mut nic = match VirtioNet::new::<HeapHal, _>(transport, 1, sim::buffer_memory) {
         Ok(nic) => nic,

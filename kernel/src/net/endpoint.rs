@@ -407,9 +407,8 @@ impl Endpoint {
     ) -> usize {
         let core = self.core;
         let rx = &mut self.rx;
-        let timing = TIMED;
         let mut laps = [0u64; 5];
-        if timing {
+        if TIMED {
             laps[0] = crate::time::now_ns();
         }
         let n = match &mut self.port {
@@ -430,7 +429,7 @@ impl Endpoint {
                     }
                 }
                 let n = queue.rx_burst(rx, RX_BURST);
-                if timing {
+                if TIMED {
                     laps[1] = crate::time::now_ns();
                 }
                 if let Some(p) = first_port {
@@ -487,14 +486,14 @@ impl Endpoint {
                         queue.free(buf);
                     }
                 }
-                if timing {
+                if TIMED {
                     laps[2] = crate::time::now_ns();
                 }
                 if let Some(t) = self.tcp.as_mut() {
                     t.take_arp_copies(self.core, &mut **queue);
                     t.poll(&mut **queue, &mut self.tx, tcp_handler);
                 }
-                if timing {
+                if TIMED {
                     laps[3] = crate::time::now_ns();
                 }
                 n
@@ -528,7 +527,7 @@ impl Endpoint {
             }
         };
         self.flush();
-        if timing && laps[3] != 0 {
+        if TIMED && laps[3] != 0 {
             laps[4] = crate::time::now_ns();
             super::cost::record(core, n, &laps);
         }

@@ -84,7 +84,7 @@ pub fn deploy(
     let r = if local {
         crate::deploy_local::run(&plan, &ferrix, &dir, out)
     } else {
-        run_remote(&plan, &dir, remote, out)
+        run_remote(&plan, &ferrix, &dir, remote, out)
     };
     match r {
         Ok((dir, conclusive)) => {
@@ -134,9 +134,23 @@ fn local_lines(plan: &Plan, dir: &Path) -> Vec<String> {
     v
 }
 
+/// The phases of the remote run, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Prepare,
+    Install,
+    Images,
+    StartVm,
+    StartAgent,
+    Coordinator,
+    Collect,
+    Stop,
+}
+
 /// One command of the remote run, and where it goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
+    pub phase: Phase,
     pub what: String,
     pub argv: Vec<String>,
 }
@@ -190,7 +204,8 @@ fn remote_steps(
     r: &Remote,
     (ferrix, images): (&str, &[PathBuf]),
 ) -> Vec<Step> {
-    let ssh = |h: &Host, what: String, cmd: String| Step {
+    let ssh = |h: &Host, phase: Phase, what: String, cmd: String| Step {
+        phase,
         what,
         argv: vec![
             r.ssh.clone(),
@@ -212,6 +227,7 @@ fn remote_steps(
     for h in &used {
         steps.push(ssh(
             h,
+            Phase::Prepare,
             format!("prepare {}", h.name),
             format!("mkdir -p {}", shell_quote(&h.dir)),
         ));
@@ -228,6 +244,7 @@ fn remote_steps(
             }
         }
         steps.push(Step {
+            phase: Phase::Install,
             what: format!("install ferrix on {}", h.name),
             argv,
         });
@@ -236,6 +253,7 @@ fn remote_steps(
             argv.extend(files);
             argv.push(format!("{}:{}/", h.ssh, h.dir));
             steps.push(Step {
+                phase: Phase::Images,
                 what: format!("copy images to {}", h.name),
                 argv,
             });
@@ -260,7 +278,7 @@ fn remote_steps(
             shell_quote(&h.dir),
             n = vm.name
         );
-        steps.push(ssh(h, format!("start {}", vm.name), cmd));
+        steps.push(ssh(h, Phase::StartVm, format!("start {}", vm.name), cmd));
     }
     for a in &plan.agents {
         let Some(h) = host(plan, &a.host) else {
@@ -273,17 +291,19 @@ fn remote_steps(
             d = shell_quote(&h.dir),
             n = a.name
         );
-        steps.push(ssh(h, format!("start {}", a.name), cmd));
+        steps.push(ssh(h, Phase::StartAgent, format!("start {}", a.name), cmd));
     }
-    let mut lancet = vec!["ferrix".to_string(), "lancet".into()];
+    let mut lancet = vec![ferrix.to_string(), "lancet".into()];
     lancet.extend(plan.lancet.iter().cloned());
     lancet.extend(lancet_outputs(dir, &dir.join("agents.txt")));
     steps.push(Step {
+        phase: Phase::Coordinator,
         what: "coordinator".into(),
         argv: lancet,
     });
     for h in &used {
         steps.push(Step {
+            phase: Phase::Collect,
             what: format!("collect from {}", h.name),
             argv: vec![
                 r.scp.clone(),
@@ -295,6 +315,7 @@ fn remote_steps(
         });
         steps.push(ssh(
             h,
+            Phase::Stop,
             format!("stop on {}", h.name),
             format!(
                 "cd {} && kill $(cat *.pid) 2>/dev/null; rm -f *.pid",
@@ -358,6 +379,7 @@ fn fan_out(steps: &[&Step], parallel: usize, out: &mut dyn Write) -> Result<(), 
 /// The remote run (see the module documentation).
 fn run_remote(
     plan: &Plan,
+    exe: &Path,
     dir: &Path,
     r: &Remote,
     out: &mut dyn Write,
@@ -371,36 +393,24 @@ fn run_remote(
             crate::build::build(&vm.app, true).map_err(|e| e.to_string())?
         });
     }
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let steps = remote_steps(plan, dir, r, (&exe.to_string_lossy(), &images));
-    let phase = |prefix: &str| -> Vec<&Step> {
-        steps
-            .iter()
-            .filter(|s| s.what.starts_with(prefix))
-            .collect()
-    };
-    let ferrix = std::env::current_exe().map_err(|e| e.to_string())?;
-    let stop = phase("stop on ");
+    let phase = |p: Phase| -> Vec<&Step> { steps.iter().filter(|s| s.phase == p).collect() };
+    let stop = phase(Phase::Stop);
     let result = (|| {
-        fan_out(&phase("prepare "), r.parallel, out)?;
-        fan_out(&phase("install ferrix on "), r.parallel, out)?;
-        fan_out(&phase("copy images to "), r.parallel, out)?;
-        let starts: Vec<&Step> = steps
-            .iter()
-            .filter(|s| {
-                s.what.starts_with("start ")
-                    && plan
-                        .vms
-                        .iter()
-                        .any(|v| s.what == format!("start {}", v.name))
-            })
-            .collect();
-        fan_out(&starts, r.parallel, out)?;
+        for p in [
+            Phase::Prepare,
+            Phase::Install,
+            Phase::Images,
+            Phase::StartVm,
+        ] {
+            fan_out(&phase(p), r.parallel, out)?;
+        }
         for vm in &plan.vms {
             let (Some(h), Some(ready)) = (host(plan, &vm.host), &vm.ready) else {
                 continue;
             };
             let check = Step {
+                phase: Phase::StartVm,
                 what: format!("wait for {}", vm.name),
                 argv: vec![
                     r.ssh.clone(),
@@ -424,19 +434,12 @@ fn run_remote(
             }
             let _ = writeln!(out, "deploy: {} up", vm.name);
         }
-        let agent_starts: Vec<&Step> = steps
-            .iter()
-            .filter(|s| {
-                plan.agents
-                    .iter()
-                    .any(|a| s.what == format!("start {}", a.name))
-            })
-            .collect();
-        fan_out(&agent_starts, r.parallel, out)?;
+        fan_out(&phase(Phase::StartAgent), r.parallel, out)?;
         std::fs::write(dir.join("agents.txt"), agents_file(plan)).map_err(|e| e.to_string())?;
-        let coord = phase("coordinator");
-        let mut c = Command::new(&ferrix);
-        c.args(&coord[0].argv[1..]);
+        let mut c = phase(Phase::Coordinator)
+            .first()
+            .ok_or("no coordinator step")?
+            .command();
         let o = c.output().map_err(|e| e.to_string())?;
         std::fs::write(dir.join("lancet.txt"), &o.stdout).map_err(|e| e.to_string())?;
         let _ = out.write_all(&o.stdout);
@@ -449,7 +452,7 @@ fn run_remote(
         for h in &plan.hosts {
             let _ = std::fs::create_dir_all(dir.join(&h.name));
         }
-        fan_out(&phase("collect from "), r.parallel, out)?;
+        fan_out(&phase(Phase::Collect), r.parallel, out)?;
         Ok(o.status.code() == Some(0))
     })();
     // Stop everything whatever happened.

@@ -97,23 +97,12 @@ fn wait_for_line(site: &mut Site, name: &str, log: &Path, needle: &str) -> Resul
         if text.contains(needle) {
             return Ok(text);
         }
-        if !site.alive(name) || Instant::now() > end {
-            return Err(format!(
-                "{name} never printed '{needle}' ({}):\n{}",
-                if site.alive(name) {
-                    "timed out"
-                } else {
-                    "it exited"
-                },
-                text.lines()
-                    .rev()
-                    .take(20)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ));
+        let alive = site.alive(name);
+        if !alive || Instant::now() > end {
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+            let why = if alive { "timed out" } else { "it exited" };
+            return Err(format!("{name} never printed '{needle}' ({why}):\n{tail}"));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
